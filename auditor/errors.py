@@ -1,0 +1,65 @@
+"""One error base whose `diagnostics()` a person can act on; the CLI prints that, never a traceback."""
+
+from __future__ import annotations
+
+
+class AuditorError(Exception):
+    """Base of every error auditor raises on purpose.
+
+    `exit_code` is what the CLI exits with: 2 for a user or input mistake.
+    """
+
+    exit_code = 2
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        line: int | None = None,
+        key: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.file = file
+        self.line = line
+        self.key = key
+        self.hint = hint
+
+    def location(self) -> str:
+        """`file:line: key` as far as it is known."""
+        parts = []
+        if self.file:
+            parts.append(self.file if self.line is None else f"{self.file}:{self.line}")
+        if self.key:
+            parts.append(self.key)
+        return ": ".join(parts)
+
+    def diagnostics(self) -> str:
+        where = self.location()
+        text = f"{where}: {self.message}" if where else self.message
+        if self.hint:
+            text += f"\n  hint: {self.hint}"
+        return text
+
+    def __str__(self) -> str:
+        return self.diagnostics()
+
+
+class ConfigError(AuditorError):
+    """auditor.yaml (or a flag) is wrong: names the file, key and line."""
+
+
+class InputError(AuditorError):
+    """A manifest, snapshot or other input file is unusable: names the file and line."""
+
+
+class SourceError(AuditorError):
+    """Git or the cluster could not be read as asked (unknown revision, missing tool)."""
+
+
+class VerificationError(AuditorError):
+    """A signature or attestation failed verification: names the exact reason."""
+
+    exit_code = 1

@@ -1,0 +1,92 @@
+"""Secret values never leave the reader that loaded them.
+
+Both sides replace every Secret value with `sha256:<hex>` of its decoded bytes before a
+`Resource` exists, so drift compares digests and nothing downstream (findings, store,
+logs, reports) can see a value. The last-applied annotation carries a full copy of the
+object, values included, so it is redacted too.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+from typing import Any
+
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+DIGEST_PREFIX = "sha256:"
+
+
+def digest_bytes(raw: bytes) -> str:
+    return DIGEST_PREFIX + hashlib.sha256(raw).hexdigest()
+
+
+def _digest_b64(value: Any) -> str:
+    if not isinstance(value, str):
+        return digest_bytes(json.dumps(value, sort_keys=True).encode())
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        # not valid base64: the API server would reject it; digest the text so it still compares
+        raw = value.encode()
+    return digest_bytes(raw)
+
+
+def _digest_text(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+    return digest_bytes(text.encode())
+
+
+def is_secret(body: Any) -> bool:
+    return (
+        isinstance(body, dict)
+        and body.get("kind") == "Secret"
+        and str(body.get("apiVersion", "v1")) == "v1"
+    )
+
+
+def redact_secret(body: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a Secret whose `data` holds digests; `stringData` is folded into `data`.
+
+    The API server folds stringData into data the same way, so both sides compare alike.
+    """
+    out = {k: v for k, v in body.items() if k not in ("data", "stringData")}
+    data: dict[str, str] = {}
+    raw_data = body.get("data")
+    if isinstance(raw_data, dict):
+        data.update({str(k): _digest_b64(v) for k, v in raw_data.items() if v is not None})
+    string_data = body.get("stringData")
+    if isinstance(string_data, dict):
+        data.update({str(k): _digest_text(v) for k, v in string_data.items() if v is not None})
+    if raw_data is not None or string_data is not None:
+        out["data"] = data
+    metadata = body.get("metadata")
+    if isinstance(metadata, dict):
+        out["metadata"] = _redact_last_applied(metadata)
+    return out
+
+
+def _redact_last_applied(metadata: dict[str, Any]) -> dict[str, Any]:
+    annotations = metadata.get("annotations")
+    if not isinstance(annotations, dict) or LAST_APPLIED not in annotations:
+        return metadata
+    try:
+        applied = json.loads(annotations[LAST_APPLIED])
+    except (TypeError, ValueError):
+        applied = None
+    if isinstance(applied, dict):
+        replacement = json.dumps(redact_secret(applied), sort_keys=True, separators=(",", ":"))
+    else:
+        # unparseable: drop it rather than risk keeping a value
+        replacement = ""
+    new_annotations = dict(annotations)
+    new_annotations[LAST_APPLIED] = replacement
+    return {**metadata, "annotations": new_annotations}
+
+
+def redact(body: Any) -> Any:
+    """The body with Secret values replaced by digests; other kinds unchanged."""
+    if is_secret(body):
+        return redact_secret(body)
+    return body

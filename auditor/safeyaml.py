@@ -1,0 +1,151 @@
+"""Loading untrusted YAML and JSON: size limits, alias bombs and clear, located errors.
+
+Everything read from Git, a snapshot or an attestation goes through here.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from auditor.errors import InputError
+
+try:  # the C loader is an order of magnitude faster; fall back when libyaml is absent
+    _Loader: type = yaml.CSafeLoader
+except AttributeError:  # pragma: no cover - depends on how PyYAML was built
+    _Loader = yaml.SafeLoader
+
+DEFAULT_MAX_BYTES = 8 * 1024 * 1024
+# A document may use anchors and aliases, but once expanded it may not be more than this many
+# nodes: a "billion laughs" document is tiny on disk and explodes when walked.
+MAX_EXPANDED_NODES = 1_000_000
+MAX_DEPTH = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    data: Any
+    line: int  # 1-based line where the document starts
+    index: int  # 0-based position in its file
+
+
+def check_size(size: int, source: str, max_bytes: int) -> None:
+    if size > max_bytes:
+        raise InputError(
+            f"{size} bytes is over the {max_bytes}-byte limit for one file",
+            file=source,
+            hint="raise limits.max_manifest_bytes in auditor.yaml if this file is legitimate",
+        )
+
+
+def _expanded_size(node: yaml.Node, source: str) -> None:
+    """Counts the nodes of a document as if every alias were expanded, without expanding it."""
+    sizes: dict[int, int] = {}
+
+    def size(n: yaml.Node, depth: int) -> int:
+        key = id(n)
+        if key in sizes:
+            return sizes[key]
+        if depth > MAX_DEPTH:
+            raise InputError(
+                f"document nests deeper than {MAX_DEPTH} levels",
+                file=source,
+                line=n.start_mark.line + 1,
+            )
+        sizes[key] = 1  # guards against recursive aliases while this node is open
+        total = 1
+        if isinstance(n, yaml.MappingNode):
+            for k, v in n.value:
+                total += size(k, depth + 1) + size(v, depth + 1)
+        elif isinstance(n, yaml.SequenceNode):
+            for item in n.value:
+                total += size(item, depth + 1)
+        if total > MAX_EXPANDED_NODES:
+            raise InputError(
+                f"YAML aliases expand to more than {MAX_EXPANDED_NODES} nodes (an alias bomb?)",
+                file=source,
+                line=n.start_mark.line + 1,
+            )
+        sizes[key] = total
+        return total
+
+    size(node, 0)
+
+
+def _may_alias(text: str) -> bool:
+    return "*" in text or "<<" in text
+
+
+def iter_yaml_documents(text: str, source: str) -> Iterator[Document]:
+    """Yields each document of a multi-document YAML stream with its start line."""
+    check_aliases = _may_alias(text)
+    loader = _Loader(text)
+    index = 0
+    try:
+        while loader.check_node():
+            node = loader.get_node()
+            if node is None:
+                continue
+            if check_aliases:
+                _expanded_size(node, source)
+            data = loader.construct_document(node)
+            yield Document(data=data, line=node.start_mark.line + 1, index=index)
+            index += 1
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise InputError(f"invalid YAML: {problem}", file=source, line=line) from None
+    except yaml.YAMLError as exc:
+        raise InputError(f"invalid YAML: {exc}", file=source) from None
+    except RecursionError:
+        raise InputError(
+            f"document nests too deeply (over {MAX_DEPTH} levels)", file=source
+        ) from None
+    finally:
+        loader.dispose()
+
+
+def load_documents(
+    content: bytes | str, source: str, *, max_bytes: int = DEFAULT_MAX_BYTES
+) -> list[Document]:
+    """Every document of a YAML or JSON file, size-checked first.
+
+    JSON is read with the json module (faster, exact line numbers); anything else as YAML.
+    """
+    size = len(content)
+    check_size(size, source, max_bytes)
+    if isinstance(content, bytes):
+        try:
+            text = content.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise InputError(f"not UTF-8 text (byte {exc.start})", file=source) from None
+    else:
+        text = content
+    stripped = text.lstrip()
+    if source.endswith(".json") or (stripped.startswith("{") and stripped.rstrip().endswith("}")):
+        try:
+            return [Document(data=json.loads(text), line=1, index=0)]
+        except RecursionError:
+            raise InputError("JSON nests too deeply", file=source) from None
+        except json.JSONDecodeError as exc:
+            if source.endswith(".json"):
+                raise InputError(f"invalid JSON: {exc.msg}", file=source, line=exc.lineno) from None
+            # `{...}` that is not JSON may still be flow-style YAML
+    return list(iter_yaml_documents(text, source))
+
+
+def load_one(content: bytes | str, source: str, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Any:
+    """A file that must hold exactly one document (a config, a policy parameter file)."""
+    docs = [d for d in load_documents(content, source, max_bytes=max_bytes) if d.data is not None]
+    if not docs:
+        raise InputError("file is empty", file=source)
+    if len(docs) > 1:
+        raise InputError(
+            "expected one YAML document, found several", file=source, line=docs[1].line
+        )
+    return docs[0].data
