@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+import json
+import os
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
+import jsonschema
+import yaml
+
+from auditor.errors import ConfigError, InputError
 from auditor.model import Severity
+from auditor.safeyaml import load_one
 
 # Field managers that apply Git's content. A field one of these owns that Git no longer
 # sets is `drift.removed`; a field another manager wrote is attributed to that manager.
@@ -101,3 +112,226 @@ class Config:
     store: str | None = None
     report: str | None = None
     fail_on: Severity = "high"
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading
+
+
+SCHEMA_FILE = Path(__file__).parent / "schemas" / "auditor.schema.json"
+MAX_CONFIG_BYTES = 1024 * 1024
+_URL = re.compile(r"^[a-z][a-z0-9+.-]*://|^[\w.-]+@[\w.-]+:")
+
+
+def is_url(repo: str) -> bool:
+    """A Git URL (`https://`, `file://`, `ssh://`, `git@host:org/repo`) rather than a path."""
+    return bool(_URL.match(repo))
+
+
+@functools.cache
+def _validator() -> jsonschema.protocols.Validator:
+    schema = json.loads(SCHEMA_FILE.read_text())
+    cls = jsonschema.validators.validator_for(schema)
+    return cls(schema)  # type: ignore[no-any-return]
+
+
+def _key_text(path: Sequence[str | int]) -> str:
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
+    return text
+
+
+class _Lines:
+    """JSON path -> line number, from the composed YAML node tree."""
+
+    def __init__(self, root: yaml.Node | None) -> None:
+        self.root = root
+
+    def node(self, path: Sequence[str | int]) -> tuple[yaml.Node | None, yaml.Node | None]:
+        """(value node, key node) of the deepest existing node along `path`."""
+        node, key_node = self.root, None
+        for part in path:
+            if isinstance(node, yaml.MappingNode):
+                found = next(((k, v) for k, v in node.value if k.value == str(part)), None)
+                if found is None:
+                    break
+                key_node, node = found
+            elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+                if part >= len(node.value):
+                    break
+                node, key_node = node.value[part], None
+            else:
+                break
+        return node, key_node
+
+    def line(self, path: Sequence[str | int], *, of_key: bool = False) -> int | None:
+        node, key_node = self.node(path)
+        target = key_node if of_key and key_node is not None else node
+        return target.start_mark.line + 1 if target is not None else None
+
+
+def _schema_error(error: jsonschema.ValidationError, source: str, lines: _Lines) -> ConfigError:
+    path: list[str | int] = list(error.absolute_path)
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        allowed = set(schema.get("properties", {}))
+        unknown = sorted(k for k in error.instance if k not in allowed)
+        if unknown:
+            key_path = [*path, unknown[0]]
+            known = ", ".join(sorted(allowed))
+            return ConfigError(
+                f"unknown key {unknown[0]!r}",
+                file=source,
+                line=lines.line(key_path, of_key=True),
+                key=_key_text(key_path),
+                hint=f"allowed here: {known}",
+            )
+    if error.validator == "required":
+        message = error.message.replace("is a required property", "is required")
+        return ConfigError(message, file=source, line=lines.line(path), key=_key_text(path) or None)
+    if error.validator == "enum":
+        choices = ", ".join(str(c) for c in error.validator_value)  # type: ignore[union-attr]
+        message = f"{error.instance!r} is not one of: {choices}"
+    elif error.validator == "oneOf":
+        message = f"{error.instance!r} must be a string or a list of strings"
+    elif error.validator == "pattern" and path and path[-2:-1] == ["pointers"]:
+        message = f"{error.instance!r} is not a JSON pointer (it must start with '/')"
+    else:
+        message = error.message
+    return ConfigError(message, file=source, line=lines.line(path), key=_key_text(path) or None)
+
+
+def _strings(value: str | list[str] | None) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    return (value,) if isinstance(value, str) else tuple(value)
+
+
+def _resolve(base: Path, value: str) -> str:
+    expanded = os.path.expanduser(value)
+    return str((base / expanded).resolve()) if not os.path.isabs(expanded) else expanded
+
+
+def parse_config(raw: dict[str, Any], *, source: str, lines: _Lines | None = None) -> Config:
+    """Validates a loaded auditor.yaml mapping and builds the `Config`.
+
+    Relative paths resolve against the directory of `source`.
+    """
+    lines = lines or _Lines(None)
+    errors = sorted(_validator().iter_errors(raw), key=lambda e: list(map(str, e.absolute_path)))
+    if errors:
+        # The deepest error first: it names the most specific key.
+        best = jsonschema.exceptions.best_match(errors)
+        raise _schema_error(best, source, lines)
+    base = Path(source).resolve().parent if source else Path.cwd()
+
+    git_raw = raw["git"]
+    repo = git_raw["repo"]
+    git = GitSource(
+        repo=repo if is_url(repo) else _resolve(base, repo),
+        revision=git_raw.get("revision", "HEAD"),
+        paths=_strings(git_raw.get("paths")) or (".",),
+        cache_dir=_resolve(base, git_raw["cache_dir"]) if "cache_dir" in git_raw else None,
+        default_namespace=git_raw.get("default_namespace", "default"),
+    )
+
+    clusters: list[ClusterSource] = []
+    seen: set[str] = set()
+    for index, item in enumerate(raw["clusters"]):
+        key: list[str | int] = ["clusters", index]
+        name = item["name"]
+        if name in seen:
+            raise ConfigError(
+                f"cluster name {name!r} is used twice",
+                file=source,
+                line=lines.line([*key, "name"]),
+                key=_key_text([*key, "name"]),
+            )
+        seen.add(name)
+        snapshots = _strings(item.get("snapshot"))
+        live_keys = [k for k in ("kubeconfig", "context", "in_cluster") if k in item]
+        if snapshots and live_keys:
+            raise ConfigError(
+                f"cluster {name!r} sets both snapshot and {live_keys[0]}: choose one source",
+                file=source,
+                line=lines.line([*key, live_keys[0]], of_key=True),
+                key=_key_text([*key, live_keys[0]]),
+            )
+        if item.get("in_cluster") and ("kubeconfig" in item or "context" in item):
+            raise ConfigError(
+                f"cluster {name!r}: in_cluster cannot be combined with kubeconfig or context",
+                file=source,
+                line=lines.line([*key, "in_cluster"], of_key=True),
+                key=_key_text([*key, "in_cluster"]),
+            )
+        clusters.append(
+            ClusterSource(
+                name=name,
+                kubeconfig=_resolve(base, item["kubeconfig"]) if "kubeconfig" in item else None,
+                context=item.get("context"),
+                in_cluster=bool(item.get("in_cluster", False)),
+                snapshots=tuple(_resolve(base, s) for s in snapshots),
+            )
+        )
+
+    scope_raw = raw.get("scope", {})
+    scope = ScopeSettings(
+        kinds=tuple(scope_raw["kinds"]) if "kinds" in scope_raw else None,
+        namespaces=tuple(scope_raw["namespaces"]) if "namespaces" in scope_raw else None,
+        exclude_namespaces=tuple(scope_raw.get("exclude_namespaces", ())),
+    )
+
+    drift_raw = raw.get("drift", {})
+    severity_raw = raw.get("severity", {})
+    drift = DriftSettings(
+        ignore=tuple(
+            IgnoreRule(
+                kind=rule.get("kind", "*"),
+                name=rule.get("name", "*"),
+                namespace=rule.get("namespace", "*"),
+                pointers=tuple(rule.get("pointers", ())),
+            )
+            for rule in drift_raw.get("ignore", ())
+        ),
+        gitops_managers=tuple(drift_raw.get("gitops_managers", DEFAULT_GITOPS_MANAGERS)),
+        class_severity={**DEFAULT_CLASS_SEVERITY, **severity_raw.get("classes", {})},
+        check_severity={**DEFAULT_CHECK_SEVERITY, **severity_raw.get("checks", {})},
+        ignore_hpa_replicas=drift_raw.get("ignore_hpa_replicas", True),
+    )
+
+    limits = Limits(**raw.get("limits", {}))
+    return Config(
+        path=str(Path(source).resolve()) if source else "",
+        git=git,
+        clusters=tuple(clusters),
+        scope=scope,
+        drift=drift,
+        limits=limits,
+        store=_resolve(base, raw["store"]) if "store" in raw else None,
+        report=_resolve(base, raw["report"]) if "report" in raw else None,
+        fail_on=raw.get("fail_on", "high"),
+    )
+
+
+def load_config(path: str | Path) -> Config:
+    """Reads and validates auditor.yaml; every mistake is a ConfigError with file, key and line."""
+    source = str(path)
+    try:
+        content = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise ConfigError("config file not found", file=source) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file: {exc.strerror}", file=source) from None
+    if len(content) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"config file is over {MAX_CONFIG_BYTES} bytes", file=source)
+    try:
+        raw = load_one(content, source, max_bytes=MAX_CONFIG_BYTES)
+        root = yaml.compose(content.decode("utf-8-sig"), Loader=yaml.SafeLoader)
+    except InputError as exc:
+        raise ConfigError(exc.message, file=source, line=exc.line) from None
+    if not isinstance(raw, dict):
+        raise ConfigError(
+            "the config must be a mapping of keys (git:, clusters:, ...)", file=source, line=1
+        )
+    return parse_config(raw, source=source, lines=_Lines(root))

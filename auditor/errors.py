@@ -1,4 +1,4 @@
-"""One error base whose `diagnostics()` a person can act on; the CLI prints that, never a traceback."""
+"""One error base whose `diagnostics()` a person can act on; the CLI prints it, no traceback."""
 
 from __future__ import annotations
 
@@ -63,3 +63,12 @@ class VerificationError(AuditorError):
     """A signature or attestation failed verification: names the exact reason."""
 
     exit_code = 1
+
+
+class StoreError(AuditorError):
+    """The store could not record a run (e.g. another audit held the write lock too long).
+
+    Exit 3: the audit ran but its result is not recorded, so the run is not complete.
+    """
+
+    exit_code = 3

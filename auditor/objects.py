@@ -66,9 +66,10 @@ def to_resource(
     api_version = data.get("apiVersion")
     kind = data.get("kind")
     metadata = data.get("metadata")
-    for key, value in (("apiVersion", api_version), ("kind", kind)):
-        if not isinstance(value, str) or not value:
-            raise InputError(f"object has no {key}", file=source, line=line, key=key)
+    if not isinstance(api_version, str) or not api_version:
+        raise InputError("object has no apiVersion", file=source, line=line, key="apiVersion")
+    if not isinstance(kind, str) or not kind:
+        raise InputError("object has no kind", file=source, line=line, key="kind")
     if not isinstance(metadata, dict):
         raise InputError(f"{kind} has no metadata", file=source, line=line, key="metadata")
     name = metadata.get("name")

@@ -48,7 +48,11 @@ class Scope:
     def includes(self, ref: ResourceRef) -> bool:
         if not any(sel.matches(ref.group, ref.kind) for sel in self.kinds):
             return False
-        if not ref.namespace:  # cluster-scoped objects are in scope by kind alone
+        if ref.group == "" and ref.kind == "Namespace":
+            # a Namespace belongs to the namespace it names: kube-system's is not in a scope of
+            # ("ml",), or every run would report it unmanaged
+            return self.includes_namespace(ref.name)
+        if not ref.namespace:  # other cluster-scoped objects are in scope by kind alone
             return True
         return self.includes_namespace(ref.namespace)
 

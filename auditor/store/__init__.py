@@ -1,0 +1,149 @@
+"""The store: every run and finding in a queryable SQLite file.
+
+    with Store.open("audit.db") as store:
+        store.begin_run(run)
+        ...  # the audit
+        store.finish_run(run, resources=..., findings=..., errors=..., exit_code=0)
+        store.findings(open_only=True)
+
+The file is plain SQLite (WAL mode): `sqlite3 audit.db 'select * from open_findings'` works.
+Tables, views and migrations are in `schema.py` and `migrations/`; writing in `writer.py`;
+reading in `queries.py`.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from sqlite_utils import Database
+
+from auditor.model import Finding, Run, StageError
+from auditor.store import queries, writer
+from auditor.store.schema import BUSY_TIMEOUT_SECONDS, connect
+from auditor.store.writer import RESOURCE_STATUSES, ResourceRecord
+
+__all__ = ["RESOURCE_STATUSES", "ResourceRecord", "Store", "new_run_id"]
+
+
+def new_run_id(now: datetime) -> str:
+    """A run id that sorts by start time: `20261123T165600Z-1a2b3c4d`.
+
+    The random suffix keeps two runs started in the same second (cron and a person at the
+    CLI) apart. A naive `now` is taken as UTC.
+    """
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=UTC)
+    return f"{now.astimezone(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(4)}"
+
+
+class Store:
+    """One open store file. Not shared between threads; each process opens its own."""
+
+    def __init__(self, db: Database, path: Path) -> None:
+        self.db = db  # the sqlite-utils Database, for callers that need a query of their own
+        self.path = path
+
+    @classmethod
+    def open(cls, path: str | Path, *, busy_timeout: float = BUSY_TIMEOUT_SECONDS) -> Store:
+        """Open or create the store at `path` and bring its schema up to date.
+
+        Creates missing parent folders; ConfigError naming the file when it is not an auditor
+        store or was written by a newer auditor.
+        """
+        path = Path(path)
+        return cls(connect(path, busy_timeout=busy_timeout), path)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # Writing
+
+    def begin_run(self, run: Run, *, config_path: str = "") -> None:
+        """Commit the run's row now, as `failed` with no finish time, so a killed run shows."""
+        writer.begin_run(self.db, run, config_path=config_path)
+
+    def finish_run(
+        self,
+        run: Run,
+        *,
+        resources: Sequence[ResourceRecord],
+        findings: Sequence[Finding],
+        errors: Sequence[StageError],
+        exit_code: int,
+    ) -> None:
+        """Record the outcome and every row of a begun run, all or nothing."""
+        writer.finish_run(
+            self.db, run, resources=resources, findings=findings, errors=errors, exit_code=exit_code
+        )
+
+    def record_run(
+        self,
+        run: Run,
+        *,
+        resources: Sequence[ResourceRecord] = (),
+        findings: Sequence[Finding] = (),
+        errors: Sequence[StageError] = (),
+        exit_code: int,
+        config_path: str = "",
+    ) -> None:
+        """begin_run then finish_run, for callers that have everything at once."""
+        writer.record_run(
+            self.db,
+            run,
+            resources=resources,
+            findings=findings,
+            errors=errors,
+            exit_code=exit_code,
+            config_path=config_path,
+        )
+
+    # Reading
+
+    def runs(self, limit: int | None = None) -> list[dict[str, Any]]:
+        """Every run, newest first, killed and running ones included (finished NULL)."""
+        return queries.runs(self.db, limit)
+
+    def run(self, run_id: str) -> dict[str, Any] | None:
+        """One run by id, or "latest" for the latest finished run."""
+        return queries.run(self.db, run_id)
+
+    def findings(
+        self,
+        run_id: str | None = None,
+        *,
+        open_only: bool = False,
+        severity: str | None = None,
+        category: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Findings of one run (id or "latest") or of all runs; see `queries.findings`."""
+        return queries.findings(
+            self.db, run_id, open_only=open_only, severity=severity, category=category
+        )
+
+    def finding_history(self, fingerprint: str) -> dict[str, Any] | None:
+        """first_seen, last_seen, open_since and runs_seen of one fingerprint."""
+        return queries.finding_history(self.db, fingerprint)
+
+    def errors(self, run_id: str) -> list[dict[str, Any]]:
+        """The stage errors of one run (id or "latest")."""
+        return queries.errors(self.db, run_id)
+
+    def resources(self, run_id: str) -> list[dict[str, Any]]:
+        """The resources one run (id or "latest") looked at."""
+        return queries.resources(self.db, run_id)

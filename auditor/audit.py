@@ -1,0 +1,248 @@
+"""The orchestration: config -> desired, live -> drift -> store.
+
+This is the library API the CLI, the cron job and the tests call: `check_drift` for a diff
+without a store, `run_audit` for a recorded run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from auditor import __version__
+from auditor.config import ClusterSource, Config, Limits
+from auditor.desired import DesiredState, read_desired
+from auditor.drift import DriftResult, DriftSummary, ResourceStatus, compute_drift
+from auditor.errors import AuditorError
+from auditor.live.cluster import LiveRead, read_cluster
+from auditor.live.snapshot import read_snapshots
+from auditor.model import (
+    SEVERITIES,
+    ClusterInfo,
+    Finding,
+    Resource,
+    Run,
+    RunStatus,
+    StageError,
+    Trigger,
+    at_least,
+)
+from auditor.scope import Scope
+
+log = logging.getLogger(__name__)
+
+EXIT_CLEAN = 0
+EXIT_FINDINGS = 1
+EXIT_USAGE = 2
+EXIT_INCOMPLETE = 3
+
+
+@dataclass(frozen=True, slots=True)
+class AuditResult:
+    """Everything one run learned, before or after it is stored."""
+
+    run: Run
+    desired: DesiredState | None
+    findings: tuple[Finding, ...]
+    errors: tuple[StageError, ...]
+    summary: DriftSummary
+    statuses: tuple[ResourceStatus, ...]
+
+    @property
+    def complete(self) -> bool:
+        return self.run.status == "complete"
+
+    def drift_exit_code(self) -> int:
+        """`auditor drift`: like `kubectl diff`, 1 when there is drift; 3 when incomplete."""
+        if not self.complete:
+            return EXIT_INCOMPLETE
+        return EXIT_FINDINGS if any(f.category == "drift" for f in self.findings) else EXIT_CLEAN
+
+    def audit_exit_code(self, fail_on: str) -> int:
+        """`auditor audit`: 3 when a stage could not finish, 1 for findings at `fail_on` or above."""
+        if not self.complete:
+            return EXIT_INCOMPLETE
+        if any(at_least(f.severity, fail_on) for f in self.findings):
+            return EXIT_FINDINGS
+        return EXIT_CLEAN
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def read_live(cluster: ClusterSource, scope: Scope, limits: Limits) -> LiveRead:
+    """One cluster's live objects, from its API server or from snapshot files."""
+    if cluster.snapshots:
+        resources = read_snapshots(cluster.snapshots, cluster=cluster.name, limits=limits)
+        info = ClusterInfo(name=cluster.name, server="snapshot:" + ",".join(cluster.snapshots))
+        return LiveRead(resources=resources, info=info, errors=(), namespaced={})
+    return read_cluster(cluster, scope, limits=limits)
+
+
+def _for_cluster(resources: Iterable[Resource], cluster: str, scope: Scope) -> list[Resource]:
+    """Desired objects re-addressed to one cluster, limited to the scope."""
+    out = []
+    for resource in resources:
+        if not scope.includes(resource.ref):
+            continue
+        ref = dataclasses.replace(resource.ref, cluster=cluster)
+        out.append(dataclasses.replace(resource, ref=ref))
+    return out
+
+
+def _merge_summaries(summaries: Sequence[DriftSummary]) -> DriftSummary:
+    fields = ("resources", "in_sync", "drifted", "missing", "unmanaged")
+    return DriftSummary(**{f: sum(getattr(s, f) for s in summaries) for f in fields})
+
+
+def _counts(
+    summary: DriftSummary, findings: Sequence[Finding], errors: Sequence[StageError]
+) -> dict[str, int]:
+    by_severity = Counter(f.severity for f in findings)
+    by_category = Counter(f.category for f in findings)
+    counts = dataclasses.asdict(summary)
+    counts["findings"] = len(findings)
+    counts.update({severity: by_severity.get(severity, 0) for severity in SEVERITIES})
+    counts.update({f"category_{c}": n for c, n in sorted(by_category.items())})
+    counts["errors"] = len(errors)
+    return counts
+
+
+def check_drift(config: Config, *, trigger: Trigger = "cli", run_id: str = "") -> AuditResult:
+    """Git at the pinned commit against every configured cluster. Raises AuditorError for input
+    that cannot be used (exit 2); a cluster that cannot be fully read makes the run incomplete.
+    """
+    started = _now()
+    desired = read_desired(config.git, limits=config.limits)
+    scope = Scope.from_desired(
+        desired.resources,
+        kinds=config.scope.kinds,
+        namespaces=config.scope.namespaces,
+        exclude_namespaces=config.scope.exclude_namespaces,
+    )
+    findings: list[Finding] = []
+    errors: list[StageError] = []
+    summaries: list[DriftSummary] = []
+    statuses: list[ResourceStatus] = []
+    infos: list[ClusterInfo] = []
+    for cluster in config.clusters:
+        live = read_live(cluster, scope, config.limits)
+        infos.append(live.info)
+        errors.extend(live.errors)
+        desired_here = _for_cluster(desired.resources, cluster.name, scope)
+        live_here = [r for r in live.resources if scope.includes(r.ref)]
+        result: DriftResult = compute_drift(
+            desired_here, live_here, scope=scope, settings=config.drift
+        )
+        if live.unread:
+            # A kind that could not be read would show up as "missing": those objects are
+            # unknown, and the run is incomplete, which says so.
+            result = _drop_unknown(result, live)
+        findings.extend(result.findings)
+        summaries.append(result.summary)
+        statuses.extend(result.statuses)
+    status: RunStatus = "incomplete" if errors else "complete"
+    run = Run(
+        id=run_id,
+        trigger=trigger,
+        started=started,
+        finished=_now(),
+        status=status,
+        git_repo=desired.repo,
+        git_revision=desired.revision,
+        git_commit=desired.commit,
+        clusters=tuple(infos),
+    )
+    summary = _merge_summaries(summaries)
+    run = dataclasses.replace(run, counts=_counts(summary, findings, errors))
+    return AuditResult(
+        run=run,
+        desired=desired,
+        findings=tuple(findings),
+        errors=tuple(errors),
+        summary=summary,
+        statuses=tuple(statuses),
+    )
+
+
+def _drop_unknown(result: DriftResult, live: LiveRead) -> DriftResult:
+    """Missing findings for objects a failed live read could have held are unknowns, not drift."""
+    kept = tuple(f for f in result.findings if f.check != "drift.missing" or live.was_read(f.ref))
+    statuses = tuple(s for s in result.statuses if s.status != "missing" or live.was_read(s.ref))
+    dropped = len(result.statuses) - len(statuses)
+    summary = dataclasses.replace(
+        result.summary,
+        missing=result.summary.missing - dropped,
+        resources=result.summary.resources - dropped,
+    )
+    return dataclasses.replace(result, findings=kept, statuses=statuses, summary=summary)
+
+
+def run_audit(
+    config: Config, *, store_path: str | None = None, trigger: Trigger = "cron"
+) -> AuditResult:
+    """A full audit recorded in the store. The run row exists from the start, so a run that
+    fails or is killed is stored as `failed`, never missing and never "clean"."""
+    from auditor.store import ResourceRecord, Store, new_run_id
+
+    path = store_path or config.store
+    started = _now()
+    run_id = new_run_id(started)
+    store = Store.open(path) if path else None
+    placeholder = Run(
+        id=run_id,
+        trigger=trigger,
+        started=started,
+        finished=None,
+        status="failed",
+        git_repo=config.git.repo,
+        git_revision=config.git.revision,
+        git_commit="",
+    )
+    if store is not None:
+        store.begin_run(placeholder, config_path=config.path)
+    try:
+        result = check_drift(config, trigger=trigger, run_id=run_id)
+    except AuditorError as exc:
+        if store is not None:
+            error = StageError(stage="audit", message=exc.diagnostics())
+            failed = dataclasses.replace(placeholder, finished=_now(), counts={"errors": 1})
+            store.finish_run(
+                failed, resources=(), findings=(), errors=(error,), exit_code=exc.exit_code
+            )
+            store.close()
+        raise
+    if store is not None:
+        records = [
+            ResourceRecord(
+                ref=s.ref, status=s.status, origin=s.desired_origin or "", body_digest=None
+            )
+            for s in result.statuses
+        ]
+        store.finish_run(
+            result.run,
+            resources=records,
+            findings=result.findings,
+            errors=result.errors,
+            exit_code=result.audit_exit_code(config.fail_on),
+        )
+        store.close()
+    return result
+
+
+__all__ = [
+    "EXIT_CLEAN",
+    "EXIT_FINDINGS",
+    "EXIT_INCOMPLETE",
+    "EXIT_USAGE",
+    "AuditResult",
+    "__version__",
+    "check_drift",
+    "read_live",
+    "run_audit",
+]

@@ -1,0 +1,238 @@
+"""compute_drift: desired and live `Resource`s in, findings and per-object status out.
+
+A pure function: no I/O, no clock, inputs never mutated, output order deterministic.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection, Sequence
+from typing import Any
+
+from auditor.config import DriftSettings
+from auditor.drift.attribute import changed_by
+from auditor.drift.classify import classify_kind, classify_path
+from auditor.drift.compare import compare_bodies
+from auditor.drift.ignore import IgnoreMatcher, ObjectIgnores, hpa_targets
+from auditor.drift.managed_fields import managed_entries
+from auditor.drift.normalize import quantity_parents_for
+from auditor.drift.pointer import Step, merge_key, to_pointer, tokens_of
+from auditor.drift.removed import find_removed
+from auditor.drift.result import DriftResult, DriftSummary, ResourceStatus, Status
+from auditor.drift.unmanaged import can_be_unmanaged
+from auditor.model import ChangedBy, DriftClass, Finding, Resource, ResourceRef, Severity
+from auditor.scope import Scope
+
+CHANGED = "drift.changed"
+MISSING = "drift.missing"
+UNMANAGED = "drift.unmanaged"
+REMOVED = "drift.removed"
+
+_MAX_SHOWN = 120  # characters of a value a message shows before eliding
+
+
+def compute_drift(
+    desired: Sequence[Resource],
+    live: Sequence[Resource],
+    *,
+    scope: Scope,
+    settings: DriftSettings,
+) -> DriftResult:
+    """Compares what Git declares with what one cluster holds.
+
+    Desired objects are matched to live ones by group, kind, namespace and name. Each is
+    `missing`, `in_sync` or `drifted`; live objects in scope that Git does not declare and
+    no object owns are `unmanaged`. Findings are sorted by namespace, kind, name and path.
+    """
+    live_by_key = {r.ref.match_key: r for r in live}
+    ignores = IgnoreMatcher(
+        settings.ignore,
+        hpa_targets=hpa_targets([*desired, *live]) if settings.ignore_hpa_replicas else frozenset(),
+    )
+    differ = _Differ(settings)
+    findings: list[Finding] = []
+    statuses: list[ResourceStatus] = []
+    declared: set[tuple[str, str, str, str]] = set()
+
+    for want in desired:
+        key = want.ref.match_key
+        if key in declared:
+            continue  # the desired reader reports duplicates; compare the first only
+        declared.add(key)
+        ignored = ignores.for_ref(want.ref)
+        have = live_by_key.get(key)
+        if have is None:
+            if ignored.whole:
+                statuses.append(ResourceStatus(want.ref, "in_sync", want.origin))
+                continue
+            findings.append(differ.missing(want))
+            statuses.append(ResourceStatus(want.ref, "missing", want.origin))
+            continue
+        found = [] if ignored.whole else differ.object_drift(want, have, ignored)
+        findings.extend(found)
+        status: Status = "drifted" if found else "in_sync"
+        statuses.append(ResourceStatus(have.ref, status, want.origin))
+
+    for have in live:
+        if have.ref.match_key in declared or not scope.includes(have.ref):
+            continue
+        if not can_be_unmanaged(have) or ignores.for_ref(have.ref).whole:
+            continue
+        findings.append(differ.unmanaged(have))
+        statuses.append(ResourceStatus(have.ref, "unmanaged", None))
+
+    findings.sort(key=_finding_order)
+    statuses.sort(key=lambda s: _ref_order(s.ref))
+    counts = {name: 0 for name in ("in_sync", "drifted", "missing", "unmanaged")}
+    for entry in statuses:
+        counts[entry.status] += 1
+    summary = DriftSummary(resources=len(statuses), **counts)
+    return DriftResult(findings=tuple(findings), summary=summary, statuses=tuple(statuses))
+
+
+def _ref_order(ref: ResourceRef) -> tuple[str, ...]:
+    return (ref.namespace, ref.kind, ref.name, ref.group, ref.cluster)
+
+
+def _finding_order(finding: Finding) -> tuple[str, ...]:
+    ref = finding.ref
+    return (ref.namespace, ref.kind, ref.name, finding.path, finding.check, ref.group)
+
+
+class _Differ:
+    """Builds the findings of one run's settings."""
+
+    def __init__(self, settings: DriftSettings) -> None:
+        self.settings = settings
+        self.gitops: Collection[str] = frozenset(settings.gitops_managers)
+
+    def severity(self, check: str, drift_class: DriftClass) -> Severity:
+        by_check = self.settings.check_severity.get(check)
+        if by_check:
+            return by_check
+        return self.settings.class_severity.get(drift_class, "medium")
+
+    def missing(self, want: Resource) -> Finding:
+        cls = classify_kind(want.ref.group, want.ref.kind)
+        return Finding(
+            category="drift",
+            check=MISSING,
+            severity=self.severity(MISSING, cls),
+            ref=want.ref,
+            path="",
+            message=f"{want.ref.display()}: declared in Git ({want.origin}), not live",
+            drift_class=cls,
+            details={"origin": want.origin},
+        )
+
+    def unmanaged(self, have: Resource) -> Finding:
+        cls = classify_kind(have.ref.group, have.ref.kind)
+        return Finding(
+            category="drift",
+            check=UNMANAGED,
+            severity=self.severity(UNMANAGED, cls),
+            ref=have.ref,
+            path="",
+            message=(
+                f"{have.ref.display()}: live, but not declared in Git and not owned by "
+                "another object"
+            ),
+            drift_class=cls,
+            details={"origin": have.origin},
+        )
+
+    def object_drift(self, want: Resource, have: Resource, ignored: ObjectIgnores) -> list[Finding]:
+        ref = have.ref
+        qparents = quantity_parents_for(ref.group, ref.kind)
+        changes = [
+            c
+            for c in compare_bodies(want.body, have.body, qparents)
+            if not ignored.ignores(tokens_of(c.steps))
+        ]
+        entries = managed_entries(have.body)
+        removals = [
+            r
+            for r in find_removed(want.body, have.body, entries, self.gitops)
+            if not ignored.ignores(tokens_of(r.steps))
+        ]
+        if not changes and not removals:
+            return []
+        out = []
+        for change in changes:
+            who = changed_by(entries, change.steps, self.gitops)
+            out.append(
+                self.finding(CHANGED, ref, change.steps, change.expected, change.actual, who, {})
+            )
+        for removal in removals:
+            who = changed_by(entries, removal.steps, self.gitops)
+            out.append(
+                self.finding(
+                    REMOVED,
+                    ref,
+                    removal.steps,
+                    None,
+                    removal.actual,
+                    who,
+                    {"source": removal.source},
+                )
+            )
+        return out
+
+    def finding(
+        self,
+        check: str,
+        ref: ResourceRef,
+        steps: tuple[Step, ...],
+        expected: Any,
+        actual: Any,
+        who: ChangedBy | None,
+        details: dict[str, Any],
+    ) -> Finding:
+        cls = classify_path(ref.group, ref.kind, steps)
+        path = to_pointer(tokens_of(steps))
+        key = merge_key(steps)
+        if key is not None:
+            details = {**details, "key": key}
+        return Finding(
+            category="drift",
+            check=check,
+            severity=self.severity(check, cls),
+            ref=ref,
+            path=path,
+            message=_message(check, ref, path, key, expected, actual, who),
+            expected=expected,
+            actual=actual,
+            drift_class=cls,
+            changed_by=who,
+            details=details,
+        )
+
+
+def _show(value: Any) -> str:
+    text = json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
+    return text if len(text) <= _MAX_SHOWN else text[: _MAX_SHOWN - 1] + "…"
+
+
+def _message(
+    check: str,
+    ref: ResourceRef,
+    path: str,
+    key: dict[str, Any] | None,
+    expected: Any,
+    actual: Any,
+    who: ChangedBy | None,
+) -> str:
+    where = path
+    if key is not None and path.rsplit("/", 1)[-1].isdigit():
+        # an element: name it by its key, the index alone says little
+        where += " (" + ", ".join(f"{k} {_show(v)}" for k, v in key.items()) + ")"
+    if check == REMOVED:
+        text = f"{where} is no longer set in Git but still live as {_show(actual)}"
+    elif actual is None:
+        shown = "set" if isinstance(expected, (dict, list)) else f"{_show(expected)}"
+        text = f"{where} is {shown} in Git, absent live"
+    else:
+        text = f"{where} is {_show(expected)} in Git, {_show(actual)} live"
+    if who is not None:
+        text += f" (changed by {who.manager}" + (f" at {who.time})" if who.time else ")")
+    return f"{ref.display()}: {text}"

@@ -1,0 +1,108 @@
+"""Live objects from files: `kubectl get -o json|yaml` output, one object, or multi-doc YAML.
+
+A snapshot stands in for the cluster (offline audits, tests, the benchmark), so it yields
+exactly what the cluster reader does: `Resource`s on the live side, Secret values redacted.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from auditor.config import Limits
+from auditor.errors import InputError
+from auditor.model import Resource
+from auditor.objects import flatten, is_object, to_resource
+from auditor.safeyaml import Document, check_size, load_documents
+
+__all__ = ["read_snapshots"]
+
+DEFAULT_LIMITS = Limits()  # frozen, so one shared default is safe
+
+
+def read_snapshots(
+    paths: Sequence[str], *, cluster: str, limits: Limits = DEFAULT_LIMITS
+) -> tuple[Resource, ...]:
+    """Every object in the snapshot files, in file order; objects keep their own namespace.
+
+    The same object in two files is kept once when both copies agree (overlapping
+    `kubectl get` runs) and is an InputError naming both files when they do not.
+    """
+    seen: dict[tuple[str, str, str, str], tuple[Resource, str]] = {}
+    resources: list[Resource] = []
+    for path in paths:
+        for resource, where in _read_file(path, cluster=cluster, limits=limits):
+            key = resource.ref.match_key
+            if key not in seen:
+                seen[key] = (resource, where)
+                resources.append(resource)
+            elif seen[key][0].body != resource.body:
+                raise InputError(
+                    f"{resource.ref.display()} appears twice with different content: "
+                    f"{seen[key][1]} and {where}",
+                    file=path,
+                    hint="take each snapshot file from the same point in time",
+                )
+    return tuple(resources)
+
+
+def _read_file(path: str, *, cluster: str, limits: Limits) -> Iterator[tuple[Resource, str]]:
+    content = _read_bytes(path, limits.max_snapshot_bytes)
+    docs = load_documents(content, source=path, max_bytes=limits.max_snapshot_bytes)
+    origin = f"snapshot:{path}"
+    for data, line in flatten(_typed_items(docs), path):
+        if not is_object(data):
+            # a snapshot holds nothing but objects: anything else is the wrong file, and
+            # reading it as "nothing live" would report every object as missing
+            raise InputError(
+                "not a Kubernetes object (no apiVersion or kind): is this a snapshot file?",
+                file=path,
+                line=line,
+            )
+        resource = to_resource(
+            data, source=path, line=line, side="live", cluster=cluster, origin=origin
+        )
+        yield resource, f"{path}:{line}"
+
+
+def _read_bytes(path: str, max_bytes: int) -> bytes:
+    """The file's bytes, its size checked before a byte is read."""
+    try:
+        with open(path, "rb") as handle:
+            check_size(os.fstat(handle.fileno()).st_size, path, max_bytes)
+            # read one byte past the limit: a file that grew since fstat must not slip by
+            content = handle.read(max_bytes + 1)
+    except FileNotFoundError:
+        raise InputError("snapshot file not found", file=path) from None
+    except IsADirectoryError:
+        raise InputError("snapshot path is a folder, not a file", file=path) from None
+    except OSError as exc:
+        raise InputError(f"cannot read snapshot: {exc.strerror}", file=path) from None
+    return content
+
+
+def _typed_items(docs: list[Document]) -> list[Document]:
+    """Typed lists (`DeploymentList` from the raw API) omit kind/apiVersion on their items.
+
+    They are filled in from the list, so a raw API response reads like `kubectl get` output.
+    """
+    return [Document(_fill_item_types(d.data), d.line, d.index) for d in docs]
+
+
+def _fill_item_types(data: Any) -> Any:
+    if not isinstance(data, dict):
+        return data
+    kind, items = data.get("kind"), data.get("items")
+    if not (isinstance(kind, str) and kind.endswith("List") and kind != "List"):
+        return data
+    if not isinstance(items, list):
+        return data
+    item_kind = kind.removesuffix("List")
+    filled = [
+        {"apiVersion": data.get("apiVersion"), "kind": item_kind, **item}
+        if isinstance(item, dict) and "kind" not in item and "apiVersion" not in item
+        else item
+        for item in items
+    ]
+    return {**data, "items": filled}

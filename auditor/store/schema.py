@@ -1,0 +1,196 @@
+"""Opening a store file: connection settings, identity and version checks, migrations.
+
+Everything that decides whether a file is an auditor store, and brings it to the schema this
+auditor knows, lives here; writer and queries assume an open, current store.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlite_utils import Database
+
+from auditor.errors import ConfigError, StoreError
+from auditor.store.migrations import MIGRATIONS, Migration
+
+# Long enough for one audit to wait out another's finish_run transaction (a run with
+# thousands of findings commits in well under a second), short enough that a wedged
+# writer turns into an error instead of a hung cron job.
+BUSY_TIMEOUT_SECONDS = 30.0
+
+VERSION_TABLE = "schema_version"
+
+
+def utc_timestamp(moment: datetime) -> str:
+    """ISO-8601 UTC with a fixed width (`2026-11-23T16:56:00.000000Z`), so text order is time order.
+
+    A naive datetime is taken as UTC: auditor never produces local times, and guessing the
+    host's zone would shift runs recorded by a CronJob in another zone.
+    """
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def now_timestamp() -> str:
+    return utc_timestamp(datetime.now(UTC))
+
+
+@contextlib.contextmanager
+def write_transaction(db: Database) -> Iterator[Database]:
+    """One write transaction that takes the write lock up front (BEGIN IMMEDIATE).
+
+    A deferred transaction that reads and then writes can fail at once with SQLITE_BUSY when
+    another process committed in between; taking the lock first makes a second audit wait
+    (up to the busy timeout) instead. Any exception rolls everything back.
+    """
+    try:
+        db.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as exc:
+        if "locked" in str(exc) or "busy" in str(exc):
+            raise StoreError(
+                "another process held the store's write lock past the busy timeout",
+                file=str(db.conn.execute("PRAGMA database_list").fetchone()[2]),
+                hint="is another audit still running against this store?",
+            ) from None
+        raise
+    try:
+        yield db
+    except BaseException:
+        db.rollback()
+        raise
+    else:
+        try:
+            db.commit()
+        except BaseException:
+            db.rollback()
+            raise
+
+
+def connect(
+    path: str | Path,
+    *,
+    migrations: Sequence[Migration] = MIGRATIONS,
+    busy_timeout: float = BUSY_TIMEOUT_SECONDS,
+) -> Database:
+    """Open (creating if needed) the store at `path` and migrate it to `migrations`' latest.
+
+    Raises ConfigError naming the file when it is not an auditor store, was written by a
+    newer auditor, or cannot be opened or migrated.
+    """
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ConfigError(f"cannot create the store's folder: {error}", file=str(path)) from error
+    try:
+        # isolation_level=None: no implicit transactions; every write goes through
+        # write_transaction, so nothing ever holds a lock we did not ask for.
+        conn = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None)
+    except sqlite3.Error as error:
+        raise ConfigError(f"cannot open the store: {error}", file=str(path)) from error
+    try:
+        db = Database(conn, execute_plugins=False)
+        # The busy timeout of connect() covers lock waits; foreign keys are per connection.
+        db.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+        db.execute("PRAGMA foreign_keys = ON")
+        # Identity first: switching a stranger's database to WAL would modify it.
+        current_version(db, path, migrations)
+        db.enable_wal()
+        migrate(db, path, migrations)
+    except ConfigError:
+        conn.close()
+        raise
+    except sqlite3.Error as error:
+        conn.close()
+        raise ConfigError(f"cannot use the store: {error}", file=str(path)) from error
+    return db
+
+
+def current_version(db: Database, path: str | Path, migrations: Sequence[Migration]) -> int:
+    """The store's schema version: 0 for an empty file; ConfigError for a foreign or newer one."""
+    try:
+        objects = [
+            row["name"]
+            for row in db.query(
+                "SELECT name FROM sqlite_master WHERE type IN ('table', 'view')"
+                " AND name NOT LIKE 'sqlite_%' ORDER BY name"
+            )
+        ]
+    except sqlite3.DatabaseError as error:
+        # "file is not a database", "file is encrypted": the path points at something else.
+        raise ConfigError(
+            f"not an auditor store (not a SQLite database: {error})", file=str(path)
+        ) from error
+    if VERSION_TABLE not in objects:
+        if objects:
+            shown = ", ".join(objects[:5]) + (", ..." if len(objects) > 5 else "")
+            raise ConfigError(
+                f"not an auditor store: it has no {VERSION_TABLE} table (it holds {shown})",
+                file=str(path),
+                hint="point --store at a new file or an existing auditor store",
+            )
+        return 0
+    if "version" not in db.table(VERSION_TABLE).columns_dict:
+        raise ConfigError(
+            f"not an auditor store: its {VERSION_TABLE} table has no version column",
+            file=str(path),
+        )
+    version = db.execute(f"SELECT MAX(version) FROM {VERSION_TABLE}").fetchone()[0]
+    version = int(version or 0)
+    latest = migrations[-1].version if migrations else 0
+    if version > latest:
+        raise ConfigError(
+            f"the store has schema version {version}, newer than this auditor knows"
+            f" (up to {latest})",
+            file=str(path),
+            hint="upgrade auditor to read this store; it is never downgraded",
+        )
+    return version
+
+
+def migrate(db: Database, path: str | Path, migrations: Sequence[Migration] = MIGRATIONS) -> int:
+    """Apply the pending migrations in one write transaction; returns the version reached.
+
+    Each store is migrated once even when several processes open it at the same moment: the
+    version is read again after the write lock is taken, and a migration's tables and its
+    `schema_version` row commit together, so a killed migration leaves the older version.
+    """
+    latest = migrations[-1].version if migrations else 0
+    # Cheap check without the write lock: readers of an up-to-date store never queue behind
+    # a running audit's transaction.
+    if current_version(db, path, migrations) == latest:
+        return latest
+    with write_transaction(db):
+        version = current_version(db, path, migrations)
+        if not db.table(VERSION_TABLE).exists():
+            db.table(VERSION_TABLE).create(
+                {"version": int, "name": str, "applied_at": str},
+                pk="version",
+                not_null=["name", "applied_at"],
+            )
+        for migration in migrations:
+            if migration.version <= version:
+                continue
+            try:
+                migration.apply(db)
+            except sqlite3.Error as error:
+                raise ConfigError(
+                    f"cannot migrate the store to schema version {migration.version}"
+                    f" ({migration.name}): {error}",
+                    file=str(path),
+                ) from error
+            db.table(VERSION_TABLE).insert(
+                {
+                    "version": migration.version,
+                    "name": migration.name,
+                    "applied_at": now_timestamp(),
+                },
+                # A hand-made or early version-0 table may lack `name`: add it, do not fail.
+                alter=True,
+            )
+    return latest

@@ -1,0 +1,169 @@
+"""The bundled example audits to exactly the drift its README promises, and nothing else."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import EXAMPLES, PROJECT, run_cli
+
+EXPECTED = {
+    # (check, kind, name, path): (class, changed_by manager or None)
+    ("drift.changed", "InferenceService", "fraud-scorer", "/spec/predictor/model/storageUri"): (
+        "model",
+        "kubectl-edit",
+    ),
+    ("drift.changed", "InferenceService", "fraud-scorer", "/spec/predictor/minReplicas"): (
+        "scale",
+        "kubectl-patch",
+    ),
+    ("drift.changed", "InferenceService", "recommender", "/spec/predictor/canaryTrafficPercent"): (
+        "traffic",
+        "kubectl-patch",
+    ),
+    ("drift.changed", "Deployment", "llm-server", "/spec/template/spec/containers/0/image"): (
+        "runtime",
+        "kubectl-set",
+    ),
+    ("drift.changed", "ConfigMap", "fraud-features", "/data/threshold"): ("config", "kubectl-edit"),
+    ("drift.changed", "Secret", "llm-gateway-key", "/data/api-key"): ("config", "kubectl-edit"),
+    ("drift.missing", "Service", "llm-server-metrics", ""): (None, None),
+    ("drift.unmanaged", "Deployment", "fraud-scorer-hotfix", ""): (None, None),
+}
+SECRET_VALUES = ("example-not-a-real-key-1111", "example-rotated-by-hand-2222")
+
+
+@pytest.fixture(scope="module")
+def example_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[object, Path, Path]:
+    work = tmp_path_factory.mktemp("example")
+    store = work / "audit.db"
+    report = work / "report.md"
+    result = run_cli(
+        "-vv",
+        "audit",
+        "--config",
+        str(EXAMPLES / "auditor.yaml"),
+        "--store",
+        str(store),
+        "--report",
+        str(report),
+        "-o",
+        "json",
+    )
+    return result, store, report
+
+
+def test_example_audit_exits_1_with_findings(example_run: tuple) -> None:
+    result, _, _ = example_run
+    assert result.code == 1, result.err
+    doc = json.loads(result.out)
+    assert doc["status"] == "drifted"
+    assert doc["run"]["status"] == "complete"
+    assert len(doc["commit"]) == 40
+
+
+def test_example_reports_each_drift_class_with_attribution(example_run: tuple) -> None:
+    result, _, _ = example_run
+    doc = json.loads(result.out)
+    found = {}
+    for f in doc["findings"]:
+        if f["check"] == "drift.removed":
+            continue
+        key = (f["check"], f["resource"]["kind"], f["resource"]["name"], f["path"])
+        manager = f["changed_by"]["manager"] if f["changed_by"] else None
+        found[key] = (f["class"] if f["check"] == "drift.changed" else None, manager)
+    assert found == EXPECTED
+    model = next(f for f in doc["findings"] if f["class"] == "model")
+    assert model["changed_by"] == {
+        "manager": "kubectl-edit",
+        "operation": "Update",
+        "time": "2026-11-20T02:13:00Z",
+    }
+    assert model["severity"] == "critical"
+    assert model["expected"] == "gs://acme-models/fraud-scorer/v3"
+    assert model["actual"] == "gs://acme-models/fraud-scorer/v4"
+    assert model["resource"] == {
+        "apiVersion": "serving.kserve.io/v1beta1",
+        "kind": "InferenceService",
+        "namespace": "ml-prod",
+        "name": "fraud-scorer",
+    }
+
+
+def test_example_reports_env_removed_from_git_still_live(example_run: tuple) -> None:
+    result, _, _ = example_run
+    doc = json.loads(result.out)
+    removed = [f for f in doc["findings"] if f["check"] == "drift.removed"]
+    assert len(removed) == 1
+    assert removed[0]["resource"]["name"] == "llm-server"
+    assert removed[0]["path"].startswith("/spec/template/spec/containers/0/env/")
+    assert removed[0]["actual"] == {"name": "LEGACY_TOKENIZER", "value": "1"}
+
+
+def test_example_summary_counts(example_run: tuple) -> None:
+    doc = json.loads(example_run[0].out)
+    # Git: Namespace, 2 InferenceServices, Deployment, 2 Services, HPA, Secret, ConfigMap = 9,
+    # plus the unmanaged hotfix Deployment.
+    assert doc["summary"] == {
+        "resources": 10,
+        "in_sync": 3,
+        "drifted": 5,
+        "missing": 1,
+        "unmanaged": 1,
+    }
+
+
+def test_example_secret_values_never_leave_the_process(example_run: tuple) -> None:
+    result, store, report = example_run
+    secret = next(
+        f for f in json.loads(result.out)["findings"] if f["resource"]["kind"] == "Secret"
+    )
+    assert secret["expected"].startswith("sha256:") and secret["actual"].startswith("sha256:")
+    dump = "\n".join(sqlite3.connect(store).iterdump())
+    for value in SECRET_VALUES:
+        for where, text in (
+            ("stdout", result.out),
+            ("stderr/logs", result.err),
+            ("store", dump),
+            ("report", report.read_text()),
+        ):
+            assert value not in text, f"secret value leaked to {where}"
+
+
+def test_example_run_is_stored(example_run: tuple) -> None:
+    result, store, _ = example_run
+    doc = json.loads(result.out)
+    db = sqlite3.connect(store)
+    status, commit = db.execute(
+        "select status, git_commit from runs where id = ?", (doc["run"]["id"],)
+    ).fetchone()
+    assert (status, commit) == ("complete", doc["commit"])
+    stored = db.execute(
+        "select count(*) from findings where run_id = ?", (doc["run"]["id"],)
+    ).fetchone()[0]
+    assert stored == len(doc["findings"])
+
+
+def test_example_report_written(example_run: tuple) -> None:
+    text = example_run[2].read_text()
+    assert "fraud-scorer" in text and "kubectl-edit" in text and "critical" in text
+
+
+def test_example_text_output_groups_by_resource(tmp_path: Path) -> None:
+    result = run_cli(
+        "audit", "--config", str(EXAMPLES / "auditor.yaml"), "--store", str(tmp_path / "a.db")
+    )
+    assert result.code == 1
+    assert "InferenceService ml-prod/fraud-scorer" in result.out
+    assert "changed by kubectl-edit Update at 2026-11-20T02:13:00Z" in result.out
+    assert "\x1b[" not in result.out  # no colour codes when not on a terminal
+
+
+def test_readme_first_command_runs_the_example() -> None:
+    readme = (PROJECT / "README.md").read_text()
+    assert "auditor audit --config examples/auditor.yaml" in readme.split("```")[1]
+    assert shutil.which("git")
