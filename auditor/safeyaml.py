@@ -5,6 +5,8 @@ Everything read from Git, a snapshot or an attestation goes through here.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -76,6 +78,22 @@ def _expanded_size(node: yaml.Node, source: str) -> None:
     size(node, 0)
 
 
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pauses the cyclic garbage collector while a large document is built.
+
+    Parsing allocates millions of small acyclic objects, and each allocation burst triggers a
+    collection that walks everything alive: pausing it halves the time to load a big snapshot.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def _may_alias(text: str) -> bool:
     return "*" in text or "<<" in text
 
@@ -129,14 +147,16 @@ def load_documents(
     stripped = text.lstrip()
     if source.endswith(".json") or (stripped.startswith("{") and stripped.rstrip().endswith("}")):
         try:
-            return [Document(data=json.loads(text), line=1, index=0)]
+            with gc_paused():
+                return [Document(data=json.loads(text), line=1, index=0)]
         except RecursionError:
             raise InputError("JSON nests too deeply", file=source) from None
         except json.JSONDecodeError as exc:
             if source.endswith(".json"):
                 raise InputError(f"invalid JSON: {exc.msg}", file=source, line=exc.lineno) from None
             # `{...}` that is not JSON may still be flow-style YAML
-    return list(iter_yaml_documents(text, source))
+    with gc_paused():
+        return list(iter_yaml_documents(text, source))
 
 
 def load_one(content: bytes | str, source: str, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Any:

@@ -61,11 +61,11 @@ def main() -> None:
     work = Path(args.work)
     if work.exists() and not args.keep:
         shutil.rmtree(work)
+    info_file = work / "inputs.json"
     if not work.exists():
         work.mkdir(parents=True)
-        info = generate(work, args.resources)
-    else:
-        info = {"resources": args.resources, "drifted": None}
+        info_file.write_text(json.dumps(generate(work, args.resources)))
+    info = json.loads(info_file.read_text())
     auditor = shutil.which("auditor", path=os.path.dirname(sys.executable)) or "auditor"
     results: dict[str, object] = {"inputs": info, "cores": os.cpu_count()}
     for fmt in ("json", "yaml"):
