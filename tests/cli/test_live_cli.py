@@ -97,8 +97,17 @@ def test_drift_via_kubeconfig_context_exits_1(
     kube.add(changed)
     kube.add(deployment("manual-hotfix"))
     kubeconfig = kube.write_kubeconfig(tmp_path / "kc", context="test")
-    result = run_cli("drift", "--repo", str(repo.path), "--kubeconfig", str(kubeconfig),
-                     "--context", "test", "-o", "json")
+    result = run_cli(
+        "drift",
+        "--repo",
+        str(repo.path),
+        "--kubeconfig",
+        str(kubeconfig),
+        "--context",
+        "test",
+        "-o",
+        "json",
+    )
     assert result.code == 1, result.err
     doc = json.loads(result.out)
     checks = {(f["check"], f["resource"]["name"], f["path"], f["class"]) for f in doc["findings"]}
