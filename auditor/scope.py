@@ -37,6 +37,12 @@ class Scope:
     kinds: tuple[KindSelector, ...]
     namespaces: tuple[str, ...] | None = None
     exclude_namespaces: tuple[str, ...] = ()
+    # (group, kind, version) Git declares: live objects are read at that version when the
+    # cluster serves it, so an `autoscaling/v1` HPA is not compared with its v2 form.
+    versions: tuple[tuple[str, str, str], ...] = ()
+
+    def version_for(self, group: str, kind: str) -> str | None:
+        return next((v for g, k, v in self.versions if (g, k) == (group, kind)), None)
 
     def includes_namespace(self, namespace: str) -> bool:
         if any(fnmatch.fnmatchcase(namespace, p) for p in self.exclude_namespaces):
@@ -87,7 +93,15 @@ class Scope:
                     }
                 )
             )
-        return cls(kinds=selectors, namespaces=ns, exclude_namespaces=tuple(exclude_namespaces))
+        versions: dict[tuple[str, str], str] = {}
+        for r in resources:
+            versions.setdefault((r.ref.group, r.ref.kind), r.ref.api_version.rpartition("/")[2])
+        return cls(
+            kinds=selectors,
+            namespaces=ns,
+            exclude_namespaces=tuple(exclude_namespaces),
+            versions=tuple((g, k, v) for (g, k), v in sorted(versions.items())),
+        )
 
     def namespaced_kinds(self) -> tuple[KindSelector, ...]:
         return tuple(k for k in self.kinds if is_namespaced(k.group or "", k.kind))

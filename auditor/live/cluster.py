@@ -13,6 +13,7 @@ cannot be used at all raises `ConfigError`.
 
 from __future__ import annotations
 
+import dataclasses
 import http.client
 import json
 import logging
@@ -450,6 +451,7 @@ def _decode(reply: _Reply) -> dict[str, Any]:
 class _Discovery:
     resources: dict[tuple[str, str], ApiResource] = field(default_factory=dict)
     namespaced: dict[tuple[str, str], bool] = field(default_factory=dict)
+    served_versions: dict[str, list[str]] = field(default_factory=dict)  # group -> versions
 
     def learn(self, group: str, version: str, doc: Mapping[str, Any]) -> None:
         """Records a group version's APIResourceList; an earlier (preferred) version wins."""
@@ -513,7 +515,7 @@ class _Reader:
             discovery = self._discover(scope.kinds)
             namespaced = discovery.namespaced
             info = self._identity(info)
-            for rtype in self._select(scope.kinds, discovery):
+            for rtype in self._select(scope, discovery):
                 resources.extend(self._read_kind(rtype, scope))
         except _Unauthorized as exc:
             self._unread.add((None, None, None))
@@ -590,6 +592,7 @@ class _Reader:
             group = entry["name"]
             if None not in groups and group not in groups:
                 continue  # no kind in scope can live in this group
+            discovery.served_versions[group] = _versions_preferred_first(entry)
             for version in _versions_preferred_first(entry):
                 wanted = [s for s in selectors if s.group in (None, group)]
                 if all((group, s.kind) in discovery.resources for s in wanted):
@@ -613,12 +616,11 @@ class _Reader:
             return
         discovery.learn(group, version, doc)
 
-    def _select(
-        self, selectors: Sequence[KindSelector], discovery: _Discovery
-    ) -> list[ApiResource]:
-        """The served resources each selector names, each once, in selector order."""
+    def _select(self, scope: Scope, discovery: _Discovery) -> list[ApiResource]:
+        """The served resources each selector names, each once, in selector order, at the
+        version Git declares when the cluster serves it (else the preferred one)."""
         chosen: dict[tuple[str, str], ApiResource] = {}
-        for selector in selectors:
+        for selector in scope.kinds:
             found = [
                 rtype
                 for (group, kind), rtype in discovery.resources.items()
@@ -628,6 +630,9 @@ class _Reader:
                 # not an error: its desired objects will be reported missing, which is the truth
                 log.debug("cluster %s: %s is not served", self._source.name, selector)
             for rtype in found:
+                wanted = scope.version_for(rtype.group, rtype.kind)
+                if wanted and wanted in discovery.served_versions.get(rtype.group, ()):
+                    rtype = dataclasses.replace(rtype, version=wanted)
                 chosen.setdefault((rtype.group, rtype.kind), rtype)
         return list(chosen.values())
 

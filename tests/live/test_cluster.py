@@ -519,3 +519,35 @@ def test_reading_leaves_the_clients_global_configuration_alone(
     assert do_read(source, scope, limits, retry).errors == ()
     after = client.Configuration.get_default_copy()
     assert (after.host, after.api_key) == (before.host, before.api_key)
+
+
+@pytest.mark.parametrize(("git_version", "listed_at"), [("v1", "v1"), ("v2", "v2"), (None, "v2")])
+def test_kinds_are_read_at_the_version_git_declares_when_served(
+    kube: KubeAPIServer,
+    source: ClusterSource,
+    retry: RetryPolicy,
+    git_version: str | None,
+    listed_at: str,
+) -> None:
+    versions = (("autoscaling", "HorizontalPodAutoscaler", git_version),) if git_version else ()
+    scope = Scope(
+        kinds=(KindSelector("autoscaling", "HorizontalPodAutoscaler"),),
+        namespaces=("ml",),
+        versions=versions,
+    )
+    read_cluster(source, scope, limits=Limits(), retry=retry)
+    paths = [r.path for r in kube.requests if r.path.endswith("/horizontalpodautoscalers")]
+    assert paths == [f"/apis/autoscaling/{listed_at}/namespaces/ml/horizontalpodautoscalers"]
+
+
+def test_a_version_the_cluster_does_not_serve_falls_back_to_the_preferred(
+    kube: KubeAPIServer, source: ClusterSource, retry: RetryPolicy
+) -> None:
+    scope = Scope(
+        kinds=(KindSelector("autoscaling", "HorizontalPodAutoscaler"),),
+        namespaces=("ml",),
+        versions=(("autoscaling", "HorizontalPodAutoscaler", "v2beta2"),),
+    )
+    read_cluster(source, scope, limits=Limits(), retry=retry)
+    paths = [r.path for r in kube.requests if r.path.endswith("/horizontalpodautoscalers")]
+    assert paths == ["/apis/autoscaling/v2/namespaces/ml/horizontalpodautoscalers"]
