@@ -74,6 +74,7 @@ def cli(verbose: int) -> None:
 
 
 def _drift_config(
+    *,
     config_file: str | None,
     repo: str | None,
     revision: str | None,
@@ -146,33 +147,12 @@ def _drift_config(
 @click.option("--default-namespace", help="namespace for Git objects without one [default]")
 @click.option("--config", "config_file", type=click.Path(), help="auditor.yaml for ignore rules")
 @_output_option
-def drift(
-    repo: str | None,
-    revision: str | None,
-    paths: tuple[str, ...],
-    snapshots: tuple[str, ...],
-    kubeconfig: str | None,
-    contexts: tuple[str, ...],
-    namespaces: tuple[str, ...],
-    default_namespace: str | None,
-    config_file: str | None,
-    output: str,
-) -> None:
+def drift(output: str, **flags: Any) -> None:
     """Diff Git at a commit against the cluster. Exit 0 in sync, 1 drift, 2 error, 3 incomplete."""
     from auditor.reports.documents import drift_document
     from auditor.reports.text import render_text
 
-    config = _drift_config(
-        config_file,
-        repo,
-        revision,
-        paths,
-        snapshots,
-        kubeconfig,
-        contexts,
-        namespaces,
-        default_namespace,
-    )
+    config = _drift_config(**flags)
     result = check_drift(config, trigger="cli")
     if output == "json":
         _print_json(drift_document(result))
