@@ -23,11 +23,12 @@ from typing import Any
 from sqlite_utils import Database
 
 from auditor.model import Finding, Run, StageError
+from auditor.policy.engine import Evaluation
 from auditor.store import queries, writer
 from auditor.store.schema import BUSY_TIMEOUT_SECONDS, connect
-from auditor.store.writer import RESOURCE_STATUSES, ResourceRecord
+from auditor.store.writer import RESOURCE_STATUSES, AttestationRecord, ResourceRecord
 
-__all__ = ["RESOURCE_STATUSES", "ResourceRecord", "Store", "new_run_id"]
+__all__ = ["RESOURCE_STATUSES", "AttestationRecord", "ResourceRecord", "Store", "new_run_id"]
 
 
 def new_run_id(now: datetime) -> str:
@@ -86,10 +87,19 @@ class Store:
         findings: Sequence[Finding],
         errors: Sequence[StageError],
         exit_code: int,
+        evaluations: Sequence[Evaluation] = (),
+        attestations: Sequence[AttestationRecord] = (),
     ) -> None:
         """Record the outcome and every row of a begun run, all or nothing."""
         writer.finish_run(
-            self.db, run, resources=resources, findings=findings, errors=errors, exit_code=exit_code
+            self.db,
+            run,
+            resources=resources,
+            findings=findings,
+            errors=errors,
+            exit_code=exit_code,
+            evaluations=evaluations,
+            attestations=attestations,
         )
 
     def record_run(
@@ -101,16 +111,19 @@ class Store:
         errors: Sequence[StageError] = (),
         exit_code: int,
         config_path: str = "",
+        evaluations: Sequence[Evaluation] = (),
+        attestations: Sequence[AttestationRecord] = (),
     ) -> None:
         """begin_run then finish_run, for callers that have everything at once."""
-        writer.record_run(
-            self.db,
+        self.begin_run(run, config_path=config_path)
+        self.finish_run(
             run,
             resources=resources,
             findings=findings,
             errors=errors,
             exit_code=exit_code,
-            config_path=config_path,
+            evaluations=evaluations,
+            attestations=attestations,
         )
 
     # Reading
@@ -143,6 +156,14 @@ class Store:
     def errors(self, run_id: str) -> list[dict[str, Any]]:
         """The stage errors of one run (id or "latest")."""
         return queries.errors(self.db, run_id)
+
+    def evaluations(self, run_id: str) -> list[dict[str, Any]]:
+        """Every policy x resource result of a run ("latest" accepted), pass included."""
+        return queries.evaluations(self.db, run_id)
+
+    def attestations(self, run_id: str) -> list[dict[str, Any]]:
+        """Every verification a run made ("latest" accepted)."""
+        return queries.attestations(self.db, run_id)
 
     def resources(self, run_id: str) -> list[dict[str, Any]]:
         """The resources one run (id or "latest") looked at."""

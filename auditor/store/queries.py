@@ -20,6 +20,8 @@ LATEST = "latest"
 _JSON_COLUMNS: dict[str, tuple[str, ...]] = {
     "runs": ("clusters", "counts"),
     "findings": ("expected", "actual", "details", "controls"),
+    "evaluations": ("messages",),
+    "attestations": ("details",),
 }
 
 # Most severe first; SQL cannot sort by a Python tuple, so the rank is spelled out once here.
@@ -131,3 +133,21 @@ def resources(db: Database, run_id: str) -> list[dict[str, Any]]:
             "run_id = ?", [resolved], order_by="cluster, kind, namespace, name, id"
         )
     )
+
+
+def _run_rows(db: Database, table: str, run_id: str, order_by: str) -> list[dict[str, Any]]:
+    resolved = resolve_run_id(db, run_id)
+    if resolved is None:
+        return []
+    rows = db.table(table).rows_where("run_id = ?", [resolved], order_by=order_by)
+    return _decode(rows, table)
+
+
+def evaluations(db: Database, run_id: str) -> list[dict[str, Any]]:
+    """Every policy x resource result of one run (or "latest"), pass included."""
+    return _run_rows(db, "evaluations", run_id, "policy, cluster, kind, namespace, name, id")
+
+
+def attestations(db: Database, run_id: str) -> list[dict[str, Any]]:
+    """Every verification one run (or "latest") made, failed ones included."""
+    return _run_rows(db, "attestations", run_id, "cluster, kind, namespace, name, id")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlite_utils import Database
@@ -13,6 +13,7 @@ from sqlite_utils.db import NotFoundError
 
 import auditor
 from auditor.model import Finding, ResourceRef, Run, StageError
+from auditor.policy.engine import Evaluation
 from auditor.store.schema import now_timestamp, utc_timestamp, write_transaction
 
 RESOURCE_STATUSES = ("in_sync", "drifted", "missing", "unmanaged", "live", "desired")
@@ -87,6 +88,8 @@ def finish_run(
     findings: Iterable[Finding],
     errors: Iterable[StageError],
     exit_code: int,
+    evaluations: Iterable[Evaluation] = (),
+    attestations: Iterable[AttestationRecord] = (),
 ) -> None:
     """Record the run's outcome and all its rows in one transaction.
 
@@ -118,20 +121,8 @@ def finish_run(
         db.table("resources").insert_all(_resource_rows(run.id, resources))
         db.table("findings").insert_all(_finding_rows(run.id, findings))
         db.table("errors").insert_all(_error_rows(run.id, errors))
-
-
-def record_run(
-    db: Database,
-    run: Run,
-    *,
-    resources: Sequence[ResourceRecord],
-    findings: Sequence[Finding],
-    errors: Sequence[StageError],
-    exit_code: int,
-    config_path: str = "",
-) -> None:
-    begin_run(db, run, config_path=config_path)
-    finish_run(db, run, resources=resources, findings=findings, errors=errors, exit_code=exit_code)
+        db.table("evaluations").insert_all(_evaluation_rows(run.id, evaluations))
+        db.table("attestations").insert_all(_attestation_rows(run.id, attestations))
 
 
 def _clusters_json(run: Run) -> str:
@@ -193,4 +184,66 @@ def _error_rows(run_id: str, errors: Iterable[StageError]) -> Iterator[dict[str,
             "cluster": error.cluster,
             "target": error.target,
             "message": error.message,
+        }
+
+
+def _ref_columns(ref: ResourceRef | None) -> dict[str, str | None]:
+    if ref is None:
+        return {"cluster": None, "api_version": None, "kind": None, "namespace": None, "name": None}
+    return {
+        "cluster": ref.cluster,
+        "api_version": ref.api_version,
+        "kind": ref.kind,
+        "namespace": ref.namespace,
+        "name": ref.name,
+    }
+
+
+def _evaluation_rows(run_id: str, evaluations: Iterable[Evaluation]) -> Iterator[dict[str, Any]]:
+    for ev in evaluations:
+        what = f"evaluation of {ev.policy}"
+        messages = [{"rule": m.rule, "msg": m.msg, "details": dict(m.details)} for m in ev.messages]
+        yield {
+            "run_id": run_id,
+            "policy": ev.policy,
+            **_ref_columns(ev.ref),
+            "result": ev.result,
+            "messages": to_json_text(messages, what=f"{what}: messages"),
+            "duration_ms": ev.duration_ms,
+            "error": ev.error,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class AttestationRecord:
+    """One verification the provenance stage made, pass or fail."""
+
+    ref: ResourceRef | None
+    attestation: str  # model-signature | slsa-provenance | intoto-layout | commit
+    verified: bool
+    source: str = ""
+    bundle_digest: str | None = None
+    subject_digest: str | None = None
+    authority: str | None = None
+    identity: str | None = None
+    reason: str | None = None  # the check id of the failure, e.g. provenance.digest_mismatch
+    details: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+
+def _attestation_rows(
+    run_id: str, attestations: Iterable[AttestationRecord]
+) -> Iterator[dict[str, Any]]:
+    for att in attestations:
+        yield {
+            "run_id": run_id,
+            **_ref_columns(att.ref),
+            "attestation": att.attestation,
+            "source": att.source,
+            "bundle_digest": att.bundle_digest,
+            "subject_digest": att.subject_digest,
+            "authority": att.authority,
+            "identity": att.identity,
+            "verified": int(att.verified),
+            "reason": att.reason,
+            "details": to_json_text(dict(att.details), what=f"attestation {att.attestation}"),
         }

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from auditor.store import Store
+from auditor.store.migrations import LATEST_VERSION
 from auditor.store.schema import write_transaction
 from tests.store.factories import make_finding, make_run
 
@@ -103,7 +104,9 @@ def test_two_processes_recording_at_once_serialize_and_lose_nothing(
     with Store.open(store_path) as store:
         db = store.db
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        assert [row["version"] for row in db.query("SELECT version FROM schema_version")] == [1]
+        assert [row["version"] for row in db.query("SELECT version FROM schema_version")] == list(
+            range(1, LATEST_VERSION + 1)
+        )
         runs = store.runs()
         assert sorted(row["id"] for row in runs) == sorted(
             f"{prefix}-{index:03d}" for prefix in "ab" for index in range(count)
