@@ -92,6 +92,31 @@ class ScopeSettings:
     exclude_namespaces: tuple[str, ...] = ()
 
 
+BUILTIN_POLICIES = "builtin"  # in policy.paths: the library shipped in policies/
+
+
+@dataclass(frozen=True, slots=True)
+class PolicySettings:
+    """Which Rego policies `auditor audit` evaluates, and on which engine."""
+
+    enabled: bool = True
+    paths: tuple[str, ...] = (BUILTIN_POLICIES,)
+    data: tuple[str, ...] = ()  # JSON/YAML data documents (policy parameters)
+    engine: str = "embedded"  # embedded | opa
+    opa_url: str | None = None
+    opa_token_file: str | None = None
+    opa_upload: bool = True
+    opa_timeout_seconds: float = 10.0
+
+    def resolved_paths(self) -> tuple[str, ...]:
+        """`builtin` replaced by the shipped library's folder."""
+        from auditor.shipped import shipped_path
+
+        return tuple(
+            str(shipped_path("policies")) if p == BUILTIN_POLICIES else p for p in self.paths
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class Limits:
     max_manifest_bytes: int = 8 * 1024 * 1024
@@ -108,6 +133,7 @@ class Config:
     clusters: tuple[ClusterSource, ...]
     scope: ScopeSettings = ScopeSettings()
     drift: DriftSettings = field(default_factory=DriftSettings)
+    policy: PolicySettings = PolicySettings()
     limits: Limits = Limits()
     store: str | None = None
     report: str | None = None
@@ -135,14 +161,15 @@ def _validator() -> jsonschema.protocols.Validator:
     return cls(schema)  # type: ignore[no-any-return]
 
 
-def _key_text(path: Sequence[str | int]) -> str:
+def key_text(path: Sequence[str | int]) -> str:
+    """`clusters[0].name`: the dotted form every ConfigError names a key by."""
     text = ""
     for part in path:
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
     return text
 
 
-class _Lines:
+class Lines:
     """JSON path -> line number, from the composed YAML node tree."""
 
     def __init__(self, root: yaml.Node | None) -> None:
@@ -171,7 +198,8 @@ class _Lines:
         return target.start_mark.line + 1 if target is not None else None
 
 
-def _schema_error(error: jsonschema.ValidationError, source: str, lines: _Lines) -> ConfigError:
+def schema_error(error: jsonschema.ValidationError, source: str, lines: Lines) -> ConfigError:
+    """A JSON Schema error as a ConfigError naming the file, the key and its line."""
     path: list[str | int] = list(error.absolute_path)
     schema = error.schema if isinstance(error.schema, dict) else {}
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
@@ -200,6 +228,12 @@ def _schema_error(error: jsonschema.ValidationError, source: str, lines: _Lines)
     else:
         message = error.message
     return ConfigError(message, file=source, line=lines.line(path), key=_key_text(path) or None)
+
+
+# The private names other modules of this package used before these helpers were shared.
+_Lines = Lines
+_key_text = key_text
+_schema_error = schema_error
 
 
 def _strings(value: str | list[str] | None) -> tuple[str, ...]:
@@ -300,6 +334,29 @@ def parse_config(raw: dict[str, Any], *, source: str, lines: _Lines | None = Non
         ignore_hpa_replicas=drift_raw.get("ignore_hpa_replicas", True),
     )
 
+    policy_raw = raw.get("policy", {})
+    opa_raw = policy_raw.get("opa", {})
+    if policy_raw.get("engine") == "opa" and not opa_raw:
+        raise ConfigError(
+            "engine: opa needs an opa: {url: ...} section",
+            file=source,
+            line=lines.line(["policy", "engine"]),
+            key="policy.engine",
+        )
+    policy = PolicySettings(
+        enabled=policy_raw.get("enabled", True),
+        paths=tuple(
+            p if p == BUILTIN_POLICIES else _resolve(base, p)
+            for p in _strings(policy_raw.get("paths"))
+        )
+        or (BUILTIN_POLICIES,),
+        data=tuple(_resolve(base, p) for p in _strings(policy_raw.get("data"))),
+        engine=policy_raw.get("engine", "embedded"),
+        opa_url=opa_raw.get("url"),
+        opa_token_file=_resolve(base, opa_raw["token_file"]) if "token_file" in opa_raw else None,
+        opa_upload=opa_raw.get("upload", True),
+        opa_timeout_seconds=opa_raw.get("timeout_seconds", 10.0),
+    )
     limits = Limits(**raw.get("limits", {}))
     return Config(
         path=str(Path(source).resolve()) if source else "",
@@ -307,6 +364,7 @@ def parse_config(raw: dict[str, Any], *, source: str, lines: _Lines | None = Non
         clusters=tuple(clusters),
         scope=scope,
         drift=drift,
+        policy=policy,
         limits=limits,
         store=_resolve(base, raw["store"]) if "store" in raw else None,
         report=_resolve(base, raw["report"]) if "report" in raw else None,

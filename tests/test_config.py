@@ -152,3 +152,33 @@ def test_missing_config_file(tmp_path: Path) -> None:
 def test_config_that_is_not_a_mapping(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="must be a mapping"):
         load_config(write(tmp_path, "- just\n- a list\n"))
+
+
+def test_policy_defaults_to_the_shipped_library(tmp_path: Path) -> None:
+    from auditor.shipped import shipped_path
+
+    config = load_config(write(tmp_path, VALID))
+    assert config.policy.enabled and config.policy.engine == "embedded"
+    assert config.policy.resolved_paths() == (str(shipped_path("policies")),)
+
+
+def test_policy_section_resolves_paths_and_opa(tmp_path: Path) -> None:
+    text = VALID + (
+        "policy:\n  paths: [builtin, rego/]\n  data: params.yaml\n  engine: opa\n"
+        "  opa: {url: 'http://127.0.0.1:8181', token_file: opa.token}\n"
+    )
+    policy = load_config(write(tmp_path, text)).policy
+    assert policy.paths == ("builtin", str(tmp_path / "rego"))
+    assert policy.data == (str(tmp_path / "params.yaml"),)
+    assert (policy.engine, policy.opa_url, policy.opa_token_file) == (
+        "opa",
+        "http://127.0.0.1:8181",
+        str(tmp_path / "opa.token"),
+    )
+
+
+def test_opa_engine_without_a_url_is_an_error(tmp_path: Path) -> None:
+    path = write(tmp_path, VALID + "policy:\n  engine: opa\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert caught.value.line == 22 and caught.value.key == "policy.engine"
