@@ -83,6 +83,9 @@ class DriftSettings:
     )
     # An HPA owns the replicas of the object it scales: built in, as Argo CD users configure it.
     ignore_hpa_replicas: bool = True
+    # The rules of a ClusterRole with an aggregationRule are written by a controller: Argo CD's
+    # default install ignores them too (resource.compareoptions ignoreAggregatedRoles).
+    ignore_aggregated_roles: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -332,6 +335,7 @@ def parse_config(raw: dict[str, Any], *, source: str, lines: _Lines | None = Non
         class_severity={**DEFAULT_CLASS_SEVERITY, **severity_raw.get("classes", {})},
         check_severity={**DEFAULT_CHECK_SEVERITY, **severity_raw.get("checks", {})},
         ignore_hpa_replicas=drift_raw.get("ignore_hpa_replicas", True),
+        ignore_aggregated_roles=drift_raw.get("ignore_aggregated_roles", True),
     )
 
     policy_raw = raw.get("policy", {})

@@ -17,9 +17,25 @@ import yaml
 from auditor.errors import InputError
 
 try:  # the C loader is an order of magnitude faster; fall back when libyaml is absent
-    _Loader: type = yaml.CSafeLoader
+    _Base: type = yaml.CSafeLoader
 except AttributeError:  # pragma: no cover - depends on how PyYAML was built
-    _Loader = yaml.SafeLoader
+    _Base = yaml.SafeLoader
+
+_TIMESTAMP = "tag:yaml.org,2002:timestamp"
+
+
+class _Loader(_Base):  # type: ignore[misc, valid-type]
+    """Safe loading as Kubernetes reads YAML: an unquoted `2024-01-01` stays a string.
+
+    kubectl's YAML (sigs.k8s.io/yaml) has no timestamp type; PyYAML would make it a date,
+    which is not JSON and would differ from the same value read back from the cluster.
+    """
+
+    yaml_implicit_resolvers = {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag != _TIMESTAMP]
+        for first, resolvers in _Base.yaml_implicit_resolvers.items()
+    }
+
 
 DEFAULT_MAX_BYTES = 8 * 1024 * 1024
 # A document may use anchors and aliases, but once expanded it may not be more than this many

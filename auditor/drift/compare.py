@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from auditor.drift.merge_keys import index_by_key, list_key
-from auditor.drift.normalize import is_unset, scalars_equal
+from auditor.drift.normalize import is_unset, scalars_equal, zero_is_unset
 from auditor.drift.pointer import ElementStep, Step
 from auditor.redact import LAST_APPLIED
 
@@ -45,10 +45,11 @@ class Change(NamedTuple):
 class _Walk:
     """One object's comparison; `stack` is the path to the map being walked."""
 
-    __slots__ = ("changes", "quantity_parents", "stack")
+    __slots__ = ("changes", "quantity_parents", "stack", "typed")
 
-    def __init__(self, quantity_parents: frozenset[str]) -> None:
+    def __init__(self, quantity_parents: frozenset[str], typed: bool) -> None:
         self.quantity_parents = quantity_parents
+        self.typed = typed  # the stored object went through Go structs (see is_typed)
         self.stack: list[Step] = []
         self.changes: list[Change] = []
 
@@ -64,7 +65,7 @@ class _Walk:
             if dv == lv or dv is None:
                 continue
             if lv is None:
-                if not is_unset(dv):
+                if not is_unset(dv) and not (self.typed and zero_is_unset(key, dv, None)):
                     self.record(key, dv, None)
             elif isinstance(dv, dict):
                 if isinstance(lv, dict):
@@ -80,7 +81,9 @@ class _Walk:
                     self.stack.pop()
                 else:
                     self.record(key, dv, lv)
-            elif not scalars_equal(dv, lv, key, parent, self.quantity_parents):
+            elif not scalars_equal(dv, lv, key, parent, self.quantity_parents) and not (
+                self.typed and zero_is_unset(key, dv, lv)
+            ):
                 self.record(key, dv, lv)
 
     def sequence(self, desired: list[Any], live: list[Any], field: str, parent: str | None) -> None:
@@ -135,10 +138,18 @@ class _Walk:
 
 
 def compare_bodies(
-    desired: Mapping[str, Any], live: Mapping[str, Any], quantity_parents: frozenset[str]
+    desired: Mapping[str, Any],
+    live: Mapping[str, Any],
+    quantity_parents: frozenset[str],
+    *,
+    typed: bool = False,
 ) -> list[Change]:
-    """Every field Git sets that live lacks or holds differently, at the deepest such path."""
-    walk = _Walk(quantity_parents)
+    """Every field Git sets that live lacks or holds differently, at the deepest such path.
+
+    `typed`: the object is stored through Go structs, so Git's zero values of omitempty
+    fields (`minReadySeconds: 0`, `hostNetwork: false`) are stored as no field at all.
+    """
+    walk = _Walk(quantity_parents, typed)
     for key, dv in desired.items():
         if key in SKIPPED_TOP or dv is None:
             continue

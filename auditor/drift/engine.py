@@ -14,12 +14,14 @@ from auditor.drift.attribute import changed_by
 from auditor.drift.classify import classify_kind, classify_path
 from auditor.drift.compare import compare_bodies
 from auditor.drift.ignore import IgnoreMatcher, ObjectIgnores, hpa_targets
+from auditor.drift.kserve import admitted_view
 from auditor.drift.managed_fields import managed_entries
-from auditor.drift.normalize import quantity_parents_for
+from auditor.drift.normalize import is_typed, quantity_parents_for
 from auditor.drift.pointer import Step, merge_key, to_pointer, tokens_of
-from auditor.drift.removed import find_removed
+from auditor.drift.removed import find_removed, is_tracking_metadata, last_applied_value
 from auditor.drift.result import DriftResult, DriftSummary, ResourceStatus, Status
 from auditor.drift.unmanaged import can_be_unmanaged
+from auditor.drift.versions import served_view
 from auditor.model import ChangedBy, DriftClass, Finding, Resource, ResourceRef, Severity
 from auditor.scope import Scope
 
@@ -48,6 +50,7 @@ def compute_drift(
     ignores = IgnoreMatcher(
         settings.ignore,
         hpa_targets=hpa_targets([*desired, *live]) if settings.ignore_hpa_replicas else frozenset(),
+        ignore_aggregated_roles=settings.ignore_aggregated_roles,
     )
     differ = _Differ(settings)
     findings: list[Finding] = []
@@ -59,7 +62,7 @@ def compute_drift(
         if key in declared:
             continue  # the desired reader reports duplicates; compare the first only
         declared.add(key)
-        ignored = ignores.for_ref(want.ref)
+        ignored = ignores.for_object(want.ref, want.body)
         have = live_by_key.get(key)
         if have is None:
             if ignored.whole:
@@ -144,15 +147,19 @@ class _Differ:
     def object_drift(self, want: Resource, have: Resource, ignored: ObjectIgnores) -> list[Finding]:
         ref = have.ref
         qparents = quantity_parents_for(ref.group, ref.kind)
+        # Git in the version live was read at, as admission webhooks that rewrite (not just
+        # default) fields would store it
+        wanted = admitted_view(ref.group, ref.kind, served_view(want.body, have.body), have.body)
+        typed = is_typed(ref.group, ref.kind)
         changes = [
             c
-            for c in compare_bodies(want.body, have.body, qparents)
+            for c in compare_bodies(wanted, have.body, qparents, typed=typed)
             if not ignored.ignores(tokens_of(c.steps))
         ]
         entries = managed_entries(have.body)
         removals = [
             r
-            for r in find_removed(want.body, have.body, entries, self.gitops)
+            for r in find_removed(wanted, have.body, entries, self.gitops)
             if not ignored.ignores(tokens_of(r.steps))
         ]
         if not changes and not removals:
@@ -160,6 +167,8 @@ class _Differ:
         out = []
         for change in changes:
             who = changed_by(entries, change.steps, self.gitops)
+            if self._tool_tracking(change.steps, change.actual, who, have):
+                continue
             out.append(
                 self.finding(CHANGED, ref, change.steps, change.expected, change.actual, who, {})
             )
@@ -177,6 +186,22 @@ class _Differ:
                 )
             )
         return out
+
+    def _tool_tracking(
+        self, steps: tuple[Step, ...], actual: Any, who: ChangedBy | None, have: Resource
+    ) -> bool:
+        """A tracking label the GitOps tool itself overwrote (Argo CD's label tracking sets
+        `app.kubernetes.io/instance` to the application's name, whatever Git says).
+
+        Only when the tool is the witness: it owns the field in managedFields, or its
+        last-applied configuration holds the live value. Someone else's edit is drift.
+        """
+        tokens = tokens_of(steps)
+        if not is_tracking_metadata(tokens):
+            return False
+        if who is not None and who.manager in self.gitops:
+            return True
+        return actual is not None and last_applied_value(have.body, tokens) == actual
 
     def finding(
         self,

@@ -9,8 +9,9 @@ the whole object.
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from auditor.config import IgnoreRule
 from auditor.drift.pointer import parse_pointer
@@ -18,6 +19,7 @@ from auditor.kinds import parse_kind
 from auditor.model import Resource, ResourceRef
 
 REPLICAS: tuple[str, ...] = ("spec", "replicas")
+RULES: tuple[str, ...] = ("rules",)
 WILDCARD = "*"
 
 
@@ -94,9 +96,11 @@ class IgnoreMatcher:
         rules: Iterable[IgnoreRule],
         *,
         hpa_targets: frozenset[tuple[str, str, str]] = frozenset(),
+        ignore_aggregated_roles: bool = True,
     ) -> None:
         self.rules = tuple(_compile(r) for r in rules)
         self.hpa_targets = hpa_targets
+        self.ignore_aggregated_roles = ignore_aggregated_roles
 
     def for_ref(self, ref: ResourceRef) -> ObjectIgnores:
         pointers: list[tuple[str, ...]] = []
@@ -108,3 +112,27 @@ class IgnoreMatcher:
         if (ref.namespace, ref.kind, ref.name) in self.hpa_targets:
             pointers.append(REPLICAS)
         return ObjectIgnores(pointers=tuple(pointers)) if pointers else NOTHING
+
+    def for_object(self, ref: ResourceRef, desired_body: Mapping[str, Any]) -> ObjectIgnores:
+        """`for_ref`, plus what the desired body itself hands to a controller.
+
+        An aggregated ClusterRole (Git declares `aggregationRule`) has its `rules` written by
+        the clusterrole-aggregation-controller; Git usually says `rules: []`. Argo CD's
+        default install ignores them too (`resource.compareoptions: ignoreAggregatedRoles`).
+        """
+        ignored = self.for_ref(ref)
+        if (
+            ignored.whole
+            or not self.ignore_aggregated_roles
+            or not _is_aggregated_role(ref, desired_body)
+        ):
+            return ignored
+        return ObjectIgnores(pointers=(*ignored.pointers, RULES))
+
+
+def _is_aggregated_role(ref: ResourceRef, body: Mapping[str, Any]) -> bool:
+    return (
+        ref.group == "rbac.authorization.k8s.io"
+        and ref.kind == "ClusterRole"
+        and isinstance(body.get("aggregationRule"), Mapping)
+    )

@@ -7,6 +7,7 @@ map it sits in), the way the Kubernetes schema types it: quantities, int-or-stri
 
 from __future__ import annotations
 
+import datetime
 import functools
 import re
 from decimal import Decimal, InvalidOperation
@@ -39,6 +40,42 @@ INT_OR_STRING_FIELDS: frozenset[str] = frozenset(
         "minAvailable",
     }
 )
+
+# Typed (built-in, or re-serialized from Go structs by a webhook) objects lose the zero value
+# of an `omitempty` int or bool: the API server stores `minReadySeconds: 0` or
+# `hostNetwork: false` from Git as no field at all, as Argo CD's typed re-marshal does before
+# diffing. Ints first: only these fields are non-pointer omitempty ints (probe timings, the
+# rollout's minReadySeconds, ports the server allocates); pointer ints (replicas,
+# runAsUser, ttlSecondsAfterFinished) keep a 0, and there 0 and absent differ.
+OMITTED_ZERO_INTS: frozenset[str] = frozenset(
+    {
+        "minReadySeconds",
+        "initialDelaySeconds",
+        "timeoutSeconds",
+        "periodSeconds",
+        "successThreshold",
+        "failureThreshold",
+        "hostPort",
+        "nodePort",
+        "healthCheckNodePort",
+        "maxReplicas",  # KServe components: `int` omitempty, 0 means no maximum
+    }
+)
+# A false bool and an absent one mean the same, except where absent means true.
+ABSENT_MEANS_TRUE: frozenset[str] = frozenset(
+    {"automountServiceAccountToken", "allowPrivilegeEscalation", "hostUsers", "enableServiceLinks"}
+)
+# What the API server fills in for a zero or empty value Git sets: allocated addresses and
+# ports (any value), probe timings (their defaults). Git's zero there asked for exactly that.
+SERVER_FILLED: dict[str, Any] = {
+    "clusterIP": ...,  # "" -> an allocated address
+    "nodePort": ...,  # 0 -> an allocated port
+    "healthCheckNodePort": ...,
+    "timeoutSeconds": 1,
+    "periodSeconds": 10,
+    "successThreshold": 1,
+    "failureThreshold": 3,
+}
 
 _DECIMAL_SUFFIX: dict[str, Decimal] = {
     "n": Decimal("1e-9"),
@@ -125,6 +162,36 @@ def is_unset(value: Any) -> bool:
     return False
 
 
+def zero_is_unset(key: str, desired: Any, live: Any) -> bool:
+    """Whether a zero Git value of a typed object's field is "not set" given the live value.
+
+    `live` is None when the live object lacks the field. Only called for typed objects
+    (see OMITTED_ZERO_INTS); a non-zero Git value is never unset.
+    """
+    if desired is False:
+        return live is None and key not in ABSENT_MEANS_TRUE
+    if type(desired) is int and desired == 0 and key in OMITTED_ZERO_INTS:
+        if live is None:
+            return True
+        filled = SERVER_FILLED.get(key)
+        return filled is ... or (filled is not None and live == filled)
+    if desired == "" and SERVER_FILLED.get(key) is ...:
+        return live is not None  # allocated by the server
+    return False
+
+
+def _same_timestamp(desired: datetime.date, live: Any) -> bool:
+    """A YAML timestamp PyYAML parsed (kubectl keeps it as the string it was written as)."""
+    if not isinstance(live, str):
+        return False
+    try:
+        if isinstance(desired, datetime.datetime):
+            return datetime.datetime.fromisoformat(live.replace("t", "T")) == desired
+        return datetime.date.fromisoformat(live) == desired
+    except ValueError:
+        return False
+
+
 def scalars_equal(
     desired: Any, live: Any, key: str | None, parent: str | None, quantity_parents: frozenset[str]
 ) -> bool:
@@ -141,7 +208,29 @@ def scalars_equal(
         return bool(int_or_string(desired) == int_or_string(live))
     if parent in quantity_parents or key in QUANTITY_FIELDS:
         return quantities_equal(desired, live)
+    if isinstance(desired, datetime.date):
+        return _same_timestamp(desired, live)
     return False
+
+
+# Groups served by CustomResourceDefinitions although their names end in .k8s.io: stored as
+# written (no Go round trip), so their zero values stay.
+_CRD_K8S_GROUPS: frozenset[str] = frozenset(
+    {"gateway.networking.k8s.io", "snapshot.storage.k8s.io", "policy.networking.k8s.io"}
+)
+
+
+def is_typed(group: str, kind: str) -> bool:
+    """Whether the stored object went through Go structs, so omitempty zero values are dropped.
+
+    Built-in kinds (core, `apps`, `*.k8s.io`), and KServe InferenceServices, which KServe's
+    mutating webhook decodes and re-encodes. Custom resources are stored as written.
+    """
+    if group == "" or "." not in group:
+        return True
+    if group.endswith(".k8s.io"):
+        return group not in _CRD_K8S_GROUPS
+    return group == "serving.kserve.io" and kind == "InferenceService"
 
 
 def quantity_parents_for(group: str, kind: str) -> frozenset[str]:

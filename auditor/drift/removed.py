@@ -50,6 +50,26 @@ class Removal(NamedTuple):
     source: str
 
 
+def is_tracking_metadata(tokens: Sequence[str]) -> bool:
+    """A label or annotation the GitOps tools write themselves (see TRACKING_METADATA)."""
+    return (
+        len(tokens) == 3
+        and tokens[0] == "metadata"
+        and tokens[1] in _METADATA_FIELDS
+        and tokens[2] in TRACKING_METADATA
+    )
+
+
+def last_applied_value(live: Mapping[str, Any], tokens: Sequence[str]) -> Any:
+    """The value at `tokens` (map keys only) in the last-applied annotation, or None."""
+    node: Any = _last_applied(live)
+    for token in tokens:
+        if not isinstance(node, Mapping):
+            return None
+        node = node.get(token)
+    return node
+
+
 def find_removed(
     desired_body: Mapping[str, Any],
     live: Mapping[str, Any],
@@ -114,8 +134,10 @@ class _Walk:
         self.stack: list[Step] = []
 
     def report(self, steps: tuple[Step, ...], actual: Any, source: str) -> None:
-        # what the witness applied may all be gone live (only other writers' keys remain)
-        if actual not in ({}, []):
+        # what the witness applied may all be gone live (only other writers' keys remain);
+        # "" is what Go structs without omitempty write for a field nobody set (KServe's
+        # webhook writes `name: ""` into every model), not something Git used to say
+        if actual not in ({}, [], ""):
             self.found.append(Removal(steps, actual, source))
 
 

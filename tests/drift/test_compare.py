@@ -351,3 +351,20 @@ def test_quantities_at_any_depth_and_in_other_kinds() -> None:
         }
     }
     assert changed_paths(want, have) == []
+
+
+# -- typed objects drop omitempty zero values ----------------------------------------------
+
+
+def test_zero_values_git_sets_are_not_drift_on_typed_objects_only() -> None:
+    want = {"spec": {"minReadySeconds": 0, "paused": False, "replicas": 0}}
+    have = {"spec": {"replicas": 0}}
+    assert changed_paths(want, have) == ["/spec/minReadySeconds", "/spec/paused"]  # a CR
+    typed = compare_bodies(want, have, QUANTITY_PARENTS, typed=True)
+    assert typed == []
+
+
+def test_allocated_service_fields_git_leaves_empty_are_not_drift() -> None:
+    want = {"spec": {"clusterIP": "", "ports": [{"port": 80, "nodePort": 0}]}}
+    have = {"spec": {"clusterIP": "10.96.3.4", "ports": [{"port": 80, "nodePort": 30080}]}}
+    assert compare_bodies(want, have, QUANTITY_PARENTS, typed=True) == []

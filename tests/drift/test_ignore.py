@@ -178,3 +178,35 @@ def test_matcher_answers_per_ref() -> None:
     assert matcher.for_ref(isvc).ignores(("spec", "predictor", "minReplicas"))
     assert not matcher.for_ref(isvc).ignores(("spec", "predictor", "maxReplicas"))
     assert not matcher.for_ref(other).ignores(("spec", "predictor", "minReplicas"))
+
+
+def test_rules_of_an_aggregated_cluster_role_are_the_controllers() -> None:
+    # Argo CD's default `resource.compareoptions: ignoreAggregatedRoles: true`
+    role = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRole",
+        "metadata": {"name": "kubeflow-admin"},
+        "aggregationRule": {"clusterRoleSelectors": [{"matchLabels": {"a": "true"}}]},
+        "rules": [],
+    }
+    have = copy.deepcopy(role)
+    have["rules"] = [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}]
+    assert run([role], [have]).findings == ()
+    plain = {k: v for k, v in role.items() if k != "aggregationRule"}
+    [finding] = run([plain], [{k: v for k, v in have.items() if k != "aggregationRule"}]).findings
+    assert finding.path == "/rules"
+
+
+def test_aggregated_role_rules_are_compared_when_the_option_is_off() -> None:
+    role = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRole",
+        "metadata": {"name": "kubeflow-admin"},
+        "aggregationRule": {"clusterRoleSelectors": [{"matchLabels": {"a": "true"}}]},
+        "rules": [],
+    }
+    have = copy.deepcopy(role)
+    have["rules"] = [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}]
+    settings = DriftSettings(ignore_aggregated_roles=False)
+    [finding] = run([role], [have], settings=settings).findings
+    assert finding.path == "/rules"

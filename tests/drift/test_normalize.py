@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -11,10 +12,12 @@ from auditor.drift.normalize import (
     LIMIT_RANGE_PARENTS,
     QUANTITY_PARENTS,
     int_or_string,
+    is_typed,
     is_unset,
     parse_quantity,
     quantities_equal,
     scalars_equal,
+    zero_is_unset,
 )
 
 
@@ -171,3 +174,56 @@ def test_plain_scalars(a: Any, b: Any, equal: bool) -> None:
 )
 def test_is_unset(value: Any, unset: bool) -> None:
     assert is_unset(value) is unset
+
+
+# -- zero values of typed objects, timestamps ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("key", "desired", "live", "unset"),
+    [
+        ("minReadySeconds", 0, None, True),  # omitempty int32: stored as no field
+        ("hostNetwork", False, None, True),  # omitempty bool
+        ("readOnly", False, None, True),
+        ("nodePort", 0, 31080, True),  # allocated
+        ("healthCheckNodePort", 0, 32015, True),
+        ("clusterIP", "", "10.96.0.12", True),
+        ("periodSeconds", 0, 10, True),  # defaulted
+        ("periodSeconds", 0, 30, False),  # not the default: someone set it
+        ("minReadySeconds", 5, None, False),  # only zero values
+        ("replicas", 0, None, False),  # a pointer: 0 is kept, and means something
+        ("runAsUser", 0, None, False),
+        ("automountServiceAccountToken", False, None, False),  # absent means true
+        ("allowPrivilegeEscalation", False, None, False),
+        ("hostNetwork", False, True, False),  # a different value is drift
+        ("clusterIP", "", None, False),  # handled by is_unset, not here
+    ],
+)
+def test_zero_is_unset(key: str, desired: Any, live: Any, unset: bool) -> None:
+    assert zero_is_unset(key, desired, live) is unset
+
+
+@pytest.mark.parametrize(
+    ("group", "kind", "typed"),
+    [
+        ("", "Service", True),
+        ("apps", "Deployment", True),
+        ("networking.k8s.io", "Ingress", True),
+        ("rbac.authorization.k8s.io", "ClusterRole", True),
+        ("gateway.networking.k8s.io", "HTTPRoute", False),  # CRDs stored as written
+        ("serving.kserve.io", "InferenceService", True),  # KServe's webhook re-encodes it
+        ("serving.kserve.io", "ClusterServingRuntime", False),
+        ("machinelearning.seldon.io", "SeldonDeployment", False),
+    ],
+)
+def test_is_typed(group: str, kind: str, typed: bool) -> None:
+    assert is_typed(group, kind) is typed
+
+
+def test_yaml_timestamps_equal_the_string_kubectl_kept() -> None:
+    # PyYAML reads an unquoted 2024-01-01 as a date; kubectl sends the text as written
+    assert scalars_equal(datetime.date(2024, 1, 1), "2024-01-01", "released", None, frozenset())
+    assert not scalars_equal(datetime.date(2024, 1, 1), "2024-01-02", "released", None, frozenset())
+    moment = datetime.datetime(2001, 12, 14, 21, 59, 43, tzinfo=datetime.UTC)
+    assert scalars_equal(moment, "2001-12-14T21:59:43+00:00", "at", None, frozenset())
+    assert not scalars_equal(moment, "not a time", "at", None, frozenset())

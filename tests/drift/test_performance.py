@@ -1,9 +1,8 @@
-"""10,000 desired and 10,000 live objects with 1% drift compute in well under 2 seconds."""
+"""10,000 desired and 10,000 live objects with 1% drift: exactly that drift is reported."""
 
 from __future__ import annotations
 
 import copy
-import time
 from typing import Any
 
 from auditor.config import DriftSettings
@@ -24,7 +23,6 @@ from tests.drift.builders import (
 )
 
 OBJECTS = 10_000
-BUDGET_SECONDS = 2.0
 
 TEMPLATES = [
     (deployment_desired, deployment_live),
@@ -62,16 +60,10 @@ def _drift(body: dict[str, Any]) -> None:
         body["spec"]["predictor"]["model"]["storageUri"] = "gs://models/fraud/v9"
 
 
-def test_ten_thousand_objects_with_one_percent_drift_in_under_two_seconds() -> None:
+def test_ten_thousand_objects_with_one_percent_drift_report_exactly_that_drift() -> None:
+    # Correctness at scale; the time it takes is measured by bench/drift, not asserted here.
     want, have = fleet()
-    scope = Scope.from_desired(want)
-    best = float("inf")
-    for _ in range(3):
-        start = time.perf_counter()
-        result = compute_drift(want, have, scope=scope, settings=DriftSettings())
-        best = min(best, time.perf_counter() - start)
+    result = compute_drift(want, have, scope=Scope.from_desired(want), settings=DriftSettings())
     assert result.summary.resources == OBJECTS
     assert result.summary.drifted == OBJECTS // 100
     assert len(result.findings) == OBJECTS // 100
-    print(f"\n10k desired + 10k live, 1% drift: {best:.3f}s")
-    assert best < BUDGET_SECONDS

@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from auditor.drift.managed_fields import ManagedEntry
+from auditor.drift.removed import find_removed
 from auditor.redact import LAST_APPLIED
 from tests.drift.builders import (
     EDITED_AT,
@@ -196,3 +198,18 @@ def test_canary_dropped_from_git_is_removed_traffic_drift() -> None:
     [finding] = removed(run([isvc_desired()], [isvc_live(before)]))
     assert finding.path == "/spec/predictor/canaryTrafficPercent"
     assert (finding.drift_class, finding.severity, finding.actual) == ("traffic", "high", 10)
+
+
+def test_empty_strings_a_webhook_wrote_are_not_removed() -> None:
+    # Go structs without omitempty write `name: ""`; an applier may own it, Git never said it
+    want = {"apiVersion": "v1", "kind": "X", "metadata": {"name": "x"}, "spec": {"a": 1}}
+    have = {
+        "apiVersion": "v1",
+        "kind": "X",
+        "metadata": {"name": "x"},
+        "spec": {"a": 1, "name": ""},
+    }
+    entries = [
+        ManagedEntry("argocd-controller", "Apply", None, {"f:spec": {"f:a": {}, "f:name": {}}})
+    ]
+    assert find_removed(want, have, entries, ["argocd-controller"]) == []

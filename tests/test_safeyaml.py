@@ -1,0 +1,61 @@
+"""Untrusted YAML is read as Kubernetes reads it, within limits."""
+
+from __future__ import annotations
+
+import pytest
+
+from auditor.errors import InputError
+from auditor.safeyaml import load_documents, load_one
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("a: 2024-01-01", "2024-01-01"),  # kubectl has no timestamp type: a string
+        ("a: 2001-12-14t21:59:43.10-05:00", "2001-12-14t21:59:43.10-05:00"),
+        ("a: 1", 1),
+        ("a: 1.5", 1.5),
+        ("a: yes", True),  # YAML 1.1 booleans, as sigs.k8s.io/yaml reads them
+        ("a: ~", None),
+        ('a: "8080"', "8080"),
+    ],
+)
+def test_scalars_resolve_as_kubernetes_yaml_does(text: str, value: object) -> None:
+    assert load_one(text, "x.yaml") == {"a": value}
+
+
+def test_documents_report_their_start_line() -> None:
+    docs = load_documents("a: 1\n---\n# c\nb: 2\n", "x.yaml")
+    assert [(d.data, d.line) for d in docs] == [({"a": 1}, 1), ({"b": 2}, 4)]
+
+
+def test_alias_bomb_is_rejected_quickly() -> None:
+    lines = ['a0: &a0 ["x","x","x","x","x","x","x","x","x","x"]']
+    for i in range(1, 12):
+        lines.append(f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]")
+    # 10**12 nodes if expanded: finishing at all shows it was counted, not expanded
+    with pytest.raises(InputError, match="alias"):
+        load_documents("\n".join(lines), "bomb.yaml")
+
+
+def test_a_few_aliases_are_fine() -> None:
+    doc = load_one("base: &b {cpu: 1}\nx: *b\ny: *b\n", "x.yaml")
+    assert doc["x"] == doc["y"] == {"cpu": 1}
+
+
+def test_size_limit_is_checked_before_parsing() -> None:
+    with pytest.raises(InputError, match="limit") as caught:
+        load_documents(b"a: " + b"x" * 2048, "big.yaml", max_bytes=1024)
+    assert caught.value.file == "big.yaml"
+
+
+def test_invalid_yaml_names_file_and_line() -> None:
+    with pytest.raises(InputError) as caught:
+        load_documents("a: 1\nb: [\n", "bad.yaml")
+    assert caught.value.file == "bad.yaml" and caught.value.line == 3
+
+
+def test_invalid_json_names_file_and_line() -> None:
+    with pytest.raises(InputError) as caught:
+        load_documents('{\n"a": 1,\n}', "bad.json")
+    assert caught.value.line == 3
