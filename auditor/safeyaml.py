@@ -17,14 +17,14 @@ import yaml
 from auditor.errors import InputError
 
 try:  # the C loader is an order of magnitude faster; fall back when libyaml is absent
-    _Base: type = yaml.CSafeLoader
+    _Base: Any = yaml.CSafeLoader
 except AttributeError:  # pragma: no cover - depends on how PyYAML was built
     _Base = yaml.SafeLoader
 
 _TIMESTAMP = "tag:yaml.org,2002:timestamp"
 
 
-class _Loader(_Base):  # type: ignore[misc, valid-type]
+class _Loader(_Base):  # type: ignore[misc]
     """Safe loading as Kubernetes reads YAML: an unquoted `2024-01-01` stays a string.
 
     kubectl's YAML (sigs.k8s.io/yaml) has no timestamp type; PyYAML would make it a date,
