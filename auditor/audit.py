@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from auditor import __version__
-from auditor.config import ClusterSource, Config, Limits
+from auditor.config import ClusterSource, Config, Limits, PolicySettings
 from auditor.desired import DesiredState, read_desired
 from auditor.drift import DriftResult, DriftSummary, ResourceStatus, compute_drift
 from auditor.errors import AuditorError
@@ -25,12 +27,15 @@ from auditor.model import (
     ClusterInfo,
     Finding,
     Resource,
+    ResourceRef,
     Run,
     RunStatus,
     StageError,
     Trigger,
     at_least,
 )
+from auditor.policy.engine import Evaluation, PolicyEngine
+from auditor.policy.evaluate import PolicyOutcome
 from auditor.scope import Scope
 
 log = logging.getLogger(__name__)
@@ -39,6 +44,7 @@ EXIT_CLEAN = 0
 EXIT_FINDINGS = 1
 EXIT_USAGE = 2
 EXIT_INCOMPLETE = 3
+PARALLEL_POLICY_INPUTS = 2000
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +57,7 @@ class AuditResult:
     errors: tuple[StageError, ...]
     summary: DriftSummary
     statuses: tuple[ResourceStatus, ...]
+    evaluations: tuple[Evaluation, ...] = ()
 
     @property
     def complete(self) -> bool:
@@ -113,9 +120,17 @@ def _counts(
     return counts
 
 
-def check_drift(config: Config, *, trigger: Trigger = "cli", run_id: str = "") -> AuditResult:
+def check_drift(
+    config: Config,
+    *,
+    trigger: Trigger = "cli",
+    run_id: str = "",
+    policies: PolicyStage | None = None,
+) -> AuditResult:
     """Git at the pinned commit against every configured cluster. Raises AuditorError for input
     that cannot be used (exit 2); a cluster that cannot be fully read makes the run incomplete.
+
+    With `policies`, each cluster's resources are also judged by the policy stage.
     """
     started = _now()
     desired = read_desired(config.git, limits=config.limits)
@@ -146,6 +161,14 @@ def check_drift(config: Config, *, trigger: Trigger = "cli", run_id: str = "") -
         findings.extend(result.findings)
         summaries.append(result.summary)
         statuses.extend(result.statuses)
+        if policies is not None:
+            policies.judge(desired, cluster.name, desired_here, live_here, result.findings)
+    evaluations: tuple[Evaluation, ...] = ()
+    if policies is not None:
+        outcome = policies.outcome()
+        findings.extend(outcome.findings)
+        errors.extend(outcome.errors)
+        evaluations = outcome.evaluations
     status: RunStatus = "incomplete" if errors else "complete"
     run = Run(
         id=run_id,
@@ -159,7 +182,11 @@ def check_drift(config: Config, *, trigger: Trigger = "cli", run_id: str = "") -
         clusters=tuple(infos),
     )
     summary = _merge_summaries(summaries)
-    run = dataclasses.replace(run, counts=_counts(summary, findings, errors))
+    counts = _counts(summary, findings, errors)
+    if policies is not None:
+        results = Counter(e.result for e in evaluations)
+        counts.update({f"policy_{r}": results.get(r, 0) for r in ("pass", "fail", "warn", "error")})
+    run = dataclasses.replace(run, counts=counts)
     return AuditResult(
         run=run,
         desired=desired,
@@ -167,7 +194,101 @@ def check_drift(config: Config, *, trigger: Trigger = "cli", run_id: str = "") -
         errors=tuple(errors),
         summary=summary,
         statuses=tuple(statuses),
+        evaluations=evaluations,
     )
+
+
+class PolicyStage:
+    """Judges every resource in scope with the configured Rego policies, one input document
+    per resource (DESIGN "Policy input and output"), parsed once per run."""
+
+    def __init__(self, settings: PolicySettings) -> None:
+        self.settings = settings
+        self._inputs: list[tuple[ResourceRef | None, dict[str, Any]]] = []
+        self._inventory: list[dict[str, Any]] = []
+
+    def judge(
+        self,
+        desired: DesiredState,
+        cluster: str,
+        desired_here: Sequence[Resource],
+        live_here: Sequence[Resource],
+        drift: Sequence[Finding],
+    ) -> None:
+        """Collects the input documents of one cluster; evaluation happens once, in outcome()."""
+        from auditor.policy.inputs import build_input
+        from auditor.provenance.modelref import model_ref
+
+        want = {r.ref.match_key: r for r in desired_here}
+        have = {r.ref.match_key: r for r in live_here}
+        drift_of: dict[tuple[str, str, str, str], list[Finding]] = {}
+        for finding in drift:
+            drift_of.setdefault(finding.ref.match_key, []).append(finding)
+        for key in sorted(set(want) | set(have)):
+            w, h = want.get(key), have.get(key)
+            subject = h or w
+            assert subject is not None
+            path = w.origin.rpartition("@")[0] if w else None
+            self._inputs.append(
+                (
+                    subject.ref,
+                    build_input(
+                        resource=subject,
+                        desired=w,
+                        live=h,
+                        drift=drift_of.get(key, ()),
+                        git={"repo": desired.repo, "commit": desired.commit, "path": path},
+                        cluster=cluster,
+                        context="audit",
+                        model=model_ref(subject.body),
+                        provenance=None,
+                    ),
+                )
+            )
+        # Gatekeeper's data.inventory at audit time is what Git declares in scope.
+        self._inventory.extend(dict(r.body) for r in desired_here)
+
+    def outcome(self) -> PolicyOutcome:
+        from auditor.policy.evaluate import evaluate_policies, load_engine
+        from auditor.policy.loader import load_policy_files, with_inventory
+        from auditor.policy.opa_server import PolicyServerError
+
+        settings = self.settings
+        policy_set = load_policy_files(settings.resolved_paths(), data_files=settings.data)
+        policy_set = with_inventory(policy_set, self._inventory)
+        engine = self._engine()
+        try:
+            loaded = load_engine(policy_set, engine)
+            return evaluate_policies(
+                policy_set, self._inputs, engine=loaded, workers=self._workers(engine)
+            )
+        except PolicyServerError as exc:
+            error = StageError(stage="policy", message=exc.diagnostics(), target="opa server")
+            return PolicyOutcome(evaluations=(), findings=(), errors=(error,))
+        finally:
+            close = getattr(engine, "close", None)
+            if close is not None:
+                close()
+
+    def _workers(self, engine: PolicyEngine | None) -> int:
+        """Both cores for a large in-process run: forking costs ~0.1 s, worth it past a few
+        thousand inputs (bench/policy: 8.6k -> 13.5k evaluations/s on 2 cores)."""
+        if engine is not None or len(self._inputs) < PARALLEL_POLICY_INPUTS:
+            return 1
+        return min(2, os.cpu_count() or 1)
+
+    def _engine(self) -> PolicyEngine | None:
+        if self.settings.engine != "opa":
+            return None  # load_engine's default: embedded
+        from auditor.policy.opa_server import OpaServerEngine
+
+        assert self.settings.opa_url is not None  # config validation requires it
+        return OpaServerEngine(
+            self.settings.opa_url,
+            token_file=self.settings.opa_token_file,
+            upload=self.settings.opa_upload,
+            timeout=self.settings.opa_timeout_seconds,
+        )
 
 
 def _drop_unknown(result: DriftResult, live: LiveRead) -> DriftResult:
@@ -206,8 +327,9 @@ def run_audit(
     )
     if store is not None:
         store.begin_run(placeholder, config_path=config.path)
+    policies = PolicyStage(config.policy) if config.policy.enabled else None
     try:
-        result = check_drift(config, trigger=trigger, run_id=run_id)
+        result = check_drift(config, trigger=trigger, run_id=run_id, policies=policies)
     except AuditorError as exc:
         if store is not None:
             error = StageError(stage="audit", message=exc.diagnostics())
@@ -230,6 +352,7 @@ def run_audit(
             findings=result.findings,
             errors=result.errors,
             exit_code=result.audit_exit_code(config.fail_on),
+            evaluations=result.evaluations,
         )
         store.close()
     return result

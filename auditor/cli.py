@@ -203,6 +203,77 @@ def audit(
     sys.exit(result.audit_exit_code(threshold))
 
 
+# -- policy --------------------------------------------------------------------------------
+
+
+@cli.group()
+def policy() -> None:
+    """Evaluate and test Rego policies (and Gatekeeper templates)."""
+
+
+@policy.command("eval")
+@click.option(
+    "--policy",
+    "policy_paths",
+    multiple=True,
+    required=True,
+    type=click.Path(),
+    help="a .rego file or a directory of policies (repeatable)",
+)
+@click.option(
+    "--data", "data_files", multiple=True, type=click.Path(), help="JSON/YAML data merged at data"
+)
+@click.option(
+    "--inventory",
+    "inventory_files",
+    multiple=True,
+    type=click.Path(),
+    help="objects for Gatekeeper's data.inventory (repeatable)",
+)
+@click.argument("resource_files", nargs=-1, required=True, type=click.Path())
+@_output_option
+def policy_eval(
+    policy_paths: tuple[str, ...],
+    data_files: tuple[str, ...],
+    inventory_files: tuple[str, ...],
+    resource_files: tuple[str, ...],
+    output: str,
+) -> None:
+    """Evaluate policies over objects in files. Exit 0 pass, 1 fail, 2 error, 3 eval error."""
+    from auditor.policy.evaluate import evaluate_files, format_outcome, outcome_document
+
+    outcome = evaluate_files(
+        policy_paths, resource_files, data_files=data_files, inventory_files=inventory_files
+    )
+    if output == "json":
+        _print_json(outcome_document(outcome))
+    else:
+        click.echo(format_outcome(outcome), nl=False)
+    sys.exit(outcome.exit_code())
+
+
+@policy.command("test")
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option("-v", "--verbose", is_flag=True, help="list every test, not only failures")
+def policy_test(paths: tuple[str, ...], verbose: bool) -> None:
+    """Run the test_* rules under PATHS like `opa test`. Exit 0 all pass, 1 any fail."""
+    from auditor.policy.testing import format_report, run_policy_tests
+
+    report = run_policy_tests(paths)
+    click.echo(format_report(report, verbose=verbose), nl=False)
+    sys.exit(report.exit_code())
+
+
+def _register_verify() -> None:
+    # The verify group lives in its own module so model-signing is imported only when used.
+    from auditor.cli_verify import verify
+
+    cli.add_command(verify)
+
+
+_register_verify()
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: user mistakes print a diagnosis and exit 2, never a traceback."""
     try:

@@ -9,7 +9,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jsonschema
 import yaml
@@ -17,6 +17,9 @@ import yaml
 from auditor.errors import ConfigError, InputError
 from auditor.model import Severity
 from auditor.safeyaml import load_one
+
+if TYPE_CHECKING:
+    from auditor.provenance.trust import TrustPolicy
 
 # Field managers that apply Git's content. A field one of these owns that Git no longer
 # sets is `drift.removed`; a field another manager wrote is attributed to that manager.
@@ -141,6 +144,8 @@ class Config:
     store: str | None = None
     report: str | None = None
     fail_on: Severity = "high"
+    trust: TrustPolicy | None = None  # the `trust:` section, when present
+    models_root: str | None = None  # model files reachable here (a mounted volume or mirror)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -362,6 +367,12 @@ def parse_config(raw: dict[str, Any], *, source: str, lines: _Lines | None = Non
         opa_timeout_seconds=opa_raw.get("timeout_seconds", 10.0),
     )
     limits = Limits(**raw.get("limits", {}))
+    trust = None
+    if "trust" in raw:
+        from auditor.provenance.trust import parse_trust  # trust.py imports this module
+
+        trust = parse_trust(raw["trust"], source=source, lines=lines, base_dir=base)
+    models_root = raw.get("models", {}).get("root")
     return Config(
         path=str(Path(source).resolve()) if source else "",
         git=git,
@@ -370,6 +381,8 @@ def parse_config(raw: dict[str, Any], *, source: str, lines: _Lines | None = Non
         drift=drift,
         policy=policy,
         limits=limits,
+        trust=trust,
+        models_root=_resolve(base, models_root) if models_root else None,
         store=_resolve(base, raw["store"]) if "store" in raw else None,
         report=_resolve(base, raw["report"]) if "report" in raw else None,
         fail_on=raw.get("fail_on", "high"),

@@ -182,3 +182,18 @@ def test_opa_engine_without_a_url_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load_config(path)
     assert caught.value.line == 22 and caught.value.key == "policy.engine"
+
+
+def test_trust_section_is_validated_with_file_key_and_line(tmp_path: Path) -> None:
+    text = VALID + "trust:\n  authorities:\n    - name: release-key\n      key: keys/missing.pub\n"
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, text))
+    assert caught.value.file == str(tmp_path / "auditor.yaml")
+    assert caught.value.key is not None and caught.value.key.startswith("trust.authorities[0]")
+    assert caught.value.line == 24
+
+
+def test_models_root_resolves_against_the_config(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, VALID + "models:\n  root: mirror/\n"))
+    assert config.models_root == str(tmp_path / "mirror")
+    assert config.trust is None

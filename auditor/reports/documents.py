@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
 from typing import Any
 
 from auditor.audit import AuditResult
@@ -42,5 +43,10 @@ def audit_document(result: AuditResult, *, fail_on: str) -> dict[str, Any]:
         "counts": dict(run.counts),
         "fail_on": fail_on,
         "exit_code": result.audit_exit_code(fail_on),
+    }
+    results = Counter(ev.result for ev in result.evaluations)
+    doc["policy"] = {
+        "evaluated": len(result.evaluations),
+        **{r: results.get(r, 0) for r in ("pass", "fail", "warn", "error")},
     }
     return doc

@@ -39,6 +39,15 @@ def render_markdown(result: AuditResult, *, fail_on: str) -> str:
     for severity in SEVERITIES:
         count = sum(1 for f in result.findings if f.severity == severity)
         lines.append(f"| {severity} | {count} |")
+    if result.evaluations:
+        lines += ["", "## Policies", "", _policy_headline(result), ""]
+        lines += ["| policy | evaluated | passed | failed | warned | errors |"]
+        lines += ["| --- | --- | --- | --- | --- | --- |"]
+        for policy, c in policy_counts(result).items():
+            lines.append(
+                f"| {_cell(policy)} | {sum(c.values())} | {c['pass']} | {c['fail']} | "
+                f"{c['warn']} | {c['error']} |"
+            )
     if result.errors:
         lines += ["", "## Incomplete: what could not be checked", ""]
         for error in result.errors:
@@ -63,3 +72,18 @@ def render_markdown(result: AuditResult, *, fail_on: str) -> str:
                 f"{_cell(f.actual)} | {_cell(who.strip())} |"
             )
     return "\n".join(lines) + "\n"
+
+
+def policy_counts(result: AuditResult) -> dict[str, dict[str, int]]:
+    """Per policy, how its evaluations came out (every policy x resource pair, pass included)."""
+    counts: dict[str, dict[str, int]] = {}
+    for ev in result.evaluations:
+        per = counts.setdefault(ev.policy, {"pass": 0, "fail": 0, "warn": 0, "error": 0})
+        per[ev.result] += 1
+    return dict(sorted(counts.items()))
+
+
+def _policy_headline(result: AuditResult) -> str:
+    total = len(result.evaluations)
+    passed = sum(1 for ev in result.evaluations if ev.result == "pass")
+    return f"{passed} of {total} policy evaluations passed."

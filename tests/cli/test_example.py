@@ -71,7 +71,7 @@ def test_example_reports_each_drift_class_with_attribution(example_run: tuple) -
     doc = json.loads(result.out)
     found = {}
     for f in doc["findings"]:
-        if f["check"] == "drift.removed":
+        if f["category"] != "drift" or f["check"] == "drift.removed":
             continue
         key = (f["check"], f["resource"]["kind"], f["resource"]["name"], f["path"])
         manager = f["changed_by"]["manager"] if f["changed_by"] else None
@@ -132,6 +132,29 @@ def test_example_secret_values_never_leave_the_process(example_run: tuple) -> No
             ("report", report.read_text()),
         ):
             assert value not in text, f"secret value leaked to {where}"
+
+
+def test_example_policies_judge_every_resource_and_fail_closed_on_unsigned_models(
+    example_run: tuple,
+) -> None:
+    result, store, _ = example_run
+    doc = json.loads(result.out)
+    counts = doc["run"]["counts"]
+    assert counts["policy_fail"] > 0 and counts["policy_pass"] > 0 and counts["policy_error"] == 0
+    unsigned = {
+        f["resource"]["name"]
+        for f in doc["findings"]
+        if f["check"] == "auditor.provenance.model_signed"
+    }
+    # no signature is verified yet for any model: every model server fails closed
+    assert unsigned == {"fraud-scorer", "recommender", "llm-server", "fraud-scorer-hotfix"}
+    db = sqlite3.connect(store)
+    evaluated, passed = db.execute(
+        "select sum(evaluated), sum(passed) from policy_summary where run_id = ?",
+        (doc["run"]["id"],),
+    ).fetchone()
+    assert evaluated == sum(counts[f"policy_{r}"] for r in ("pass", "fail", "warn", "error"))
+    assert passed == counts["policy_pass"]
 
 
 def test_example_run_is_stored(example_run: tuple) -> None:

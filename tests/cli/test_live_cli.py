@@ -57,6 +57,8 @@ def config(tmp_path: Path, repo: GitRepo, kube: KubeAPIServer) -> Path:
                 "git": {"repo": str(repo.path)},
                 "clusters": [{"name": "prod", "kubeconfig": str(kubeconfig), "context": "test"}],
                 "limits": {"page_size": 2, "request_timeout_seconds": 0.5},
+                # these tests are about reading the cluster; policies are tested on their own
+                "policy": {"enabled": False},
                 "store": str(tmp_path / "audit.db"),
             }
         )

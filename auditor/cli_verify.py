@@ -1,0 +1,129 @@
+"""`auditor verify ...`: click commands only; the library is auditor.provenance.
+
+Registered in cli.py with `cli.add_command(verify)`; errors raised here (ConfigError,
+InputError) reach cli.main, which prints their diagnostics and exits 2.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from auditor.errors import ConfigError
+
+if TYPE_CHECKING:
+    from auditor.provenance.model_signing import ModelVerification
+    from auditor.provenance.trust import TrustPolicy
+
+EXIT_VERIFIED = 0
+EXIT_REJECTED = 1
+
+
+@click.group()
+def verify() -> None:
+    """Verify signatures and provenance offline against the trust policy."""
+
+
+@verify.command("model")
+@click.argument("model_dir", type=click.Path(path_type=Path))
+@click.option(
+    "--signature",
+    "signatures",
+    multiple=True,
+    required=True,
+    type=click.Path(path_type=Path),
+    help="model-signing bundle (repeatable: several signatures can meet an all-of rule)",
+)
+@click.option(
+    "--trust-policy", type=click.Path(path_type=Path), help="trust-policy file (top key `trust:`)"
+)
+@click.option(
+    "--config", "config_file", type=click.Path(path_type=Path), help="auditor.yaml with `trust:`"
+)
+@click.option(
+    "--ignore-paths",
+    "ignore_paths",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="path in the model to leave out, relative to the current directory (repeatable)",
+)
+@click.option("--namespace", help="pick the trust.models rule for this namespace")
+@click.option("--name", help="pick the rule for this model name [default: the directory name]")
+@click.option(
+    "-o",
+    "--output",
+    "output",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="text for people, json (one object on stdout) for scripts",
+)
+def model(
+    model_dir: Path,
+    signatures: tuple[Path, ...],
+    trust_policy: Path | None,
+    config_file: Path | None,
+    ignore_paths: tuple[Path, ...],
+    namespace: str | None,
+    name: str | None,
+    output: str,
+) -> None:
+    """Verify MODEL_DIR against its model-signing signature. Exit 0 verified, 1 rejected, 2 error.
+
+    Without --namespace/--name the model passes if it satisfies any trust.models rule; give
+    them to check it against the rule a serving resource would match.
+    """
+    # Imported here: model-signing and sigstore cost ~0.15 s, which other commands need not pay.
+    from auditor.provenance.model_signing import verify_model
+
+    policy = _policy(trust_policy, config_file)
+    result = verify_model(
+        model_dir,
+        [s.absolute() for s in signatures],
+        policy,
+        namespace=namespace,
+        name=name,
+        # As model-signing's own CLI: relative to where the command runs, not to MODEL_DIR.
+        ignore_paths=[p.absolute() for p in ignore_paths],
+    )
+    if output == "json":
+        json.dump(result.to_json(), sys.stdout, indent=2, default=str)
+        sys.stdout.write("\n")
+    else:
+        _print_text(result)
+    sys.exit(EXIT_VERIFIED if result.verified else EXIT_REJECTED)
+
+
+def _policy(trust_policy: Path | None, config_file: Path | None) -> TrustPolicy:
+    from auditor.provenance.trust import load_trust_from_config, load_trust_policy
+
+    if (trust_policy is None) == (config_file is None):
+        raise ConfigError(
+            "give exactly one of --trust-policy FILE or --config FILE", key="--trust-policy"
+        )
+    if trust_policy is not None:
+        return load_trust_policy(trust_policy)
+    assert config_file is not None
+    return load_trust_from_config(config_file)
+
+
+def _print_text(result: ModelVerification) -> None:
+    what = result.ref.display()
+    digest = result.digest or "no signed digest"
+    if result.verified:
+        click.echo(f"verified: {what} {digest}")
+    else:
+        click.echo(f"REJECTED: {what} ({digest})")
+    for signer in result.signers:
+        click.echo(f"  signed by {signer.authority}: {signer.identity}")
+    if result.requirement:
+        click.echo(f"  rule: {result.requirement}")
+    for finding in result.findings:
+        click.echo(f"  {finding.check}: {finding.message}")
+
+
+__all__ = ["verify"]
