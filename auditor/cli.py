@@ -18,6 +18,7 @@ from rich.console import Console
 
 from auditor import __version__
 from auditor.audit import EXIT_USAGE, AuditResult, check_drift, run_audit
+from auditor.cli_common import output_option, print_json
 from auditor.config import ClusterSource, Config, GitSource, ScopeSettings, is_url, load_config
 from auditor.errors import AuditorError, ConfigError
 from auditor.model import SEVERITIES
@@ -29,11 +30,6 @@ EXIT_INTERNAL = 4
 def _console() -> Console:
     # rich colours only on a terminal; NO_COLOR and pipes get plain text.
     return Console(highlight=False, soft_wrap=True)
-
-
-def _print_json(document: dict[str, Any]) -> None:
-    json.dump(document, sys.stdout, indent=2, sort_keys=False, default=str)
-    sys.stdout.write("\n")
 
 
 def _write_atomically(path: str, text: str) -> None:
@@ -48,18 +44,6 @@ def _write_atomically(path: str, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-
-
-def _output_option(func: F) -> F:
-    return click.option(
-        "-o",
-        "--output",
-        "output",
-        type=click.Choice(["text", "json"]),
-        default="text",
-        show_default=True,
-        help="text for people, json (one object on stdout) for scripts",
-    )(func)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -146,7 +130,7 @@ def _drift_config(
 )
 @click.option("--default-namespace", help="namespace for Git objects without one [default]")
 @click.option("--config", "config_file", type=click.Path(), help="auditor.yaml for ignore rules")
-@_output_option
+@output_option
 def drift(output: str, **flags: Any) -> None:
     """Diff Git at a commit against the cluster. Exit 0 in sync, 1 drift, 2 error, 3 incomplete."""
     from auditor.reports.documents import drift_document
@@ -155,7 +139,7 @@ def drift(output: str, **flags: Any) -> None:
     config = _drift_config(**flags)
     result = check_drift(config, trigger="cli")
     if output == "json":
-        _print_json(drift_document(result))
+        print_json(drift_document(result))
     else:
         render_text(result, _console())
     sys.exit(result.drift_exit_code())
@@ -171,7 +155,7 @@ def drift(output: str, **flags: Any) -> None:
     type=click.Path(),
     help="write a report: .json for machines, anything else Markdown",
 )
-@_output_option
+@output_option
 def audit(
     config_file: str,
     store_path: str | None,
@@ -195,7 +179,7 @@ def audit(
             text = render_markdown(result, fail_on=threshold)
         _write_atomically(report, text)
     if output == "json":
-        _print_json(audit_document(result, fail_on=threshold))
+        print_json(audit_document(result, fail_on=threshold))
     else:
         render_text(result, _console())
         if result.run.id:
@@ -231,7 +215,7 @@ def policy() -> None:
     help="objects for Gatekeeper's data.inventory (repeatable)",
 )
 @click.argument("resource_files", nargs=-1, required=True, type=click.Path())
-@_output_option
+@output_option
 def policy_eval(
     policy_paths: tuple[str, ...],
     data_files: tuple[str, ...],
@@ -246,7 +230,7 @@ def policy_eval(
         policy_paths, resource_files, data_files=data_files, inventory_files=inventory_files
     )
     if output == "json":
-        _print_json(outcome_document(outcome))
+        print_json(outcome_document(outcome))
     else:
         click.echo(format_outcome(outcome), nl=False)
     sys.exit(outcome.exit_code())

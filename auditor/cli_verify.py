@@ -6,13 +6,13 @@ InputError) reach cli.main, which prints their diagnostics and exits 2.
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
+from auditor.cli_common import output_option, print_json
 from auditor.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -53,15 +53,7 @@ def verify() -> None:
 )
 @click.option("--namespace", help="pick the trust.models rule for this namespace")
 @click.option("--name", help="pick the rule for this model name [default: the directory name]")
-@click.option(
-    "-o",
-    "--output",
-    "output",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="text for people, json (one object on stdout) for scripts",
-)
+@output_option
 def model(
     model_dir: Path,
     signatures: tuple[Path, ...],
@@ -91,7 +83,7 @@ def model(
         ignore_paths=[p.absolute() for p in ignore_paths],
     )
     if output == "json":
-        json.dump(result.to_json(), sys.stdout, indent=2, default=str)
+        print_json(result.to_json())
         sys.stdout.write("\n")
     else:
         _print_text(result)

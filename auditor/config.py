@@ -123,6 +123,27 @@ class PolicySettings:
         )
 
 
+ATTESTATION_PLACEHOLDERS = ("namespace", "name")
+
+
+@dataclass(frozen=True, slots=True)
+class ProvenanceSettings:
+    """Where `auditor audit` finds attestations in Git, and who may sign the audited commit.
+
+    Paths in Git (`attestations`, `lockfile`) are repo-relative and read at the audited
+    commit; signer files are local trust material, resolved against the config's directory.
+    """
+
+    attestations: str | None = None  # e.g. `attestations/{namespace}/{name}`
+    lockfile: str | None = None  # dvc.lock in Git; default: trust.datasets.lockfile in the repo
+    ssh_allowed_signers: str | None = None
+    gpg_keys: tuple[str, ...] = ()
+
+    @property
+    def verifies_commits(self) -> bool:
+        return self.ssh_allowed_signers is not None or bool(self.gpg_keys)
+
+
 @dataclass(frozen=True, slots=True)
 class Limits:
     max_manifest_bytes: int = 8 * 1024 * 1024
@@ -146,6 +167,7 @@ class Config:
     fail_on: Severity = "high"
     trust: TrustPolicy | None = None  # the `trust:` section, when present
     models_root: str | None = None  # model files reachable here (a mounted volume or mirror)
+    provenance: ProvenanceSettings = ProvenanceSettings()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -373,6 +395,7 @@ def parse_config(raw: dict[str, Any], *, source: str, lines: _Lines | None = Non
 
         trust = parse_trust(raw["trust"], source=source, lines=lines, base_dir=base)
     models_root = raw.get("models", {}).get("root")
+    provenance = _provenance_settings(raw.get("provenance", {}), base, source, lines)
     return Config(
         path=str(Path(source).resolve()) if source else "",
         git=git,
@@ -383,30 +406,89 @@ def parse_config(raw: dict[str, Any], *, source: str, lines: _Lines | None = Non
         limits=limits,
         trust=trust,
         models_root=_resolve(base, models_root) if models_root else None,
+        provenance=provenance,
         store=_resolve(base, raw["store"]) if "store" in raw else None,
         report=_resolve(base, raw["report"]) if "report" in raw else None,
         fail_on=raw.get("fail_on", "high"),
     )
 
 
-def load_config(path: str | Path) -> Config:
-    """Reads and validates auditor.yaml; every mistake is a ConfigError with file, key and line."""
+def read_yaml_mapping(
+    path: str | Path, *, what: str, not_mapping: str, max_bytes: int = MAX_CONFIG_BYTES
+) -> tuple[dict[str, Any], Lines]:
+    """A YAML file that must hold one mapping, with its line index for located errors.
+
+    Every problem (missing, unreadable, too large, malformed, not a mapping) is a ConfigError
+    naming the file and, where known, the line.
+    """
     source = str(path)
     try:
         content = Path(path).read_bytes()
     except FileNotFoundError:
-        raise ConfigError("config file not found", file=source) from None
+        raise ConfigError(f"{what} not found", file=source) from None
     except OSError as exc:
-        raise ConfigError(f"cannot read config file: {exc.strerror}", file=source) from None
-    if len(content) > MAX_CONFIG_BYTES:
-        raise ConfigError(f"config file is over {MAX_CONFIG_BYTES} bytes", file=source)
+        raise ConfigError(f"cannot read {what}: {exc.strerror}", file=source) from None
+    if len(content) > max_bytes:
+        raise ConfigError(f"{what} is over {max_bytes} bytes", file=source)
     try:
-        raw = load_one(content, source, max_bytes=MAX_CONFIG_BYTES)
+        raw = load_one(content, source, max_bytes=max_bytes)
         root = yaml.compose(content.decode("utf-8-sig"), Loader=yaml.SafeLoader)
     except InputError as exc:
         raise ConfigError(exc.message, file=source, line=exc.line) from None
     if not isinstance(raw, dict):
+        raise ConfigError(not_mapping, file=source, line=1)
+    return raw, Lines(root)
+
+
+def _repo_relative(value: str, source: str, lines: Lines, path: list[str | int]) -> str:
+    """A path inside the audited repository: never absolute, never climbing out of it."""
+    parts = value.replace("\\", "/").split("/")
+    if value.startswith("/") or ".." in parts:
         raise ConfigError(
-            "the config must be a mapping of keys (git:, clusters:, ...)", file=source, line=1
+            f"{value!r} must be a path inside the Git repository (relative, without '..')",
+            file=source,
+            line=lines.line(path),
+            key=key_text(path),
         )
-    return parse_config(raw, source=source, lines=_Lines(root))
+    return value
+
+
+def _provenance_settings(
+    raw: Mapping[str, Any], base: Path, source: str, lines: Lines
+) -> ProvenanceSettings:
+    template = raw.get("attestations")
+    if template is not None:
+        at: list[str | int] = ["provenance", "attestations"]
+        _repo_relative(template, source, lines, at)
+        try:
+            template.format(**{k: "x" for k in ATTESTATION_PLACEHOLDERS})
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ConfigError(
+                f"{template!r} is not a path template: {exc!s} (placeholders: "
+                + ", ".join(f"{{{k}}}" for k in ATTESTATION_PLACEHOLDERS)
+                + ")",
+                file=source,
+                line=lines.line(at),
+                key=key_text(at),
+            ) from None
+    lockfile = raw.get("lockfile")
+    if lockfile is not None:
+        _repo_relative(lockfile, source, lines, ["provenance", "lockfile"])
+    signers = raw.get("commit_signers", {})
+    allowed = signers.get("ssh_allowed_signers")
+    return ProvenanceSettings(
+        attestations=template,
+        lockfile=lockfile,
+        ssh_allowed_signers=_resolve(base, allowed) if allowed else None,
+        gpg_keys=tuple(_resolve(base, k) for k in signers.get("gpg_keys", ())),
+    )
+
+
+def load_config(path: str | Path) -> Config:
+    """Reads and validates auditor.yaml; every mistake is a ConfigError with file, key and line."""
+    raw, lines = read_yaml_mapping(
+        path,
+        what="config file",
+        not_mapping="the config must be a mapping of keys (git:, clusters:, ...)",
+    )
+    return parse_config(raw, source=str(path), lines=lines)

@@ -21,10 +21,9 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
-import yaml
 
-from auditor.config import Lines, key_text, schema_error
-from auditor.errors import ConfigError, InputError
+from auditor.config import Lines, key_text, read_yaml_mapping, schema_error
+from auditor.errors import ConfigError
 from auditor.provenance.authorities import (
     AllOf,
     AnyOf,
@@ -35,7 +34,6 @@ from auditor.provenance.authorities import (
     SigstoreIdentity,
     TrustMaterialError,
 )
-from auditor.safeyaml import load_one
 
 SCHEMA_FILE = Path(__file__).resolve().parents[1] / "schemas" / "trust.schema.json"
 MAX_POLICY_BYTES = 1024 * 1024
@@ -321,23 +319,12 @@ def _load_sigstore(
 
 
 def _read_document(path: str | Path) -> tuple[dict[str, Any], Lines]:
-    source = str(path)
-    try:
-        content = Path(path).read_bytes()
-    except FileNotFoundError:
-        raise ConfigError("trust policy file not found", file=source) from None
-    except OSError as exc:
-        raise ConfigError(f"cannot read trust policy file: {exc.strerror}", file=source) from None
-    if len(content) > MAX_POLICY_BYTES:
-        raise ConfigError(f"file is over {MAX_POLICY_BYTES} bytes", file=source)
-    try:
-        raw = load_one(content, source, max_bytes=MAX_POLICY_BYTES)
-        root = yaml.compose(content.decode("utf-8-sig"), Loader=yaml.SafeLoader)
-    except InputError as exc:
-        raise ConfigError(exc.message, file=source, line=exc.line) from None
-    if not isinstance(raw, dict):
-        raise ConfigError("expected a mapping with a `trust:` key", file=source, line=1)
-    return raw, Lines(root)
+    return read_yaml_mapping(
+        path,
+        what="trust policy file",
+        not_mapping="expected a mapping with a `trust:` key",
+        max_bytes=MAX_POLICY_BYTES,
+    )
 
 
 def load_trust_policy(path: str | Path) -> TrustPolicy:

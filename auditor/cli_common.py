@@ -1,0 +1,30 @@
+"""What every command group shares: the `-o text|json` option and printing one JSON object."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def output_option(func: F) -> F:
+    return click.option(
+        "-o",
+        "--output",
+        "output",
+        type=click.Choice(["text", "json"]),
+        default="text",
+        show_default=True,
+        help="text for people, json (one object on stdout) for scripts",
+    )(func)
+
+
+def print_json(document: Any) -> None:
+    """One JSON object on stdout; logs and diagnostics go to stderr."""
+    json.dump(document, sys.stdout, indent=2, default=str)
+    sys.stdout.write("\n")
