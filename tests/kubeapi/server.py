@@ -23,7 +23,7 @@ import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, NamedTuple
 from urllib.parse import parse_qsl, urlsplit
@@ -32,6 +32,7 @@ import yaml
 
 from tests.kubeapi.registry import BUILTIN_TYPES, PREFERRED_VERSIONS, ResourceType
 from tests.kubeapi.selectors import SelectorError, field_selector, label_selector
+from tests.loopback import LoopbackHandler
 
 DEFAULT_USER = "system:serviceaccount:auditor:auditor"
 DEFAULT_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
@@ -709,42 +710,12 @@ def _resource_list(
     return body
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive, as the client's connection pool expects
+class _Handler(LoopbackHandler):
     server_version = "kube-apiserver-test"
-
-    def setup(self) -> None:
-        super().setup()
-        # as Go's net/http does; without it Nagle and delayed ACKs add 40ms to every response
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     @property
     def api(self) -> KubeAPIServer:
         return self.server.api  # type: ignore[attr-defined,no-any-return]
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass  # quiet: tests assert on server.requests instead
-
-    def do_GET(self) -> None:
-        self._handle()
-
-    def do_POST(self) -> None:
-        self._handle()
-
-    def do_PUT(self) -> None:
-        self._handle()
-
-    def do_PATCH(self) -> None:
-        self._handle()
-
-    def do_DELETE(self) -> None:
-        self._handle()
-
-    def _handle(self) -> None:
-        try:
-            self._dispatch()
-        except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError):
-            self.close_connection = True  # the client gave up (timed out): nothing to answer
 
     def _dispatch(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)

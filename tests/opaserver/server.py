@@ -39,11 +39,13 @@ import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any, Literal, NamedTuple, TypeVar
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import regorus
+
+from tests.loopback import LoopbackHandler
 
 RegoVersion = Literal["auto", "v1", "v0"]
 _T = TypeVar("_T")
@@ -631,42 +633,12 @@ def _missing(parts: list[str]) -> OpaError:
     )
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive, as the client's connection pool expects
+class _Handler(LoopbackHandler):
     server_version = "opa-test"
-
-    def setup(self) -> None:
-        super().setup()
-        # as Go's net/http does; without it Nagle and delayed ACKs add 40ms to every response
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     @property
     def opa(self) -> OpaTestServer:
         return self.server.opa  # type: ignore[attr-defined,no-any-return]
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass  # quiet: tests assert on server.requests instead
-
-    def do_GET(self) -> None:
-        self._handle()
-
-    def do_POST(self) -> None:
-        self._handle()
-
-    def do_PUT(self) -> None:
-        self._handle()
-
-    def do_PATCH(self) -> None:
-        self._handle()
-
-    def do_DELETE(self) -> None:
-        self._handle()
-
-    def _handle(self) -> None:
-        try:
-            self._dispatch()
-        except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError):
-            self.close_connection = True  # the client gave up (timed out): nothing to answer
 
     def _dispatch(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
