@@ -396,25 +396,56 @@ def load_engine(policy_set: PolicySet, engine: PolicyEngine | None = None) -> Po
 # -- files in, outcome out (`auditor policy eval`) ---------------------------------------
 
 
-def read_objects(files: Sequence[str], *, cluster: str = "") -> list[Resource]:
-    """Kubernetes objects from YAML/JSON files (multi-document, Lists unpacked), as given."""
-    out: list[Resource] = []
+def read_reviews(
+    files: Sequence[str], *, cluster: str = ""
+) -> list[tuple[Resource, dict[str, Any] | None]]:
+    """Kubernetes objects from YAML/JSON files (multi-document, Lists unpacked), each with the
+    admission request it came in, when the document is an AdmissionReview (as Gatekeeper's
+    suites and the webhook give them: UPDATE and DELETE reviews carry oldObject)."""
+    out: list[tuple[Resource, dict[str, Any] | None]] = []
     for name in files:
         try:
             content = Path(name).read_bytes()
         except OSError as exc:
             raise InputError(f"cannot read: {exc.strerror}", file=name) from None
         for data, line in flatten(load_documents(content, name), name):
+            request = admission_request(data)
+            if request is not None:
+                # a DELETE review has no object: the object being deleted is oldObject
+                data = request["object"] or request["oldObject"]
+                if not isinstance(data, dict):
+                    raise InputError(
+                        "AdmissionReview request has no object or oldObject", file=name, line=line
+                    )
             if not is_object(data):
                 raise InputError(
                     "not a Kubernetes object (no apiVersion/kind)", file=name, line=line
                 )
-            out.append(
-                to_resource(
-                    data, source=name, line=line, side="desired", cluster=cluster, origin=name
-                )
+            resource = to_resource(
+                data, source=name, line=line, side="desired", cluster=cluster, origin=name
             )
+            out.append((resource, request))
     return out
+
+
+def admission_request(data: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The request of an AdmissionReview document (admission.k8s.io v1 or v1beta1), else None."""
+    if data.get("kind") != "AdmissionReview" or not isinstance(data.get("request"), Mapping):
+        return None
+    request = data["request"]
+    return {
+        "uid": request.get("uid") or "",
+        "operation": request.get("operation") or "",
+        "userInfo": request.get("userInfo") or {},
+        "object": request.get("object"),
+        "oldObject": request.get("oldObject"),
+        "dryRun": request.get("dryRun"),
+    }
+
+
+def read_objects(files: Sequence[str], *, cluster: str = "") -> list[Resource]:
+    """The objects of `read_reviews`, without their admission requests."""
+    return [resource for resource, _ in read_reviews(files, cluster=cluster)]
 
 
 def read_inventory(files: Sequence[str]) -> list[dict[str, Any]]:
@@ -440,9 +471,9 @@ def evaluate_files(
         if not any(h.inventory is not None for h in policy_set.hooks):
             log.warning("--inventory is only read by Gatekeeper policies; none is loaded")
         policy_set = with_inventory(policy_set, read_inventory(inventory_files))
-    resources = read_objects(resource_files)
+    reviews = read_reviews(resource_files)
     loaded = load_engine(policy_set, engine)
-    inputs = [(r.ref, object_input(r)) for r in resources]
+    inputs = [(r.ref, object_input(r, request=request)) for r, request in reviews]
     return evaluate_policies(policy_set, inputs, engine=loaded)
 
 
@@ -498,4 +529,5 @@ __all__ = [
     "outcome_document",
     "read_inventory",
     "read_objects",
+    "read_reviews",
 ]

@@ -677,9 +677,22 @@ def prepare_input(
         return None
     inventory = data.get("inventory")
     namespaces = namespaces_in_inventory(inventory) if isinstance(inventory, Mapping) else {}
-    if not matches(policy, subject, namespaces):
+    request = input_doc.get("request")
+    if not isinstance(request, Mapping):  # audit: Gatekeeper's audit review has no request
+        request = {}
+    old_object = request.get("oldObject")
+    old_object = old_object if isinstance(old_object, Mapping) else None
+    if not matches(policy, subject, namespaces, old_object=old_object):
         return None
-    return gatekeeper_input(policy, subject)
+    return gatekeeper_input(
+        policy,
+        subject if request.get("object") is not None or not request else None,
+        operation=str(request.get("operation") or ""),
+        old_object=old_object,
+        user_info=request.get("userInfo") if isinstance(request.get("userInfo"), Mapping) else None,
+        uid=str(request.get("uid") or ""),
+        dry_run=request.get("dryRun") if isinstance(request.get("dryRun"), bool) else None,
+    )
 
 
 def violation_result(policy: Policy, enforcement_point: str = AUDIT) -> EvaluationResult:

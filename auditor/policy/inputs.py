@@ -68,6 +68,7 @@ def build_input(
     context: Context,
     model: ModelRef | None,
     provenance: Mapping[str, Any] | None,
+    request: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The input document for one resource.
 
@@ -87,10 +88,17 @@ def build_input(
         "git": git_json(git),
         "cluster": {"name": cluster},
         "context": context,
+        # the admission request (operation, userInfo, oldObject) at admission time, else null
+        "request": dict(request) if request is not None else None,
     }
 
 
-def object_input(resource: Resource, *, context: Context = "admission") -> dict[str, Any]:
+def object_input(
+    resource: Resource,
+    *,
+    context: Context = "admission",
+    request: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
     """The input for a single object judged on its own (admission, `auditor policy eval`):
     it is both the resource and the desired state; nothing is live, no drift, no Git."""
     return build_input(
@@ -103,6 +111,7 @@ def object_input(resource: Resource, *, context: Context = "admission") -> dict[
         context=context,
         model=model_ref(resource.body),
         provenance=None,
+        request=request,
     )
 
 
