@@ -73,7 +73,9 @@ def test_audit_input_has_the_design_shape_and_validates(
         "git",
         "cluster",
         "context",
+        "request",  # the admission request; null at audit time
     ]
+    assert doc["request"] is None
     assert doc["resource"]["status"] == {"url": "http://fraud-scorer.ml"}  # live wins
     assert "status" not in doc["desired"]
     assert doc["drift"][0]["check"] == "drift.changed"
