@@ -17,7 +17,6 @@ import click
 from rich.console import Console
 
 from auditor import __version__
-from auditor.audit import EXIT_USAGE, AuditResult, check_drift, run_audit
 from auditor.cli_common import output_option, print_json
 from auditor.config import ClusterSource, Config, GitSource, ScopeSettings, is_url, load_config
 from auditor.errors import AuditorError, ConfigError
@@ -137,6 +136,8 @@ def drift(output: str, **flags: Any) -> None:
     from auditor.reports.text import render_text
 
     config = _drift_config(**flags)
+    from auditor.audit import check_drift  # the cluster client loads only for commands that read
+
     result = check_drift(config, trigger="cli")
     if output == "json":
         print_json(drift_document(result))
@@ -170,7 +171,9 @@ def audit(
 
     config = load_config(config_file)
     threshold = fail_on or config.fail_on
-    result: AuditResult = run_audit(config, store_path=store_path, trigger="cron")
+    from auditor.audit import run_audit
+
+    result = run_audit(config, store_path=store_path, trigger="cron")
     report = report_path or config.report
     if report:
         if report.endswith(".json"):
@@ -285,4 +288,4 @@ def main(argv: list[str] | None = None) -> None:
     sys.exit(0)
 
 
-__all__ = ["EXIT_USAGE", "cli", "main"]
+__all__ = ["cli", "main"]
