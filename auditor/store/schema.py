@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+import time
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -100,7 +101,7 @@ def connect(
         db.execute("PRAGMA foreign_keys = ON")
         # Identity first: switching a stranger's database to WAL would modify it.
         current_version(db, path, migrations)
-        db.enable_wal()
+        _enable_wal(db, busy_timeout)
         migrate(db, path, migrations)
     except ConfigError:
         conn.close()
@@ -109,6 +110,27 @@ def connect(
         conn.close()
         raise ConfigError(f"cannot use the store: {error}", file=str(path)) from error
     return db
+
+
+def _enable_wal(db: Database, busy_timeout: float) -> None:
+    """Switches a new store to WAL, waiting out another process doing the same.
+
+    Changing the journal mode needs an exclusive lock, and SQLite returns SQLITE_BUSY for it
+    at once, without the busy handler, when another connection holds a lock: two audits
+    creating one store together would otherwise fail. Retry until the busy timeout is spent.
+    """
+    deadline = time.monotonic() + busy_timeout
+    delay = 0.01
+    while True:
+        try:
+            if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                db.execute("PRAGMA journal_mode=wal")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() >= deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.25)
 
 
 def current_version(db: Database, path: str | Path, migrations: Sequence[Migration]) -> int:
