@@ -10,10 +10,10 @@ import dataclasses
 import logging
 import os
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from auditor import __version__
 from auditor.config import ClusterSource, Config, Limits, PolicySettings
@@ -36,7 +36,11 @@ from auditor.model import (
 )
 from auditor.policy.engine import Evaluation, PolicyEngine
 from auditor.policy.evaluate import PolicyOutcome
-from auditor.scope import Scope
+from auditor.scope import KindSelector, Scope
+
+if TYPE_CHECKING:
+    from auditor.provenance.binding import ProvenanceStage
+    from auditor.store.writer import AttestationRecord
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +62,7 @@ class AuditResult:
     summary: DriftSummary
     statuses: tuple[ResourceStatus, ...]
     evaluations: tuple[Evaluation, ...] = ()
+    attestations: tuple[AttestationRecord, ...] = ()
 
     @property
     def complete(self) -> bool:
@@ -120,17 +125,41 @@ def _counts(
     return counts
 
 
+POD = KindSelector(group="", kind="Pod")
+
+
+def _with_pods(scope: Scope) -> Scope:
+    """The scope plus Pods, whose container statuses hold the digest an OCI model runs.
+
+    Only the read widens: drift and policies still see the original scope's objects.
+    """
+    if any(k.matches("", "Pod") for k in scope.kinds):
+        return scope
+    return dataclasses.replace(scope, kinds=(*scope.kinds, POD))
+
+
+def _pods(resources: Iterable[Resource], scope: Scope) -> list[Resource]:
+    return [
+        r
+        for r in resources
+        if r.ref.group == "" and r.ref.kind == "Pod" and scope.includes_namespace(r.ref.namespace)
+    ]
+
+
 def check_drift(
     config: Config,
     *,
     trigger: Trigger = "cli",
     run_id: str = "",
     policies: PolicyStage | None = None,
+    provenance: ProvenanceStage | None = None,
 ) -> AuditResult:
     """Git at the pinned commit against every configured cluster. Raises AuditorError for input
     that cannot be used (exit 2); a cluster that cannot be fully read makes the run incomplete.
 
-    With `policies`, each cluster's resources are also judged by the policy stage.
+    With `provenance`, each cluster's serving resources are verified against the trust policy
+    after drift; with `policies`, each cluster's resources are judged by the policy stage, whose
+    inputs carry those provenance results (or say that provenance is not configured).
     """
     started = _now()
     desired = read_desired(config.git, limits=config.limits)
@@ -140,13 +169,19 @@ def check_drift(
         namespaces=config.scope.namespaces,
         exclude_namespaces=config.scope.exclude_namespaces,
     )
+    read_scope = scope
+    if provenance is not None:
+        provenance.start(desired.repo, desired.commit)
+        provenance.verify_commit()
+        if provenance.needs_pods(desired.resources):
+            read_scope = _with_pods(scope)
     findings: list[Finding] = []
     errors: list[StageError] = []
     summaries: list[DriftSummary] = []
     statuses: list[ResourceStatus] = []
     infos: list[ClusterInfo] = []
     for cluster in config.clusters:
-        live = read_live(cluster, scope, config.limits)
+        live = read_live(cluster, read_scope, config.limits)
         infos.append(live.info)
         errors.extend(live.errors)
         desired_here = _for_cluster(desired.resources, cluster.name, scope)
@@ -161,8 +196,25 @@ def check_drift(
         findings.extend(result.findings)
         summaries.append(result.summary)
         statuses.extend(result.statuses)
+        documents: Mapping[tuple[str, str, str, str], Mapping[str, Any]] | None = None
+        if provenance is not None:
+            pods = _pods(live.resources, scope)
+            documents = provenance.verify(cluster.name, desired_here, live_here, pods)
         if policies is not None:
-            policies.judge(desired, cluster.name, desired_here, live_here, result.findings)
+            policies.judge(
+                desired,
+                cluster.name,
+                desired_here,
+                live_here,
+                result.findings,
+                provenance=documents,
+            )
+    attestations: tuple[AttestationRecord, ...] = ()
+    if provenance is not None:
+        verified = provenance.outcome()
+        findings.extend(verified.findings)
+        errors.extend(verified.errors)
+        attestations = verified.attestations
     evaluations: tuple[Evaluation, ...] = ()
     if policies is not None:
         outcome = policies.outcome()
@@ -186,6 +238,9 @@ def check_drift(
     if policies is not None:
         results = Counter(e.result for e in evaluations)
         counts.update({f"policy_{r}": results.get(r, 0) for r in ("pass", "fail", "warn", "error")})
+    if provenance is not None:
+        counts["attestations"] = len(attestations)
+        counts["attestations_verified"] = sum(1 for a in attestations if a.verified)
     run = dataclasses.replace(run, counts=counts)
     return AuditResult(
         run=run,
@@ -195,6 +250,7 @@ def check_drift(
         summary=summary,
         statuses=tuple(statuses),
         evaluations=evaluations,
+        attestations=attestations,
     )
 
 
@@ -214,9 +270,16 @@ class PolicyStage:
         desired_here: Sequence[Resource],
         live_here: Sequence[Resource],
         drift: Sequence[Finding],
+        *,
+        provenance: Mapping[tuple[str, str, str, str], Mapping[str, Any]] | None = None,
     ) -> None:
-        """Collects the input documents of one cluster; evaluation happens once, in outcome()."""
+        """Collects the input documents of one cluster; evaluation happens once, in outcome().
+
+        `provenance` holds the provenance stage's document per resource (by match key); None
+        means provenance is not configured, which a serving resource's input then says.
+        """
         from auditor.policy.inputs import build_input
+        from auditor.provenance.binding import not_configured_document
         from auditor.provenance.modelref import model_ref
 
         want = {r.ref.match_key: r for r in desired_here}
@@ -229,6 +292,12 @@ class PolicyStage:
             subject = h or w
             assert subject is not None
             path = w.origin.rpartition("@")[0] if w else None
+            model = model_ref(subject.body)
+            document: Mapping[str, Any] | None
+            if provenance is not None:
+                document = provenance.get(key)
+            else:
+                document = not_configured_document() if model is not None else None
             self._inputs.append(
                 (
                     subject.ref,
@@ -240,8 +309,8 @@ class PolicyStage:
                         git={"repo": desired.repo, "commit": desired.commit, "path": path},
                         cluster=cluster,
                         context="audit",
-                        model=model_ref(subject.body),
-                        provenance=None,
+                        model=model,
+                        provenance=document,
                     ),
                 )
             )
@@ -328,8 +397,15 @@ def run_audit(
     if store is not None:
         store.begin_run(placeholder, config_path=config.path)
     policies = PolicyStage(config.policy) if config.policy.enabled else None
+    provenance: ProvenanceStage | None = None
     try:
-        result = check_drift(config, trigger=trigger, run_id=run_id, policies=policies)
+        if config.trust is not None:
+            from auditor.provenance.binding import ProvenanceStage
+
+            provenance = ProvenanceStage(config)
+        result = check_drift(
+            config, trigger=trigger, run_id=run_id, policies=policies, provenance=provenance
+        )
     except AuditorError as exc:
         if store is not None:
             error = StageError(stage="audit", message=exc.diagnostics())
@@ -339,6 +415,9 @@ def run_audit(
             )
             store.close()
         raise
+    finally:
+        if provenance is not None:
+            provenance.close()
     if store is not None:
         records = [
             ResourceRecord(
@@ -353,6 +432,7 @@ def run_audit(
             errors=result.errors,
             exit_code=result.audit_exit_code(config.fail_on),
             evaluations=result.evaluations,
+            attestations=result.attestations,
         )
         store.close()
     return result

@@ -136,6 +136,7 @@ class ProvenanceSettings:
 
     attestations: str | None = None  # e.g. `attestations/{namespace}/{name}`
     lockfile: str | None = None  # dvc.lock in Git; default: trust.datasets.lockfile in the repo
+    lockfile_stages: str = "*"  # which dvc.lock stages pin a model's datasets (a glob)
     ssh_allowed_signers: str | None = None
     gpg_keys: tuple[str, ...] = ()
 
@@ -453,32 +454,42 @@ def _repo_relative(value: str, source: str, lines: Lines, path: list[str | int])
     return value
 
 
+def _template(value: str, source: str, lines: Lines, at: list[str | int]) -> str:
+    """A value where `{namespace}` and `{name}` stand for the resource's."""
+    try:
+        value.format(**{k: "x" for k in ATTESTATION_PLACEHOLDERS})
+    except (KeyError, IndexError, ValueError) as exc:
+        raise ConfigError(
+            f"{value!r} is not a template: {exc!s} (placeholders: "
+            + ", ".join(f"{{{k}}}" for k in ATTESTATION_PLACEHOLDERS)
+            + ")",
+            file=source,
+            line=lines.line(at),
+            key=key_text(at),
+        ) from None
+    return value
+
+
 def _provenance_settings(
     raw: Mapping[str, Any], base: Path, source: str, lines: Lines
 ) -> ProvenanceSettings:
     template = raw.get("attestations")
     if template is not None:
         at: list[str | int] = ["provenance", "attestations"]
-        _repo_relative(template, source, lines, at)
-        try:
-            template.format(**{k: "x" for k in ATTESTATION_PLACEHOLDERS})
-        except (KeyError, IndexError, ValueError) as exc:
-            raise ConfigError(
-                f"{template!r} is not a path template: {exc!s} (placeholders: "
-                + ", ".join(f"{{{k}}}" for k in ATTESTATION_PLACEHOLDERS)
-                + ")",
-                file=source,
-                line=lines.line(at),
-                key=key_text(at),
-            ) from None
+        _template(_repo_relative(template, source, lines, at), source, lines, at)
     lockfile = raw.get("lockfile")
     if lockfile is not None:
-        _repo_relative(lockfile, source, lines, ["provenance", "lockfile"])
+        at = ["provenance", "lockfile"]
+        _template(_repo_relative(lockfile, source, lines, at), source, lines, at)
+    stages = _template(
+        raw.get("lockfile_stages", "*"), source, lines, ["provenance", "lockfile_stages"]
+    )
     signers = raw.get("commit_signers", {})
     allowed = signers.get("ssh_allowed_signers")
     return ProvenanceSettings(
         attestations=template,
         lockfile=lockfile,
+        lockfile_stages=stages,
         ssh_allowed_signers=_resolve(base, allowed) if allowed else None,
         gpg_keys=tuple(_resolve(base, k) for k in signers.get("gpg_keys", ())),
     )

@@ -638,25 +638,52 @@ def verify_model(
     return result
 
 
+def verify_signatures(
+    signatures: str | Path | Sequence[str | Path],
+    policy: TrustPolicy,
+    *,
+    namespace: str,
+    name: str,
+    ref: ResourceRef,
+    label: str = "",
+) -> ModelVerification:
+    """Verifies model-signing bundles without the model files: signature, identity, rule.
+
+    For a model whose files are not reachable (an object store, an OCI image): every check
+    `verify_model` makes except hashing the files, with the same reasons. The statement must
+    still be consistent (its subject digest is the digest of the manifest it lists), and the
+    returned `digest` is that signed subject digest, which the caller compares with the digest
+    Git pins. `label` is how the result names the model (its URI) in `model_path`.
+    """
+    if isinstance(signatures, str | Path):
+        signatures = [signatures]
+    signature_paths = tuple(Path(s).absolute() for s in signatures)
+    return _verify(None, signature_paths, policy, namespace, name, (), ref, label=label)
+
+
 def _verify(
-    model: Path,
+    model: Path | None,
     signature_paths: tuple[Path, ...],
     policy: TrustPolicy,
     namespace: str | None,
     name: str | None,
     ignores: tuple[Path, ...],
     ref: ResourceRef,
+    *,
+    label: str = "",
 ) -> ModelVerification:
+    model_name = model.name if model is not None else ref.name
     if namespace is None and name is None:
         requirement: Requirement | None = policy.any_rule()
         rule_text = requirement.describe() if requirement else None
     else:
-        rule = policy.rule_for(namespace or "", name or model.name)
+        rule = policy.rule_for(namespace or "", name or model_name)
         requirement = rule.requirement if rule else None
         rule_text = rule.describe() if rule else None
     required = set(requirement.names()) if requirement else set()
 
-    hasher = _Hasher(model, ignores)
+    # Without the files (model None) nothing is hashed: the signed manifest stands as is.
+    hasher = _Hasher(model, ignores) if model is not None else None
     outcomes = [_check_signature(path, policy, hasher) for path in signature_paths]
 
     # Who signed exactly these files, in the order the policy lists authorities.
@@ -675,7 +702,7 @@ def _verify(
         problems: list[_Problem] = []
         if requirement is None:
             where = (
-                f"namespace {namespace or ''!r}, name {name or model.name!r}"
+                f"namespace {namespace or ''!r}, name {name or model_name!r}"
                 if namespace is not None or name is not None
                 else "any model"
             )
@@ -697,7 +724,7 @@ def _verify(
         findings = [_finding(ref, p) for p in problems]
     return ModelVerification(
         verified=verified,
-        model_path=str(model),
+        model_path=str(model) if model is not None else label,
         digest=digest,
         signers=signers,
         findings=tuple(findings),
@@ -706,7 +733,7 @@ def _verify(
     )
 
 
-def _check_signature(path: Path, policy: TrustPolicy, hasher: _Hasher) -> _SignatureOutcome:
+def _check_signature(path: Path, policy: TrustPolicy, hasher: _Hasher | None) -> _SignatureOutcome:
     outcome = _SignatureOutcome(path=path)
     bundle = _read_bundle(path)
     if isinstance(bundle, _Problem):
@@ -731,6 +758,9 @@ def _check_signature(path: Path, policy: TrustPolicy, hasher: _Hasher) -> _Signa
             outcome.failures.append((authority, statement))
             continue
         signed_manifest, digest = statement
+        if hasher is None:
+            outcome.authentic.append(_Authentic(authority, identity, signed_manifest, digest))
+            continue
         actual = hasher.manifest(signed_manifest.serialization_type)
         if isinstance(actual, _Problem):
             outcome.failures.append((authority, actual))
@@ -953,4 +983,5 @@ __all__ = [
     "model_ref",
     "stat_fingerprint",
     "verify_model",
+    "verify_signatures",
 ]

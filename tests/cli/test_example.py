@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import EXAMPLES, PROJECT, run_cli
+from tests.gitrepo import GitRepo
 
 EXPECTED = {
     # (check, kind, name, path): (class, changed_by manager or None)
@@ -38,7 +39,22 @@ SECRET_VALUES = ("example-not-a-real-key-1111", "example-rotated-by-hand-2222")
 
 
 @pytest.fixture(scope="module")
-def example_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[object, Path, Path]:
+def example_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """examples/ committed to a fresh repository exactly as it is in the working tree.
+
+    The example audits its own repository at HEAD (`repo: ..`): a copy makes the test see
+    the example's files as they are now, committed or not, with the same relative layout.
+    """
+    repo = GitRepo(tmp_path_factory.mktemp("example-repo") / "repo")
+    shutil.copytree(EXAMPLES, repo.path / "examples", ignore=shutil.ignore_patterns(".auditor"))
+    repo.commit("example")
+    return repo.path / "examples" / "auditor.yaml"
+
+
+@pytest.fixture(scope="module")
+def example_run(
+    tmp_path_factory: pytest.TempPathFactory, example_config: Path
+) -> tuple[object, Path, Path]:
     work = tmp_path_factory.mktemp("example")
     store = work / "audit.db"
     report = work / "report.md"
@@ -46,7 +62,7 @@ def example_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[object, Path,
         "-vv",
         "audit",
         "--config",
-        str(EXAMPLES / "auditor.yaml"),
+        str(example_config),
         "--store",
         str(store),
         "--report",
@@ -146,8 +162,10 @@ def test_example_policies_judge_every_resource_and_fail_closed_on_unsigned_model
         for f in doc["findings"]
         if f["check"] == "auditor.provenance.model_signed"
     }
-    # no signature is verified yet for any model: every model server fails closed
-    assert unsigned == {"fraud-scorer", "recommender", "llm-server", "fraud-scorer-hotfix"}
+    # only llm-server serves the signed model Git declares: the fraud scorer's signed files
+    # were changed (and it serves v4 anyway), the recommender is unsigned, the hotfix is not
+    # in Git: they all fail closed
+    assert unsigned == {"fraud-scorer", "recommender", "fraud-scorer-hotfix"}
     db = sqlite3.connect(store)
     evaluated, passed = db.execute(
         "select sum(evaluated), sum(passed) from policy_summary where run_id = ?",
@@ -176,10 +194,68 @@ def test_example_report_written(example_run: tuple) -> None:
     assert "fraud-scorer" in text and "kubectl-edit" in text and "critical" in text
 
 
-def test_example_text_output_groups_by_resource(tmp_path: Path) -> None:
-    result = run_cli(
-        "audit", "--config", str(EXAMPLES / "auditor.yaml"), "--store", str(tmp_path / "a.db")
+def test_example_provenance_one_verified_one_tampered_one_dataset_mismatch(
+    example_run: tuple,
+) -> None:
+    result, store, _ = example_run
+    doc = json.loads(result.out)
+    found = sorted(
+        (f["check"], f["resource"]["name"], f["path"])
+        for f in doc["findings"]
+        if f["category"] == "provenance"
     )
+    assert found == [
+        # the recommender's provenance names clicks data other than dvc.lock pins ...
+        (
+            "provenance.dataset_mismatch",
+            "recommender",
+            "/provenance/datasets/data~1clicks.parquet",
+        ),
+        # one byte of the fraud scorer's model.pkl changed after signing
+        ("provenance.digest_mismatch", "fraud-scorer", "/provenance/signature/model.sig"),
+        # ... and the recommender has no model signature
+        ("provenance.unsigned", "recommender", "/provenance/signature"),
+    ]
+    tampered = next(f for f in doc["findings"] if f["check"] == "provenance.digest_mismatch")
+    assert tampered["severity"] == "critical" and "changed model.pkl" in tampered["message"]
+    rows = (
+        sqlite3.connect(store)
+        .execute(
+            "select name, attestation, verified, reason, authority from attestations "
+            "where run_id = ? order by name, attestation",
+            (doc["run"]["id"],),
+        )
+        .fetchall()
+    )
+    assert rows == [
+        ("fraud-scorer", "model-signature", 0, "provenance.digest_mismatch", None),
+        ("fraud-scorer", "slsa-provenance", 1, None, "release-key"),
+        ("llm-server", "model-signature", 1, None, "release-key"),
+        ("llm-server", "slsa-provenance", 1, None, "release-key"),
+        ("recommender", "model-signature", 0, "provenance.unsigned", None),
+        ("recommender", "slsa-provenance", 0, "provenance.dataset_mismatch", "release-key"),
+    ]
+    # the verified model passes the shipped signature policy
+    passed = (
+        sqlite3.connect(store)
+        .execute(
+            "select result from evaluations where run_id = ? and name = 'llm-server' "
+            "and policy = 'auditor.provenance.model_signed'",
+            (doc["run"]["id"],),
+        )
+        .fetchone()
+    )
+    assert passed == ("pass",)
+
+
+def test_example_signatures_are_reproducible_with_the_committed_script() -> None:
+    script = (EXAMPLES / "tools" / "sign_examples.py").read_text()
+    assert "EXAMPLE-ONLY" in script
+    assert (EXAMPLES / "keys" / "EXAMPLE-ONLY-release.pub").is_file()
+
+
+def test_example_text_output_groups_by_resource(tmp_path: Path, example_config: Path) -> None:
+    result = run_cli("audit", "--config", str(example_config), "--store", str(tmp_path / "a.db"))
     assert result.code == 1
     assert "InferenceService ml-prod/fraud-scorer" in result.out
     assert "changed by kubectl-edit Update at 2026-11-20T02:13:00Z" in result.out

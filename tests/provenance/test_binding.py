@@ -1,0 +1,635 @@
+"""The provenance binding of `auditor audit`: running == declared == signed, datasets == Git.
+
+Real keys made here, real model-signing bundles and DSSE envelopes, a real Git repository the
+attestations are read from at a commit; every tampered case is rejected with its own reason.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from auditor.config import Config, parse_config
+from auditor.model import Resource, ResourceRef
+from auditor.provenance import model_signing as ms
+from auditor.provenance.binding import (
+    ProvenanceOutcome,
+    ProvenanceStage,
+    model_directory,
+    not_configured_document,
+)
+from auditor.provenance.gitfiles import AttestationPathError, normalize_repo_path
+from auditor.provenance.running import image_repository, selector_matches
+from tests.gitrepo import GitRepo
+from tests.provenance.attestation_factory import (
+    SigningKey,
+    dataset,
+    dvc_lock,
+    make_key,
+    private_pem,
+    sign_envelope,
+    statement_bytes,
+)
+from tests.provenance.conftest import make_model, sign_with_key
+
+NS, NAME = "ml-prod", "fraud-scorer"
+URI = "gs://acme-models/fraud-scorer/v3"
+ATTESTATIONS = f"attestations/{NS}/{NAME}"
+
+
+def isvc(
+    *, uri: str = URI, digest: str | None = None, annotations: dict[str, str] | None = None
+) -> dict[str, Any]:
+    notes = dict(annotations or {})
+    if digest:
+        notes["auditor.gitops.ml/model-digest"] = digest
+    return {
+        "apiVersion": "serving.kserve.io/v1beta1",
+        "kind": "InferenceService",
+        "metadata": {"name": NAME, "namespace": NS, "annotations": notes},
+        "spec": {"predictor": {"model": {"modelFormat": {"name": "sklearn"}, "storageUri": uri}}},
+    }
+
+
+def resource(body: dict[str, Any], side: str = "desired") -> Resource:
+    meta = body["metadata"]
+    ref = ResourceRef(
+        "prod", body["apiVersion"], body["kind"], meta.get("namespace", ""), meta["name"]
+    )
+    return Resource(
+        ref=ref, body=body, side=side, origin="m.yaml@abc" if side == "desired" else "prod"
+    )  # type: ignore[arg-type]
+
+
+def pod(name: str, image_id: str, *, isvc_name: str = NAME, image: str = "") -> Resource:
+    return resource(
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {
+                "name": name,
+                "namespace": NS,
+                "labels": {"serving.kserve.io/inferenceservice": isvc_name},
+            },
+            "status": {
+                "containerStatuses": [
+                    {
+                        "name": "kserve-container",
+                        "image": "kserve/tritonserver:24.01",
+                        "imageID": "docker-pullable://kserve/tritonserver@sha256:" + "e" * 64,
+                    },
+                    {
+                        "name": "modelcar",
+                        "image": image or "registry.acme.io/models/recs",
+                        "imageID": image_id,
+                    },
+                ]
+            },
+        },
+        side="live",
+    )
+
+
+class World:
+    """A Git repo with attestations, a models root, keys, and the config that ties them."""
+
+    def __init__(self, tmp: Path, release: SigningKey, other: SigningKey) -> None:
+        self.tmp = tmp
+        self.release, self.other = release, other
+        self.repo = GitRepo(tmp / "gitops")
+        self.models = tmp / "models"
+        self.model = make_model(self.models / "acme-models" / "fraud-scorer" / "v3")
+        self.keys: dict[str, Path] = {}
+        (tmp / "keys").mkdir()
+        for key in (release, other):
+            path = tmp / "keys" / f"{key.authority.name}.key"
+            path.write_bytes(private_pem(key))
+            self.keys[key.authority.name] = path
+        self.bundle = sign_with_key(self.model, self.keys["release-key"], tmp / "model.sig")
+        self.digest = ms.verify_signatures(
+            self.bundle,
+            self.trust_config().trust,
+            namespace=NS,
+            name=NAME,
+            ref=resource(isvc()).ref,  # type: ignore[arg-type]
+        ).digest
+        assert self.digest and self.digest.startswith("sha256:")
+
+    def trust(self, **overrides: Any) -> dict[str, Any]:
+        trust: dict[str, Any] = {
+            "authorities": [
+                {"name": "release-key", "key": str(self.release.pem_path)},
+                {"name": "other-key", "key": str(self.other.pem_path)},
+            ],
+            "models": [{"match": {"namespace": "ml-*"}, "require": ["release-key"]}],
+        }
+        trust.update(overrides)
+        return trust
+
+    def trust_config(self, **extra: Any) -> Config:
+        raw: dict[str, Any] = {
+            "git": {"repo": str(self.repo.path)},
+            "clusters": [{"name": "prod", "snapshot": "live.yaml"}],
+            "trust": extra.pop("trust", None) or self.trust(),
+            "provenance": {
+                "attestations": "attestations/{namespace}/{name}",
+                "lockfile": "dvc.lock",
+            },
+        }
+        raw.update(extra)
+        return parse_config(raw, source=str(self.tmp / "auditor.yaml"))
+
+    def provenance(
+        self,
+        *,
+        subject: str | None = None,
+        datasets: Any = None,
+        keys: Sequence[SigningKey] | None = None,
+    ) -> bytes:
+        kwargs: dict[str, Any] = {"subject_digest": subject or self.digest}
+        if datasets is not None:
+            kwargs["datasets"] = datasets
+        return sign_envelope(statement_bytes(**kwargs), list(keys or [self.release]))
+
+    def commit(
+        self, files: dict[str, bytes | str] | None = None, *, sig: bool = True, slsa: bool = True
+    ) -> str:
+        self.repo.write("dvc.lock", dvc_lock())
+        if sig:
+            self.repo.write(f"{ATTESTATIONS}/model.sig", self.bundle.read_bytes())
+        if slsa:
+            self.repo.write(f"{ATTESTATIONS}/provenance.intoto.json", self.provenance())
+        for rel, data in (files or {}).items():
+            self.repo.write(rel, data)
+        return self.repo.commit()
+
+    def run(
+        self,
+        desired: dict[str, Any] | None,
+        live: dict[str, Any] | None = None,
+        *,
+        pods: Sequence[Resource] = (),
+        config: Config | None = None,
+    ) -> tuple[dict[str, Any], ProvenanceOutcome]:
+        stage = ProvenanceStage(config or self.trust_config())
+        stage.start(str(self.repo.path), self.repo.head())
+        desired_here = [resource(desired)] if desired else []
+        live_here = (
+            [resource(live if live is not None else desired, "live")] if (live or desired) else []
+        )
+        documents = stage.verify("prod", desired_here, live_here, pods)
+        outcome = stage.outcome()
+        return documents.get(("serving.kserve.io", "InferenceService", NS, NAME), {}), outcome
+
+
+@pytest.fixture(scope="module")
+def signing_keys(tmp_path_factory: pytest.TempPathFactory) -> tuple[SigningKey, SigningKey]:
+    directory = tmp_path_factory.mktemp("binding-keys")
+    return make_key(directory, "p256", "release-key"), make_key(directory, "p256", "other-key")
+
+
+@pytest.fixture
+def world(
+    tmp_path: Path, signing_keys: tuple[SigningKey, SigningKey], monkeypatch: pytest.MonkeyPatch
+) -> World:
+    from tests.gitrepo import _ENV
+
+    for key, value in _ENV.items():
+        monkeypatch.setenv(key, value)
+    return World(tmp_path, *signing_keys)
+
+
+def checks(outcome: ProvenanceOutcome) -> list[str]:
+    return sorted(f.check for f in outcome.findings)
+
+
+# --- the good case -----------------------------------------------------------------------------
+
+
+def test_signed_model_with_matching_provenance_is_verified_from_its_bundle(world: World) -> None:
+    world.commit()
+    doc, outcome = world.run(isvc(digest=world.digest))
+    assert checks(outcome) == [] and outcome.errors == ()
+    signature = doc["signature"]
+    assert signature["verified"] is True and signature["mode"] == "bundle"
+    assert signature["digest"] == signature["declared_digest"] == world.digest
+    assert signature["signers"] == [
+        {"authority": "release-key", "identity": world.release.authority.fingerprint}
+    ]
+    assert {d["name"]: d["declared"] for d in doc["datasets"]} == {
+        "data/train.csv": True,
+        "data/eval": True,
+    }
+    assert doc["slsa"]["verified"] is True
+    kinds = {r.attestation: r for r in outcome.attestations}
+    assert set(kinds) == {"model-signature", "slsa-provenance"}
+    assert all(r.verified for r in outcome.attestations)
+    assert kinds["model-signature"].subject_digest == world.digest
+    assert kinds["model-signature"].bundle_digest.startswith("sha256:")
+    assert kinds["model-signature"].source == f"{ATTESTATIONS}/model.sig@{world.repo.head()[:12]}"
+    assert kinds["slsa-provenance"].authority == "release-key"
+
+
+def test_model_files_under_models_root_are_hashed_and_verified(world: World) -> None:
+    world.commit()
+    doc, outcome = world.run(
+        isvc(digest=world.digest), config=world.trust_config(models={"root": str(world.models)})
+    )
+    assert checks(outcome) == []
+    assert doc["signature"]["verified"] is True and doc["signature"]["mode"] == "files"
+
+
+def test_attestations_come_from_the_commit_not_the_working_tree(world: World) -> None:
+    world.commit()
+    (world.repo.path / ATTESTATIONS / "model.sig").write_text("edited, not committed")
+    doc, outcome = world.run(isvc(digest=world.digest))
+    assert doc["signature"]["verified"] is True and checks(outcome) == []
+
+
+def test_annotation_names_the_attestation_directory(world: World) -> None:
+    world.commit({"elsewhere/model.sig": world.bundle.read_bytes()}, sig=False, slsa=False)
+    config = world.trust_config(provenance={})
+    doc, outcome = world.run(
+        isvc(digest=world.digest, annotations={"auditor.gitops.ml/attestations": "elsewhere"}),
+        config=config,
+    )
+    assert doc["signature"]["verified"] is True and checks(outcome) == []
+
+
+# --- the tamper matrix --------------------------------------------------------------------------
+
+
+def test_declared_digest_other_than_the_signed_one_is_digest_mismatch(world: World) -> None:
+    world.commit()
+    declared = "sha256:" + "1" * 64
+    doc, outcome = world.run(isvc(digest=declared))
+    assert ms.DIGEST_MISMATCH in checks(outcome)
+    mismatch = next(f for f in outcome.findings if f.path == "/provenance/digest")
+    assert (mismatch.expected, mismatch.actual, mismatch.severity) == (
+        declared,
+        world.digest,
+        "critical",
+    )
+    assert doc["signature"]["verified"] is False
+    record = next(r for r in outcome.attestations if r.attestation == "model-signature")
+    assert record.verified is False and record.reason == ms.DIGEST_MISMATCH
+
+
+def test_a_changed_byte_in_the_model_files_is_digest_mismatch(world: World) -> None:
+    world.commit()
+    weights = world.model / "weights.bin"
+    data = bytearray(weights.read_bytes())
+    data[100] ^= 1
+    weights.write_bytes(bytes(data))
+    doc, outcome = world.run(
+        isvc(digest=world.digest), config=world.trust_config(models={"root": str(world.models)})
+    )
+    assert checks(outcome) == [ms.DIGEST_MISMATCH]
+    finding = outcome.findings[0]
+    assert finding.path == "/provenance/signature/model.sig"
+    assert finding.details["changed"] == ["weights.bin"]
+    assert finding.details["signature"].startswith(f"{ATTESTATIONS}/model.sig@")
+    assert doc["signature"]["verified"] is False
+
+
+def test_swapped_dataset_digest_is_dataset_mismatch(world: World) -> None:
+    swapped = [dataset("data/train.csv", "0" * 32), dataset("data/eval", "f" * 32 + ".dir")]
+    world.commit({f"{ATTESTATIONS}/provenance.intoto.json": world.provenance(datasets=swapped)})
+    doc, outcome = world.run(isvc(digest=world.digest))
+    assert checks(outcome) == ["provenance.dataset_mismatch", "provenance.dataset_mismatch"]
+    assert {d["name"]: d["declared"] for d in doc["datasets"]} == {
+        "data/train.csv": False,
+        "data/eval": False,
+    }
+    # the model itself is still signed: only the data binding fails
+    assert doc["signature"]["verified"] is True
+    slsa = next(r for r in outcome.attestations if r.attestation == "slsa-provenance")
+    assert slsa.verified is False and slsa.reason == "provenance.dataset_mismatch"
+
+
+def test_provenance_for_another_model_is_digest_mismatch(world: World) -> None:
+    other = "sha256:" + "2" * 64
+    world.commit({f"{ATTESTATIONS}/provenance.intoto.json": world.provenance(subject=other)})
+    _, outcome = world.run(isvc(digest=world.digest))
+    finding = next(f for f in outcome.findings if f.path == "/provenance/subject")
+    assert finding.check == ms.DIGEST_MISMATCH and finding.actual == [other]
+
+
+def test_provenance_signed_by_an_unknown_key_is_signature_invalid(
+    world: World, tmp_path: Path
+) -> None:
+    stranger = make_key(tmp_path / "stranger", "p256", "stranger")
+    world.commit({f"{ATTESTATIONS}/provenance.intoto.json": world.provenance(keys=[stranger])})
+    doc, outcome = world.run(isvc(digest=world.digest))
+    assert checks(outcome) == ["provenance.signature_invalid"]
+    assert outcome.findings[0].path == "/provenance/attestation/provenance.intoto.json"
+    assert doc["datasets"] == []
+
+
+def test_unsigned_model_is_unsigned(world: World) -> None:
+    world.commit(sig=False)
+    doc, outcome = world.run(isvc(digest=world.digest))
+    assert checks(outcome) == [ms.UNSIGNED]
+    assert doc["signature"]["verified"] is False
+    assert "no model signature" in doc["signature"]["findings"][0]["message"]
+
+
+def test_no_attestations_at_all_is_unsigned_and_provenance_missing(world: World) -> None:
+    world.commit(sig=False, slsa=False)
+    _, outcome = world.run(isvc(digest=world.digest))
+    assert checks(outcome) == ["provenance.provenance_missing", ms.UNSIGNED]
+
+
+def test_model_no_rule_matches_fails_closed(world: World) -> None:
+    world.commit()
+    trust = world.trust(models=[{"match": {"namespace": "staging"}, "require": ["release-key"]}])
+    doc, outcome = world.run(isvc(digest=world.digest), config=world.trust_config(trust=trust))
+    assert ms.NO_RULE in checks(outcome)
+    assert doc["signature"]["verified"] is False
+
+
+def test_signature_by_an_authority_the_rule_does_not_require(world: World) -> None:
+    other_bundle = sign_with_key(world.model, world.keys["other-key"], world.tmp / "other.sig")
+    world.commit({f"{ATTESTATIONS}/model.sig": other_bundle.read_bytes()})
+    doc, outcome = world.run(isvc(digest=world.digest))
+    assert ms.AUTHORITY_NOT_REQUIRED in checks(outcome)
+    assert doc["signature"]["verified"] is False
+
+
+def test_signature_by_a_key_the_policy_does_not_know_is_signature_invalid(
+    world: World, tmp_path: Path
+) -> None:
+    stranger = make_key(tmp_path / "stranger", "p256", "stranger")
+    key = tmp_path / "stranger.key"
+    key.write_bytes(private_pem(stranger))
+    bundle = sign_with_key(world.model, key, tmp_path / "stranger.sig")
+    world.commit({f"{ATTESTATIONS}/model.sig": bundle.read_bytes()})
+    _, outcome = world.run(isvc(digest=world.digest))
+    assert ms.SIGNATURE_INVALID in checks(outcome)
+
+
+def test_missing_declared_digest_is_digest_undeclared(world: World) -> None:
+    world.commit()
+    doc, outcome = world.run(isvc())
+    assert checks(outcome) == ["provenance.digest_undeclared"]
+    assert doc["signature"]["verified"] is False
+    # the signature itself verified: the document still says who signed what
+    assert doc["signature"]["digest"] == world.digest
+
+
+@pytest.mark.parametrize(
+    "directory",
+    ["../outside", "/etc", "attestations/../../x", "a\\b"],
+    ids=["dotdot", "absolute", "nested-dotdot", "backslash"],
+)
+def test_attestation_path_leaving_the_repository_is_refused(world: World, directory: str) -> None:
+    world.commit()
+    doc, outcome = world.run(
+        isvc(digest=world.digest, annotations={"auditor.gitops.ml/attestations": directory})
+    )
+    assert checks(outcome) == ["provenance.attestation_path_invalid", ms.UNSIGNED] or checks(
+        outcome
+    ) == ["provenance.attestation_path_invalid", "provenance.provenance_missing", ms.UNSIGNED]
+    assert doc["signature"]["verified"] is False
+
+
+def test_symlink_out_of_the_repository_is_refused(world: World) -> None:
+    world.repo.symlink("escape", "../../..")
+    world.commit()
+    _, outcome = world.run(
+        isvc(digest=world.digest, annotations={"auditor.gitops.ml/attestations": "escape/etc"})
+    )
+    assert "provenance.attestation_path_invalid" in checks(outcome)
+
+
+def test_live_model_other_than_git_is_not_verified_for_policy(world: World) -> None:
+    world.commit()
+    live = isvc(uri="gs://acme-models/fraud-scorer/v4", digest=world.digest)
+    doc, outcome = world.run(isvc(digest=world.digest), live)
+    # drift reports the changed storageUri; provenance adds no finding, but the policy input
+    # must not call the model that serves signed
+    assert checks(outcome) == []
+    assert doc["signature"]["verified"] is False
+    assert doc["signature"]["findings"][-1]["check"] == "drift.changed"
+
+
+# --- OCI models: the running digest ------------------------------------------------------------
+
+
+def oci(world: World, digest: str | None = None) -> dict[str, Any]:
+    return isvc(uri=f"oci://registry.acme.io/models/recs@{digest or world.digest}")
+
+
+def test_oci_model_running_its_declared_digest_passes(world: World) -> None:
+    world.commit()
+    running = pod("recs-1", f"docker-pullable://registry.acme.io/models/recs@{world.digest}")
+    doc, outcome = world.run(oci(world), pods=[running, pod("other", "x", isvc_name="other")])
+    assert checks(outcome) == []
+    assert doc["running"]["checked"] is True and len(doc["running"]["images"]) == 1
+    assert doc["signature"]["verified"] is True
+
+
+def test_oci_pod_running_another_digest_is_running_digest_mismatch(world: World) -> None:
+    world.commit()
+    other = "sha256:" + "3" * 64
+    pods = [
+        pod("recs-1", f"registry.acme.io/models/recs@{world.digest}"),
+        pod("recs-2", f"docker-pullable://registry.acme.io/models/recs@{other}"),
+    ]
+    doc, outcome = world.run(oci(world), pods=pods)
+    assert checks(outcome) == ["provenance.running_digest_mismatch"]
+    finding = outcome.findings[0]
+    assert finding.actual == [other] and "recs-2/modelcar" in finding.message
+    assert doc["signature"]["verified"] is False
+
+
+def test_oci_model_without_pods_is_running_digest_unknown_not_an_error(world: World) -> None:
+    world.commit()
+    doc, outcome = world.run(oci(world), pods=[])
+    assert checks(outcome) == ["provenance.running_digest_unknown"]
+    assert outcome.findings[0].severity == "medium" and outcome.errors == ()
+    assert doc["running"]["checked"] is False
+    assert doc["signature"]["verified"] is True
+
+
+# --- caching, errors, configuration ------------------------------------------------------------
+
+
+def test_the_same_bundle_for_two_resources_is_verified_once(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[str] = []
+    real: Callable[..., ms.ModelVerification] = ms.verify_signatures
+
+    def counting(*args: Any, **kwargs: Any) -> ms.ModelVerification:
+        calls.append(kwargs["name"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ms, "verify_signatures", counting)
+    world.commit()
+    stage = ProvenanceStage(world.trust_config())
+    stage.start(str(world.repo.path), world.repo.head())
+    for cluster in ("prod", "prod-eu"):
+        body = isvc(digest=world.digest)
+        desired = resource(body)
+        desired = Resource(
+            ref=ResourceRef(cluster, desired.ref.api_version, desired.ref.kind, NS, NAME),
+            body=body,
+            side="desired",
+            origin="m.yaml@abc",
+        )
+        docs = stage.verify(cluster, [desired], [], [])
+        assert docs[desired.ref.match_key]["signature"]["verified"] is True
+    outcome = stage.outcome()
+    assert calls == [NAME]
+    signatures = [r for r in outcome.attestations if r.attestation == "model-signature"]
+    assert [r.ref.cluster for r in signatures if r.ref] == ["prod", "prod-eu"]
+
+
+def test_missing_lockfile_makes_the_stage_incomplete(world: World) -> None:
+    world.commit()
+    config = world.trust_config(
+        provenance={"attestations": "attestations/{namespace}/{name}", "lockfile": "nope/dvc.lock"}
+    )
+    doc, outcome = world.run(isvc(digest=world.digest), config=config)
+    assert len(outcome.errors) == 1 and "nope/dvc.lock" in outcome.errors[0].message
+    assert outcome.errors[0].stage == "provenance"
+    assert doc["signature"]["verified"] is False
+
+
+def test_trust_key_gone_mid_run_is_a_stage_error(world: World) -> None:
+    world.commit()
+    config = world.trust_config()
+    world.release.pem_path.rename(world.release.pem_path.with_suffix(".gone"))
+    try:
+        doc, outcome = world.run(isvc(digest=world.digest), config=config)
+    finally:
+        world.release.pem_path.with_suffix(".gone").rename(world.release.pem_path)
+    assert outcome.errors and doc["signature"]["verified"] is False
+
+
+def test_lockfile_stages_select_the_datasets_of_one_model(world: World) -> None:
+    lock = dvc_lock().replace("  prepare:", "  prepare-fraud-scorer:") + (
+        "  prepare-recommender:\n    cmd: x\n    outs:\n    - path: data/clicks.csv\n"
+        "      hash: md5\n      md5: '" + "9" * 32 + "'\n"
+    )
+    world.commit({"dvc.lock": lock})
+    everything = world.trust_config()
+    _, outcome = world.run(isvc(digest=world.digest), config=everything)
+    assert outcome.errors == ()
+    assert checks(outcome) == ["provenance.dataset_mismatch"]  # data/clicks.csv is missing
+    one = world.trust_config(
+        provenance={
+            "attestations": "attestations/{namespace}/{name}",
+            "lockfile": "dvc.lock",
+            "lockfile_stages": "prepare-{name}",
+        }
+    )
+    _, outcome = world.run(isvc(digest=world.digest), config=one)
+    assert checks(outcome) == []
+
+
+def test_unsigned_commit_is_a_finding_when_commit_signers_are_configured(world: World) -> None:
+    world.commit()
+    signers = world.tmp / "allowed_signers"
+    signers.write_text("release@example.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExample\n")
+    config = world.trust_config(
+        provenance={
+            "attestations": "attestations/{namespace}/{name}",
+            "lockfile": "dvc.lock",
+            "commit_signers": {"ssh_allowed_signers": str(signers)},
+        }
+    )
+    stage = ProvenanceStage(config)
+    stage.start(str(world.repo.path), world.repo.head())
+    stage.verify_commit()
+    outcome = stage.outcome()
+    assert checks(outcome) == ["provenance.commit_unsigned"]
+    assert outcome.findings[0].ref.kind == "GitRepository"
+    assert [r.attestation for r in outcome.attestations] == ["commit"]
+
+
+def test_without_trust_policy_the_input_says_unverified() -> None:
+    doc = not_configured_document()
+    assert doc["signature"]["verified"] is False and doc["signature"]["signers"] == []
+    assert doc["signature"]["findings"][0]["check"] == "provenance.not_configured"
+
+
+def test_config_rejects_attestation_templates_that_leave_the_repository(world: World) -> None:
+    from auditor.errors import ConfigError
+
+    for bad in ("../x/{name}", "/abs/{name}", "a/{model}"):
+        with pytest.raises(ConfigError):
+            world.trust_config(provenance={"attestations": bad})
+
+
+# --- pure helpers -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("uri", "expected"),
+    [
+        ("gs://acme-models/fraud-scorer/v3", "acme-models/fraud-scorer/v3"),
+        ("pvc://claim/fraud-scorer/v3/", "claim/fraud-scorer/v3"),
+        ("gs://acme-models/../../etc", None),
+        ("gs://acme-models//fraud-scorer/v3", None),
+        ("oci://registry/x@sha256:" + "a" * 64, None),
+        ("https://example.com/m", None),
+    ],
+)
+def test_model_uri_maps_under_models_root(tmp_path: Path, uri: str, expected: str | None) -> None:
+    (tmp_path / "acme-models" / "fraud-scorer" / "v3").mkdir(parents=True)
+    (tmp_path / "claim" / "fraud-scorer" / "v3").mkdir(parents=True)
+    found = model_directory(tmp_path, uri)
+    assert found == (tmp_path / expected if expected else None)
+
+
+def test_models_root_symlink_out_is_not_followed(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    (tmp_path / "outside" / "model").mkdir(parents=True)
+    (root / "bucket").symlink_to(tmp_path / "outside")
+    assert model_directory(root, "gs://bucket/model") is None
+
+
+@pytest.mark.parametrize("bad", ["", "/x", "..", "a/../..", "a\\b"])
+def test_repo_paths_that_leave_the_repository_are_refused(bad: str) -> None:
+    with pytest.raises(AttestationPathError):
+        normalize_repo_path(bad)
+
+
+@pytest.mark.parametrize(
+    ("reference", "repository"),
+    [
+        ("oci://registry.acme.io/models/recs@sha256:" + "a" * 64, "registry.acme.io/models/recs"),
+        ("registry.acme.io:5000/models/recs:v2", "registry.acme.io:5000/models/recs"),
+        ("docker-pullable://docker.io/library/busybox@sha256:" + "b" * 64, "busybox"),
+    ],
+)
+def test_image_repository(reference: str, repository: str) -> None:
+    assert image_repository(reference) == repository
+
+
+def test_selectors_match_like_kubernetes() -> None:
+    labels = {"app": "llm", "tier": "gpu"}
+    assert selector_matches({"matchLabels": {"app": "llm"}}, labels)
+    assert not selector_matches({"matchLabels": {"app": "other"}}, labels)
+    assert selector_matches(
+        {"matchExpressions": [{"key": "tier", "operator": "In", "values": ["gpu"]}]}, labels
+    )
+    assert not selector_matches(
+        {"matchExpressions": [{"key": "tier", "operator": "DoesNotExist"}]}, labels
+    )
+    assert not selector_matches({}, labels)  # an empty selector claims nothing
+
+
+def test_statement_helpers_are_not_mutated() -> None:
+    # the factory's defaults are shared by every test in this file
+    before = copy.deepcopy(json.loads(statement_bytes()))
+    statement_bytes(datasets=[dataset("x", "0" * 32)])
+    assert json.loads(statement_bytes()) == before
