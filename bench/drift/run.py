@@ -62,6 +62,8 @@ def main() -> None:
     if work.exists() and not args.keep:
         shutil.rmtree(work)
     info_file = work / "inputs.json"
+    if work.exists() and not info_file.exists():  # made by an older run: start over
+        shutil.rmtree(work)
     if not work.exists():
         work.mkdir(parents=True)
         info_file.write_text(json.dumps(generate(work, args.resources)))
