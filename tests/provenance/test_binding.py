@@ -7,8 +7,9 @@ attestations are read from at a commit; every tampered case is rejected with its
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,14 @@ from tests.provenance.attestation_factory import (
     statement_bytes,
 )
 from tests.provenance.conftest import make_model, sign_with_key
+from tests.provenance.test_gitsig import (
+    GpgSigner,
+    allowed_signers,
+    gpg_key,
+    needs_gpg,
+    needs_ssh,
+    ssh_key,
+)
 
 NS, NAME = "ml-prod", "fraud-scorer"
 URI = "gs://acme-models/fraud-scorer/v3"
@@ -157,7 +166,7 @@ class World:
         return sign_envelope(statement_bytes(**kwargs), list(keys or [self.release]))
 
     def commit(
-        self, files: dict[str, bytes | str] | None = None, *, sig: bool = True, slsa: bool = True
+        self, files: Mapping[str, bytes | str] | None = None, *, sig: bool = True, slsa: bool = True
     ) -> str:
         self.repo.write("dvc.lock", dvc_lock())
         if sig:
@@ -633,3 +642,291 @@ def test_statement_helpers_are_not_mutated() -> None:
     before = copy.deepcopy(json.loads(statement_bytes()))
     statement_bytes(datasets=[dataset("x", "0" * 32)])
     assert json.loads(statement_bytes()) == before
+
+
+# --- in-toto layouts through the binding --------------------------------------------------------
+
+# in-toto's artifact rules use pathspec's deprecated gitwildmatch patterns, once per file
+intoto_warnings = pytest.mark.filterwarnings("ignore:GitWildMatchPattern:DeprecationWarning")
+
+
+def _pipeline(world: World, owner: SigningKey, *, dsse: bool = False) -> dict[str, bytes]:
+    """A signed two-step layout (prepare-data, train) and its links, as files for the commit."""
+    from tests.provenance.test_intoto import make_layout, run_pipeline
+
+    functionary = make_key(world.tmp / "functionary", "p256", "functionary")
+    links = run_pipeline(world.tmp / "pipeline", functionary, dsse=dsse)
+    files = {f"{ATTESTATIONS}/root.layout": make_layout(owner, functionary, dsse=dsse)}
+    files.update({f"{ATTESTATIONS}/links/{name}": data for name, data in links.items()})
+    return files
+
+
+def _layout_record(outcome: ProvenanceOutcome) -> Any:
+    records = [r for r in outcome.attestations if r.attestation == "intoto-layout"]
+    assert len(records) == 1
+    return records[0]
+
+
+@intoto_warnings
+@pytest.mark.parametrize("dsse", [False, True], ids=["metablock", "dsse"])
+def test_layout_and_links_signed_by_the_rules_key_verify(world: World, dsse: bool) -> None:
+    files = _pipeline(world, world.release, dsse=dsse)
+    world.commit(files)
+    doc, outcome = world.run(isvc(digest=world.digest))
+    assert checks(outcome) == [] and outcome.errors == ()
+    record = _layout_record(outcome)
+    assert record.verified is True and record.reason is None
+    assert record.authority == "release-key"
+    assert record.identity == world.release.authority.fingerprint
+    assert record.source == f"{ATTESTATIONS}/root.layout@{world.repo.head()[:12]}"
+    assert (
+        record.bundle_digest
+        == "sha256:" + hashlib.sha256(files[f"{ATTESTATIONS}/root.layout"]).hexdigest()
+    )
+    assert record.details["steps"] == ["prepare-data", "train"]
+    assert len(record.details["links"]) == 2
+    layout = doc["layout"]
+    assert layout["verified"] is True and layout["steps"] == ["prepare-data", "train"]
+    assert set(layout["products"]) == {"train.csv", "model.bin"}
+    # the model signature is untouched by the layout
+    assert doc["signature"]["verified"] is True
+
+
+@intoto_warnings
+def test_layout_by_a_second_authority_of_an_any_of_rule_verifies(world: World) -> None:
+    owner = make_key(world.tmp / "owner", "ed25519", "layout-owner")
+    world.commit(_pipeline(world, owner))
+    trust = world.trust(
+        authorities=[
+            {"name": "release-key", "key": str(world.release.pem_path)},
+            {"name": "layout-owner", "key": str(owner.pem_path)},
+        ],
+        models=[{"match": {"namespace": "ml-*"}, "any_of": ["release-key", "layout-owner"]}],
+    )
+    doc, outcome = world.run(isvc(digest=world.digest), config=world.trust_config(trust=trust))
+    assert checks(outcome) == []
+    assert _layout_record(outcome).authority == "layout-owner"
+    assert doc["layout"]["verified"] is True
+
+
+@intoto_warnings
+def test_tampered_link_is_layout_failed_with_the_library_reason(world: World) -> None:
+    files = _pipeline(world, world.release)
+    name = next(n for n in files if "/links/train." in n)
+    link = json.loads(files[name])
+    link["signed"]["products"]["model.bin"]["sha256"] = "0" * 64
+    files[name] = json.dumps(link).encode()
+    world.commit(files)
+    doc, outcome = world.run(isvc(digest=world.digest))
+    assert checks(outcome) == ["provenance.layout_failed"]
+    finding = outcome.findings[0]
+    assert finding.path == "/provenance/layout"
+    assert finding.severity == "high"
+    assert "in-toto layout verification failed: ThresholdVerificationError:" in finding.message
+    assert "train" in finding.message
+    assert finding.details == {"file": f"{ATTESTATIONS}/root.layout@{world.repo.head()[:12]}"}
+    record = _layout_record(outcome)
+    assert record.verified is False and record.reason == "provenance.layout_failed"
+    assert record.details["reason"].startswith("ThresholdVerificationError:")
+    assert doc["layout"]["verified"] is False
+    assert doc["layout"]["reason"].startswith("ThresholdVerificationError:")
+    assert doc["signature"]["verified"] is True  # only the pipeline fails
+
+
+@intoto_warnings
+def test_missing_link_is_layout_failed(world: World) -> None:
+    files = _pipeline(world, world.release)
+    files = {n: b for n, b in files.items() if "/links/prepare-data." not in n}
+    world.commit(files)
+    _, outcome = world.run(isvc(digest=world.digest))
+    assert checks(outcome) == ["provenance.layout_failed"]
+    assert "LinkNotFoundError: Step 'prepare-data'" in outcome.findings[0].message
+
+
+@intoto_warnings
+def test_layout_signed_by_a_key_the_rule_does_not_name_is_layout_failed(world: World) -> None:
+    # other-key is an authority of the policy, but the matching rule requires release-key only
+    world.commit(_pipeline(world, world.other))
+    doc, outcome = world.run(isvc(digest=world.digest))
+    assert checks(outcome) == ["provenance.layout_failed"]
+    finding = outcome.findings[0]
+    assert "the layout is not signed by release-key" in finding.message
+    record = _layout_record(outcome)
+    assert record.verified is False and record.authority is None
+    assert doc["layout"]["verified"] is False
+
+
+@intoto_warnings
+def test_layout_when_the_rule_names_no_key_authority_is_layout_failed(
+    world: World, chain: Any
+) -> None:
+    world.commit(_pipeline(world, world.release))
+    trust = world.trust(
+        authorities=[
+            {"name": "release-key", "key": str(world.release.pem_path)},
+            {"name": "ml-ca", "certificate_chain": [str(chain.root)]},
+        ],
+        models=[{"match": {"namespace": "ml-*"}, "any_of": ["ml-ca", "release-key"]}],
+    )
+    _, outcome = world.run(isvc(digest=world.digest), config=world.trust_config(trust=trust))
+    # release-key is in the rule: the layout verifies whatever else the rule names
+    assert checks(outcome) == []
+    only_ca = world.trust(
+        authorities=[
+            {"name": "release-key", "key": str(world.release.pem_path)},
+            {"name": "ml-ca", "certificate_chain": [str(chain.root)]},
+        ],
+        models=[{"match": {"namespace": "ml-*"}, "require": ["ml-ca"]}],
+    )
+    _, outcome = world.run(isvc(digest=world.digest), config=world.trust_config(trust=only_ca))
+    layout = [f for f in outcome.findings if f.check == "provenance.layout_failed"]
+    assert len(layout) == 1
+    assert "no key authority of the matching trust rule" in layout[0].message
+
+
+@intoto_warnings
+def test_two_layouts_in_one_directory_are_layout_failed(world: World) -> None:
+    files = _pipeline(world, world.release)
+    files[f"{ATTESTATIONS}/second.layout"] = files[f"{ATTESTATIONS}/root.layout"]
+    world.commit(files)
+    _, outcome = world.run(isvc(digest=world.digest))
+    assert checks(outcome) == ["provenance.layout_failed"]
+    assert "more than one layout" in outcome.findings[0].message
+
+
+# --- the audited commit's signature through the binding ------------------------------------------
+
+
+@pytest.fixture
+def gpg_signers(world: World) -> Iterator[dict[str, GpgSigner]]:
+    """Fresh OpenPGP keys for alice (allowed) and mallory, each in its own GNUPGHOME."""
+    made = {
+        name: gpg_key(world.tmp / "gpg", f"{name.title()} <{name}@example.com>")
+        for name in ("alice", "mallory")
+    }
+    yield {name: signer for name, (signer, _) in made.items()}
+    for _, context in made.values():
+        context.__exit__(None, None, None)  # type: ignore[attr-defined]
+
+
+def _commit_config(world: World, **signers: Any) -> Config:
+    return world.trust_config(
+        provenance={
+            "attestations": "attestations/{namespace}/{name}",
+            "lockfile": "dvc.lock",
+            "commit_signers": signers,
+        }
+    )
+
+
+def _verify_commit(world: World, config: Config) -> ProvenanceOutcome:
+    stage = ProvenanceStage(config)
+    stage.start(str(world.repo.path), world.repo.head())
+    stage.verify_commit()
+    return stage.outcome()
+
+
+def _signed_commit(world: World, *sign_args: str, env: dict[str, str] | None = None) -> str:
+    """The attestations committed with `git commit -S` and the given `-c` options."""
+    import os
+    import subprocess
+
+    world.repo.write("dvc.lock", dvc_lock())
+    world.repo.write(f"{ATTESTATIONS}/model.sig", world.bundle.read_bytes())
+    world.repo.git("add", "-A")
+    subprocess.run(
+        ["git", *sign_args, "commit", "-q", "-S", "-m", "signed attestations"],
+        cwd=world.repo.path,
+        env={**os.environ, **(env or {})},
+        check=True,
+        capture_output=True,
+    )
+    return world.repo.head()
+
+
+@needs_ssh
+def test_ssh_signed_commit_by_an_allowed_signer_verifies_through_the_binding(
+    world: World,
+) -> None:
+    alice = ssh_key(world.tmp / "ssh", "alice")
+    sha = _signed_commit(world, "-c", "gpg.format=ssh", "-c", f"user.signingkey={alice.private}")
+    allowed = allowed_signers(world.tmp / "allowed_signers", ("alice@example.com", alice))
+    outcome = _verify_commit(world, _commit_config(world, ssh_allowed_signers=str(allowed)))
+    assert checks(outcome) == [] and outcome.errors == ()
+    (record,) = outcome.attestations
+    assert record.attestation == "commit" and record.verified is True
+    assert record.subject_digest == f"gitCommit:{sha}"
+    assert record.source == f"{world.repo.path}@{sha}"
+    assert record.identity and record.identity.startswith("alice@example.com (ED25519 key SHA256:")
+    assert record.details["format"] == "ssh"
+
+
+@needs_ssh
+def test_ssh_signed_commit_by_a_key_not_allowed_is_commit_signature_invalid(
+    world: World,
+) -> None:
+    alice = ssh_key(world.tmp / "ssh", "alice")
+    mallory = ssh_key(world.tmp / "ssh", "mallory")
+    sha = _signed_commit(world, "-c", "gpg.format=ssh", "-c", f"user.signingkey={mallory.private}")
+    allowed = allowed_signers(world.tmp / "allowed_signers", ("alice@example.com", alice))
+    outcome = _verify_commit(world, _commit_config(world, ssh_allowed_signers=str(allowed)))
+    assert checks(outcome) == ["provenance.commit_signature_invalid"]
+    finding = outcome.findings[0]
+    assert finding.ref.kind == "GitRepository" and finding.path == "/git/commit"
+    assert "not in the allowed signers file" in finding.message
+    assert finding.details == {"commit": sha, "format": "ssh"}
+    (record,) = outcome.attestations
+    assert record.verified is False and record.reason == "provenance.commit_signature_invalid"
+
+
+@needs_gpg
+def test_gpg_signed_commit_by_an_allowed_key_verifies_through_the_binding(
+    world: World, gpg_signers: dict[str, GpgSigner]
+) -> None:
+    alice = gpg_signers["alice"]
+    sha = _signed_commit(
+        world,
+        "-c",
+        "gpg.program=gpg",
+        "-c",
+        f"user.signingkey={alice.fingerprint}",
+        env={"GNUPGHOME": str(alice.home)},
+    )
+    outcome = _verify_commit(world, _commit_config(world, gpg_keys=[str(alice.public)]))
+    assert checks(outcome) == [] and outcome.errors == ()
+    (record,) = outcome.attestations
+    assert record.verified is True and record.subject_digest == f"gitCommit:{sha}"
+    assert record.identity == f"Alice <alice@example.com> ({alice.fingerprint})"
+
+
+@needs_gpg
+def test_gpg_signed_commit_by_a_key_not_allowed_is_commit_signature_invalid(
+    world: World, gpg_signers: dict[str, GpgSigner]
+) -> None:
+    mallory = gpg_signers["mallory"]
+    _signed_commit(
+        world,
+        "-c",
+        "gpg.program=gpg",
+        "-c",
+        f"user.signingkey={mallory.fingerprint}",
+        env={"GNUPGHOME": str(mallory.home)},
+    )
+    outcome = _verify_commit(
+        world, _commit_config(world, gpg_keys=[str(gpg_signers["alice"].public)])
+    )
+    assert checks(outcome) == ["provenance.commit_signature_invalid"]
+    assert "not among the allowed GPG keys" in outcome.findings[0].message
+
+
+@needs_ssh
+def test_ssh_signed_commit_with_only_gpg_keys_allowed_is_commit_signature_invalid(
+    world: World, tmp_path: Path
+) -> None:
+    alice = ssh_key(world.tmp / "ssh", "alice")
+    _signed_commit(world, "-c", "gpg.format=ssh", "-c", f"user.signingkey={alice.private}")
+    key = tmp_path / "unused.asc"
+    key.write_text("not read: the commit is SSH-signed\n")
+    outcome = _verify_commit(world, _commit_config(world, gpg_keys=[str(key)]))
+    assert checks(outcome) == ["provenance.commit_signature_invalid"]
+    assert "no allowed SSH signers are configured" in outcome.findings[0].message

@@ -704,3 +704,83 @@ def test_v0_2_compat_certificate_bundle_verifies(
     assert checks(verify_model(model, model / "model.sig", policy)) == [
         "provenance.digest_mismatch"
     ]
+
+
+# ---------------------------------------------------------------------------------------------
+# Shapes of model-signing's own published bundles (scripts/tests in sigstore/model-transparency),
+# remade here with fresh keys
+
+
+def _embed_public_key(signature: Path, public_pem: bytes) -> None:
+    """The verification material of a model-signing 0.3 / 1.0 key bundle: the PEM key itself
+    in `publicKey.rawBytes` (1.1 writes a `hint`, the key's SHA-256, instead)."""
+    bundle = json.loads(signature.read_text())
+    bundle["verificationMaterial"] = {
+        "publicKey": {
+            "rawBytes": base64.b64encode(public_pem).decode(),
+            "keyDetails": "PKIX_ECDSA_P256_SHA_256",
+        }
+    }
+    signature.write_text(json.dumps(bundle))
+
+
+def test_pre_1_1_key_bundle_with_the_key_in_raw_bytes_verifies(
+    signed: tuple[Path, Path, TrustPolicy], keys: dict[str, KeyPair]
+) -> None:
+    model, signature, policy = signed
+    _embed_public_key(signature, keys["ec-p256"].public.read_bytes())
+    result = verify_model(model, signature, policy)
+    assert result.verified, result.findings
+    assert [s.authority for s in result.signers] == ["release-key"]
+
+
+def test_a_key_embedded_in_the_bundle_is_never_trusted(
+    model_dir: Path, tmp_path: Path, keys: dict[str, KeyPair], write_policy: WritePolicy
+) -> None:
+    # signed by a stranger who put their own public key in the bundle: only the policy's key counts
+    signature = sign_with_key(model_dir, keys["other"].private, tmp_path / "model.sig")
+    _embed_public_key(signature, keys["other"].public.read_bytes())
+    policy = policy_for(write_policy, {"release-key": key_authority(keys["ec-p256"])})
+    assert checks(verify_model(model_dir, signature, policy)) == ["provenance.signature_invalid"]
+
+
+@pytest.fixture(scope="module")
+def rsa_rooted_chain(tmp_path_factory: pytest.TempPathFactory) -> Chain:
+    """root (RSA-3072) -> intermediate (RSA-3072) -> leaf (EC P-384), as upstream's test CA."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+    from tests.provenance.conftest import _certificate, _write_key
+
+    directory = tmp_path_factory.mktemp("rsa-ca")
+    root_key = rsa.generate_private_key(public_exponent=65537, key_size=3072)
+    root = _certificate("root-ca", root_key, None, root_key, ca=True)
+    inter_key = rsa.generate_private_key(public_exponent=65537, key_size=3072)
+    inter = _certificate("intermediate-ca", inter_key, root.subject, root_key, ca=True)
+    leaf_key = ec.generate_private_key(ec.SECP384R1())
+    leaf = _certificate("model signer", leaf_key, inter.subject, inter_key, ca=False)
+    paths = {}
+    for name, cert in (("root", root), ("intermediate", inter), ("leaf", leaf)):
+        paths[name] = directory / f"{name}.pem"
+        paths[name].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key = _write_key(directory, "leaf", leaf_key)
+    return Chain(paths["root"], paths["intermediate"], paths["leaf"], key.private)
+
+
+def test_rsa_rooted_chain_with_a_p384_leaf_verifies_to_its_root_only(
+    model_dir: Path, tmp_path: Path, rsa_rooted_chain: Chain, write_policy: WritePolicy
+) -> None:
+    signature = sign_with_certificate(model_dir, rsa_rooted_chain, tmp_path / "model.sig")
+    root = policy_for(write_policy, {"ml-ca": f"certificate_chain: [{rsa_rooted_chain.root}]"})
+    result = verify_model(model_dir, signature, root)
+    assert result.verified, result.findings
+    assert result.signers[0].identity == "CN=model signer"
+    # The intermediate alone is no trust anchor (model-signing builds no partial chains): a
+    # policy must name the root the chain ends in.
+    intermediate = policy_for(
+        write_policy,
+        {"ml-ca": f"certificate_chain: [{rsa_rooted_chain.intermediate}]"},
+    )
+    assert checks(verify_model(model_dir, signature, intermediate)) == [
+        "provenance.identity_mismatch"
+    ]
