@@ -23,7 +23,6 @@ import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, NamedTuple
 from urllib.parse import parse_qsl, urlsplit
@@ -32,7 +31,7 @@ import yaml
 
 from tests.kubeapi.registry import BUILTIN_TYPES, PREFERRED_VERSIONS, ResourceType
 from tests.kubeapi.selectors import SelectorError, field_selector, label_selector
-from tests.loopback import LoopbackHandler
+from tests.loopback import LoopbackHandler, LoopbackServer
 
 DEFAULT_USER = "system:serviceaccount:auditor:auditor"
 DEFAULT_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
@@ -164,7 +163,7 @@ class _PageNotFound(Exception):
     """A path no handler serves: answered like the Go mux, in plain text."""
 
 
-class KubeAPIServer:
+class KubeAPIServer(LoopbackServer):
     """The test API server. Thread-safe; objects and faults may change while it serves."""
 
     def __init__(
@@ -186,9 +185,7 @@ class KubeAPIServer:
         self._revision = 1
         self._compacted = 0
         self._lock = threading.RLock()
-        self._stopping = threading.Event()
-        self._httpd: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        super().__init__()
         for rtype in types:
             self.register(rtype)
         for name in namespaces:
@@ -196,43 +193,8 @@ class KubeAPIServer:
 
     # lifecycle
 
-    def start(self) -> KubeAPIServer:
-        httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        httpd.daemon_threads = True
-        httpd.api = self  # type: ignore[attr-defined]
-        self._httpd = httpd
-        self._stopping.clear()
-        self._thread = threading.Thread(
-            target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stopping.set()  # wakes handlers sleeping for injected latency
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> KubeAPIServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        if self._httpd is None:
-            raise RuntimeError("the server is not started")
-        return int(self._httpd.server_address[1])
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+    def handler_class(self) -> type[LoopbackHandler]:
+        return _Handler
 
     def write_kubeconfig(
         self,
@@ -715,7 +677,7 @@ class _Handler(LoopbackHandler):
 
     @property
     def api(self) -> KubeAPIServer:
-        return self.server.api  # type: ignore[attr-defined,no-any-return]
+        return self.server.owner  # type: ignore[attr-defined,no-any-return]
 
     def _dispatch(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)

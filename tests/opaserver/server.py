@@ -39,13 +39,12 @@ import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from http.server import ThreadingHTTPServer
 from typing import Any, Literal, NamedTuple, TypeVar
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import regorus
 
-from tests.loopback import LoopbackHandler
+from tests.loopback import LoopbackHandler, LoopbackServer
 
 RegoVersion = Literal["auto", "v1", "v0"]
 _T = TypeVar("_T")
@@ -185,7 +184,7 @@ def _ast(text: str) -> dict[str, Any]:
     return {"package": {"path": path}, "rules": [{"head": {"name": n}} for n in names]}
 
 
-class OpaTestServer:
+class OpaTestServer(LoopbackServer):
     """The test OPA server. Thread-safe; policies, data and faults may change while it serves.
 
     Policies, data and every regorus engine belong to one worker thread (a regorus engine may
@@ -205,9 +204,7 @@ class OpaTestServer:
         self._worker: regorus.Engine | None = None  # its clone that evaluates inputs
         self._rego: ThreadPoolExecutor | None = None
         self._lock = threading.RLock()  # requests and faults
-        self._stopping = threading.Event()
-        self._httpd: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        super().__init__()
 
     # lifecycle
 
@@ -236,26 +233,13 @@ class OpaTestServer:
         # earlier code would otherwise be collected on whichever server thread triggers the
         # cyclic GC, and regorus refuses to be dropped on another thread than its own.
         gc.collect()
-        httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        httpd.daemon_threads = True
-        httpd.opa = self  # type: ignore[attr-defined]
-        self._httpd = httpd
-        self._stopping.clear()
-        self._thread = threading.Thread(
-            target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
-        return self
+        return super().start()
+
+    def handler_class(self) -> type[LoopbackHandler]:
+        return _Handler
 
     def stop(self) -> None:
-        self._stopping.set()  # wakes handlers sleeping for injected latency
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        super().stop()
         if self._rego is not None:
             self._call(self._drop_engines)
             self._rego.shutdown(wait=True)
@@ -264,22 +248,6 @@ class OpaTestServer:
     def _drop_engines(self) -> None:
         self._engine = None
         self._worker = None
-
-    def __enter__(self) -> OpaTestServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        if self._httpd is None:
-            raise RuntimeError("the server is not started")
-        return int(self._httpd.server_address[1])
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
     # state, for tests (the same code paths the API uses)
 
@@ -638,7 +606,7 @@ class _Handler(LoopbackHandler):
 
     @property
     def opa(self) -> OpaTestServer:
-        return self.server.opa  # type: ignore[attr-defined,no-any-return]
+        return self.server.owner  # type: ignore[attr-defined,no-any-return]
 
     def _dispatch(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
