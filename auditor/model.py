@@ -22,7 +22,6 @@ RunStatus = Literal["complete", "incomplete", "failed"]
 
 SEVERITIES: tuple[Severity, ...] = ("critical", "high", "medium", "low", "info")
 SEVERITY_RANK: dict[str, int] = {name: rank for rank, name in enumerate(reversed(SEVERITIES))}
-DRIFT_CLASSES: tuple[DriftClass, ...] = ("model", "runtime", "traffic", "scale", "config")
 
 
 def at_least(severity: str, threshold: str) -> bool:

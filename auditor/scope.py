@@ -6,7 +6,7 @@ import fnmatch
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from auditor.kinds import is_namespaced, parse_kind
+from auditor.kinds import parse_kind
 from auditor.model import Resource, ResourceRef
 
 
@@ -102,6 +102,3 @@ class Scope:
             exclude_namespaces=tuple(exclude_namespaces),
             versions=tuple((g, k, v) for (g, k), v in sorted(versions.items())),
         )
-
-    def namespaced_kinds(self) -> tuple[KindSelector, ...]:
-        return tuple(k for k in self.kinds if is_namespaced(k.group or "", k.kind))

@@ -115,13 +115,6 @@ def _kinds(*pairs: tuple[str, str]) -> frozenset[tuple[str, str]]:
 
 ISVC = _kinds((KSERVE, "InferenceService"))
 SELDON_DEPLOYMENT = _kinds((SELDON, "SeldonDeployment"))
-WORKLOADS = _kinds(
-    ("apps", "Deployment"),
-    ("apps", "StatefulSet"),
-    ("apps", "DaemonSet"),
-    ("apps", "ReplicaSet"),
-    ("", "ReplicationController"),
-)
 HPA = _kinds(("autoscaling", "HorizontalPodAutoscaler"))
 
 RULES: tuple[Rule, ...] = (

@@ -64,10 +64,6 @@ def parse_token_value(token: str) -> Any:
         return None
 
 
-def is_owned(node: Any) -> bool:
-    return isinstance(node, Mapping) and (not node or "." in node)
-
-
 def key_matches(element: Any, key: Any, defaults: Mapping[str, Any] | None = None) -> bool:
     """Whether a list element carries the `k:` key (every key field equal)."""
     if not isinstance(element, Mapping) or not isinstance(key, Mapping):

@@ -35,7 +35,6 @@ from auditor.provenance.dsse import (
 )
 from auditor.shipped import shipped_path
 
-STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 SLSA_PROVENANCE_V1 = "https://slsa.dev/provenance/v1"
 
 STATEMENT_SCHEMA = "in-toto-statement-v1.schema.json"
