@@ -26,13 +26,11 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from run import _resource, sample_policies  # noqa: E402
+from run import _resource, bench_inputs, sample_policies  # noqa: E402
 
 from auditor.policy.evaluate import evaluate_policies  # noqa: E402
-from auditor.policy.inputs import build_input  # noqa: E402
 from auditor.policy.loader import find_policy_files, load_policy_files  # noqa: E402
 from auditor.policy.opa_server import OpaServerEngine  # noqa: E402
-from auditor.provenance.modelref import model_ref  # noqa: E402
 from tests.opaserver.server import OpaTestServer  # noqa: E402
 
 
@@ -55,23 +53,7 @@ def main() -> None:
         policy_set = load_policy_files([str(policy_dir)])
 
         resources = [_resource(i) for i in range(args.resources)]
-        inputs = [
-            (
-                r.ref,
-                build_input(
-                    resource=None,
-                    desired=r,
-                    live=r,
-                    drift=(),
-                    git={"repo": "bench", "commit": "0" * 40, "path": "x.yaml"},
-                    cluster="bench",
-                    context="audit",
-                    model=model_ref(r.body),
-                    provenance=None,
-                ),
-            )
-            for r in resources
-        ]
+        inputs = bench_inputs(resources)
 
         with OpaServerEngine(server.url) as engine:
             started = time.perf_counter()

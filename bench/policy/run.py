@@ -135,6 +135,27 @@ def _resource(i: int) -> Resource:
     return Resource(ref=ref, body=body, side="live", origin="bench")
 
 
+def bench_inputs(resources: list[Resource]) -> list[tuple[ResourceRef, dict[str, Any]]]:
+    """One audit-time input document per resource: live and Git agree, no drift."""
+    return [
+        (
+            r.ref,
+            build_input(
+                resource=None,
+                desired=r,
+                live=r,
+                drift=(),
+                git={"repo": "bench", "commit": "0" * 40, "path": "x.yaml"},
+                cluster="bench",
+                context="audit",
+                model=model_ref(r.body),
+                provenance=None,
+            ),
+        )
+        for r in resources
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--resources", type=int, default=10_000)
@@ -162,23 +183,7 @@ def main() -> None:
 
         resources = [_resource(i) for i in range(args.resources)]
         started = time.perf_counter()
-        inputs = [
-            (
-                r.ref,
-                build_input(
-                    resource=None,
-                    desired=r,
-                    live=r,
-                    drift=(),
-                    git={"repo": "bench", "commit": "0" * 40, "path": "x.yaml"},
-                    cluster="bench",
-                    context="audit",
-                    model=model_ref(r.body),
-                    provenance=None,
-                ),
-            )
-            for r in resources
-        ]
+        inputs = bench_inputs(resources)
         inputs_s = time.perf_counter() - started
 
         started = time.perf_counter()
