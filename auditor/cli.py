@@ -136,7 +136,7 @@ def drift(output: str, **flags: Any) -> None:
     from auditor.reports.text import render_text
 
     config = _drift_config(**flags)
-    from auditor.audit import check_drift  # the cluster client loads only for commands that read
+    from auditor.pipeline import check_drift  # the cluster client loads only for commands that read
 
     result = check_drift(config, trigger="cli")
     if output == "json":
@@ -171,7 +171,7 @@ def audit(
 
     config = load_config(config_file)
     threshold = fail_on or config.fail_on
-    from auditor.audit import run_audit
+    from auditor.pipeline import run_audit
 
     result = run_audit(config, store_path=store_path, trigger="cron")
     report = report_path or config.report

@@ -17,7 +17,7 @@ from auditor.errors import ConfigError
 
 if TYPE_CHECKING:
     from auditor.provenance.model_signing import ModelVerification
-    from auditor.provenance.trust import TrustPolicy
+    from auditor.trust.policy import TrustPolicy
 
 EXIT_VERIFIED = 0
 EXIT_REJECTED = 1
@@ -91,7 +91,7 @@ def model(
 
 
 def _policy(trust_policy: Path | None, config_file: Path | None) -> TrustPolicy:
-    from auditor.provenance.trust import load_trust_from_config, load_trust_policy
+    from auditor.trust.policy import load_trust_from_config, load_trust_policy
 
     if (trust_policy is None) == (config_file is None):
         raise ConfigError(

@@ -2,24 +2,25 @@
 
 from __future__ import annotations
 
-import functools
-import json
-import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import jsonschema
-import yaml
-
-from auditor.errors import ConfigError, InputError
+from auditor.errors import ConfigError
+from auditor.located import (
+    NO_LINES,
+    Lines,
+    key_text,
+    read_yaml_mapping,
+    resolve_path,
+    validate,
+)
 from auditor.model import Severity
-from auditor.safeyaml import load_one
 
 if TYPE_CHECKING:
-    from auditor.provenance.trust import TrustPolicy
+    from auditor.trust import TrustPolicy
 
 # Field managers that apply Git's content. A field one of these owns that Git no longer
 # sets is `drift.removed`; a field another manager wrote is attributed to that manager.
@@ -38,11 +39,6 @@ DEFAULT_CLASS_SEVERITY: Mapping[str, Severity] = {
     "traffic": "high",
     "scale": "medium",
     "config": "medium",
-}
-
-DEFAULT_CHECK_SEVERITY: Mapping[str, Severity] = {
-    "drift.missing": "high",
-    "drift.unmanaged": "high",
 }
 
 
@@ -80,9 +76,6 @@ class DriftSettings:
     gitops_managers: tuple[str, ...] = DEFAULT_GITOPS_MANAGERS
     class_severity: Mapping[str, Severity] = field(
         default_factory=lambda: dict(DEFAULT_CLASS_SEVERITY)
-    )
-    check_severity: Mapping[str, Severity] = field(
-        default_factory=lambda: dict(DEFAULT_CHECK_SEVERITY)
     )
     # An HPA owns the replicas of the object it scales: built in, as Argo CD users configure it.
     ignore_hpa_replicas: bool = True
@@ -169,6 +162,8 @@ class Config:
     trust: TrustPolicy | None = None  # the `trust:` section, when present
     models_root: str | None = None  # model files reachable here (a mounted volume or mirror)
     provenance: ProvenanceSettings = ProvenanceSettings()
+    # `severity.checks`: per check id (drift, provenance, policy ids), applied to every finding
+    severity_overrides: Mapping[str, Severity] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -176,95 +171,13 @@ class Config:
 
 
 SCHEMA_FILE = Path(__file__).parent / "schemas" / "auditor.schema.json"
-MAX_CONFIG_BYTES = 1024 * 1024
-_URL = re.compile(r"^[a-z][a-z0-9+.-]*://|^[\w.-]+@[\w.-]+:")
+# a scheme (`https://`, `file://`, `ssh://`, any case) or scp-like `git@host:org/repo`
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://|^[\w.-]+@[\w.-]+:")
 
 
 def is_url(repo: str) -> bool:
     """A Git URL (`https://`, `file://`, `ssh://`, `git@host:org/repo`) rather than a path."""
     return bool(_URL.match(repo))
-
-
-@functools.cache
-def _validator() -> jsonschema.protocols.Validator:
-    schema = json.loads(SCHEMA_FILE.read_text())
-    cls = jsonschema.validators.validator_for(schema)
-    return cls(schema)  # type: ignore[no-any-return]
-
-
-def key_text(path: Sequence[str | int]) -> str:
-    """`clusters[0].name`: the dotted form every ConfigError names a key by."""
-    text = ""
-    for part in path:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
-    return text
-
-
-class Lines:
-    """JSON path -> line number, from the composed YAML node tree."""
-
-    def __init__(self, root: yaml.Node | None) -> None:
-        self.root = root
-
-    def node(self, path: Sequence[str | int]) -> tuple[yaml.Node | None, yaml.Node | None]:
-        """(value node, key node) of the deepest existing node along `path`."""
-        node, key_node = self.root, None
-        for part in path:
-            if isinstance(node, yaml.MappingNode):
-                found = next(((k, v) for k, v in node.value if k.value == str(part)), None)
-                if found is None:
-                    break
-                key_node, node = found
-            elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
-                if part >= len(node.value):
-                    break
-                node, key_node = node.value[part], None
-            else:
-                break
-        return node, key_node
-
-    def line(self, path: Sequence[str | int], *, of_key: bool = False) -> int | None:
-        node, key_node = self.node(path)
-        target = key_node if of_key and key_node is not None else node
-        return target.start_mark.line + 1 if target is not None else None
-
-
-def schema_error(error: jsonschema.ValidationError, source: str, lines: Lines) -> ConfigError:
-    """A JSON Schema error as a ConfigError naming the file, the key and its line."""
-    path: list[str | int] = list(error.absolute_path)
-    schema = error.schema if isinstance(error.schema, dict) else {}
-    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
-        allowed = set(schema.get("properties", {}))
-        unknown = sorted(k for k in error.instance if k not in allowed)
-        if unknown:
-            key_path = [*path, unknown[0]]
-            known = ", ".join(sorted(allowed))
-            return ConfigError(
-                f"unknown key {unknown[0]!r}",
-                file=source,
-                line=lines.line(key_path, of_key=True),
-                key=_key_text(key_path),
-                hint=f"allowed here: {known}",
-            )
-    if error.validator == "required":
-        message = error.message.replace("is a required property", "is required")
-        return ConfigError(message, file=source, line=lines.line(path), key=_key_text(path) or None)
-    if error.validator == "enum":
-        choices = ", ".join(str(c) for c in error.validator_value)  # type: ignore[union-attr]
-        message = f"{error.instance!r} is not one of: {choices}"
-    elif error.validator == "oneOf":
-        message = f"{error.instance!r} must be a string or a list of strings"
-    elif error.validator == "pattern" and path and path[-2:-1] == ["pointers"]:
-        message = f"{error.instance!r} is not a JSON pointer (it must start with '/')"
-    else:
-        message = error.message
-    return ConfigError(message, file=source, line=lines.line(path), key=_key_text(path) or None)
-
-
-# The private names other modules of this package used before these helpers were shared.
-_Lines = Lines
-_key_text = key_text
-_schema_error = schema_error
 
 
 def _strings(value: str | list[str] | None) -> tuple[str, ...]:
@@ -274,21 +187,16 @@ def _strings(value: str | list[str] | None) -> tuple[str, ...]:
 
 
 def _resolve(base: Path, value: str) -> str:
-    expanded = os.path.expanduser(value)
-    return str((base / expanded).resolve()) if not os.path.isabs(expanded) else expanded
+    return str(resolve_path(base, value))
 
 
-def parse_config(raw: dict[str, Any], *, source: str, lines: _Lines | None = None) -> Config:
+def parse_config(raw: dict[str, Any], *, source: str, lines: Lines | None = None) -> Config:
     """Validates a loaded auditor.yaml mapping and builds the `Config`.
 
     Relative paths resolve against the directory of `source`.
     """
-    lines = lines or _Lines(None)
-    errors = sorted(_validator().iter_errors(raw), key=lambda e: list(map(str, e.absolute_path)))
-    if errors:
-        # The deepest error first: it names the most specific key.
-        best = jsonschema.exceptions.best_match(errors)
-        raise _schema_error(best, source, lines)
+    lines = lines or NO_LINES
+    validate(raw, SCHEMA_FILE, source, lines)
     base = Path(source).resolve().parent if source else Path.cwd()
 
     git_raw = raw["git"]
@@ -311,7 +219,7 @@ def parse_config(raw: dict[str, Any], *, source: str, lines: _Lines | None = Non
                 f"cluster name {name!r} is used twice",
                 file=source,
                 line=lines.line([*key, "name"]),
-                key=_key_text([*key, "name"]),
+                key=key_text([*key, "name"]),
             )
         seen.add(name)
         snapshots = _strings(item.get("snapshot"))
@@ -321,14 +229,14 @@ def parse_config(raw: dict[str, Any], *, source: str, lines: _Lines | None = Non
                 f"cluster {name!r} sets both snapshot and {live_keys[0]}: choose one source",
                 file=source,
                 line=lines.line([*key, live_keys[0]], of_key=True),
-                key=_key_text([*key, live_keys[0]]),
+                key=key_text([*key, live_keys[0]]),
             )
         if item.get("in_cluster") and ("kubeconfig" in item or "context" in item):
             raise ConfigError(
                 f"cluster {name!r}: in_cluster cannot be combined with kubeconfig or context",
                 file=source,
                 line=lines.line([*key, "in_cluster"], of_key=True),
-                key=_key_text([*key, "in_cluster"]),
+                key=key_text([*key, "in_cluster"]),
             )
         clusters.append(
             ClusterSource(
@@ -361,7 +269,6 @@ def parse_config(raw: dict[str, Any], *, source: str, lines: _Lines | None = Non
         ),
         gitops_managers=tuple(drift_raw.get("gitops_managers", DEFAULT_GITOPS_MANAGERS)),
         class_severity={**DEFAULT_CLASS_SEVERITY, **severity_raw.get("classes", {})},
-        check_severity={**DEFAULT_CHECK_SEVERITY, **severity_raw.get("checks", {})},
         ignore_hpa_replicas=drift_raw.get("ignore_hpa_replicas", True),
         ignore_aggregated_roles=drift_raw.get("ignore_aggregated_roles", True),
     )
@@ -392,7 +299,9 @@ def parse_config(raw: dict[str, Any], *, source: str, lines: _Lines | None = Non
     limits = Limits(**raw.get("limits", {}))
     trust = None
     if "trust" in raw:
-        from auditor.provenance.trust import parse_trust  # trust.py imports this module
+        # imported here: trust material pulls in sigstore and cryptography, which a config
+        # without `trust:` (every `auditor drift`) never needs to pay for at start-up
+        from auditor.trust import parse_trust
 
         trust = parse_trust(raw["trust"], source=source, lines=lines, base_dir=base)
     models_root = raw.get("models", {}).get("root")
@@ -411,34 +320,8 @@ def parse_config(raw: dict[str, Any], *, source: str, lines: _Lines | None = Non
         store=_resolve(base, raw["store"]) if "store" in raw else None,
         report=_resolve(base, raw["report"]) if "report" in raw else None,
         fail_on=raw.get("fail_on", "high"),
+        severity_overrides=dict(severity_raw.get("checks", {})),
     )
-
-
-def read_yaml_mapping(
-    path: str | Path, *, what: str, not_mapping: str, max_bytes: int = MAX_CONFIG_BYTES
-) -> tuple[dict[str, Any], Lines]:
-    """A YAML file that must hold one mapping, with its line index for located errors.
-
-    Every problem (missing, unreadable, too large, malformed, not a mapping) is a ConfigError
-    naming the file and, where known, the line.
-    """
-    source = str(path)
-    try:
-        content = Path(path).read_bytes()
-    except FileNotFoundError:
-        raise ConfigError(f"{what} not found", file=source) from None
-    except OSError as exc:
-        raise ConfigError(f"cannot read {what}: {exc.strerror}", file=source) from None
-    if len(content) > max_bytes:
-        raise ConfigError(f"{what} is over {max_bytes} bytes", file=source)
-    try:
-        raw = load_one(content, source, max_bytes=max_bytes)
-        root = yaml.compose(content.decode("utf-8-sig"), Loader=yaml.SafeLoader)
-    except InputError as exc:
-        raise ConfigError(exc.message, file=source, line=exc.line) from None
-    if not isinstance(raw, dict):
-        raise ConfigError(not_mapping, file=source, line=1)
-    return raw, Lines(root)
 
 
 def _repo_relative(value: str, source: str, lines: Lines, path: list[str | int]) -> str:
@@ -493,6 +376,34 @@ def _provenance_settings(
         ssh_allowed_signers=_resolve(base, allowed) if allowed else None,
         gpg_keys=tuple(_resolve(base, k) for k in signers.get("gpg_keys", ())),
     )
+
+
+def lockfile_in_repo(config: Config) -> str | None:
+    """The dvc.lock to read from Git: `provenance.lockfile`, else `trust.datasets.lockfile`
+    taken relative to the (local) repository. ConfigError when that cannot be in Git."""
+    if config.provenance.lockfile:
+        return config.provenance.lockfile
+    assert config.trust is not None
+    lockfile = config.trust.datasets.lockfile
+    if lockfile is None:
+        return None
+    if is_url(config.git.repo):
+        raise ConfigError(
+            "trust.datasets.lockfile is a local path, and the audited repository is a URL: "
+            "set provenance.lockfile to its path inside the repository",
+            file=config.path or None,
+            key="trust.datasets.lockfile",
+        )
+    repo = Path(config.git.repo).resolve()
+    try:
+        return Path(lockfile).resolve().relative_to(repo).as_posix()
+    except ValueError:
+        raise ConfigError(
+            f"trust.datasets.lockfile {lockfile} is outside the audited repository {repo}: "
+            "auditor reads the lockfile from Git at the audited commit",
+            file=config.path or None,
+            key="trust.datasets.lockfile",
+        ) from None
 
 
 def load_config(path: str | Path) -> Config:

@@ -1,7 +1,11 @@
-"""The typed values that flow between pipeline stages.
+"""The typed values that flow between pipeline stages: every value that crosses a stage
+boundary is defined here, and nowhere else.
 
-Stages never pass dicts-with-conventions to each other: desired and live produce
-`Resource`s, drift produces `Finding`s, the store records a `Run`.
+Stages never pass dicts-with-conventions to each other: desired produces a `DesiredState`
+(the `GitCommit`, its `Resource`s and a reader of the commit's files), live produces
+`Resource`s, drift a `DriftResult`, provenance a `ProvenanceResult` per serving resource plus
+`Attestation`s, policy `Evaluation`s; every stage produces `Finding`s and `StageError`s, and
+the store records a `Run` with all of them (an `AuditResult`).
 """
 
 from __future__ import annotations
@@ -11,13 +15,15 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
+
+from auditor.exit_codes import ExitCode
 
 Side = Literal["desired", "live"]
 Category = Literal["drift", "provenance", "policy", "error"]
 Severity = Literal["critical", "high", "medium", "low", "info"]
 DriftClass = Literal["model", "runtime", "traffic", "scale", "config"]
-Trigger = Literal["cron", "cli", "admission"]
+Trigger = Literal["cron", "cli", "admission", "fleet"]
 RunStatus = Literal["complete", "incomplete", "failed"]
 
 SEVERITIES: tuple[Severity, ...] = ("critical", "high", "medium", "low", "info")
@@ -206,3 +212,337 @@ class Run:
     git_commit: str
     clusters: tuple[ClusterInfo, ...] = ()
     counts: Mapping[str, int] = field(default_factory=dict, compare=False, hash=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# Git: the commit the desired stage pinned, and its files for the stages that read more of it
+
+
+def short_sha(commit: str) -> str:
+    """The 12-character form messages name a commit by."""
+    return commit[:12]
+
+
+@dataclass(frozen=True, slots=True)
+class GitCommit:
+    """What was audited: the repository (credentials masked), the revision as given, and the
+    full SHA it resolved to."""
+
+    repo: str
+    revision: str
+    commit: str
+    paths: tuple[str, ...] = ()
+
+    @property
+    def short(self) -> str:
+        return short_sha(self.commit)
+
+
+@dataclass(frozen=True, slots=True)
+class GitFile:
+    """One file of the audited commit; `data` is None when it is over the size limit."""
+
+    path: str  # repo-relative, as found (before symlinks)
+    commit: str
+    size: int
+    data: bytes | None
+
+    @property
+    def name(self) -> str:
+        return self.path.rpartition("/")[2]
+
+    @property
+    def at(self) -> str:
+        """`attestations/ml/scorer/model.sig@1a2b3c4d5e6f`: how messages name it."""
+        return f"{self.path}@{short_sha(self.commit)}"
+
+    @property
+    def digest(self) -> str | None:
+        return "sha256:" + hashlib.sha256(self.data).hexdigest() if self.data is not None else None
+
+
+class CommitFiles(Protocol):
+    """The files of the audited commit, as the desired stage read them: later stages
+    (provenance) read attestations and lockfiles through it, never by opening Git again.
+
+    Paths are repo-relative and already validated by the caller; `resolve` follows symlinks
+    inside the commit and raises InputError for one that leaves it.
+    """
+
+    commit: str
+    git_dir: str  # for `git verify-commit`
+
+    def resolve(self, path: str) -> str: ...
+
+    def is_dir(self, path: str) -> bool: ...
+
+    def child_paths(self, directory: str) -> list[str]: ...
+
+    def file(self, shown: str, resolved: str) -> GitFile | None:
+        """The file at `resolved`, named `shown`; None for a directory, symlink or submodule."""
+        ...
+
+    def close(self) -> None:
+        """Ends the reader (its `git cat-file` process); the pipeline calls it once."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class DesiredState:
+    """What the desired stage read: the commit and every object its paths declare."""
+
+    git: GitCommit
+    resources: tuple[Resource, ...]
+    files: CommitFiles | None = field(default=None, compare=False, hash=False, repr=False)
+
+    @property
+    def repo(self) -> str:
+        return self.git.repo
+
+    @property
+    def revision(self) -> str:
+        return self.git.revision
+
+    @property
+    def commit(self) -> str:
+        return self.git.commit
+
+    @property
+    def paths(self) -> tuple[str, ...]:
+        return self.git.paths
+
+
+# ---------------------------------------------------------------------------------------------
+# Drift
+
+
+ResourceStatusName = Literal["in_sync", "drifted", "missing", "unmanaged"]
+
+
+@dataclass(frozen=True, slots=True)
+class DriftSummary:
+    resources: int  # desired objects + unmanaged live objects
+    in_sync: int
+    drifted: int
+    missing: int
+    unmanaged: int
+
+    def to_json(self) -> dict[str, int]:
+        return {
+            "resources": self.resources,
+            "in_sync": self.in_sync,
+            "drifted": self.drifted,
+            "missing": self.missing,
+            "unmanaged": self.unmanaged,
+        }
+
+    def __add__(self, other: DriftSummary) -> DriftSummary:
+        return DriftSummary(
+            resources=self.resources + other.resources,
+            in_sync=self.in_sync + other.in_sync,
+            drifted=self.drifted + other.drifted,
+            missing=self.missing + other.missing,
+            unmanaged=self.unmanaged + other.unmanaged,
+        )
+
+
+EMPTY_SUMMARY = DriftSummary(resources=0, in_sync=0, drifted=0, missing=0, unmanaged=0)
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceStatus:
+    ref: ResourceRef  # the live ref when the object is live, else the desired one
+    status: ResourceStatusName
+    desired_origin: str | None  # `path@commit`; None for unmanaged objects
+
+
+@dataclass(frozen=True, slots=True)
+class DriftResult:
+    findings: tuple[Finding, ...]
+    summary: DriftSummary
+    statuses: tuple[ResourceStatus, ...]
+
+
+# ---------------------------------------------------------------------------------------------
+# Provenance
+
+
+@dataclass(frozen=True, slots=True)
+class Attestation:
+    """One verification the provenance stage made, pass or fail (a row of `attestations`)."""
+
+    ref: ResourceRef | None
+    attestation: str  # model-signature | slsa-provenance | intoto-layout | commit
+    verified: bool
+    source: str = ""
+    bundle_digest: str | None = None
+    subject_digest: str | None = None
+    authority: str | None = None
+    identity: str | None = None
+    reason: str | None = None  # the check id of the failure, e.g. provenance.digest_mismatch
+    details: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ProvenanceReason:
+    """Why a signature binding does not hold, as the policy input lists it."""
+
+    check: str
+    message: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"check": self.check, "message": self.message}
+
+
+@dataclass(frozen=True, slots=True)
+class ProvenanceResult:
+    """The provenance of one serving resource: the policy input's `provenance` document.
+
+    Frozen and typed on this side; `to_json()` is the document `policies/input.schema.json`
+    describes. A resource nothing could be verified for has `verified` False and its reasons
+    (`unverified`, `not_configured`): fail closed.
+    """
+
+    verified: bool
+    reasons: tuple[ProvenanceReason, ...] = ()
+    signers: tuple[Mapping[str, str], ...] = ()
+    # The parts below exist only when the model was checked (not for `unverified` documents).
+    checked: bool = False
+    digest: str | None = None
+    declared_digest: str | None = None
+    mode: str | None = None  # files | bundle | none
+    requirement: str | None = None
+    datasets: tuple[Mapping[str, Any], ...] = ()
+    attestations: str | None = None  # `dir@commit` when the directory exists
+    slsa: Mapping[str, Any] | None = None
+    layout: Mapping[str, Any] | None = None
+    running: Mapping[str, Any] | None = None
+
+    @classmethod
+    def unverified(cls, check: str, message: str) -> ProvenanceResult:
+        """The provenance of a resource nothing was verified for, and why (fail closed)."""
+        return cls(verified=False, reasons=(ProvenanceReason(check, message),))
+
+    @classmethod
+    def not_configured(cls) -> ProvenanceResult:
+        """Without a `trust:` section nothing is verified, and the policy input says so."""
+        return cls.unverified(
+            "provenance.not_configured",
+            "provenance is not verified: auditor.yaml has no `trust:` section",
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        signature: dict[str, Any] = {"verified": self.verified, "signers": list(self.signers)}
+        if self.checked:
+            signature.update(
+                {
+                    "digest": self.digest,
+                    "declared_digest": self.declared_digest,
+                    "mode": self.mode,
+                    "requirement": self.requirement,
+                }
+            )
+        signature["findings"] = [r.to_json() for r in self.reasons]
+        out: dict[str, Any] = {
+            "signature": signature,
+            "datasets": [dict(d) for d in self.datasets],
+            "evaluation": {},
+        }
+        if self.checked:
+            out.update(
+                {
+                    "attestations": self.attestations,
+                    "slsa": _plain(self.slsa),
+                    "layout": _plain(self.layout),
+                    "running": _plain(self.running),
+                }
+            )
+        return out
+
+
+def _plain(value: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    return dict(value) if value is not None else None
+
+
+# ---------------------------------------------------------------------------------------------
+# Policy
+
+
+RuleName = Literal["deny", "warn", "violation"]
+EvaluationResult = Literal["pass", "fail", "warn", "error"]
+EVALUATION_RESULTS: tuple[EvaluationResult, ...] = ("pass", "fail", "warn", "error")
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyMessage:
+    rule: RuleName
+    msg: str
+    details: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    """One policy x one resource: kept for every pair, pass included."""
+
+    policy: str
+    ref: ResourceRef | None
+    result: EvaluationResult
+    messages: tuple[PolicyMessage, ...] = ()
+    duration_ms: float = 0.0
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyInput:
+    """One input document (DESIGN "Policy input and output") and the resource it is about."""
+
+    ref: ResourceRef | None
+    document: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class StageOutcome:
+    """What a stage that judges many resources returns: findings, the errors that make the
+    run incomplete, and its own records (evaluations, attestations)."""
+
+    findings: tuple[Finding, ...] = ()
+    errors: tuple[StageError, ...] = ()
+    evaluations: tuple[Evaluation, ...] = ()
+    attestations: tuple[Attestation, ...] = ()
+
+
+# ---------------------------------------------------------------------------------------------
+# A whole run
+
+
+@dataclass(frozen=True, slots=True)
+class AuditResult:
+    """Everything one run learned, before or after it is stored; built from model values."""
+
+    run: Run
+    git: GitCommit | None
+    findings: tuple[Finding, ...]
+    errors: tuple[StageError, ...]
+    summary: DriftSummary
+    statuses: tuple[ResourceStatus, ...]
+    evaluations: tuple[Evaluation, ...] = ()
+    attestations: tuple[Attestation, ...] = ()
+
+    @property
+    def complete(self) -> bool:
+        return self.run.status == "complete"
+
+    def drift_exit_code(self) -> ExitCode:
+        """`auditor drift`: like `kubectl diff`, 1 when there is drift; 3 when incomplete."""
+        if not self.complete:
+            return ExitCode.INCOMPLETE
+        drifted = any(f.category == "drift" for f in self.findings)
+        return ExitCode.FINDINGS if drifted else ExitCode.CLEAN
+
+    def audit_exit_code(self, fail_on: str) -> ExitCode:
+        """`auditor audit`: 3 when a stage could not finish, 1 for findings at `fail_on` or above."""
+        if not self.complete:
+            return ExitCode.INCOMPLETE
+        if any(at_least(f.severity, fail_on) for f in self.findings):
+            return ExitCode.FINDINGS
+        return ExitCode.CLEAN

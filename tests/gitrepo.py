@@ -8,7 +8,8 @@ import textwrap
 from pathlib import Path
 
 from auditor.config import GitSource, Limits
-from auditor.desired import DesiredState, read_desired
+from auditor.desired import read_desired
+from auditor.model import DesiredState
 
 _ENV = {
     "GIT_AUTHOR_NAME": "Test",

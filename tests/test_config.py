@@ -51,7 +51,7 @@ def test_valid_config_resolves_paths_against_its_directory(tmp_path: Path) -> No
     assert config.drift.ignore[0].pointers == ("/spec/replicas",)
     assert config.drift.class_severity["scale"] == "low"
     assert config.drift.class_severity["model"] == "critical"
-    assert config.drift.check_severity["drift.unmanaged"] == "medium"
+    assert config.severity_overrides["drift.unmanaged"] == "medium"
     assert config.drift.gitops_managers == DEFAULT_GITOPS_MANAGERS
 
 

@@ -7,9 +7,8 @@ state.resources  # plain YAML/JSON manifests and rendered kustomize directories
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from auditor.config import GitSource, Limits
+from auditor.desired.commit import CommitReader
 from auditor.desired.git import display_url, open_repo
 from auditor.desired.manifests import (
     KustomizeDir,
@@ -21,26 +20,24 @@ from auditor.desired.manifests import (
     read_manifest_files,
 )
 from auditor.desired.render import Checkout, render_kustomization
-from auditor.model import Resource
+from auditor.model import DesiredState, GitCommit
 
-__all__ = ["DesiredState", "read_desired"]
+__all__ = ["open_commit_files", "read_desired"]
 
 DEFAULT_LIMITS = Limits()  # frozen, so one shared default is safe
 
 
-@dataclass(frozen=True, slots=True)
-class DesiredState:
-    repo: str  # as given, credentials masked
-    revision: str  # as given: a branch, tag, SHA or HEAD
-    commit: str  # the full SHA the revision resolved to
-    paths: tuple[str, ...]  # repo-relative, normalized
-    resources: tuple[Resource, ...]
-
-
 def read_desired(
-    source: GitSource, *, cluster: str = "", limits: Limits = DEFAULT_LIMITS
+    source: GitSource,
+    *,
+    cluster: str = "",
+    limits: Limits = DEFAULT_LIMITS,
+    keep_files: bool = False,
 ) -> DesiredState:
     """Every object the paths declare at the commit `source.revision` names.
+
+    With `keep_files`, the result carries the commit's files (`DesiredState.files`) for the
+    stages that read attestations from the same commit; the caller closes them.
 
     Raises SourceError when Git cannot be read as asked (not a repository, unknown
     revision, clone failure, remote kustomize base, no kustomize) and InputError naming the
@@ -50,13 +47,18 @@ def read_desired(
     repo = open_repo(source.repo, revision=source.revision, cache_dir=source.cache_dir)
     commit = repo.resolve(source.revision)
     objects: list[RawObject] = []
-    with repo.blobs() as reader:
+    reader = repo.blobs()
+    try:
         tree = repo.tree(commit, reader)
         inputs = find_inputs(tree, paths)
-        files = [i for i in inputs if isinstance(i, ManifestFile)]
+        manifest_files = [i for i in inputs if isinstance(i, ManifestFile)]
         # every plain file in one pipelined batch, finished before kustomize needs the reader
         parsed = iter(
-            list(read_manifest_files(tree, reader, files, max_bytes=limits.max_manifest_bytes))
+            list(
+                read_manifest_files(
+                    tree, reader, manifest_files, max_bytes=limits.max_manifest_bytes
+                )
+            )
         )
         with Checkout(tree, reader) as checkout:
             for item in inputs:
@@ -71,13 +73,34 @@ def read_desired(
                     )
                 else:
                     objects += next(parsed)
-    resources = build_resources(
-        objects, default_namespace=source.default_namespace, cluster=cluster
+        resources = build_resources(
+            objects, default_namespace=source.default_namespace, cluster=cluster
+        )
+    except BaseException:
+        reader.close()
+        raise
+    files: CommitReader | None = None
+    if keep_files:
+        files = CommitReader(repo, tree, reader, max_bytes=limits.max_manifest_bytes)
+    else:
+        reader.close()
+    git = GitCommit(
+        repo=display_url(source.repo), revision=source.revision, commit=commit, paths=paths
     )
-    return DesiredState(
-        repo=display_url(source.repo),
-        revision=source.revision,
-        commit=commit,
-        paths=paths,
-        resources=resources,
-    )
+    return DesiredState(git=git, resources=resources, files=files)
+
+
+def open_commit_files(
+    source: GitSource, commit: str, *, limits: Limits = DEFAULT_LIMITS
+) -> CommitReader:
+    """The files of one commit of `source`, for reading attestations (the admission server,
+    tests): what `read_desired(..., keep_files=True)` hands over after reading manifests."""
+    repo = open_repo(source.repo, revision=commit, cache_dir=source.cache_dir)
+    full = repo.resolve(commit)
+    reader = repo.blobs()
+    try:
+        tree = repo.tree(full, reader)
+    except BaseException:
+        reader.close()
+        raise
+    return CommitReader(repo, tree, reader, max_bytes=limits.max_manifest_bytes)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from auditor.config import is_url
 from auditor.errors import InputError, SourceError
 
 log = logging.getLogger(__name__)
@@ -42,8 +43,6 @@ _GIT_LOCATION_VARS = (
 LOCAL_TIMEOUT_SECONDS = 120.0
 NETWORK_TIMEOUT_SECONDS = 600.0
 _FULL_SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
-_URL_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
-_SCP_LIKE = re.compile(r"^[\w.-]+@[\w.-]+:")
 _TRANSPORT_PREFIX = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*::")
 _CREDENTIALS = re.compile(r"(://)[^/@]+@")
 
@@ -60,10 +59,6 @@ def git_env() -> dict[str, str]:
     # an unattended cron job must fail on a missing key, not wait on a passphrase prompt
     env.setdefault("GIT_SSH_COMMAND", "ssh -o BatchMode=yes")
     return env
-
-
-def is_url(repo: str) -> bool:
-    return bool(_URL_SCHEME.match(repo) or _SCP_LIKE.match(repo))
 
 
 def display_url(repo: str) -> str:

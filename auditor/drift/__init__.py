@@ -6,17 +6,6 @@ live, attributes each drift to the field manager that wrote it, classifies it
 (model, runtime, traffic, scale, config) and applies the ignore rules.
 """
 
-from auditor.drift.engine import CHANGED, MISSING, REMOVED, UNMANAGED, compute_drift
-from auditor.drift.result import DriftResult, DriftSummary, ResourceStatus, Status
+from auditor.drift.engine import compute_drift
 
-__all__ = [
-    "CHANGED",
-    "MISSING",
-    "REMOVED",
-    "UNMANAGED",
-    "DriftResult",
-    "DriftSummary",
-    "ResourceStatus",
-    "Status",
-    "compute_drift",
-]
+__all__ = ["compute_drift"]

@@ -9,6 +9,11 @@ import json
 from collections.abc import Collection, Sequence
 from typing import Any
 
+from auditor.checks import DRIFT_CHANGED as CHANGED
+from auditor.checks import DRIFT_MISSING as MISSING
+from auditor.checks import DRIFT_REMOVED as REMOVED
+from auditor.checks import DRIFT_UNMANAGED as UNMANAGED
+from auditor.checks import default_severity
 from auditor.config import DriftSettings
 from auditor.drift.attribute import changed_by
 from auditor.drift.classify import classify_kind, classify_path
@@ -19,16 +24,21 @@ from auditor.drift.managed_fields import managed_entries
 from auditor.drift.normalize import is_typed, quantity_parents_for
 from auditor.drift.pointer import Step, merge_key, to_pointer, tokens_of
 from auditor.drift.removed import find_removed, is_tracking_metadata, last_applied_value
-from auditor.drift.result import DriftResult, DriftSummary, ResourceStatus, Status
 from auditor.drift.unmanaged import can_be_unmanaged
 from auditor.drift.versions import served_view
-from auditor.model import ChangedBy, DriftClass, Finding, Resource, ResourceRef, Severity
+from auditor.model import (
+    ChangedBy,
+    DriftClass,
+    DriftResult,
+    DriftSummary,
+    Finding,
+    Resource,
+    ResourceRef,
+    ResourceStatus,
+    Severity,
+)
+from auditor.model import ResourceStatusName as Status
 from auditor.scope import Scope
-
-CHANGED = "drift.changed"
-MISSING = "drift.missing"
-UNMANAGED = "drift.unmanaged"
-REMOVED = "drift.removed"
 
 _MAX_SHOWN = 120  # characters of a value a message shows before eliding
 
@@ -110,9 +120,10 @@ class _Differ:
         self.gitops: Collection[str] = frozenset(settings.gitops_managers)
 
     def severity(self, check: str, drift_class: DriftClass) -> Severity:
-        by_check = self.settings.check_severity.get(check)
-        if by_check:
-            return by_check
+        """A missing or unmanaged object has its check's severity; a changed or removed field
+        its class's. Config's per-check overrides are applied later, for every category."""
+        if check in (MISSING, UNMANAGED):
+            return default_severity(check)
         return self.settings.class_severity.get(drift_class, "medium")
 
     def missing(self, want: Resource) -> Finding:

@@ -5,16 +5,9 @@ engine, `evaluate_policies` runs them over input documents built by `build_input
 `run_policy_tests` is `auditor policy test`.
 """
 
+from auditor.model import Evaluation, PolicyMessage
 from auditor.policy.embedded import EmbeddedEngine
-from auditor.policy.engine import (
-    Evaluation,
-    Policy,
-    PolicyEngine,
-    PolicyEvalError,
-    PolicyLoadError,
-    PolicyMessage,
-    RegoModule,
-)
+from auditor.policy.engine import Policy, PolicyEngine, PolicyEvalError, PolicyLoadError, RegoModule
 from auditor.policy.evaluate import (
     PolicyOutcome,
     evaluate_files,

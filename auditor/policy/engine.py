@@ -12,10 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from auditor.errors import InputError
-from auditor.model import ResourceRef, Severity
+from auditor.model import RuleName, Severity
 
-RuleName = Literal["deny", "warn", "violation"]
-EvaluationResult = Literal["pass", "fail", "warn", "error"]
 PolicyKind = Literal["rego", "gatekeeper"]
 
 
@@ -46,25 +44,6 @@ class Policy:
     controls: tuple[str, ...] = ()
     # Gatekeeper: the constraint's spec (parameters, match, enforcementAction)
     constraint: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
-
-
-@dataclass(frozen=True, slots=True)
-class PolicyMessage:
-    rule: RuleName
-    msg: str
-    details: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
-
-
-@dataclass(frozen=True, slots=True)
-class Evaluation:
-    """One policy x one resource: kept for every pair, pass included."""
-
-    policy: str
-    ref: ResourceRef | None
-    result: EvaluationResult
-    messages: tuple[PolicyMessage, ...] = ()
-    duration_ms: float = 0.0
-    error: str | None = None
 
 
 class PolicyLoadError(InputError):

@@ -22,17 +22,19 @@ from pathlib import Path
 from typing import Any
 
 from auditor.errors import InputError
-from auditor.model import Finding, Resource, ResourceRef, Severity, StageError
-from auditor.objects import flatten, is_object, to_resource
-from auditor.policy.engine import (
+from auditor.model import (
     Evaluation,
     EvaluationResult,
-    Policy,
-    PolicyEngine,
-    PolicyEvalError,
+    Finding,
     PolicyMessage,
+    Resource,
+    ResourceRef,
     RuleName,
+    Severity,
+    StageError,
 )
+from auditor.objects import flatten, is_object, to_resource
+from auditor.policy.engine import Policy, PolicyEngine, PolicyEvalError
 from auditor.policy.inputs import object_input
 from auditor.policy.loader import PolicySet, load_policy_files, with_inventory
 from auditor.safeyaml import load_documents

@@ -32,14 +32,8 @@ from typing import Any, NamedTuple
 import yaml
 
 from auditor.errors import InputError
-from auditor.model import Severity, api_group
-from auditor.policy.engine import (
-    EvaluationResult,
-    Policy,
-    PolicyEvalError,
-    PolicyLoadError,
-    RegoModule,
-)
+from auditor.model import EvaluationResult, Severity, api_group
+from auditor.policy.engine import Policy, PolicyEvalError, PolicyLoadError, RegoModule
 from auditor.policy.gatekeeper_inventory import (
     ObjectLike,
     build_inventory,

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from auditor.model import Finding, ModelRef, Resource
-from auditor.provenance.modelref import model_ref
+from auditor.serving import model_ref
 
 Context = Literal["audit", "admission"]
 

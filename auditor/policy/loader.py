@@ -27,15 +27,9 @@ from typing import Any
 import regorus
 
 from auditor.errors import InputError
+from auditor.model import EvaluationResult, RuleName
 from auditor.policy.embedded import describe_error, load_error
-from auditor.policy.engine import (
-    EvaluationResult,
-    Policy,
-    PolicyKind,
-    PolicyLoadError,
-    RegoModule,
-    RuleName,
-)
+from auditor.policy.engine import Policy, PolicyKind, PolicyLoadError, RegoModule
 from auditor.policy.metadata import Annotation, parse_annotations, policy_metadata
 from auditor.safeyaml import load_documents
 

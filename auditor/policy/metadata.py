@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from auditor.errors import InputError
-from auditor.model import SEVERITIES, Severity
-from auditor.policy.engine import PolicyLoadError, RuleName
+from auditor.model import SEVERITIES, RuleName, Severity
+from auditor.policy.engine import PolicyLoadError
 from auditor.safeyaml import load_documents
 
 Scope = Literal["package", "subpackages", "rule", "document"]

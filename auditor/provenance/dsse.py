@@ -31,7 +31,7 @@ from sigstore.errors import VerificationError as SigstoreVerificationError
 
 from auditor.errors import ConfigError, VerificationError
 from auditor.model import Finding, ResourceRef, Severity
-from auditor.provenance.authorities import (
+from auditor.trust.authorities import (
     Authority,
     PublicKey,
     PublicKeyType,

@@ -25,8 +25,8 @@ from typing import Any
 
 from auditor.errors import VerificationError
 from auditor.model import Finding, ResourceRef, Severity
-from auditor.provenance.authorities import PublicKey
 from auditor.provenance.dsse import MAX_ENVELOPE_BYTES, candidate_keys, sha256_digest
+from auditor.trust.authorities import PublicKey
 
 LAYOUT_FAILED = "provenance.layout_failed"
 LAYOUT_FAILED_SEVERITY: Severity = "high"

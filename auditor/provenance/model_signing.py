@@ -48,7 +48,7 @@ from sigstore.verify import Verifier as SigstoreVerifier
 
 from auditor.errors import InputError
 from auditor.model import Finding, ResourceRef, Severity
-from auditor.provenance.authorities import (
+from auditor.trust.authorities import (
     Authority,
     AuthorityKind,
     CertificateChain,
@@ -58,7 +58,7 @@ from auditor.provenance.authorities import (
     certificate_identities,
     certificate_issuer_claim,
 )
-from auditor.provenance.trust import TrustPolicy
+from auditor.trust.policy import TrustPolicy
 
 logger = logging.getLogger(__name__)
 

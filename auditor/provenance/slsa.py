@@ -24,7 +24,6 @@ import jsonschema
 import referencing
 import referencing.jsonschema
 
-from auditor.provenance.authorities import Authority
 from auditor.provenance.dsse import (
     IN_TOTO_PAYLOAD_TYPE,
     MAX_PAYLOAD_BYTES,
@@ -34,6 +33,7 @@ from auditor.provenance.dsse import (
     verify_envelope,
 )
 from auditor.shipped import shipped_path
+from auditor.trust.authorities import Authority
 
 SLSA_PROVENANCE_V1 = "https://slsa.dev/provenance/v1"
 

@@ -6,7 +6,7 @@ import dataclasses
 from collections import Counter
 from typing import Any
 
-from auditor.audit import AuditResult
+from auditor.model import AuditResult
 
 
 def _status(result: AuditResult) -> str:

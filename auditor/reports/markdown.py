@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from auditor.audit import AuditResult
-from auditor.model import SEVERITIES
+from auditor.model import SEVERITIES, AuditResult
 
 
 def _cell(value: Any) -> str:

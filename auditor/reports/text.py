@@ -9,8 +9,7 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
-from auditor.audit import AuditResult
-from auditor.model import Finding
+from auditor.model import AuditResult, Finding
 
 SEVERITY_STYLE = {
     "critical": "bold red",

@@ -22,13 +22,12 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from auditor.model import Finding, Run, StageError
-from auditor.policy.engine import Evaluation
+from auditor.model import Attestation, Evaluation, Finding, Run, StageError
 from auditor.store import queries, writer
 from auditor.store.schema import BUSY_TIMEOUT_SECONDS, connect
-from auditor.store.writer import RESOURCE_STATUSES, AttestationRecord, ResourceRecord
+from auditor.store.writer import RESOURCE_STATUSES, ResourceRecord
 
-__all__ = ["RESOURCE_STATUSES", "AttestationRecord", "ResourceRecord", "Store", "new_run_id"]
+__all__ = ["RESOURCE_STATUSES", "ResourceRecord", "Store", "new_run_id"]
 
 
 def new_run_id(now: datetime) -> str:
@@ -88,7 +87,7 @@ class Store:
         errors: Sequence[StageError],
         exit_code: int,
         evaluations: Sequence[Evaluation] = (),
-        attestations: Sequence[AttestationRecord] = (),
+        attestations: Sequence[Attestation] = (),
     ) -> None:
         """Record the outcome and every row of a begun run, all or nothing."""
         writer.finish_run(
@@ -112,7 +111,7 @@ class Store:
         exit_code: int,
         config_path: str = "",
         evaluations: Sequence[Evaluation] = (),
-        attestations: Sequence[AttestationRecord] = (),
+        attestations: Sequence[Attestation] = (),
     ) -> None:
         """begin_run then finish_run, for callers that have everything at once."""
         self.begin_run(run, config_path=config_path)

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from sqlite_utils import Database
 from sqlite_utils.db import NotFoundError
 
 import auditor
-from auditor.model import Finding, ResourceRef, Run, StageError
-from auditor.policy.engine import Evaluation
+from auditor.model import Attestation, Evaluation, Finding, ResourceRef, Run, StageError
 from auditor.store.schema import now_timestamp, utc_timestamp, write_transaction
 
 RESOURCE_STATUSES = ("in_sync", "drifted", "missing", "unmanaged", "live", "desired")
@@ -89,7 +88,7 @@ def finish_run(
     errors: Iterable[StageError],
     exit_code: int,
     evaluations: Iterable[Evaluation] = (),
-    attestations: Iterable[AttestationRecord] = (),
+    attestations: Iterable[Attestation] = (),
 ) -> None:
     """Record the run's outcome and all its rows in one transaction.
 
@@ -214,25 +213,7 @@ def _evaluation_rows(run_id: str, evaluations: Iterable[Evaluation]) -> Iterator
         }
 
 
-@dataclass(frozen=True, slots=True)
-class AttestationRecord:
-    """One verification the provenance stage made, pass or fail."""
-
-    ref: ResourceRef | None
-    attestation: str  # model-signature | slsa-provenance | intoto-layout | commit
-    verified: bool
-    source: str = ""
-    bundle_digest: str | None = None
-    subject_digest: str | None = None
-    authority: str | None = None
-    identity: str | None = None
-    reason: str | None = None  # the check id of the failure, e.g. provenance.digest_mismatch
-    details: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
-
-
-def _attestation_rows(
-    run_id: str, attestations: Iterable[AttestationRecord]
-) -> Iterator[dict[str, Any]]:
+def _attestation_rows(run_id: str, attestations: Iterable[Attestation]) -> Iterator[dict[str, Any]]:
     for att in attestations:
         yield {
             "run_id": run_id,

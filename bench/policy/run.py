@@ -28,7 +28,7 @@ from auditor.model import Resource, ResourceRef  # noqa: E402
 from auditor.policy.evaluate import evaluate_policies, load_engine  # noqa: E402
 from auditor.policy.inputs import build_input  # noqa: E402
 from auditor.policy.loader import find_policy_files, load_policy_files  # noqa: E402
-from auditor.provenance.modelref import model_ref  # noqa: E402
+from auditor.serving import model_ref  # noqa: E402
 
 _V1 = """# METADATA
 # custom:

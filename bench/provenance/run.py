@@ -42,7 +42,7 @@ PROJECT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(PROJECT))
 
 from auditor.provenance.model_signing import verify_model  # noqa: E402
-from auditor.provenance.trust import load_trust_policy  # noqa: E402
+from auditor.trust.policy import load_trust_policy  # noqa: E402
 
 CHUNK = 1024 * 1024
 # The CLI entry with the `verify` group added when cli.py does not register it yet.

@@ -8,9 +8,9 @@ import logging
 import pytest
 
 from auditor.config import Limits
-from auditor.desired import DesiredState
 from auditor.desired.git import BlobReader
 from auditor.errors import InputError
+from auditor.model import DesiredState
 from auditor.redact import digest_bytes
 from tests.desired.conftest import GitRepo, deployment
 

@@ -13,8 +13,8 @@ import json
 from typing import Any
 
 from auditor.config import DriftSettings
-from auditor.drift import DriftResult, compute_drift
-from auditor.model import Resource
+from auditor.drift import compute_drift
+from auditor.model import DriftResult, Resource
 from auditor.objects import to_resource
 from auditor.redact import LAST_APPLIED
 from auditor.scope import Scope

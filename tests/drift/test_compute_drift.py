@@ -7,8 +7,10 @@ import json
 import random
 from typing import Any
 
+from auditor.checks import apply_overrides
 from auditor.config import DriftSettings
-from auditor.drift import DriftSummary, compute_drift
+from auditor.drift import compute_drift
+from auditor.model import DriftSummary
 from auditor.scope import KindSelector, Scope
 from tests.drift.builders import (
     b64,
@@ -242,10 +244,12 @@ def test_class_severity_override() -> None:
 
 def test_check_severity_override_wins_over_class() -> None:
     want, have = image_and_replicas_drift()
-    settings = DriftSettings(check_severity={"drift.changed": "low"})
-    assert {f.severity for f in run([want], [have], settings).findings} == {"low"}
-    missing = run([isvc_desired()], [], DriftSettings(check_severity={"drift.missing": "critical"}))
-    assert missing.findings[0].severity == "critical"
+    changed = apply_overrides(run([want], [have]).findings, {"drift.changed": "low"})
+    assert {f.severity for f in changed} == {"low"}
+    missing = run([isvc_desired()], [])
+    assert missing.findings[0].severity == "high"
+    overridden = apply_overrides(missing.findings, {"drift.missing": "critical"})
+    assert overridden[0].severity == "critical"
 
 
 # -- determinism ----------------------------------------------------------------------------

@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 
 from auditor.config import DriftSettings
-from auditor.drift import DriftResult, compute_drift
+from auditor.drift import compute_drift
 from auditor.kinds import is_namespaced
-from auditor.model import Finding, Resource
+from auditor.model import DriftResult, Finding, Resource
 from auditor.objects import flatten, to_resource
 from auditor.safeyaml import load_documents
 from auditor.scope import Scope

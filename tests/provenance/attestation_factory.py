@@ -19,8 +19,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from securesystemslib.signer import CryptoSigner, SSlibKey
 
-from auditor.provenance.authorities import PublicKey
 from auditor.provenance.dsse import IN_TOTO_PAYLOAD_TYPE, pae
+from auditor.trust.authorities import PublicKey
 
 KeyKind = Literal["p256", "p384", "ed25519", "rsa-pss", "rsa-pkcs1"]
 PrivateKey = ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey

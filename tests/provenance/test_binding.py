@@ -15,17 +15,13 @@ from typing import Any
 
 import pytest
 
-from auditor.config import Config, parse_config
-from auditor.model import Resource, ResourceRef
+from auditor.config import Config, GitSource, parse_config
+from auditor.desired import open_commit_files
+from auditor.model import ProvenanceResult, Resource, ResourceRef, StageOutcome
 from auditor.provenance import model_signing as ms
-from auditor.provenance.binding import (
-    ProvenanceOutcome,
-    ProvenanceStage,
-    model_directory,
-    not_configured_document,
-)
 from auditor.provenance.gitfiles import AttestationPathError, normalize_repo_path
 from auditor.provenance.running import image_repository, selector_matches
+from auditor.provenance.stage import ProvenanceStage, model_directory
 from tests.gitrepo import GitRepo
 from tests.provenance.attestation_factory import (
     SigningKey,
@@ -47,6 +43,13 @@ from tests.provenance.test_gitsig import (
 )
 
 NS, NAME = "ml-prod", "fraud-scorer"
+
+
+def commit_files(repo: GitRepo) -> Any:
+    """HEAD's files, as the desired stage hands them to provenance."""
+    return open_commit_files(GitSource(repo=str(repo.path)), repo.head())
+
+
 URI = "gs://acme-models/fraud-scorer/v3"
 ATTESTATIONS = f"attestations/{NS}/{NAME}"
 
@@ -184,16 +187,17 @@ class World:
         *,
         pods: Sequence[Resource] = (),
         config: Config | None = None,
-    ) -> tuple[dict[str, Any], ProvenanceOutcome]:
+    ) -> tuple[dict[str, Any], StageOutcome]:
         stage = ProvenanceStage(config or self.trust_config())
-        stage.start(str(self.repo.path), self.repo.head())
+        stage.start(str(self.repo.path), commit_files(self.repo))
         desired_here = [resource(desired)] if desired else []
         live_here = (
             [resource(live if live is not None else desired, "live")] if (live or desired) else []
         )
         documents = stage.verify("prod", desired_here, live_here, pods)
         outcome = stage.outcome()
-        return documents.get(("serving.kserve.io", "InferenceService", NS, NAME), {}), outcome
+        found = documents.get(("serving.kserve.io", "InferenceService", NS, NAME))
+        return (found.to_json() if found is not None else {}), outcome
 
 
 @pytest.fixture(scope="module")
@@ -213,7 +217,7 @@ def world(
     return World(tmp_path, *signing_keys)
 
 
-def checks(outcome: ProvenanceOutcome) -> list[str]:
+def checks(outcome: StageOutcome) -> list[str]:
     return sorted(f.check for f in outcome.findings)
 
 
@@ -482,7 +486,7 @@ def test_the_same_bundle_for_two_resources_is_verified_once(
     monkeypatch.setattr(ms, "verify_signatures", counting)
     world.commit()
     stage = ProvenanceStage(world.trust_config())
-    stage.start(str(world.repo.path), world.repo.head())
+    stage.start(str(world.repo.path), commit_files(world.repo))
     for cluster in ("prod", "prod-eu"):
         body = isvc(digest=world.digest)
         desired = resource(body)
@@ -493,7 +497,7 @@ def test_the_same_bundle_for_two_resources_is_verified_once(
             origin="m.yaml@abc",
         )
         docs = stage.verify(cluster, [desired], [], [])
-        assert docs[desired.ref.match_key]["signature"]["verified"] is True
+        assert docs[desired.ref.match_key].verified is True
     outcome = stage.outcome()
     assert calls == [NAME]
     signatures = [r for r in outcome.attestations if r.attestation == "model-signature"]
@@ -555,7 +559,7 @@ def test_unsigned_commit_is_a_finding_when_commit_signers_are_configured(world: 
         }
     )
     stage = ProvenanceStage(config)
-    stage.start(str(world.repo.path), world.repo.head())
+    stage.start(str(world.repo.path), commit_files(world.repo))
     stage.verify_commit()
     outcome = stage.outcome()
     assert checks(outcome) == ["provenance.commit_unsigned"]
@@ -564,7 +568,7 @@ def test_unsigned_commit_is_a_finding_when_commit_signers_are_configured(world: 
 
 
 def test_without_trust_policy_the_input_says_unverified() -> None:
-    doc = not_configured_document()
+    doc = ProvenanceResult.not_configured().to_json()
     assert doc["signature"]["verified"] is False and doc["signature"]["signers"] == []
     assert doc["signature"]["findings"][0]["check"] == "provenance.not_configured"
 
@@ -661,7 +665,7 @@ def _pipeline(world: World, owner: SigningKey, *, dsse: bool = False) -> dict[st
     return files
 
 
-def _layout_record(outcome: ProvenanceOutcome) -> Any:
+def _layout_record(outcome: StageOutcome) -> Any:
     records = [r for r in outcome.attestations if r.attestation == "intoto-layout"]
     assert len(records) == 1
     return records[0]
@@ -819,9 +823,9 @@ def _commit_config(world: World, **signers: Any) -> Config:
     )
 
 
-def _verify_commit(world: World, config: Config) -> ProvenanceOutcome:
+def _verify_commit(world: World, config: Config) -> StageOutcome:
     stage = ProvenanceStage(config)
-    stage.start(str(world.repo.path), world.repo.head())
+    stage.start(str(world.repo.path), commit_files(world.repo))
     stage.verify_commit()
     return stage.outcome()
 

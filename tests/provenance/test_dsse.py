@@ -12,7 +12,6 @@ import sigstore
 from auditor.errors import ConfigError
 from auditor.model import ResourceRef
 from auditor.provenance import dsse
-from auditor.provenance.authorities import CertificateChain, SigstoreIdentity
 from auditor.provenance.dsse import (
     IdentityMismatchError,
     MalformedEnvelopeError,
@@ -25,6 +24,7 @@ from auditor.provenance.dsse import (
     verify_sigstore_bundle,
     verify_with_key,
 )
+from auditor.trust.authorities import CertificateChain, SigstoreIdentity
 from tests.provenance.attestation_factory import (
     KeyKind,
     SigningKey,

@@ -19,7 +19,7 @@ from model_signing._signing import sign_ec_key, signing
 from auditor.errors import InputError
 from auditor.provenance import model_signing as ms
 from auditor.provenance.model_signing import ModelVerification, manifest_digest, verify_model
-from auditor.provenance.trust import TrustPolicy, load_trust_policy
+from auditor.trust.policy import TrustPolicy, load_trust_policy
 from tests.provenance.conftest import (
     KEYLESS_IDENTITY,
     KEYLESS_ISSUER,

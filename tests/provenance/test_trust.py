@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from auditor.errors import ConfigError
-from auditor.provenance.authorities import (
+from auditor.trust.authorities import (
     AllOf,
     AnyOf,
     CertificateChain,
@@ -16,7 +16,7 @@ from auditor.provenance.authorities import (
     Signed,
     SigstoreIdentity,
 )
-from auditor.provenance.trust import load_trust_from_config, load_trust_policy
+from auditor.trust.policy import load_trust_from_config, load_trust_policy
 from tests.provenance.conftest import PUBLIC_GOOD_ROOT, Chain, KeyPair
 
 WritePolicy = Callable[..., Path]

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from auditor.model import ResourceRef
-from auditor.policy.engine import Evaluation, PolicyMessage
-from auditor.store import AttestationRecord, Store, new_run_id
+from auditor.model import Attestation, Evaluation, PolicyMessage, ResourceRef
+from auditor.store import Store, new_run_id
 from tests.store.factories import make_run
 
 REF = ResourceRef("prod", "serving.kserve.io/v1beta1", "InferenceService", "ml", "fraud")
@@ -26,7 +25,7 @@ def test_evaluations_and_attestations_round_trip_with_a_policy_summary(store: St
         Evaluation(policy="auditor.model.signed", ref=None, result="error", error="conflict"),
     ]
     attestations = [
-        AttestationRecord(
+        Attestation(
             ref=REF,
             attestation="model-signature",
             verified=False,

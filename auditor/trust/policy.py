@@ -10,21 +10,24 @@ that loads is a policy that can verify.
 from __future__ import annotations
 
 import fnmatch
-import functools
 import hashlib
 import json
-import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import jsonschema
-
-from auditor.config import Lines, key_text, read_yaml_mapping, schema_error
 from auditor.errors import ConfigError
-from auditor.provenance.authorities import (
+from auditor.located import (
+    NO_LINES,
+    Lines,
+    located_error,
+    read_yaml_mapping,
+    resolve_path,
+    validate,
+)
+from auditor.trust.authorities import (
     AllOf,
     AnyOf,
     Authority,
@@ -94,30 +97,6 @@ class TrustPolicy:
         return AnyOf([r.requirement for r in self.models])
 
 
-@functools.cache
-def _validator() -> jsonschema.protocols.Validator:
-    schema = json.loads(SCHEMA_FILE.read_text())
-    cls = jsonschema.validators.validator_for(schema)
-    return cls(schema)  # type: ignore[no-any-return]
-
-
-def _error(
-    message: str, source: str, lines: Lines, path: Sequence[str | int], **kw: Any
-) -> ConfigError:
-    return ConfigError(
-        message,
-        file=source,
-        line=lines.line(path, of_key=kw.pop("of_key", False)),
-        key=key_text(path),
-        **kw,
-    )
-
-
-def _resolve(base: Path, value: str) -> Path:
-    expanded = Path(os.path.expanduser(value))
-    return expanded if expanded.is_absolute() else (base / expanded).resolve()
-
-
 def _file_digest(path: Path) -> str:
     try:
         return hashlib.sha256(path.read_bytes()).hexdigest()
@@ -138,11 +117,9 @@ def parse_trust(
     `Lines`); keys are named from the top (`trust.authorities[0].key`). Relative paths resolve
     against `base_dir`, by default the directory of `source`.
     """
-    lines = lines or Lines(None)
+    lines = lines or NO_LINES
     document = {"trust": raw}
-    errors = list(_validator().iter_errors(document))
-    if errors:
-        raise schema_error(jsonschema.exceptions.best_match(errors), source, lines)
+    validate(document, SCHEMA_FILE, source, lines)
     if base_dir is not None:
         base = Path(base_dir).resolve()
     else:
@@ -156,12 +133,14 @@ def parse_trust(
         at: list[str | int] = ["trust", "authorities", index]
         name = item["name"]
         if name in by_name:
-            raise _error(f"authority name {name!r} is used twice", source, lines, [*at, "name"])
+            raise located_error(
+                f"authority name {name!r} is used twice", source, lines, [*at, "name"]
+            )
         given = [k for k in _SOURCES if k in item]
         if len(given) != 1:
             where = [*at, given[1]] if len(given) > 1 else at
             found = f"sets {' and '.join(given)}" if given else "sets none"
-            raise _error(
+            raise located_error(
                 f"authority {name!r} {found}: set exactly one of key, certificate_chain, sigstore",
                 source,
                 lines,
@@ -185,7 +164,7 @@ def parse_trust(
     for index, item in enumerate(trust.get("models", ())):
         at = ["trust", "models", index]
         if "require" not in item and "any_of" not in item:
-            raise _error(
+            raise located_error(
                 "a model rule needs `require: [...]` (all of) or `any_of: [...]` (one of)",
                 source,
                 lines,
@@ -195,7 +174,7 @@ def parse_trust(
             for position, ref in enumerate(item.get(key, ())):
                 if ref not in by_name:
                     known = ", ".join(sorted(by_name)) or "none are defined"
-                    raise _error(
+                    raise located_error(
                         f"unknown authority {ref!r}",
                         source,
                         lines,
@@ -222,7 +201,7 @@ def parse_trust(
 
     datasets_raw = trust.get("datasets", {})
     datasets = DatasetPolicy(
-        lockfile=str(_resolve(base, datasets_raw["lockfile"]))
+        lockfile=str(resolve_path(base, datasets_raw["lockfile"]))
         if "lockfile" in datasets_raw
         else None
     )
@@ -249,19 +228,21 @@ def _load_authority(
 ) -> Authority:
     try:
         if kind == "key":
-            return PublicKey.load(name, _resolve(base, spec))
+            return PublicKey.load(name, resolve_path(base, spec))
         if kind == "certificate_chain":
             items = [spec] if isinstance(spec, str) else list(spec)
             for position, item in enumerate(items):
                 # Name the one missing file, not the whole list.
-                path = _resolve(base, item)
+                path = resolve_path(base, item)
                 if not path.is_file():
                     where = at if isinstance(spec, str) else [*at, position]
-                    raise _error(f"certificate file {path} does not exist", source, lines, where)
-            return CertificateChain.load(name, [_resolve(base, i) for i in items])
+                    raise located_error(
+                        f"certificate file {path} does not exist", source, lines, where
+                    )
+            return CertificateChain.load(name, [resolve_path(base, i) for i in items])
         return _load_sigstore(name, spec, base, source, lines, at)
     except TrustMaterialError as exc:
-        raise _error(str(exc), source, lines, at) from None
+        raise located_error(str(exc), source, lines, at) from None
 
 
 def _load_sigstore(
@@ -269,7 +250,7 @@ def _load_sigstore(
 ) -> SigstoreIdentity:
     if ("subject" in spec) == ("subject_regexp" in spec):
         both = "subject" in spec
-        raise _error(
+        raise located_error(
             f"Sigstore authority {name!r} "
             + (
                 "sets both subject and subject_regexp: choose one"
@@ -283,7 +264,7 @@ def _load_sigstore(
         )
     if ("trusted_root" in spec) == ("trust_config" in spec):
         both = "trusted_root" in spec
-        raise _error(
+        raise located_error(
             f"Sigstore authority {name!r} "
             + (
                 "sets both trusted_root and trust_config: choose one"
@@ -301,7 +282,7 @@ def _load_sigstore(
         try:
             pattern = re.compile(spec["subject_regexp"])
         except re.error as exc:
-            raise _error(
+            raise located_error(
                 f"invalid regular expression: {exc}", source, lines, [*at, "subject_regexp"]
             ) from None
     root_key = "trusted_root" if "trusted_root" in spec else "trust_config"
@@ -311,11 +292,15 @@ def _load_sigstore(
             issuer=spec["issuer"],
             subject=spec.get("subject"),
             subject_regexp=pattern,
-            trusted_root=_resolve(base, spec["trusted_root"]) if "trusted_root" in spec else None,
-            trust_config=_resolve(base, spec["trust_config"]) if "trust_config" in spec else None,
+            trusted_root=resolve_path(base, spec["trusted_root"])
+            if "trusted_root" in spec
+            else None,
+            trust_config=resolve_path(base, spec["trust_config"])
+            if "trust_config" in spec
+            else None,
         )
     except TrustMaterialError as exc:
-        raise _error(str(exc), source, lines, [*at, root_key]) from None
+        raise located_error(str(exc), source, lines, [*at, root_key]) from None
 
 
 def _read_document(path: str | Path) -> tuple[dict[str, Any], Lines]:

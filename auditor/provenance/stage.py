@@ -24,7 +24,7 @@ establishes, against the trust policy of auditor.yaml:
 7. once per run, the audited commit is signed by an allowed signer, when configured
    (`provenance.commit_unsigned`, `provenance.commit_signature_invalid`).
 
-Every check is a `Finding` with its exact reason, every verification an `AttestationRecord`,
+Every check is a `Finding` with its exact reason, every verification an `Attestation`,
 and each resource gets the `provenance` document of its policy input. Git content is untrusted:
 attestation paths that leave the repository are refused (`provenance.attestation_path_invalid`).
 What the stage cannot do (Git unreadable, trust material gone mid-run, lockfile missing) is a
@@ -43,23 +43,33 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from auditor.config import Config
-from auditor.desired.git import is_url, short
-from auditor.errors import AuditorError, ConfigError, InputError, SourceError
-from auditor.model import Finding, ModelRef, Resource, ResourceRef, Severity, StageError
+from auditor.config import Config, lockfile_in_repo
+from auditor.errors import AuditorError, InputError, SourceError
+from auditor.model import (
+    Attestation,
+    CommitFiles,
+    Finding,
+    GitFile,
+    ModelRef,
+    ProvenanceReason,
+    ProvenanceResult,
+    Resource,
+    ResourceRef,
+    Severity,
+    StageError,
+    StageOutcome,
+)
+from auditor.model import short_sha as short
 from auditor.provenance import model_signing as ms
-from auditor.provenance.authorities import PublicKey, SigstoreIdentity
 from auditor.provenance.datasets import check_provenance, digests_agree, read_dvc_lock
 from auditor.provenance.dsse import DsseError, attestation_finding
 from auditor.provenance.gitfiles import (
-    ATTESTATIONS_ANNOTATION,
     AttestationFiles,
     AttestationPathError,
-    CommitFiles,
-    GitFile,
+    attestation_files,
     normalize_repo_path,
+    read_file,
 )
-from auditor.provenance.modelref import model_ref
 from auditor.provenance.running import (
     RunningImage,
     image_repository,
@@ -67,9 +77,10 @@ from auditor.provenance.running import (
     serving_pods,
 )
 from auditor.provenance.slsa import DatasetRef, MalformedStatementError, verify_provenance
-from auditor.provenance.trust import ModelRule, TrustPolicy
 from auditor.safeyaml import load_one
-from auditor.store.writer import AttestationRecord
+from auditor.serving import ATTESTATIONS_ANNOTATION, model_ref, serving_annotations
+from auditor.trust.authorities import PublicKey, SigstoreIdentity
+from auditor.trust.policy import ModelRule, TrustPolicy
 
 log = logging.getLogger(__name__)
 
@@ -103,27 +114,6 @@ MatchKey = tuple[str, str, str, str]
 
 # ---------------------------------------------------------------------------------------------
 # Policy documents
-
-
-def unverified_document(check: str, message: str) -> dict[str, Any]:
-    """The provenance of a resource nothing was verified for, and why (fail closed)."""
-    return {
-        "signature": {
-            "verified": False,
-            "signers": [],
-            "findings": [{"check": check, "message": message}],
-        },
-        "datasets": [],
-        "evaluation": {},
-    }
-
-
-def not_configured_document() -> dict[str, Any]:
-    """Without a `trust:` section nothing is verified, and the policy input says so."""
-    return unverified_document(
-        NOT_CONFIGURED,
-        "provenance is not verified: auditor.yaml has no `trust:` section",
-    )
 
 
 def models_in(
@@ -171,20 +161,13 @@ def model_directory(root: str | Path, uri: str | None) -> Path | None:
 # The stage
 
 
-@dataclass(frozen=True, slots=True)
-class ProvenanceOutcome:
-    findings: tuple[Finding, ...]
-    attestations: tuple[AttestationRecord, ...]
-    errors: tuple[StageError, ...]
-
-
 @dataclass(slots=True)
 class _Verdict:
     """What verifying one resource produced."""
 
     findings: list[Finding] = field(default_factory=list)
-    records: list[AttestationRecord] = field(default_factory=list)
-    document: dict[str, Any] = field(default_factory=dict)
+    records: list[Attestation] = field(default_factory=list)
+    document: ProvenanceResult = field(default_factory=ProvenanceResult.not_configured)
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,12 +199,12 @@ class ProvenanceStage:
         self.config = config
         self.trust: TrustPolicy = config.trust
         self.settings = config.provenance
-        self._lockfile = _lockfile_path(config)
+        self._lockfile = lockfile_in_repo(config)
         self._files: CommitFiles | None = None
         self._repo = ""
         self._commit = ""
         self._findings: list[Finding] = []
-        self._records: list[AttestationRecord] = []
+        self._records: list[Attestation] = []
         self._errors: list[StageError] = []
         self._signatures: dict[tuple[Any, ...], ms.ModelVerification] = {}
         self._locks: dict[str, tuple[DatasetRef, ...] | StageError] = {}
@@ -229,23 +212,19 @@ class ProvenanceStage:
 
     # -- lifecycle
 
-    def start(self, repo: str, commit: str) -> None:
-        """Pins the commit whose attestations are read (the one the desired stage read)."""
-        self._repo, self._commit = repo, commit
-        self._files = CommitFiles(
-            self.config.git, commit, max_bytes=self.config.limits.max_manifest_bytes
-        )
+    def start(self, repo: str, files: CommitFiles) -> None:
+        """Reads attestations from the commit the desired stage read, through its reader."""
+        self._repo, self._commit = repo, files.commit
+        self._files = files
 
     def close(self) -> None:
-        if self._files is not None:
-            self._files.close()
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
 
-    def outcome(self) -> ProvenanceOutcome:
+    def outcome(self) -> StageOutcome:
         self.close()
-        return ProvenanceOutcome(
+        return StageOutcome(
             findings=tuple(self._findings),
             attestations=tuple(self._records),
             errors=tuple(self._errors),
@@ -284,7 +263,7 @@ class ProvenanceStage:
         )
         try:
             signature = verify_commit(
-                Path(self.files.repo.git_dir),
+                Path(self.files.git_dir),
                 self._commit,
                 allowed_ssh_signers=Path(settings.ssh_allowed_signers)
                 if settings.ssh_allowed_signers
@@ -298,7 +277,7 @@ class ProvenanceStage:
         if finding is not None:
             self._findings.append(finding)
         self._records.append(
-            AttestationRecord(
+            Attestation(
                 ref=ref,
                 attestation="commit",
                 verified=signature.verified,
@@ -318,9 +297,9 @@ class ProvenanceStage:
         desired_here: Sequence[Resource],
         live_here: Sequence[Resource],
         pods: Sequence[Resource] = (),
-    ) -> dict[MatchKey, dict[str, Any]]:
+    ) -> dict[MatchKey, ProvenanceResult]:
         """Verifies every serving resource of one cluster; returns its policy documents."""
-        documents: dict[MatchKey, dict[str, Any]] = {}
+        documents: dict[MatchKey, ProvenanceResult] = {}
         for key, (w, h) in models_in(desired_here, live_here).items():
             subject = h or w
             assert subject is not None
@@ -332,7 +311,7 @@ class ProvenanceStage:
                 self._stage_error(
                     f"{subject.ref.display()}: {reason}", subject.ref.display(), cluster
                 )
-                documents[key] = unverified_document(
+                documents[key] = ProvenanceResult.unverified(
                     "provenance.incomplete", f"provenance could not be verified: {reason}"
                 )
                 continue
@@ -364,7 +343,7 @@ class ProvenanceStage:
                 if desired is None
                 else "Git names no model for it; the live object does"
             )
-            verdict.document = unverified_document(
+            verdict.document = ProvenanceResult.unverified(
                 DIGEST_UNDECLARED, f"{ref.display()}: no provenance: {why}"
             )
             return verdict
@@ -421,8 +400,7 @@ class ProvenanceStage:
         # the policy names the resource itself: its reasons read without the prefix
         prefix = f"{ref.display()}: "
         reasons = [
-            {"check": f.check, "message": f.message.removeprefix(prefix)}
-            for f in signature_findings
+            ProvenanceReason(f.check, f.message.removeprefix(prefix)) for f in signature_findings
         ]
         live_model = model_ref(live.body) if live is not None else None
         if live_model is not None and (
@@ -430,12 +408,11 @@ class ProvenanceStage:
         ):
             bound = False
             reasons.append(
-                {
-                    "check": "drift.changed",
-                    "message": "the cluster serves "
-                    f"{live_model.uri or live_model.digest}, not the model Git declares "
-                    f"({label})",
-                }
+                ProvenanceReason(
+                    "drift.changed",
+                    f"the cluster serves {live_model.uri or live_model.digest}, not the model "
+                    f"Git declares ({label})",
+                )
             )
 
         provenance = self._provenance(ref, declared, signed, rule, attestations)
@@ -448,25 +425,23 @@ class ProvenanceStage:
             *layout.records,
         ]
         verification = signature.verification
-        verdict.document = {
-            "signature": {
-                "verified": bound,
-                "signers": [s.to_json() for s in verification.signers],
-                "digest": signed,
-                "declared_digest": declared.digest,
-                "mode": signature.mode,
-                "requirement": verification.requirement,
-                "findings": reasons,
-            },
-            "datasets": provenance.document.get("datasets", []),
-            "evaluation": {},
-            "attestations": f"{attestations.directory}@{short(self._commit)}"
+        verdict.document = ProvenanceResult(
+            verified=bound,
+            reasons=tuple(reasons),
+            signers=tuple(s.to_json() for s in verification.signers),
+            checked=True,
+            digest=signed,
+            declared_digest=declared.digest,
+            mode=signature.mode,
+            requirement=verification.requirement,
+            datasets=tuple(provenance.document.get("datasets", [])),
+            attestations=f"{attestations.directory}@{short(self._commit)}"
             if attestations.exists
             else None,
-            "slsa": provenance.document.get("slsa"),
-            "layout": layout.document.get("layout"),
-            "running": running,
-        }
+            slsa=provenance.document.get("slsa"),
+            layout=layout.document.get("layout"),
+            running=running,
+        )
         return verdict
 
     # -- attestation directory
@@ -474,7 +449,7 @@ class ProvenanceStage:
     def _attestations(
         self, ref: ResourceRef, desired: Resource
     ) -> tuple[AttestationFiles, Finding | None]:
-        annotations = _annotations(desired.body)
+        annotations = serving_annotations(desired.body)
         given = annotations.get(ATTESTATIONS_ANNOTATION)
         if isinstance(given, str) and given.strip():
             where, directory = f"annotation {ATTESTATIONS_ANNOTATION}", given
@@ -484,7 +459,7 @@ class ProvenanceStage:
         else:
             return AttestationFiles(directory="", exists=False), None
         try:
-            return self.files.attestations(directory), None
+            return attestation_files(self.files, directory), None
         except AttestationPathError as exc:
             return AttestationFiles(directory="", exists=False), self._finding(
                 ATTESTATION_PATH_INVALID,
@@ -603,10 +578,10 @@ class ProvenanceStage:
         signature: _Signature,
         bound: bool,
         findings: Sequence[Finding],
-    ) -> AttestationRecord:
+    ) -> Attestation:
         verification = signature.verification
         bundles = signature.bundles
-        return AttestationRecord(
+        return Attestation(
             ref=ref,
             attestation="model-signature",
             verified=bound,
@@ -737,11 +712,11 @@ class ProvenanceStage:
         rule: ModelRule | None,
         model_digest: str | None,
         lock: tuple[tuple[DatasetRef, ...], str] | None,
-    ) -> tuple[_Provenance | None, list[Finding], AttestationRecord]:
+    ) -> tuple[_Provenance | None, list[Finding], Attestation]:
         path = f"/provenance/attestation/{file.name}"
 
-        def record(verified: bool, reason: str | None, **kw: Any) -> AttestationRecord:
-            return AttestationRecord(
+        def record(verified: bool, reason: str | None, **kw: Any) -> Attestation:
+            return Attestation(
                 ref=ref,
                 attestation="slsa-provenance",
                 verified=verified,
@@ -868,7 +843,7 @@ class ProvenanceStage:
     def _read_lock(self, path: str, stages: str) -> tuple[DatasetRef, ...] | StageError:
         where = f"{path}@{short(self._commit)}"
         try:
-            file = self.files.read(normalize_repo_path(path))
+            file = read_file(self.files, normalize_repo_path(path))
         except AttestationPathError as exc:
             return StageError(stage=STAGE, message=f"lockfile {path}: {exc}", target=path)
         if file is None:
@@ -932,7 +907,7 @@ class ProvenanceStage:
                     errors.append(exc)
                     continue
                 part.records.append(
-                    AttestationRecord(
+                    Attestation(
                         ref=ref,
                         attestation="intoto-layout",
                         verified=True,
@@ -949,7 +924,7 @@ class ProvenanceStage:
             error = next((e for e in errors if "not signed by" not in e.message), errors[0])
         part.findings.append(layout_finding(error, ref=ref))
         part.records.append(
-            AttestationRecord(
+            Attestation(
                 ref=ref,
                 attestation="intoto-layout",
                 verified=False,
@@ -991,25 +966,11 @@ class ProvenanceStage:
 @dataclass(slots=True)
 class _Part:
     findings: list[Finding] = field(default_factory=list)
-    records: list[AttestationRecord] = field(default_factory=list)
+    records: list[Attestation] = field(default_factory=list)
     document: dict[str, Any] = field(default_factory=dict)
 
 
 _DSSE_PRIORITY = {"identity_mismatch": 0, "signature_invalid": 1, "unsigned": 2, "malformed": 3}
-
-
-def _annotations(body: Mapping[str, Any]) -> dict[str, Any]:
-    """The object's annotations over its pod template's (as modelref reads them)."""
-    spec = body.get("spec") if isinstance(body.get("spec"), Mapping) else {}
-    template = spec.get("template") if isinstance(spec, Mapping) else None
-    meta = template.get("metadata") if isinstance(template, Mapping) else None
-    inner = meta.get("annotations") if isinstance(meta, Mapping) else None
-    own_meta = body.get("metadata")
-    own = own_meta.get("annotations") if isinstance(own_meta, Mapping) else None
-    return {
-        **(inner if isinstance(inner, Mapping) else {}),
-        **(own if isinstance(own, Mapping) else {}),
-    }
 
 
 def _envelopes(file: GitFile) -> list[tuple[int | None, bytes | None]]:
@@ -1058,34 +1019,6 @@ def _with_file(finding: Finding, source: str) -> Finding:
     return dataclasses.replace(finding, details={**finding.details, "attestation": source})
 
 
-def _lockfile_path(config: Config) -> str | None:
-    """The dvc.lock to read from Git: `provenance.lockfile`, else `trust.datasets.lockfile`
-    taken relative to the (local) repository. ConfigError when that cannot be in Git."""
-    if config.provenance.lockfile:
-        return config.provenance.lockfile
-    assert config.trust is not None
-    lockfile = config.trust.datasets.lockfile
-    if lockfile is None:
-        return None
-    if is_url(config.git.repo):
-        raise ConfigError(
-            "trust.datasets.lockfile is a local path, and the audited repository is a URL: "
-            "set provenance.lockfile to its path inside the repository",
-            file=config.path or None,
-            key="trust.datasets.lockfile",
-        )
-    repo = Path(config.git.repo).resolve()
-    try:
-        return Path(lockfile).resolve().relative_to(repo).as_posix()
-    except ValueError:
-        raise ConfigError(
-            f"trust.datasets.lockfile {lockfile} is outside the audited repository {repo}: "
-            "auditor reads the lockfile from Git at the audited commit",
-            file=config.path or None,
-            key="trust.datasets.lockfile",
-        ) from None
-
-
 __all__ = [
     "ATTESTATION_PATH_INVALID",
     "DIGEST_MISMATCH",
@@ -1094,10 +1027,7 @@ __all__ = [
     "PROVENANCE_MISSING",
     "RUNNING_DIGEST_MISMATCH",
     "RUNNING_DIGEST_UNKNOWN",
-    "ProvenanceOutcome",
     "ProvenanceStage",
     "model_directory",
     "models_in",
-    "not_configured_document",
-    "unverified_document",
 ]

@@ -1,4 +1,4 @@
-"""The model a serving resource runs, read from its kind's own fields or our annotations.
+"""Which model a serving resource runs, read from its kind's own fields or our annotations.
 
 Known kinds first (their spec is what actually serves), then the `auditor.gitops.ml/model-uri`
 annotation, which lets any other workload (a Deployment running a custom server) say which
@@ -19,6 +19,8 @@ URI_ANNOTATION = ANNOTATION_PREFIX + "model-uri"
 DIGEST_ANNOTATION = ANNOTATION_PREFIX + "model-digest"
 NAME_ANNOTATION = ANNOTATION_PREFIX + "model-name"
 VERSION_ANNOTATION = ANNOTATION_PREFIX + "model-version"
+# where the resource's attestations are in the audited repository (a repo-relative directory)
+ATTESTATIONS_ANNOTATION = ANNOTATION_PREFIX + "attestations"
 
 # KServe v1beta1 predictor framework specs, in the order KServe documents them.
 KSERVE_FRAMEWORKS: tuple[str, ...] = (
@@ -65,7 +67,7 @@ def uri_digest(uri: str | None) -> str | None:
     return match[1] if match else None
 
 
-def _annotations(body: Mapping[str, Any]) -> dict[str, Any]:
+def serving_annotations(body: Mapping[str, Any]) -> dict[str, Any]:
     """The object's annotations, with its pod template's filling the gaps (a Deployment's
     model annotation often sits on the pods it creates)."""
     spec = _map(body.get("spec"))
@@ -120,7 +122,7 @@ def model_ref(body: Mapping[str, Any]) -> ModelRef | None:
     malformed digest is None (never trusted half-way). Name and version from the annotations,
     else KServe's `modelFormat`.
     """
-    annotations = _annotations(body)
+    annotations = serving_annotations(body)
     uri, format_name, format_version = _spec_uri(body)
     uri = uri or _str(annotations.get(URI_ANNOTATION))
     digest = uri_digest(uri) or valid_digest(annotations.get(DIGEST_ANNOTATION))
@@ -135,12 +137,14 @@ def model_ref(body: Mapping[str, Any]) -> ModelRef | None:
 
 
 __all__ = [
+    "ATTESTATIONS_ANNOTATION",
     "DIGEST_ANNOTATION",
     "KSERVE_FRAMEWORKS",
     "NAME_ANNOTATION",
     "URI_ANNOTATION",
     "VERSION_ANNOTATION",
     "model_ref",
+    "serving_annotations",
     "uri_digest",
     "valid_digest",
 ]

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from auditor.model import ModelRef
-from auditor.provenance.modelref import KSERVE_FRAMEWORKS, model_ref
+from auditor.serving import KSERVE_FRAMEWORKS, model_ref
 
 HEX = "0123456789abcdef" * 4
 DIGEST = f"sha256:{HEX}"

@@ -1,0 +1,350 @@
+"""The one orchestration: config -> desired, live -> drift -> provenance -> policy -> store.
+
+This is the library API the CLI, the cron job and the tests call: `check_drift` for a diff
+without a store, `run_audit` for a recorded run. Each cluster is audited by `_audit_cluster`
+(desired in scope, live, drift, provenance, policy inputs); policies are evaluated once for the
+whole run; the admission server and fleet shards call the same stage functions.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from auditor.checks import DRIFT_MISSING, apply_overrides
+from auditor.config import ClusterSource, Config
+from auditor.desired import read_desired
+from auditor.drift import compute_drift
+from auditor.errors import AuditorError
+from auditor.live.read import read_live
+from auditor.model import (
+    EMPTY_SUMMARY,
+    SEVERITIES,
+    AuditResult,
+    ClusterInfo,
+    DesiredState,
+    DriftResult,
+    DriftSummary,
+    Finding,
+    ModelRef,
+    PolicyInput,
+    ProvenanceResult,
+    Resource,
+    Run,
+    RunStatus,
+    StageError,
+    StageOutcome,
+    Trigger,
+)
+from auditor.policy.stage import build_inputs, evaluate_inputs, evaluation_counts
+from auditor.provenance.stage import ProvenanceStage
+from auditor.scope import KindSelector, Scope
+from auditor.serving import model_ref
+
+if TYPE_CHECKING:
+    from auditor.live.cluster import LiveRead
+
+log = logging.getLogger(__name__)
+
+MatchKey = tuple[str, str, str, str]
+POD = KindSelector(group="", kind="Pod")
+
+
+@dataclass(frozen=True, slots=True)
+class _ClusterAudit:
+    """What one cluster contributed to the run."""
+
+    info: ClusterInfo
+    drift: DriftResult
+    errors: tuple[StageError, ...]
+    inputs: tuple[PolicyInput, ...]
+    inventory: tuple[Resource, ...]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def check_drift(config: Config, *, trigger: Trigger = "cli", run_id: str = "") -> AuditResult:
+    """Git at the pinned commit against every configured cluster, drift only. Raises
+    AuditorError for input that cannot be used (exit 2); a cluster that cannot be fully read
+    makes the run incomplete."""
+    return run_pipeline(config, trigger=trigger, run_id=run_id, policies=False, provenance=False)
+
+
+def run_pipeline(
+    config: Config,
+    *,
+    trigger: Trigger = "cli",
+    run_id: str = "",
+    policies: bool = True,
+    provenance: bool = True,
+) -> AuditResult:
+    """Every stage over every cluster, without storing. With `provenance` (and a `trust:`
+    section) serving resources are verified; with `policies` every resource in scope is judged
+    with inputs that carry those provenance results (or say provenance is not configured)."""
+    started = _now()
+    stage = ProvenanceStage(config) if provenance and config.trust is not None else None
+    desired = read_desired(config.git, limits=config.limits, keep_files=stage is not None)
+    try:
+        return _run(config, desired, stage, policies, trigger, run_id, started)
+    finally:
+        if stage is not None:
+            stage.close()
+        if desired.files is not None:
+            desired.files.close()
+
+
+def _run(
+    config: Config,
+    desired: DesiredState,
+    stage: ProvenanceStage | None,
+    policies: bool,
+    trigger: Trigger,
+    run_id: str,
+    started: datetime,
+) -> AuditResult:
+    scope = Scope.from_desired(
+        desired.resources,
+        kinds=config.scope.kinds,
+        namespaces=config.scope.namespaces,
+        exclude_namespaces=config.scope.exclude_namespaces,
+    )
+    provenance = StageOutcome()
+    if stage is not None:
+        assert desired.files is not None
+        stage.start(desired.repo, desired.files)
+        stage.verify_commit()
+    clusters = [
+        _audit_cluster(config, desired, scope, cluster, stage, with_inputs=policies)
+        for cluster in config.clusters
+    ]
+    if stage is not None:
+        provenance = stage.outcome()
+    judged = StageOutcome()
+    if policies and config.policy.enabled:
+        inputs = [i for c in clusters for i in c.inputs]
+        # Gatekeeper's data.inventory at audit time is what Git declares in scope.
+        inventory = [r.body for c in clusters for r in c.inventory]
+        judged = evaluate_inputs(config.policy, inputs, inventory)
+    findings = apply_overrides(
+        [
+            *(f for c in clusters for f in c.drift.findings),
+            *provenance.findings,
+            *judged.findings,
+        ],
+        config.severity_overrides,
+    )
+    errors = (
+        *(e for c in clusters for e in c.errors),
+        *provenance.errors,
+        *judged.errors,
+    )
+    summary = sum((c.drift.summary for c in clusters), EMPTY_SUMMARY)
+    status: RunStatus = "incomplete" if errors else "complete"
+    counts = _counts(summary, findings, errors)
+    if policies and config.policy.enabled:
+        counts.update(evaluation_counts(judged))
+    if stage is not None:
+        counts["attestations"] = len(provenance.attestations)
+        counts["attestations_verified"] = sum(1 for a in provenance.attestations if a.verified)
+    run = Run(
+        id=run_id,
+        trigger=trigger,
+        started=started,
+        finished=_now(),
+        status=status,
+        git_repo=desired.repo,
+        git_revision=desired.revision,
+        git_commit=desired.commit,
+        clusters=tuple(c.info for c in clusters),
+        counts=counts,
+    )
+    return AuditResult(
+        run=run,
+        git=desired.git,
+        findings=findings,
+        errors=errors,
+        summary=summary,
+        statuses=tuple(s for c in clusters for s in c.drift.statuses),
+        evaluations=judged.evaluations,
+        attestations=provenance.attestations,
+    )
+
+
+def _audit_cluster(
+    config: Config,
+    desired: DesiredState,
+    scope: Scope,
+    cluster: ClusterSource,
+    stage: ProvenanceStage | None,
+    *,
+    with_inputs: bool,
+) -> _ClusterAudit:
+    """Desired in scope against one cluster's live objects: drift, provenance, policy inputs."""
+    read_scope = _with_pods(scope) if stage is not None and _needs_pods(desired) else scope
+    live = read_live(cluster, read_scope, config.limits)
+    desired_here = _for_cluster(desired.resources, cluster.name, scope)
+    live_here = [r for r in live.resources if scope.includes(r.ref)]
+    drift = compute_drift(desired_here, live_here, scope=scope, settings=config.drift)
+    if live.unread:
+        # A kind that could not be read would show up as "missing": those objects are
+        # unknown, and the run is incomplete, which says so.
+        drift = _drop_unknown(drift, live)
+    results: Mapping[MatchKey, ProvenanceResult] | None = None
+    if stage is not None:
+        pods = _pods(live.resources, scope)
+        results = stage.verify(cluster.name, desired_here, live_here, pods)
+    inputs: list[PolicyInput] = []
+    if with_inputs and config.policy.enabled:
+        inputs = build_inputs(
+            git=desired.git,
+            cluster=cluster.name,
+            desired=desired_here,
+            live=live_here,
+            drift=drift.findings,
+            models=_models(desired_here, live_here),
+            provenance=results,
+        )
+    return _ClusterAudit(
+        info=live.info,
+        drift=drift,
+        errors=live.errors,
+        inputs=tuple(inputs),
+        inventory=tuple(desired_here),
+    )
+
+
+def _models(
+    desired: Sequence[Resource], live: Sequence[Resource]
+) -> dict[MatchKey, ModelRef | None]:
+    """The model each resource serves, read once: the live body's when it is live."""
+    models: dict[MatchKey, ModelRef | None] = {r.ref.match_key: model_ref(r.body) for r in desired}
+    models.update({r.ref.match_key: model_ref(r.body) for r in live})
+    return models
+
+
+def _needs_pods(desired: DesiredState) -> bool:
+    """Pods are read only when Git declares an OCI model, whose running digest they hold."""
+    for resource in desired.resources:
+        model = model_ref(resource.body)
+        if model is not None and (model.uri or "").startswith("oci://"):
+            return True
+    return False
+
+
+def _with_pods(scope: Scope) -> Scope:
+    """The scope plus Pods, whose container statuses hold the digest an OCI model runs.
+
+    Only the read widens: drift and policies still see the original scope's objects.
+    """
+    if any(k.matches("", "Pod") for k in scope.kinds):
+        return scope
+    return dataclasses.replace(scope, kinds=(*scope.kinds, POD))
+
+
+def _pods(resources: Iterable[Resource], scope: Scope) -> list[Resource]:
+    return [
+        r
+        for r in resources
+        if r.ref.group == "" and r.ref.kind == "Pod" and scope.includes_namespace(r.ref.namespace)
+    ]
+
+
+def _for_cluster(resources: Iterable[Resource], cluster: str, scope: Scope) -> list[Resource]:
+    """Desired objects re-addressed to one cluster, limited to the scope."""
+    out = []
+    for resource in resources:
+        if not scope.includes(resource.ref):
+            continue
+        ref = dataclasses.replace(resource.ref, cluster=cluster)
+        out.append(dataclasses.replace(resource, ref=ref))
+    return out
+
+
+def _drop_unknown(result: DriftResult, live: LiveRead) -> DriftResult:
+    """Missing findings for objects a failed live read could have held are unknowns, not drift."""
+    kept = tuple(f for f in result.findings if f.check != DRIFT_MISSING or live.was_read(f.ref))
+    statuses = tuple(s for s in result.statuses if s.status != "missing" or live.was_read(s.ref))
+    dropped = len(result.statuses) - len(statuses)
+    summary = dataclasses.replace(
+        result.summary,
+        missing=result.summary.missing - dropped,
+        resources=result.summary.resources - dropped,
+    )
+    return dataclasses.replace(result, findings=kept, statuses=statuses, summary=summary)
+
+
+def _counts(
+    summary: DriftSummary, findings: Sequence[Finding], errors: Sequence[StageError]
+) -> dict[str, int]:
+    by_severity = Counter(f.severity for f in findings)
+    by_category = Counter(f.category for f in findings)
+    counts = dataclasses.asdict(summary)
+    counts["findings"] = len(findings)
+    counts.update({severity: by_severity.get(severity, 0) for severity in SEVERITIES})
+    counts.update({f"category_{c}": n for c, n in sorted(by_category.items())})
+    counts["errors"] = len(errors)
+    return counts
+
+
+def run_audit(
+    config: Config, *, store_path: str | None = None, trigger: Trigger = "cron"
+) -> AuditResult:
+    """A full audit recorded in the store. The run row exists from the start, so a run that
+    fails or is killed is stored as `failed`, never missing and never "clean"."""
+    from auditor.store import ResourceRecord, Store, new_run_id
+
+    path = store_path or config.store
+    started = _now()
+    run_id = new_run_id(started)
+    store = Store.open(path) if path else None
+    placeholder = Run(
+        id=run_id,
+        trigger=trigger,
+        started=started,
+        finished=None,
+        status="failed",
+        git_repo=config.git.repo,
+        git_revision=config.git.revision,
+        git_commit="",
+    )
+    if store is not None:
+        store.begin_run(placeholder, config_path=config.path)
+    try:
+        result = run_pipeline(config, trigger=trigger, run_id=run_id)
+    except AuditorError as exc:
+        if store is not None:
+            error = StageError(stage="audit", message=exc.diagnostics())
+            failed = dataclasses.replace(placeholder, finished=_now(), counts={"errors": 1})
+            store.finish_run(
+                failed, resources=(), findings=(), errors=(error,), exit_code=exc.exit_code
+            )
+            store.close()
+        raise
+    if store is not None:
+        records = [
+            ResourceRecord(
+                ref=s.ref, status=s.status, origin=s.desired_origin or "", body_digest=None
+            )
+            for s in result.statuses
+        ]
+        store.finish_run(
+            result.run,
+            resources=records,
+            findings=result.findings,
+            errors=result.errors,
+            exit_code=result.audit_exit_code(config.fail_on),
+            evaluations=result.evaluations,
+            attestations=result.attestations,
+        )
+        store.close()
+    return result
+
+
+__all__ = ["check_drift", "run_audit", "run_pipeline"]

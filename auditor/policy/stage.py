@@ -1,0 +1,138 @@
+"""The policy stage of an audit: one input document per resource in scope, every policy over
+every input, in one evaluation at the end of the run (DESIGN "Policy input and output").
+
+`build_inputs` runs per cluster, on what the earlier stages produced (model values only);
+`evaluate_inputs` once, with Gatekeeper's `data.inventory` built from what Git declares.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from auditor.config import PolicySettings
+from auditor.model import (
+    EVALUATION_RESULTS,
+    Finding,
+    GitCommit,
+    ModelRef,
+    PolicyInput,
+    ProvenanceResult,
+    Resource,
+    StageError,
+    StageOutcome,
+)
+from auditor.policy.engine import PolicyEngine
+from auditor.policy.inputs import build_input
+
+MatchKey = tuple[str, str, str, str]
+
+
+def build_inputs(
+    *,
+    git: GitCommit,
+    cluster: str,
+    desired: Sequence[Resource],
+    live: Sequence[Resource],
+    drift: Sequence[Finding],
+    models: Mapping[MatchKey, ModelRef | None],
+    provenance: Mapping[MatchKey, ProvenanceResult] | None,
+) -> list[PolicyInput]:
+    """The input documents of one cluster, one per resource desired or live, in key order.
+
+    `models` holds the model each resource serves (computed once by the pipeline);
+    `provenance` the provenance stage's result per resource, or None when provenance is not
+    configured, which the input of a serving resource then says (fail closed).
+    """
+    want = {r.ref.match_key: r for r in desired}
+    have = {r.ref.match_key: r for r in live}
+    drift_of: dict[MatchKey, list[Finding]] = {}
+    for finding in drift:
+        drift_of.setdefault(finding.ref.match_key, []).append(finding)
+    inputs: list[PolicyInput] = []
+    for key in sorted(set(want) | set(have)):
+        w, h = want.get(key), have.get(key)
+        subject = h or w
+        assert subject is not None
+        model = models.get(key)
+        result: ProvenanceResult | None
+        if provenance is not None:
+            result = provenance.get(key)
+        else:
+            result = ProvenanceResult.not_configured() if model is not None else None
+        document = build_input(
+            resource=subject,
+            desired=w,
+            live=h,
+            drift=drift_of.get(key, ()),
+            git={
+                "repo": git.repo,
+                "commit": git.commit,
+                "path": w.origin.rpartition("@")[0] if w else None,
+            },
+            cluster=cluster,
+            context="audit",
+            model=model,
+            provenance=result.to_json() if result is not None else None,
+        )
+        inputs.append(PolicyInput(subject.ref, document))
+    return inputs
+
+
+def evaluate_inputs(
+    settings: PolicySettings,
+    inputs: Sequence[PolicyInput],
+    inventory: Sequence[Mapping[str, Any]],
+) -> StageOutcome:
+    """Every configured policy over every input. A policy that does not load is a usage error
+    (raised); an OPA server that cannot be reached is a StageError (the run is incomplete)."""
+    from auditor.policy.evaluate import evaluate_policies, load_engine
+    from auditor.policy.loader import load_policy_files, with_inventory
+    from auditor.policy.opa_server import PolicyServerError
+
+    policy_set = load_policy_files(settings.resolved_paths(), data_files=settings.data)
+    policy_set = with_inventory(policy_set, [dict(d) for d in inventory])
+    engine = _engine(settings)
+    try:
+        loaded = load_engine(policy_set, engine)
+        outcome = evaluate_policies(
+            policy_set,
+            [(i.ref, i.document) for i in inputs],
+            engine=loaded,
+            workers=1 if engine is not None else min(2, os.cpu_count() or 1),
+        )
+    except PolicyServerError as exc:
+        error = StageError(stage="policy", message=exc.diagnostics(), target="opa server")
+        return StageOutcome(errors=(error,))
+    finally:
+        close = getattr(engine, "close", None)
+        if close is not None:
+            close()
+    return StageOutcome(
+        findings=outcome.findings, errors=outcome.errors, evaluations=outcome.evaluations
+    )
+
+
+def evaluation_counts(outcome: StageOutcome) -> dict[str, int]:
+    """`policy_pass`, `policy_fail`, ... for the run's counts."""
+    results = [e.result for e in outcome.evaluations]
+    return {f"policy_{r}": results.count(r) for r in EVALUATION_RESULTS}
+
+
+def _engine(settings: PolicySettings) -> PolicyEngine | None:
+    """The OPA server engine when configured; None means the embedded default."""
+    if settings.engine != "opa":
+        return None
+    from auditor.policy.opa_server import OpaServerEngine
+
+    assert settings.opa_url is not None  # config validation requires it
+    return OpaServerEngine(
+        settings.opa_url,
+        token_file=settings.opa_token_file,
+        upload=settings.opa_upload,
+        timeout=settings.opa_timeout_seconds,
+    )
+
+
+__all__ = ["build_inputs", "evaluate_inputs", "evaluation_counts"]
