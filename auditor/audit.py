@@ -16,12 +16,11 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from auditor import __version__
-from auditor.config import ClusterSource, Config, Limits, PolicySettings
+from auditor.config import Config, PolicySettings
 from auditor.desired import DesiredState, read_desired
 from auditor.drift import DriftResult, DriftSummary, ResourceStatus, compute_drift
 from auditor.errors import AuditorError
-from auditor.live.cluster import LiveRead, read_cluster
-from auditor.live.snapshot import read_snapshots
+from auditor.live.read import LiveRead, read_live
 from auditor.model import (
     SEVERITIES,
     ClusterInfo,
@@ -85,15 +84,6 @@ class AuditResult:
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def read_live(cluster: ClusterSource, scope: Scope, limits: Limits) -> LiveRead:
-    """One cluster's live objects, from its API server or from snapshot files."""
-    if cluster.snapshots:
-        resources = read_snapshots(cluster.snapshots, cluster=cluster.name, limits=limits)
-        info = ClusterInfo(name=cluster.name, server="snapshot:" + ",".join(cluster.snapshots))
-        return LiveRead(resources=resources, info=info, errors=(), namespaced={})
-    return read_cluster(cluster, scope, limits=limits)
 
 
 def _for_cluster(resources: Iterable[Resource], cluster: str, scope: Scope) -> list[Resource]:
