@@ -313,6 +313,37 @@ class DesiredState:
 
 
 # ---------------------------------------------------------------------------------------------
+# Live
+
+Unread = tuple[str | None, str | None, str | None]
+
+
+@dataclass(frozen=True, slots=True)
+class LiveRead:
+    """What one cluster read produced: objects in scope, identity, and what could not be read."""
+
+    resources: tuple[Resource, ...]
+    info: ClusterInfo
+    errors: tuple[StageError, ...]
+    # (group, kind) -> namespaced, for every kind discovery described
+    namespaced: Mapping[tuple[str, str], bool] = field(
+        default_factory=dict, compare=False, hash=False
+    )
+    # What could not be read, as (group, kind, namespace) with None for "all": desired objects
+    # there are unknown, not missing.
+    unread: frozenset[Unread] = frozenset()
+
+    def was_read(self, ref: ResourceRef) -> bool:
+        """False when a failed read could have held this object."""
+        return not any(
+            (g is None or g == ref.group)
+            and (k is None or k == ref.kind)
+            and (ns is None or ns == ref.namespace)
+            for g, k, ns in self.unread
+        )
+
+
+# ---------------------------------------------------------------------------------------------
 # Drift
 
 

@@ -31,6 +31,7 @@ from auditor.model import (
     DriftResult,
     DriftSummary,
     Finding,
+    LiveRead,
     ModelRef,
     PolicyInput,
     ProvenanceResult,
@@ -42,12 +43,11 @@ from auditor.model import (
     Trigger,
 )
 from auditor.policy.stage import build_inputs, evaluate_inputs, evaluation_counts
-from auditor.provenance.stage import ProvenanceStage
 from auditor.scope import KindSelector, Scope
 from auditor.serving import model_ref
 
 if TYPE_CHECKING:
-    from auditor.live.cluster import LiveRead
+    from auditor.provenance.stage import ProvenanceStage
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ def run_pipeline(
     section) serving resources are verified; with `policies` every resource in scope is judged
     with inputs that carry those provenance results (or say provenance is not configured)."""
     started = _now()
-    stage = ProvenanceStage(config) if provenance and config.trust is not None else None
+    stage = _provenance_stage(config) if provenance and config.trust is not None else None
     desired = read_desired(config.git, limits=config.limits, keep_files=stage is not None)
     try:
         return _run(config, desired, stage, policies, trigger, run_id, started)
@@ -98,6 +98,14 @@ def run_pipeline(
             stage.close()
         if desired.files is not None:
             desired.files.close()
+
+
+def _provenance_stage(config: Config) -> ProvenanceStage:
+    # imported here: model-signing, sigstore and in-toto take ~0.4 s to import, which a run
+    # without a `trust:` section (every `auditor drift`) never needs
+    from auditor.provenance.stage import ProvenanceStage
+
+    return ProvenanceStage(config)
 
 
 def _run(

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from auditor.config import ClusterSource, Limits
-from auditor.live.cluster import RetryPolicy
+from auditor.live.transport import RetryPolicy
 from auditor.scope import KindSelector, Scope
 from tests.kubeapi.builders import configmap, deployment, inference_service, secret
 from tests.kubeapi.server import KubeAPIServer

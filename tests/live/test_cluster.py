@@ -13,8 +13,9 @@ from kubernetes import client
 
 from auditor.config import ClusterSource, Limits
 from auditor.errors import ConfigError
-from auditor.live.cluster import LiveRead, RetryPolicy, read_cluster
-from auditor.model import StageError
+from auditor.live.cluster import read_cluster
+from auditor.live.transport import RetryPolicy
+from auditor.model import LiveRead, StageError
 from auditor.scope import KindSelector, Scope
 from tests.kubeapi.builders import configmap
 from tests.kubeapi.server import Fault, KubeAPIServer
