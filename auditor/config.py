@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -13,6 +13,7 @@ from auditor.located import (
     NO_LINES,
     Lines,
     key_text,
+    located_error,
     read_yaml_mapping,
     resolve_path,
     validate,
@@ -198,10 +199,36 @@ def parse_config(raw: dict[str, Any], *, source: str, lines: Lines | None = None
     lines = lines or NO_LINES
     validate(raw, SCHEMA_FILE, source, lines)
     base = Path(source).resolve().parent if source else Path.cwd()
+    severity_raw = raw.get("severity", {})
+    trust = None
+    if "trust" in raw:
+        # imported here: trust material pulls in sigstore and cryptography, which a config
+        # without `trust:` (every `auditor drift`) never needs to pay for at start-up
+        from auditor.trust import parse_trust
 
-    git_raw = raw["git"]
+        trust = parse_trust(raw["trust"], source=source, lines=lines, base_dir=base)
+    models_root = raw.get("models", {}).get("root")
+    return Config(
+        path=str(Path(source).resolve()) if source else "",
+        git=_git_source(raw["git"], base),
+        clusters=_cluster_sources(raw["clusters"], base, source, lines),
+        scope=_scope_settings(raw.get("scope", {})),
+        drift=_drift_settings(raw.get("drift", {}), severity_raw),
+        policy=_policy_settings(raw.get("policy", {}), base, source, lines),
+        limits=Limits(**raw.get("limits", {})),
+        trust=trust,
+        models_root=_resolve(base, models_root) if models_root else None,
+        provenance=_provenance_settings(raw.get("provenance", {}), base, source, lines),
+        store=_resolve(base, raw["store"]) if "store" in raw else None,
+        report=_resolve(base, raw["report"]) if "report" in raw else None,
+        fail_on=raw.get("fail_on", "high"),
+        severity_overrides=dict(severity_raw.get("checks", {})),
+    )
+
+
+def _git_source(git_raw: Mapping[str, Any], base: Path) -> GitSource:
     repo = git_raw["repo"]
-    git = GitSource(
+    return GitSource(
         repo=repo if is_url(repo) else _resolve(base, repo),
         revision=git_raw.get("revision", "HEAD"),
         paths=_strings(git_raw.get("paths")) or (".",),
@@ -209,34 +236,37 @@ def parse_config(raw: dict[str, Any], *, source: str, lines: Lines | None = None
         default_namespace=git_raw.get("default_namespace", "default"),
     )
 
+
+def _cluster_sources(
+    items: Sequence[Mapping[str, Any]], base: Path, source: str, lines: Lines
+) -> tuple[ClusterSource, ...]:
     clusters: list[ClusterSource] = []
     seen: set[str] = set()
-    for index, item in enumerate(raw["clusters"]):
+    for index, item in enumerate(items):
         key: list[str | int] = ["clusters", index]
         name = item["name"]
         if name in seen:
-            raise ConfigError(
-                f"cluster name {name!r} is used twice",
-                file=source,
-                line=lines.line([*key, "name"]),
-                key=key_text([*key, "name"]),
+            raise located_error(
+                f"cluster name {name!r} is used twice", source, lines, [*key, "name"]
             )
         seen.add(name)
         snapshots = _strings(item.get("snapshot"))
         live_keys = [k for k in ("kubeconfig", "context", "in_cluster") if k in item]
         if snapshots and live_keys:
-            raise ConfigError(
+            raise located_error(
                 f"cluster {name!r} sets both snapshot and {live_keys[0]}: choose one source",
-                file=source,
-                line=lines.line([*key, live_keys[0]], of_key=True),
-                key=key_text([*key, live_keys[0]]),
+                source,
+                lines,
+                [*key, live_keys[0]],
+                of_key=True,
             )
         if item.get("in_cluster") and ("kubeconfig" in item or "context" in item):
-            raise ConfigError(
+            raise located_error(
                 f"cluster {name!r}: in_cluster cannot be combined with kubeconfig or context",
-                file=source,
-                line=lines.line([*key, "in_cluster"], of_key=True),
-                key=key_text([*key, "in_cluster"]),
+                source,
+                lines,
+                [*key, "in_cluster"],
+                of_key=True,
             )
         clusters.append(
             ClusterSource(
@@ -247,17 +277,19 @@ def parse_config(raw: dict[str, Any], *, source: str, lines: Lines | None = None
                 snapshots=tuple(_resolve(base, s) for s in snapshots),
             )
         )
+    return tuple(clusters)
 
-    scope_raw = raw.get("scope", {})
-    scope = ScopeSettings(
+
+def _scope_settings(scope_raw: Mapping[str, Any]) -> ScopeSettings:
+    return ScopeSettings(
         kinds=tuple(scope_raw["kinds"]) if "kinds" in scope_raw else None,
         namespaces=tuple(scope_raw["namespaces"]) if "namespaces" in scope_raw else None,
         exclude_namespaces=tuple(scope_raw.get("exclude_namespaces", ())),
     )
 
-    drift_raw = raw.get("drift", {})
-    severity_raw = raw.get("severity", {})
-    drift = DriftSettings(
+
+def _drift_settings(drift_raw: Mapping[str, Any], severity_raw: Mapping[str, Any]) -> DriftSettings:
+    return DriftSettings(
         ignore=tuple(
             IgnoreRule(
                 kind=rule.get("kind", "*"),
@@ -273,16 +305,16 @@ def parse_config(raw: dict[str, Any], *, source: str, lines: Lines | None = None
         ignore_aggregated_roles=drift_raw.get("ignore_aggregated_roles", True),
     )
 
-    policy_raw = raw.get("policy", {})
+
+def _policy_settings(
+    policy_raw: Mapping[str, Any], base: Path, source: str, lines: Lines
+) -> PolicySettings:
     opa_raw = policy_raw.get("opa", {})
     if policy_raw.get("engine") == "opa" and not opa_raw:
-        raise ConfigError(
-            "engine: opa needs an opa: {url: ...} section",
-            file=source,
-            line=lines.line(["policy", "engine"]),
-            key="policy.engine",
+        raise located_error(
+            "engine: opa needs an opa: {url: ...} section", source, lines, ["policy", "engine"]
         )
-    policy = PolicySettings(
+    return PolicySettings(
         enabled=policy_raw.get("enabled", True),
         paths=tuple(
             p if p == BUILTIN_POLICIES else _resolve(base, p)
@@ -295,32 +327,6 @@ def parse_config(raw: dict[str, Any], *, source: str, lines: Lines | None = None
         opa_token_file=_resolve(base, opa_raw["token_file"]) if "token_file" in opa_raw else None,
         opa_upload=opa_raw.get("upload", True),
         opa_timeout_seconds=opa_raw.get("timeout_seconds", 10.0),
-    )
-    limits = Limits(**raw.get("limits", {}))
-    trust = None
-    if "trust" in raw:
-        # imported here: trust material pulls in sigstore and cryptography, which a config
-        # without `trust:` (every `auditor drift`) never needs to pay for at start-up
-        from auditor.trust import parse_trust
-
-        trust = parse_trust(raw["trust"], source=source, lines=lines, base_dir=base)
-    models_root = raw.get("models", {}).get("root")
-    provenance = _provenance_settings(raw.get("provenance", {}), base, source, lines)
-    return Config(
-        path=str(Path(source).resolve()) if source else "",
-        git=git,
-        clusters=tuple(clusters),
-        scope=scope,
-        drift=drift,
-        policy=policy,
-        limits=limits,
-        trust=trust,
-        models_root=_resolve(base, models_root) if models_root else None,
-        provenance=provenance,
-        store=_resolve(base, raw["store"]) if "store" in raw else None,
-        report=_resolve(base, raw["report"]) if "report" in raw else None,
-        fail_on=raw.get("fail_on", "high"),
-        severity_overrides=dict(severity_raw.get("checks", {})),
     )
 
 

@@ -15,7 +15,6 @@ the one the parser found furthest into the file: that parse understood the most 
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import json
 import logging
 import re
@@ -91,7 +90,8 @@ PrepareInput = Callable[[Policy, Mapping[str, Any], Mapping[str, Any]], Mapping[
 class PolicyKindHooks:
     """A kind of policy other than plain Rego packages, plugged into loading and evaluation.
 
-    The Gatekeeper module provides one as `auditor.policy.gatekeeper.HOOKS`.
+    The Gatekeeper module provides them (`auditor.policy.gatekeeper.hooks(...)`); whoever
+    loads policies passes the kinds it wants to `load_policy_files`.
     """
 
     kind: PolicyKind
@@ -118,18 +118,6 @@ class PolicySet:
 
     def hooks_for(self, kind: str) -> PolicyKindHooks | None:
         return next((h for h in self.hooks if h.kind == kind), None)
-
-
-def default_hooks() -> tuple[PolicyKindHooks, ...]:
-    """The plug-ins shipped with auditor: Gatekeeper, when its module is present."""
-    try:
-        module = importlib.import_module("auditor.policy.gatekeeper")
-    except ModuleNotFoundError as exc:
-        if exc.name != "auditor.policy.gatekeeper":
-            raise
-        return ()
-    hooks = getattr(module, "HOOKS", None)
-    return (hooks,) if isinstance(hooks, PolicyKindHooks) else ()
 
 
 # -- syntax tree ---------------------------------------------------------------------------
@@ -401,16 +389,17 @@ def load_policy_files(
     *,
     data_files: Sequence[str] = (),
     include_tests: bool = False,
-    hooks: Sequence[PolicyKindHooks] | None = None,
+    hooks: Sequence[PolicyKindHooks],
 ) -> PolicySet:
     """Reads every policy under `paths` once: Rego modules (v0 or v1), their METADATA, the
-    plug-in kinds' policies (Gatekeeper by default), and `data_files` merged under `data`.
+    policies of the plug-in kinds in `hooks` (Gatekeeper's, from `policy.gatekeeper.hooks`),
+    and `data_files` merged under `data`. The caller names the kinds: the loader knows none.
 
     `*_test.rego` files, and their `test_*` rules, only with `include_tests`.
     Raises PolicyLoadError (exit 2) naming the file and line of the first broken policy, and
     when the paths hold no policy at all.
     """
-    hooks = tuple(default_hooks() if hooks is None else hooks)
+    hooks = tuple(hooks)
     rego_files, other_files = find_policy_files(paths)
     parsed: list[ParsedModule] = []
     for path in rego_files:
@@ -465,7 +454,6 @@ __all__ = [
     "PolicySet",
     "PrepareInput",
     "TestRule",
-    "default_hooks",
     "find_policy_files",
     "load_data_files",
     "load_policy_files",

@@ -87,11 +87,14 @@ def evaluate_inputs(
 ) -> StageOutcome:
     """Every configured policy over every input. A policy that does not load is a usage error
     (raised); an OPA server that cannot be reached is a StageError (the run is incomplete)."""
+    from auditor.policy import gatekeeper
     from auditor.policy.evaluate import evaluate_policies, load_engine
     from auditor.policy.loader import load_policy_files, with_inventory
     from auditor.policy.opa_server import PolicyServerError
 
-    policy_set = load_policy_files(settings.resolved_paths(), data_files=settings.data)
+    policy_set = load_policy_files(
+        settings.resolved_paths(), data_files=settings.data, hooks=(gatekeeper.HOOKS,)
+    )
     policy_set = with_inventory(policy_set, [dict(d) for d in inventory])
     engine = _engine(settings)
     try:

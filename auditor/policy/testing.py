@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from auditor.policy import gatekeeper
 from auditor.policy.embedded import EmbeddedEngine
 from auditor.policy.engine import PolicyEvalError
 from auditor.policy.loader import TestRule, load_policy_files
@@ -62,7 +63,9 @@ class TestReport:
 def run_policy_tests(paths: Sequence[str], *, data_files: Sequence[str] = ()) -> TestReport:
     """Runs every test under `paths`. Raises PolicyLoadError (exit 2) when a module does not
     parse or compile: no test result can be trusted then."""
-    policy_set = load_policy_files(paths, data_files=data_files, include_tests=True)
+    policy_set = load_policy_files(
+        paths, data_files=data_files, include_tests=True, hooks=(gatekeeper.HOOKS,)
+    )
     engine = EmbeddedEngine()
     engine.load(policy_set.modules, policy_set.data)
     results: list[TestResult] = []

@@ -13,7 +13,7 @@ import fnmatch
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -118,18 +118,45 @@ def parse_trust(
     against `base_dir`, by default the directory of `source`.
     """
     lines = lines or NO_LINES
-    document = {"trust": raw}
-    validate(document, SCHEMA_FILE, source, lines)
+    validate({"trust": raw}, SCHEMA_FILE, source, lines)
     if base_dir is not None:
         base = Path(base_dir).resolve()
     else:
         base = Path(source).resolve().parent if source else Path.cwd()
     trust: dict[str, Any] = raw or {}
+    by_name, described = _authorities(trust.get("authorities", ()), base, source, lines)
+    models = trust.get("models", ())
+    rules = [_model_rule(item, index, by_name, source, lines) for index, item in enumerate(models)]
+    datasets_raw = trust.get("datasets", {})
+    datasets = DatasetPolicy(
+        lockfile=str(resolve_path(base, datasets_raw["lockfile"]))
+        if "lockfile" in datasets_raw
+        else None
+    )
+    # what the digest covers: every authority with its files' content, every rule, datasets
+    canonical = {
+        "authorities": described,
+        "models": list(models),
+        "datasets": {"lockfile": datasets.lockfile},
+    }
+    digest = hashlib.sha256(json.dumps(canonical, sort_keys=True, default=str).encode()).hexdigest()
+    return TrustPolicy(
+        source=str(Path(source).resolve()) if source else "",
+        authorities=tuple(by_name.values()),
+        models=tuple(rules),
+        datasets=datasets,
+        digest=f"sha256:{digest}",
+        _by_name=by_name,
+    )
 
-    authorities: list[Authority] = []
+
+def _authorities(
+    items: Sequence[Mapping[str, Any]], base: Path, source: str, lines: Lines
+) -> tuple[dict[str, Authority], list[dict[str, Any]]]:
+    """The authorities by name (in file order), and how each is described for the digest."""
     by_name: dict[str, Authority] = {}
-    canonical: dict[str, Any] = {"authorities": [], "models": [], "datasets": {}}
-    for index, item in enumerate(trust.get("authorities", ())):
+    described: list[dict[str, Any]] = []
+    for index, item in enumerate(items):
         at: list[str | int] = ["trust", "authorities", index]
         name = item["name"]
         if name in by_name:
@@ -149,9 +176,8 @@ def parse_trust(
             )
         kind = given[0]
         authority = _load_authority(name, kind, item[kind], base, source, lines, [*at, kind])
-        authorities.append(authority)
         by_name[name] = authority
-        canonical["authorities"].append(
+        described.append(
             {
                 "name": name,
                 "kind": kind,
@@ -159,61 +185,48 @@ def parse_trust(
                 "files": [(str(p), _file_digest(p)) for p in authority.files()],
             }
         )
+    return by_name, described
 
-    rules: list[ModelRule] = []
-    for index, item in enumerate(trust.get("models", ())):
-        at = ["trust", "models", index]
-        if "require" not in item and "any_of" not in item:
-            raise located_error(
-                "a model rule needs `require: [...]` (all of) or `any_of: [...]` (one of)",
-                source,
-                lines,
-                at,
-            )
-        for key in ("require", "any_of"):
-            for position, ref in enumerate(item.get(key, ())):
-                if ref not in by_name:
-                    known = ", ".join(sorted(by_name)) or "none are defined"
-                    raise located_error(
-                        f"unknown authority {ref!r}",
-                        source,
-                        lines,
-                        [*at, key, position],
-                        hint=f"authorities: {known}",
-                    )
-        parts: list[Requirement] = []
-        if "require" in item:
-            parts.append(AllOf(item["require"]))
-        if "any_of" in item:
-            parts.append(AnyOf(item["any_of"]))
-        # Both keys in one rule: all of `require` and one of `any_of`.
-        requirement = parts[0] if len(parts) == 1 else AllOf(parts)
-        match = item["match"]
-        rules.append(
-            ModelRule(
-                requirement=requirement,
-                namespace=match.get("namespace", "*"),
-                name=match.get("name", "*"),
-                index=index,
-            )
+
+def _model_rule(
+    item: Mapping[str, Any],
+    index: int,
+    by_name: Mapping[str, Authority],
+    source: str,
+    lines: Lines,
+) -> ModelRule:
+    at: list[str | int] = ["trust", "models", index]
+    if "require" not in item and "any_of" not in item:
+        raise located_error(
+            "a model rule needs `require: [...]` (all of) or `any_of: [...]` (one of)",
+            source,
+            lines,
+            at,
         )
-        canonical["models"].append(item)
-
-    datasets_raw = trust.get("datasets", {})
-    datasets = DatasetPolicy(
-        lockfile=str(resolve_path(base, datasets_raw["lockfile"]))
-        if "lockfile" in datasets_raw
-        else None
-    )
-    canonical["datasets"] = {"lockfile": datasets.lockfile}
-    digest = hashlib.sha256(json.dumps(canonical, sort_keys=True, default=str).encode()).hexdigest()
-    return TrustPolicy(
-        source=str(Path(source).resolve()) if source else "",
-        authorities=tuple(authorities),
-        models=tuple(rules),
-        datasets=datasets,
-        digest=f"sha256:{digest}",
-        _by_name=by_name,
+    for key in ("require", "any_of"):
+        for position, ref in enumerate(item.get(key, ())):
+            if ref not in by_name:
+                known = ", ".join(sorted(by_name)) or "none are defined"
+                raise located_error(
+                    f"unknown authority {ref!r}",
+                    source,
+                    lines,
+                    [*at, key, position],
+                    hint=f"authorities: {known}",
+                )
+    parts: list[Requirement] = []
+    if "require" in item:
+        parts.append(AllOf(item["require"]))
+    if "any_of" in item:
+        parts.append(AnyOf(item["any_of"]))
+    # Both keys in one rule: all of `require` and one of `any_of`.
+    requirement = parts[0] if len(parts) == 1 else AllOf(parts)
+    match = item["match"]
+    return ModelRule(
+        requirement=requirement,
+        namespace=match.get("namespace", "*"),
+        name=match.get("name", "*"),
+        index=index,
     )
 
 
