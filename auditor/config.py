@@ -19,6 +19,7 @@ from auditor.located import (
     validate,
 )
 from auditor.model import Severity
+from auditor.repo_paths import RepoPathError, repo_path
 
 if TYPE_CHECKING:
     from auditor.trust import TrustPolicy
@@ -332,14 +333,12 @@ def _policy_settings(
 
 def _repo_relative(value: str, source: str, lines: Lines, path: list[str | int]) -> str:
     """A path inside the audited repository: never absolute, never climbing out of it."""
-    parts = value.replace("\\", "/").split("/")
-    if value.startswith("/") or ".." in parts:
-        raise ConfigError(
-            f"{value!r} must be a path inside the Git repository (relative, without '..')",
-            file=source,
-            line=lines.line(path),
-            key=key_text(path),
-        )
+    try:
+        repo_path(value)
+    except RepoPathError as exc:
+        raise located_error(
+            f"{exc}: it must be a path inside the Git repository", source, lines, path
+        ) from None
     return value
 
 

@@ -18,6 +18,7 @@ from auditor.errors import InputError
 from auditor.kinds import is_namespaced
 from auditor.model import Resource, api_group
 from auditor.objects import flatten, is_object, to_resource
+from auditor.repo_paths import RepoPathError, repo_path
 from auditor.safeyaml import Document, check_size, load_documents
 
 log = logging.getLogger(__name__)
@@ -55,14 +56,10 @@ class RawObject:
 
 def normalize_path(path: str) -> str:
     """A --path as a clean repo-relative path ("." for the root); escapes are InputErrors."""
-    if path.startswith("/") or path.startswith("\\"):
-        raise InputError(
-            f"path {path!r} is absolute: --path is relative to the repository root", key="path"
-        )
-    clean = posixpath.normpath(path or ".")
-    if clean == ".." or clean.startswith("../"):
-        raise InputError(f"path {path!r} is outside the repository", key="path")
-    return clean
+    try:
+        return repo_path(path, root_ok=True)
+    except RepoPathError as exc:
+        raise InputError(f"path {exc}", key="path") from None
 
 
 def kustomization_file(tree: Tree, directory: str) -> str | None:

@@ -15,6 +15,7 @@ from pathlib import PurePosixPath
 
 from auditor.errors import InputError
 from auditor.model import CommitFiles, GitFile
+from auditor.repo_paths import RepoPathError, repo_path
 
 MAX_ATTESTATION_FILES = 256  # files in one attestation directory, links included
 PROVENANCE_SUFFIXES = (".intoto.json", ".intoto.jsonl")
@@ -22,7 +23,7 @@ LAYOUT_NAMES = ("layout", "root.layout")
 LINKS_DIR = "links"
 
 
-class AttestationPathError(ValueError):
+class AttestationPathError(RepoPathError):
     """An attestation path from Git or config that must not be followed."""
 
 
@@ -40,17 +41,10 @@ class AttestationFiles:
 
 def normalize_repo_path(value: str) -> str:
     """A repo-relative path (`a/b`), or AttestationPathError when it could leave the repository."""
-    text = value.strip()
-    if not text:
-        raise AttestationPathError("the path is empty")
-    if text.startswith("/") or "\\" in text or "\0" in text:
-        raise AttestationPathError(f"{value!r} is not a relative path inside the repository")
-    parts = [p for p in text.split("/") if p not in ("", ".")]
-    if ".." in parts:
-        raise AttestationPathError(f"{value!r} climbs out of its directory ('..')")
-    if not parts:
-        raise AttestationPathError(f"{value!r} names the repository root, not a directory in it")
-    return "/".join(parts)
+    try:
+        return repo_path(value)
+    except RepoPathError as exc:
+        raise AttestationPathError(str(exc)) from None
 
 
 def classify(name: str) -> str | None:
