@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import EXAMPLES, run_cli
+from tests.conftest import EXAMPLES, PROJECT, run_cli
 from tests.gitrepo import GitRepo
 
 GOLDEN = Path(__file__).parent / "golden" / "example_audit.json"
@@ -106,6 +106,8 @@ def observed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         (run_id, "<run>"),
         (str(work), "<work>"),
         (str(repo.path), "<repo>"),
+        # the shipped policy library is read from wherever the project is checked out
+        (str(PROJECT), "<project>"),
         (commit, "<commit>"),
         (commit[:12], "<commit>"),
         (commit[:7], "<commit>"),
