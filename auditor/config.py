@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -166,6 +167,100 @@ class Config:
     provenance: ProvenanceSettings = ProvenanceSettings()
     # `severity.checks`: per check id (drift, provenance, policy ids), applied to every finding
     severity_overrides: Mapping[str, Severity] = field(default_factory=dict)
+
+    @classmethod
+    def for_drift(
+        cls,
+        *,
+        config_file: str | None = None,
+        repo: str | None = None,
+        revision: str | None = None,
+        paths: Sequence[str] = (),
+        snapshots: Sequence[str] = (),
+        kubeconfig: str | None = None,
+        contexts: Sequence[str] = (),
+        namespaces: Sequence[str] = (),
+        default_namespace: str | None = None,
+    ) -> Config:
+        """The Config `auditor drift` runs with: its flags on top of `config_file`, if given.
+
+        - `repo` replaces the file's whole Git source: revision `HEAD` and path `.` unless
+          given, only the file's `cache_dir` and `default_namespace` kept. Without `repo`,
+          `revision` and `paths` override the file's.
+        - `snapshots` (one cluster named `snapshot`) and `kubeconfig`/`contexts` (one cluster
+          per context, or the current context) replace the file's clusters; with none of
+          them the file's clusters stay. Snapshots and contexts exclude each other.
+        - `namespaces` replace the file's scope; `default_namespace` the Git default.
+        - A local `repo` resolves against the current directory; snapshot and kubeconfig
+          paths are kept as given, for the command's own working directory.
+
+        Raises ConfigError naming the flag (`--repo` missing without a file, `--live-snapshot`
+        with `--kubeconfig`/`--context`), and any error of the file itself.
+        """
+        base = load_config(config_file) if config_file else None
+        if base is None and not repo:
+            raise ConfigError(
+                "--repo is required (or --config naming a file with git.repo)", key="--repo"
+            )
+        if snapshots and (kubeconfig or contexts):
+            raise ConfigError(
+                "--live-snapshot cannot be combined with --kubeconfig or --context",
+                key="--live-snapshot",
+            )
+        git = _drift_git(base.git if base else None, repo, revision, paths, default_namespace)
+        clusters = _drift_clusters(base.clusters if base else None, snapshots, kubeconfig, contexts)
+        scope = base.scope if base else ScopeSettings()
+        if namespaces:
+            scope = dataclasses.replace(scope, namespaces=tuple(namespaces))
+        if base is not None:
+            return dataclasses.replace(base, git=git, clusters=clusters, scope=scope)
+        return cls(path="", git=git, clusters=clusters, scope=scope)
+
+
+def _drift_git(
+    base: GitSource | None,
+    repo: str | None,
+    revision: str | None,
+    paths: Sequence[str],
+    default_namespace: str | None,
+) -> GitSource:
+    """`auditor drift`'s Git source; `base` is None only when `repo` is given."""
+    if repo:
+        # Another repository: the file's revision and paths name things in its own, so only
+        # the settings about where and how to read (cache, default namespace) carry over.
+        kept = base or GitSource(repo="")
+        git = GitSource(
+            repo=repo if is_url(repo) else str(Path(repo).resolve()),
+            revision=revision or "HEAD",
+            paths=tuple(paths) or (".",),
+            cache_dir=kept.cache_dir,
+            default_namespace=kept.default_namespace,
+        )
+    else:
+        assert base is not None
+        git = dataclasses.replace(
+            base, revision=revision or base.revision, paths=tuple(paths) or base.paths
+        )
+    if default_namespace:
+        git = dataclasses.replace(git, default_namespace=default_namespace)
+    return git
+
+
+def _drift_clusters(
+    base: tuple[ClusterSource, ...] | None,
+    snapshots: Sequence[str],
+    kubeconfig: str | None,
+    contexts: Sequence[str],
+) -> tuple[ClusterSource, ...]:
+    """`auditor drift`'s clusters; `base` is the file's, None without a file."""
+    if snapshots:
+        return (ClusterSource(name="snapshot", snapshots=tuple(str(Path(s)) for s in snapshots)),)
+    if kubeconfig or contexts or base is None:
+        return tuple(
+            ClusterSource(name=ctx or "current", kubeconfig=kubeconfig, context=ctx)
+            for ctx in (contexts or (None,))
+        )
+    return base
 
 
 # ---------------------------------------------------------------------------------------------

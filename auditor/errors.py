@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from auditor.exit_codes import ExitCode
+
 
 class AuditorError(Exception):
     """Base of every error auditor raises on purpose.
 
-    `exit_code` is what the CLI exits with: 2 for a user or input mistake.
+    `exit_code` is what the CLI exits with: USAGE (2) for a user or input mistake.
     """
 
-    exit_code = 2
+    exit_code: ExitCode = ExitCode.USAGE
 
     def __init__(
         self,
@@ -62,7 +64,7 @@ class SourceError(AuditorError):
 class VerificationError(AuditorError):
     """A signature or attestation failed verification: names the exact reason."""
 
-    exit_code = 1
+    exit_code = ExitCode.FINDINGS
 
 
 class StoreError(AuditorError):
@@ -71,4 +73,4 @@ class StoreError(AuditorError):
     Exit 3: the audit ran but its result is not recorded, so the run is not complete.
     """
 
-    exit_code = 3
+    exit_code = ExitCode.INCOMPLETE

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from auditor.errors import InputError
+from auditor.exit_codes import ExitCode
 from auditor.model import (
     Evaluation,
     EvaluationResult,
@@ -41,9 +42,6 @@ from auditor.safeyaml import load_documents
 
 log = logging.getLogger(__name__)
 
-EXIT_PASS = 0
-EXIT_FAIL = 1
-EXIT_ERROR = 3
 ERROR_CHECK = "policy.error"
 ERROR_SEVERITY: Severity = "high"
 
@@ -58,12 +56,13 @@ class PolicyOutcome:
         results = Counter(e.result for e in self.evaluations)
         return {r: results.get(r, 0) for r in ("pass", "fail", "warn", "error")}
 
-    def exit_code(self) -> int:
-        """3 when an evaluation errored (an error is not a pass), else 1 on any fail, else 0."""
+    def exit_code(self) -> ExitCode:
+        """INCOMPLETE (3) when an evaluation errored (an error is not a pass), else FINDINGS (1)
+        on any fail, else CLEAN (0)."""
         results = {e.result for e in self.evaluations}
         if "error" in results or self.errors:
-            return EXIT_ERROR
-        return EXIT_FAIL if "fail" in results else EXIT_PASS
+            return ExitCode.INCOMPLETE
+        return ExitCode.FINDINGS if "fail" in results else ExitCode.CLEAN
 
 
 # -- messages ------------------------------------------------------------------------------

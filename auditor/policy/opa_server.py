@@ -51,6 +51,7 @@ from opa_client.errors import (
 )
 
 from auditor.errors import ConfigError, SourceError
+from auditor.exit_codes import ExitCode
 from auditor.policy.embedded import module_keys
 from auditor.policy.engine import PolicyEvalError, PolicyLoadError, RegoModule
 
@@ -86,7 +87,7 @@ class PolicyServerError(SourceError):
     """The OPA server could not answer (unreachable, timed out, 5xx, 401/403): the policy
     stage did not finish, so the run is `incomplete` (exit 3), never a pass."""
 
-    exit_code = 3
+    exit_code = ExitCode.INCOMPLETE
 
 
 @dataclass(frozen=True, slots=True)

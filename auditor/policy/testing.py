@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from auditor.exit_codes import ExitCode
 from auditor.policy import gatekeeper
 from auditor.policy.embedded import EmbeddedEngine
 from auditor.policy.engine import PolicyEvalError
@@ -55,9 +56,9 @@ class TestReport:
     def ok(self) -> bool:
         return all(r.outcome in ("pass", "skip") for r in self.results)
 
-    def exit_code(self) -> int:
-        """0 when every test passed (skips allowed), 1 otherwise."""
-        return 0 if self.ok else 1
+    def exit_code(self) -> ExitCode:
+        """CLEAN (0) when every test passed (skips allowed), FINDINGS (1) otherwise."""
+        return ExitCode.CLEAN if self.ok else ExitCode.FINDINGS
 
 
 def run_policy_tests(paths: Sequence[str], *, data_files: Sequence[str] = ()) -> TestReport:

@@ -45,9 +45,9 @@ from auditor.provenance.model_signing import verify_model  # noqa: E402
 from auditor.trust.policy import load_trust_policy  # noqa: E402
 
 CHUNK = 1024 * 1024
-# The CLI entry with the `verify` group added when cli.py does not register it yet.
+# The CLI entry with the `verify` group added when auditor.cli does not register it yet.
 ENTRY = (
-    "import sys; from auditor import cli; from auditor.cli_verify import verify; "
+    "import sys; from auditor import cli; from auditor.cli.verify import verify; "
     "'verify' in cli.cli.commands or cli.cli.add_command(verify); cli.main(sys.argv[1:])"
 )
 

@@ -30,9 +30,9 @@ from tests.provenance.conftest import (
 WritePolicy = Callable[..., Path]
 
 # Runs the real entry point (cli.main: error handling, exit codes). The `verify` group is added
-# here when cli.py does not register it yet, so these tests hold before and after it does.
+# here when auditor.cli does not register it yet, so these tests hold before and after it does.
 _ENTRY = (
-    "import sys; from auditor import cli; from auditor.cli_verify import verify; "
+    "import sys; from auditor import cli; from auditor.cli.verify import verify; "
     "'verify' in cli.cli.commands or cli.cli.add_command(verify); cli.main(sys.argv[1:])"
 )
 
@@ -55,7 +55,7 @@ VerifyCli = Callable[..., CliResult]
 @pytest.fixture
 def verify_cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> VerifyCli:
     from auditor import cli
-    from auditor.cli_verify import verify
+    from auditor.cli.verify import verify
 
     if "verify" not in cli.cli.commands:
         monkeypatch.setitem(cli.cli.commands, "verify", verify)

@@ -1,4 +1,5 @@
-"""What every command group shares: the `-o text|json` option and printing one JSON object."""
+"""What every command group shares: the `-o text|json` option, one JSON object on stdout, and
+the console text goes to."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import click
+from rich.console import Console
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -28,3 +30,8 @@ def print_json(document: Any) -> None:
     """One JSON object on stdout; logs and diagnostics go to stderr."""
     json.dump(document, sys.stdout, indent=2, default=str)
     sys.stdout.write("\n")
+
+
+def console() -> Console:
+    # rich colours only on a terminal; NO_COLOR and pipes get plain text.
+    return Console(highlight=False, soft_wrap=True)

@@ -1,7 +1,7 @@
 """`auditor verify ...`: click commands only; the library is auditor.provenance.
 
-Registered in cli.py with `cli.add_command(verify)`; errors raised here (ConfigError,
-InputError) reach cli.main, which prints their diagnostics and exits 2.
+Errors raised here (ConfigError, InputError) reach `auditor.cli.main`, which prints their
+diagnostics and exits 2.
 """
 
 from __future__ import annotations
@@ -12,15 +12,13 @@ from typing import TYPE_CHECKING
 
 import click
 
-from auditor.cli_common import output_option, print_json
+from auditor.cli.options import output_option, print_json
 from auditor.errors import ConfigError
+from auditor.exit_codes import ExitCode
 
 if TYPE_CHECKING:
     from auditor.provenance.model_signing import ModelVerification
     from auditor.trust.policy import TrustPolicy
-
-EXIT_VERIFIED = 0
-EXIT_REJECTED = 1
 
 
 @click.group()
@@ -87,7 +85,7 @@ def model(
         sys.stdout.write("\n")
     else:
         _print_text(result)
-    sys.exit(EXIT_VERIFIED if result.verified else EXIT_REJECTED)
+    sys.exit(ExitCode.CLEAN if result.verified else ExitCode.FINDINGS)
 
 
 def _policy(trust_policy: Path | None, config_file: Path | None) -> TrustPolicy:

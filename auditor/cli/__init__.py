@@ -1,0 +1,82 @@
+"""`auditor`: the click group, its global options, and the entry point that turns every error
+into a diagnosis and an exit code (DESIGN "Exit codes").
+
+One module per command group sits beside this one; each only parses options, calls the
+library, prints, and picks the exit code.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import traceback
+
+import click
+
+from auditor import __version__
+from auditor.cli import audit, drift, policy, verify
+from auditor.errors import AuditorError
+from auditor.exit_codes import ExitCode
+
+# `\b` keeps click from rewrapping the table into one paragraph.
+HELP_EPILOG = f"""\b
+Exit codes:
+  {ExitCode.CLEAN:>3d}  clean: in sync, verified, every policy passed
+  {ExitCode.FINDINGS:>3d}  drift (drift), findings at or above --fail-on (audit), a failed
+       policy or test, a rejected model (verify)
+  {ExitCode.USAGE:>3d}  usage, config or input error: the message names the file, key and line
+  {ExitCode.INCOMPLETE:>3d}  incomplete: a stage could not finish (a cluster or OPA server
+       unreachable, a kind forbidden, a policy that errored); never reported as clean
+  {ExitCode.INTERNAL:>3d}  internal error: a bug in auditor, never bad input
+  {ExitCode.INTERRUPTED:>3d}  interrupted (Ctrl-C)
+"""
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=HELP_EPILOG)
+@click.version_option(__version__, prog_name="auditor")
+@click.option("-v", "--verbose", count=True, help="more logging on stderr (-vv for debug)")
+def cli(verbose: int) -> None:
+    """Policy and drift audit for GitOps-managed ML serving on Kubernetes."""
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(
+        level=level, stream=sys.stderr, format="auditor: %(levelname)s: %(message)s"
+    )
+
+
+cli.add_command(drift.drift)
+cli.add_command(audit.audit)
+cli.add_command(policy.policy)
+# verify imports model-signing only inside its commands, so registering it costs nothing.
+cli.add_command(verify.verify)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: user mistakes print a diagnosis and exit 2, never a traceback."""
+    try:
+        cli.main(args=argv, prog_name="auditor", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        # click turns Ctrl-C into Abort; 130 is what shells report for SIGINT.
+        click.echo("aborted", err=True)
+        sys.exit(ExitCode.INTERRUPTED)
+    except AuditorError as exc:
+        click.echo(f"auditor: error: {exc.diagnostics()}", err=True)
+        sys.exit(exc.exit_code)
+    except BrokenPipeError:
+        sys.exit(ExitCode.CLEAN)
+    except Exception as exc:  # a bug, not a user mistake: say so, keep the trace opt-in
+        click.echo(f"auditor: internal error: {type(exc).__name__}: {exc}", err=True)
+        if os.environ.get("AUDITOR_DEBUG"):
+            traceback.print_exc()
+        else:
+            click.echo("  set AUDITOR_DEBUG=1 for the traceback, and please report it", err=True)
+        sys.exit(ExitCode.INTERNAL)
+    sys.exit(ExitCode.CLEAN)
+
+
+__all__ = ["cli", "main"]

@@ -1,0 +1,54 @@
+"""`auditor audit`: the full audit, recorded in the store, with an optional report file."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from auditor.cli.options import console, output_option, print_json
+from auditor.config import load_config
+from auditor.model import SEVERITIES
+
+
+@click.command()
+@click.option("--config", "config_file", required=True, type=click.Path(), help="auditor.yaml")
+@click.option("--store", "store_path", type=click.Path(), help="SQLite store [config: store]")
+@click.option("--fail-on", type=click.Choice(SEVERITIES), help="exit 1 at this severity [high]")
+@click.option(
+    "--report",
+    "report_path",
+    type=click.Path(),
+    help="write a report: .json for machines, anything else Markdown",
+)
+@output_option
+def audit(
+    config_file: str,
+    store_path: str | None,
+    fail_on: str | None,
+    report_path: str | None,
+    output: str,
+) -> None:
+    """Run a full audit and record it. Exit 0 clean, 1 findings, 2 error, 3 incomplete."""
+    from auditor.reports.documents import audit_document
+    from auditor.reports.files import write_report
+    from auditor.reports.text import render_text
+
+    config = load_config(config_file)
+    threshold = fail_on or config.fail_on
+    from auditor.pipeline import run_audit  # the cluster client loads only for commands that read
+
+    result = run_audit(config, store_path=store_path, trigger="cron")
+    report = report_path or config.report
+    if report:
+        write_report(result, report, fail_on=threshold)
+    if output == "json":
+        print_json(audit_document(result, fail_on=threshold))
+    else:
+        render_text(result, console())
+        if result.run.id:
+            click.echo(f"run {result.run.id}: {result.run.status}", err=True)
+    sys.exit(result.audit_exit_code(threshold))
+
+
+__all__ = ["audit"]
