@@ -54,9 +54,9 @@ cli.add_command(verify.verify)
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: user mistakes print a diagnosis and exit 2, never a traceback."""
     try:
-        cli.main(args=argv, prog_name="auditor", standalone_mode=False)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
+        # without standalone mode, click returns what `ctx.exit(n)` asked for (--help and
+        # --version included) instead of exiting: that is the exit code
+        code = cli.main(args=argv, prog_name="auditor", standalone_mode=False)
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> None:
         else:
             click.echo("  set AUDITOR_DEBUG=1 for the traceback, and please report it", err=True)
         sys.exit(ExitCode.INTERNAL)
-    sys.exit(ExitCode.CLEAN)
+    sys.exit(code if isinstance(code, int) else ExitCode.CLEAN)
 
 
 __all__ = ["cli", "main"]

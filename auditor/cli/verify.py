@@ -82,7 +82,6 @@ def model(
     )
     if output == "json":
         print_json(result.to_json())
-        sys.stdout.write("\n")
     else:
         _print_text(result)
     sys.exit(ExitCode.CLEAN if result.verified else ExitCode.FINDINGS)
