@@ -56,6 +56,20 @@ class Lines:
                 break
         return node, key_node
 
+    def exact(self, path: Path_) -> yaml.Node | None:
+        """The value node at exactly `path`; None when the path does not exist."""
+        node = self.root
+        for part in path:
+            if isinstance(node, yaml.MappingNode):
+                node = next((v for k, v in node.value if k.value == str(part)), None)
+            elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+                node = node.value[part] if part < len(node.value) else None
+            else:
+                return None
+            if node is None:
+                return None
+        return node
+
     def line(self, path: Path_, *, of_key: bool = False) -> int | None:
         node, key_node = self.node(path)
         target = key_node if of_key and key_node is not None else node

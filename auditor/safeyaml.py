@@ -9,7 +9,7 @@ import contextlib
 import gc
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
@@ -49,6 +49,8 @@ class Document:
     data: Any
     line: int  # 1-based line where the document starts
     index: int  # 0-based position in its file
+    # The composed node tree (line numbers and scalar styles), kept only when asked for.
+    node: yaml.Node | None = field(default=None, compare=False, repr=False)
 
 
 def check_size(size: int, source: str, max_bytes: int) -> None:
@@ -114,8 +116,9 @@ def _may_alias(text: str) -> bool:
     return "*" in text or "<<" in text
 
 
-def iter_yaml_documents(text: str, source: str) -> Iterator[Document]:
-    """Yields each document of a multi-document YAML stream with its start line."""
+def iter_yaml_documents(text: str, source: str, *, keep_nodes: bool = False) -> Iterator[Document]:
+    """Yields each document of a multi-document YAML stream with its start line (and, with
+    `keep_nodes`, its node tree, from the same parse)."""
     check_aliases = _may_alias(text)
     loader = _Loader(text)
     index = 0
@@ -127,7 +130,8 @@ def iter_yaml_documents(text: str, source: str) -> Iterator[Document]:
             if check_aliases:
                 _expanded_size(node, source)
             data = loader.construct_document(node)
-            yield Document(data=data, line=node.start_mark.line + 1, index=index)
+            kept = node if keep_nodes else None
+            yield Document(data=data, line=node.start_mark.line + 1, index=index, node=kept)
             index += 1
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -145,11 +149,17 @@ def iter_yaml_documents(text: str, source: str) -> Iterator[Document]:
 
 
 def load_documents(
-    content: bytes | str, source: str, *, max_bytes: int = DEFAULT_MAX_BYTES
+    content: bytes | str,
+    source: str,
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    keep_nodes: bool = False,
 ) -> list[Document]:
     """Every document of a YAML or JSON file, size-checked first.
 
     JSON is read with the json module (faster, exact line numbers); anything else as YAML.
+    With `keep_nodes` every file is composed as YAML (JSON is YAML), so each document keeps
+    its node tree for locating values.
     """
     size = len(content)
     check_size(size, source, max_bytes)
@@ -161,7 +171,8 @@ def load_documents(
     else:
         text = content
     stripped = text.lstrip()
-    if source.endswith(".json") or (stripped.startswith("{") and stripped.rstrip().endswith("}")):
+    looks_json = stripped.startswith("{") and stripped.rstrip().endswith("}")
+    if not keep_nodes and (source.endswith(".json") or looks_json):
         try:
             with gc_paused():
                 return [Document(data=json.loads(text), line=1, index=0)]
@@ -172,7 +183,7 @@ def load_documents(
                 raise InputError(f"invalid JSON: {exc.msg}", file=source, line=exc.lineno) from None
             # `{...}` that is not JSON may still be flow-style YAML
     with gc_paused():
-        return list(iter_yaml_documents(text, source))
+        return list(iter_yaml_documents(text, source, keep_nodes=keep_nodes))
 
 
 def load_located(

@@ -32,6 +32,7 @@ from typing import Any, NamedTuple
 import yaml
 
 from auditor.errors import InputError
+from auditor.located import Lines
 from auditor.model import EvaluationResult, Severity, api_group
 from auditor.policy.engine import Policy, PolicyEvalError, PolicyLoadError, RegoModule
 from auditor.policy.gatekeeper_inventory import (
@@ -160,28 +161,12 @@ def _yaml_files(paths: Iterable[str | Path]) -> Iterator[Path]:
                 yield path
 
 
-def _scalar_lines(text: str) -> dict[int, dict[tuple[Any, ...], tuple[int, str | None]]]:
-    """For each document (by its 1-based start line): the 0-based line and style of every
-    scalar, by path. Only templates are composed, and only after safeyaml has vetted the file
-    (size, alias expansion), so this second pass is bounded."""
-    out: dict[int, dict[tuple[Any, ...], tuple[int, str | None]]] = {}
-
-    def walk(node: yaml.Node, path: tuple[Any, ...], into: dict[Any, Any]) -> None:
-        if isinstance(node, yaml.ScalarNode):
-            into[path] = (node.start_mark.line, node.style)
-        elif isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                walk(value, (*path, key.value), into)
-        elif isinstance(node, yaml.SequenceNode):
-            for index, item in enumerate(node.value):
-                walk(item, (*path, index), into)
-
-    for node in yaml.compose_all(text, Loader=yaml.SafeLoader):
-        if node is not None:
-            lines: dict[tuple[Any, ...], tuple[int, str | None]] = {}
-            walk(node, (), lines)
-            out[node.start_mark.line + 1] = lines
-    return out
+def _scalar_at(lines: Lines, path: tuple[Any, ...]) -> tuple[int, str | None] | None:
+    """(0-based line, style) of the scalar at `path` of a template, from the file's one parse."""
+    node = lines.exact(path)
+    if not isinstance(node, yaml.ScalarNode):
+        return None
+    return node.start_mark.line, node.style
 
 
 # --- templates ----------------------------------------------------------------------------
@@ -219,12 +204,10 @@ def _isolate(text: str, *, own_package: str | None, new_package: str, lib_root: 
     return text
 
 
-def _module_line(
-    lines: Mapping[tuple[Any, ...], tuple[int, str | None]], path: tuple[Any, ...]
-) -> int:
+def _module_line(lines: Lines, path: tuple[Any, ...]) -> int:
     """0-based line where a rego block's text starts: a `|` block's text begins on the line
     after its indicator; a quoted or plain scalar on its own line."""
-    line, style = lines.get(path, (0, None))
+    line, style = _scalar_at(lines, path) or (0, None)
     return line + 1 if style in ("|", ">") else line
 
 
@@ -243,7 +226,7 @@ def _template_modules(
     source: str,
     rego: str,
     libs: Sequence[Any],
-    lines: Mapping[tuple[Any, ...], tuple[int, str | None]],
+    lines: Lines,
     base: tuple[Any, ...],
     force_v1: bool,
 ) -> tuple[str, tuple[RegoModule, ...]]:
@@ -307,10 +290,10 @@ def _parse_template(
     doc: Mapping[str, Any],
     source: str,
     line: int,
-    lines: Mapping[tuple[Any, ...], tuple[int, str | None]],
+    lines: Lines,
 ) -> _Template:
     def fail(message: str, *path: Any) -> PolicyLoadError:
-        at = lines.get(path)
+        at = _scalar_at(lines, path)
         return PolicyLoadError(
             f"ConstraintTemplate {name or '?'}: {message}",
             file=source,
@@ -471,8 +454,8 @@ def _policy(
 # --- loading ------------------------------------------------------------------------------
 
 
-def _documents(path: Path) -> Iterator[tuple[Mapping[str, Any], int, str, str]]:
-    """Each Gatekeeper object in a YAML file: (object, line, source, text)."""
+def _documents(path: Path) -> Iterator[tuple[Mapping[str, Any], int, str, Lines]]:
+    """Each Gatekeeper object in a YAML file: (object, line, source, where its values are)."""
     source = str(path)
     try:
         raw = path.read_bytes()
@@ -481,18 +464,18 @@ def _documents(path: Path) -> Iterator[tuple[Mapping[str, Any], int, str, str]]:
     if b"gatekeeper.sh" not in raw:  # cheap skip: most YAML on a policy path is not Gatekeeper
         return
     try:
-        docs = load_documents(raw, source)
+        docs = load_documents(raw, source, keep_nodes=True)
     except InputError as exc:
         raise PolicyLoadError(exc.message, file=exc.file, line=exc.line) from None
-    text = raw.decode("utf-8-sig")
     for doc in docs:
+        lines = Lines(doc.node)
         items = doc.data.get("items") if isinstance(doc.data, Mapping) else None
         if isinstance(items, list):  # a List, as `kubectl get -o yaml` writes
-            for item in items:
+            for index, item in enumerate(items):
                 if isinstance(item, Mapping):
-                    yield item, doc.line, source, text
+                    yield item, doc.line, source, Lines(lines.exact(("items", index)))
         elif isinstance(doc.data, Mapping):
-            yield doc.data, doc.line, source, text
+            yield doc.data, doc.line, source, lines
 
 
 def is_gatekeeper(policy: Policy) -> bool:
@@ -508,9 +491,8 @@ def load_gatekeeper(
     PolicyLoadError naming the file and line for anything Gatekeeper would refuse."""
     templates: dict[str, _Template] = {}
     constraints: list[tuple[Mapping[str, Any], int, str]] = []
-    line_cache: dict[str, dict[int, dict[tuple[Any, ...], tuple[int, str | None]]]] = {}
     for path in _yaml_files(paths):
-        for obj, line, source, text in _documents(path):
+        for obj, line, source, lines in _documents(path):
             group, version = _group_version(obj)
             if group == TEMPLATE_GROUP and obj.get("kind") == "ConstraintTemplate":
                 if version not in TEMPLATE_VERSIONS:
@@ -520,9 +502,7 @@ def load_gatekeeper(
                         file=source,
                         line=line,
                     )
-                if source not in line_cache:
-                    line_cache[source] = _scalar_lines(text)
-                template = _parse_template(obj, source, line, line_cache[source].get(line, {}))
+                template = _parse_template(obj, source, line, lines)
                 if template.kind in templates:
                     other = templates[template.kind]
                     raise PolicyLoadError(

@@ -246,6 +246,19 @@ def test_syntax_error_in_template_rego_names_the_yaml_file_and_the_line_in_it(
     assert f"{path}:{err.value.line}" in err.value.diagnostics()
 
 
+def test_syntax_error_in_a_template_inside_a_list_names_its_own_line(tmp_path: Path) -> None:
+    # `kubectl get constrainttemplates -o yaml` writes a List: the template's values are
+    # located inside its item, not at the top of the document
+    broken = REQUIRED_LABELS_REGO.replace("count(missing) > 0", "count(missing) > > 0")
+    item = "\n".join("  " + line for line in template_yaml(LABELS, broken).splitlines())
+    listing = "apiVersion: v1\nkind: List\nitems:\n-" + item[1:] + "\n"
+    path = write(tmp_path / "templates.yaml", listing)
+    with pytest.raises(PolicyLoadError) as err:
+        load_gatekeeper([tmp_path])
+    assert err.value.line is not None
+    assert "count(missing) > > 0" in path.read_text().splitlines()[err.value.line - 1]
+
+
 def test_syntax_error_in_a_lib_names_the_line_inside_the_lib(tmp_path: Path) -> None:
     path = write(
         tmp_path / "template.yaml",
