@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from run import _resource, bench_inputs, sample_policies  # noqa: E402
 
+from auditor.policy import gatekeeper  # noqa: E402
 from auditor.policy.evaluate import evaluate_policies  # noqa: E402
 from auditor.policy.loader import find_policy_files, load_policy_files  # noqa: E402
 from auditor.policy.opa_server import OpaServerEngine  # noqa: E402
@@ -50,7 +51,7 @@ def main() -> None:
             sample_policies(Path(tmp))
             source = "built-in sample"
             policy_dir = Path(tmp)
-        policy_set = load_policy_files([str(policy_dir)])
+        policy_set = load_policy_files([str(policy_dir)], hooks=(gatekeeper.HOOKS,))
 
         resources = [_resource(i) for i in range(args.resources)]
         inputs = bench_inputs(resources)

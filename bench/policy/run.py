@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from auditor.model import Resource, ResourceRef  # noqa: E402
+from auditor.policy import gatekeeper  # noqa: E402
 from auditor.policy.evaluate import evaluate_policies, load_engine  # noqa: E402
 from auditor.policy.inputs import build_input  # noqa: E402
 from auditor.policy.loader import find_policy_files, load_policy_files  # noqa: E402
@@ -177,7 +178,7 @@ def main() -> None:
             policy_dir = Path(tmp)
 
         started = time.perf_counter()
-        policy_set = load_policy_files([str(policy_dir)])
+        policy_set = load_policy_files([str(policy_dir)], hooks=(gatekeeper.HOOKS,))
         engine = load_engine(policy_set)
         load_s = time.perf_counter() - started
 
