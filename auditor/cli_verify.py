@@ -16,7 +16,7 @@ from auditor.cli_common import output_option, print_json
 from auditor.errors import ConfigError
 
 if TYPE_CHECKING:
-    from auditor.provenance.model_signing import ModelVerification
+    from auditor.provenance.signing import ModelVerification
     from auditor.trust.policy import TrustPolicy
 
 EXIT_VERIFIED = 0
@@ -70,7 +70,7 @@ def model(
     them to check it against the rule a serving resource would match.
     """
     # Imported here: model-signing and sigstore cost ~0.15 s, which other commands need not pay.
-    from auditor.provenance.model_signing import verify_model
+    from auditor.provenance.signing import verify_model
 
     policy = _policy(trust_policy, config_file)
     result = verify_model(
