@@ -74,3 +74,13 @@ class StoreError(AuditorError):
     """
 
     exit_code = ExitCode.INCOMPLETE
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's text, or its type's name when it has none.
+
+    Upstream libraries (model-signing, sigstore, OpenSSL) raise multi-line messages; a finding
+    quotes one line of them.
+    """
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

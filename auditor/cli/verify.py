@@ -17,7 +17,7 @@ from auditor.errors import ConfigError
 from auditor.exit_codes import ExitCode
 
 if TYPE_CHECKING:
-    from auditor.provenance.model_signing import ModelVerification
+    from auditor.provenance.signing import ModelVerification
     from auditor.trust.policy import TrustPolicy
 
 
@@ -68,7 +68,7 @@ def model(
     them to check it against the rule a serving resource would match.
     """
     # Imported here: model-signing and sigstore cost ~0.15 s, which other commands need not pay.
-    from auditor.provenance.model_signing import verify_model
+    from auditor.provenance.signing import verify_model
 
     policy = _policy(trust_policy, config_file)
     result = verify_model(

@@ -17,8 +17,6 @@ import binascii
 import hashlib
 import json
 import re
-import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -29,8 +27,10 @@ from securesystemslib.signer import Signature, SSlibKey
 from sigstore.errors import Error as SigstoreError
 from sigstore.errors import VerificationError as SigstoreVerificationError
 
-from auditor.errors import ConfigError, VerificationError
-from auditor.model import Finding, ResourceRef, Severity
+from auditor import checks
+from auditor.errors import ConfigError, VerificationError, first_line
+from auditor.lru import LRU
+from auditor.model import Finding, ResourceRef
 from auditor.trust.authorities import (
     Authority,
     PublicKey,
@@ -47,10 +47,14 @@ MAX_PAYLOAD_BYTES = 16 * 1024 * 1024
 MAX_ENVELOPE_BYTES = MAX_PAYLOAD_BYTES * 4 // 3 + 1024 * 1024
 MAX_SIGNATURES = 64
 
-# an attestation that does not verify leaves the model's training unproven
-ATTESTATION_SEVERITY: Severity = "high"
-
 Reason = Literal["signature_invalid", "identity_mismatch", "malformed", "unsigned"]
+
+_CHECK_OF_REASON: dict[Reason, str] = {
+    "signature_invalid": checks.SIGNATURE_INVALID,
+    "identity_mismatch": checks.IDENTITY_MISMATCH,
+    "malformed": checks.MALFORMED,
+    "unsigned": checks.UNSIGNED,
+}
 
 
 class DsseError(VerificationError):
@@ -60,7 +64,7 @@ class DsseError(VerificationError):
 
     @property
     def check(self) -> str:
-        return f"provenance.{self.reason}"
+        return _CHECK_OF_REASON[self.reason]
 
 
 class MalformedEnvelopeError(DsseError):
@@ -228,9 +232,7 @@ def envelope_from_json(doc: Any, source: str = "envelope") -> Envelope:
 
 # --- verification cache ----------------------------------------------------------------------
 
-_CACHE_SIZE = 4096
-_cache: OrderedDict[tuple[str, str], VerifiedPayload | DsseError] = OrderedDict()
-_cache_lock = threading.Lock()
+_cache: LRU[tuple[str, str], VerifiedPayload | DsseError] = LRU(4096)
 
 
 def _cached(
@@ -242,19 +244,13 @@ def _cached(
     signed timestamps), so a cached rejection is as good as a fresh one.
     """
     key = (envelope_digest, material_digest)
-    with _cache_lock:
-        hit = _cache.get(key)
-        if hit is not None:
-            _cache.move_to_end(key)
+    hit = _cache.get(key)
     if hit is None:
         try:
             hit = verify()
         except DsseError as exc:
             hit = exc
-        with _cache_lock:
-            _cache[key] = hit
-            while len(_cache) > _CACHE_SIZE:
-                _cache.popitem(last=False)
+        _cache.put(key, hit)
     if isinstance(hit, DsseError):
         raise hit
     return hit
@@ -262,13 +258,11 @@ def _cached(
 
 def clear_cache() -> None:
     """Forgets every cached verification result (tests; a reloaded trust policy)."""
-    with _cache_lock:
-        _cache.clear()
+    _cache.clear()
 
 
 def cache_size() -> int:
-    with _cache_lock:
-        return len(_cache)
+    return len(_cache)
 
 
 # --- public keys -------------------------------------------------------------------------------
@@ -393,6 +387,9 @@ def verify_sigstore_bundle(
     from sigstore.models import Bundle
     from sigstore.verify import Verifier
 
+    # upstream imports model-signing too: paid only when a Sigstore bundle is verified
+    from auditor.provenance import upstream
+
     envelope_digest = sha256_digest(data)
 
     def verify() -> VerifiedPayload:
@@ -405,9 +402,9 @@ def verify_sigstore_bundle(
             bundle = Bundle.from_json(data)
         except (SigstoreError, ValueError, KeyError, TypeError) as exc:
             raise MalformedEnvelopeError(
-                f"not a Sigstore bundle: {_first_line(exc)}", file=source
+                f"not a Sigstore bundle: {first_line(exc)}", file=source
             ) from None
-        if bundle._dsse_envelope is None:  # sigstore offers no public accessor
+        if upstream.dsse_envelope(bundle) is None:
             raise MalformedEnvelopeError(
                 "the Sigstore bundle signs an artifact, not a DSSE envelope", file=source
             )
@@ -421,7 +418,7 @@ def verify_sigstore_bundle(
             ) from None
         except (SigstoreError, ValueError) as exc:
             raise SignatureInvalidError(
-                f"Sigstore verification against {authority.describe()} failed: {_first_line(exc)}",
+                f"Sigstore verification against {authority.describe()} failed: {first_line(exc)}",
                 file=source,
             ) from None
         if len(payload) > MAX_PAYLOAD_BYTES:
@@ -463,11 +460,6 @@ def verify_envelope(
     )
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
 def attestation_finding(
     error: DsseError, *, ref: ResourceRef, path: str = "/provenance/attestation"
 ) -> Finding:
@@ -477,12 +469,11 @@ def attestation_finding(
     include it): the binding passes e.g. `/provenance/attestation/provenance.json`.
     """
     where = f" ({error.file})" if error.file else ""
-    return Finding(
-        category="provenance",
-        check=error.check,
-        severity=ATTESTATION_SEVERITY,
-        ref=ref,
-        path=path,
-        message=f"{ref.display()}: attestation{where} rejected: {error.message}",
+    return checks.finding(
+        error.check,
+        ref,
+        path,
+        f"{ref.display()}: attestation{where} rejected: {error.message}",
+        severity=checks.ATTESTATION_SEVERITY,
         details={"file": error.file} if error.file else {},
     )

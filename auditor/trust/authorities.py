@@ -5,7 +5,7 @@ question. An authority holds the trust material of one signer (a public key, a C
 Sigstore identity with its offline trust root) and loads it once; a requirement (`Signed`,
 `AllOf`, `AnyOf`) says which authorities must have signed, given the set that did.
 
-These classes know nothing of model-signing: `auditor.provenance.model_signing` verifies model
+These classes know nothing of model-signing: `auditor.provenance.signing` verifies model
 bundles against them, and the SLSA/in-toto verifiers can use the same key, chain and identity.
 """
 

@@ -11,7 +11,7 @@ signs it with a fresh EC P-256 key through model-signing, then times over the sa
   any verifier could do on this machine.
 - `raw_hashlib_1_thread`: the same on one thread, for scale.
 - `model_signing_hash`: model_signing.hashing.Config().hash(model): its own thread pool.
-- `auditor_verify_library`: auditor.provenance.model_signing.verify_model (cache off).
+- `auditor_verify_library`: auditor.provenance.signing.verify_model (cache off).
 - `auditor_verify_cli`: `auditor verify model ... -o json` in a fresh process (import incl.).
 - `model_signing_cli`: `python -m model_signing verify key ...` in a fresh process.
 
@@ -41,7 +41,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 PROJECT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(PROJECT))
 
-from auditor.provenance.model_signing import verify_model  # noqa: E402
+from auditor.provenance.signing import verify_model  # noqa: E402
 from auditor.trust.policy import load_trust_policy  # noqa: E402
 
 CHUNK = 1024 * 1024

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from auditor.config import parse_config
-from auditor.provenance import model_signing as ms
+from auditor.provenance import signing as ms
 from tests.conftest import GitRepo, run_cli
 from tests.provenance.attestation_factory import (
     SigningKey,

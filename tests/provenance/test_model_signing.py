@@ -17,8 +17,8 @@ import pytest
 from model_signing._signing import sign_ec_key, signing
 
 from auditor.errors import InputError
-from auditor.provenance import model_signing as ms
-from auditor.provenance.model_signing import ModelVerification, manifest_digest, verify_model
+from auditor.provenance.signing import ModelVerification, manifest_digest, verify_model
+from auditor.provenance.signing.manifest import Hasher
 from auditor.trust.policy import TrustPolicy, load_trust_policy
 from tests.provenance.conftest import (
     KEYLESS_IDENTITY,
@@ -602,13 +602,13 @@ def test_cache_answers_again_without_hashing_and_notices_a_change(
     model, signature, policy = signed
     first = verify_model(model, signature, policy)
     calls: list[Path] = []
-    original = ms._Hasher._hash
+    original = Hasher._hash
 
-    def counting(self: ms._Hasher, serialization: dict[str, object]) -> object:
+    def counting(self: Hasher, serialization: dict[str, object]) -> object:
         calls.append(self.model)
         return original(self, serialization)
 
-    monkeypatch.setattr(ms._Hasher, "_hash", counting)
+    monkeypatch.setattr(Hasher, "_hash", counting)
     assert verify_model(model, signature, policy) is first
     assert calls == []
     (model / "config.json").write_text('{"layers": 3}\n')  # same size, new ctime

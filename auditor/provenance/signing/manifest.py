@@ -1,0 +1,173 @@
+"""From a signed statement to a manifest, and from the model's files to the same manifest.
+
+The statement says how the model was hashed (its serialization); the model is hashed the
+same way, once per distinct serialization, and the two manifests are compared file by file.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from model_signing import hashing as ms_hashing
+from model_signing import manifest as ms_manifest
+
+from auditor import checks
+from auditor.errors import InputError, first_line
+from auditor.provenance import upstream
+from auditor.provenance.signing.results import Problem
+
+_V1_PREDICATE = "https://model_signing/signature/v1.0"
+
+
+def statement_manifest(payload: bytes, path: Path) -> tuple[ms_manifest.Manifest, str] | Problem:
+    """The manifest and subject digest of an authenticated statement."""
+    try:
+        statement = json.loads(payload)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return Problem(checks.SIGNATURE_INVALID, f"the statement signed in {path.name} is not JSON")
+    if not isinstance(statement, dict) or statement.get("_type") != upstream.IN_TOTO_STATEMENT_TYPE:
+        return Problem(
+            checks.SIGNATURE_INVALID, f"{path.name} does not sign an in-toto Statement v1"
+        )
+    try:
+        manifest = upstream.statement_manifest(statement)
+    except ValueError as exc:
+        message = first_line(exc)
+        if message.startswith("Manifest is inconsistent"):
+            # Authentic, but its subject digest is not the digest of the files it lists.
+            return Problem(
+                checks.DIGEST_MISMATCH,
+                f"the subject digest signed in {path.name} does not match the files it lists "
+                f"({message})",
+                expected=_subject_digest(statement),
+            )
+        return Problem(checks.SIGNATURE_INVALID, f"{path.name} is not a model signature: {message}")
+    except (KeyError, TypeError, IndexError, AttributeError) as exc:
+        return Problem(
+            checks.SIGNATURE_INVALID, f"{path.name} is not a model signature: missing {exc}"
+        )
+    if statement.get("predicateType") == _V1_PREDICATE:
+        digest = _subject_digest(statement)
+    else:
+        # The v0.2 compat statement lists files as subjects and has no single model digest:
+        # use the one a v1.0 statement of the same manifest would carry.
+        digest = manifest_digest(manifest)
+    assert digest is not None
+    return manifest, digest
+
+
+def _subject_digest(statement: dict[str, Any]) -> str | None:
+    try:
+        return "sha256:" + str(statement["subject"][0]["digest"]["sha256"])
+    except (KeyError, IndexError, TypeError):
+        return None
+
+
+def manifest_digest(manifest: ms_manifest.Manifest) -> str:
+    """The subject digest model-signing signs for a manifest: `sha256:<hex>`."""
+    return "sha256:" + upstream.subject_digest_hex(manifest)
+
+
+def _truthy(value: Any) -> bool:
+    # The v0.2 compat serialization records allow_symlinks as the string "false".
+    return value is True or (isinstance(value, str) and value.lower() == "true")
+
+
+def hashing_config(
+    serialization: dict[str, Any], ignore_paths: Iterable[Path]
+) -> ms_hashing.Config:
+    """model-signing's hashing configuration for a signed serialization, plus ignored paths.
+
+    The same choice `model_signing.verifying.Config` makes when it guesses the configuration
+    from the signature, with the caller's ignored paths added (ours come from the CLI).
+    """
+    method = serialization.get("method")
+    algorithm = serialization.get("hash_type", "sha256")
+    symlinks = _truthy(serialization.get("allow_symlinks", False))
+    signed_ignores = [Path(p) for p in serialization.get("ignore_paths", ())]
+    config = ms_hashing.Config()
+    if method == "files":
+        config.use_file_serialization(hashing_algorithm=algorithm, allow_symlinks=symlinks)
+    elif method == "shards":
+        config.use_shard_serialization(
+            hashing_algorithm=algorithm,
+            shard_size=int(serialization["shard_size"]),
+            allow_symlinks=symlinks,
+        )
+    else:
+        raise ValueError(f"unknown serialization method {method!r}")
+    # set_allow_symlinks: Config.hash re-applies its own flag to the serializer.
+    return config.set_ignored_paths(
+        paths=[*signed_ignores, *ignore_paths], ignore_git_paths=True
+    ).set_allow_symlinks(symlinks)
+
+
+def manifest_diff(
+    actual: ms_manifest.Manifest, expected: ms_manifest.Manifest
+) -> dict[str, list[str]]:
+    """Which files changed, are missing from the model, or are in it unsigned."""
+    have = {rd.identifier: rd.digest.digest_hex for rd in actual.resource_descriptors()}
+    want = {rd.identifier: rd.digest.digest_hex for rd in expected.resource_descriptors()}
+    return {
+        "changed": sorted(k for k in have.keys() & want.keys() if have[k] != want[k]),
+        "missing": sorted(want.keys() - have.keys()),
+        "extra": sorted(have.keys() - want.keys()),
+    }
+
+
+def diff_text(diff: dict[str, list[str]]) -> str:
+    """`changed a, b; unsigned c`: at most five names of each kind."""
+    parts = [
+        f"{label} {', '.join(diff[key][:5])}{' ...' if len(diff[key]) > 5 else ''}"
+        for key, label in (("changed", "changed"), ("missing", "missing"), ("extra", "unsigned"))
+        if diff[key]
+    ]
+    return "; ".join(parts)
+
+
+class Hasher:
+    """Hashes the model once per distinct serialization, however many signatures ask."""
+
+    def __init__(self, model: Path, ignore_paths: tuple[Path, ...]) -> None:
+        self.model = model
+        self.ignore_paths = ignore_paths
+        self._done: dict[str, ms_manifest.Manifest | Problem] = {}
+
+    def manifest(self, serialization: dict[str, Any]) -> ms_manifest.Manifest | Problem:
+        key = json.dumps(serialization, sort_keys=True, default=str)
+        if key not in self._done:
+            self._done[key] = self._hash(serialization)
+        return self._done[key]
+
+    def _hash(self, serialization: dict[str, Any]) -> ms_manifest.Manifest | Problem:
+        try:
+            config = hashing_config(serialization, self.ignore_paths)
+        except (ValueError, KeyError, TypeError) as exc:
+            return Problem(
+                checks.SIGNATURE_INVALID,
+                f"the signed serialization is not one model-signing knows: {exc}",
+            )
+        try:
+            return config.hash(self.model)
+        except ValueError as exc:
+            # A symlink the signature does not allow, or a special file: not the signed model.
+            return Problem(
+                checks.DIGEST_MISMATCH, f"the model cannot be hashed as signed: {first_line(exc)}"
+            )
+        except OSError as exc:
+            raise InputError(
+                f"cannot read the model: {exc.strerror}", file=exc.filename or str(self.model)
+            ) from None
+
+
+__all__ = [
+    "Hasher",
+    "diff_text",
+    "hashing_config",
+    "manifest_diff",
+    "manifest_digest",
+    "statement_manifest",
+]
