@@ -23,13 +23,11 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from auditor import checks
 from auditor.errors import VerificationError
-from auditor.model import Finding, ResourceRef, Severity
+from auditor.model import Finding, ResourceRef
 from auditor.provenance.dsse import MAX_ENVELOPE_BYTES, candidate_keys, sha256_digest
 from auditor.trust.authorities import PublicKey
-
-LAYOUT_FAILED = "provenance.layout_failed"
-LAYOUT_FAILED_SEVERITY: Severity = "high"
 
 MAX_LINKS = 1000
 MAX_LINK_BYTES = 16 * 1024 * 1024
@@ -46,7 +44,7 @@ class LayoutFailedError(VerificationError):
     """The layout or its links did not verify; the message is the in-toto library's reason."""
 
     reason = "layout_failed"
-    check = LAYOUT_FAILED
+    check = checks.LAYOUT_FAILED
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,19 +226,16 @@ def _describe(exc: BaseException) -> str:
 
 def layout_finding(error: LayoutFailedError, *, ref: ResourceRef) -> Finding:
     """The `provenance.layout_failed` finding for one resource."""
-    return Finding(
-        category="provenance",
-        check=LAYOUT_FAILED,
-        severity=LAYOUT_FAILED_SEVERITY,
-        ref=ref,
-        path="/provenance/layout",
-        message=f"{ref.display()}: in-toto layout verification failed: {error.message}",
+    return checks.finding(
+        checks.LAYOUT_FAILED,
+        ref,
+        "/provenance/layout",
+        f"{ref.display()}: in-toto layout verification failed: {error.message}",
         details={"file": error.file} if error.file else {},
     )
 
 
 __all__ = [
-    "LAYOUT_FAILED",
     "LayoutFailedError",
     "LayoutVerification",
     "layout_finding",
