@@ -20,20 +20,17 @@ and a subject digest that is not the model digest is `provenance.digest_mismatch
 
 from __future__ import annotations
 
+import fnmatch
 from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from auditor.errors import InputError
-from auditor.model import Finding, ResourceRef, Severity
+from auditor import checks
+from auditor.errors import InputError, SourceError
+from auditor.model import CommitFiles, Finding, ResourceRef, short_sha
+from auditor.provenance.gitfiles import AttestationPathError, normalize_repo_path, read_file
 from auditor.provenance.slsa import DatasetRef, Provenance, dataset_key
 from auditor.safeyaml import load_one
-
-DATASET_MISMATCH = "provenance.dataset_mismatch"
-DIGEST_MISMATCH = "provenance.digest_mismatch"
-
-DATASET_MISMATCH_SEVERITY: Severity = "high"
-# a subject that is not the model means the provenance describes another model altogether
-DIGEST_MISMATCH_SEVERITY: Severity = "critical"
 
 MAX_LOCKFILE_BYTES = 8 * 1024 * 1024
 
@@ -96,6 +93,47 @@ def read_dvc_lock(
                 )
             found[ref.key] = ref
     return tuple(found.values())
+
+
+@dataclass(frozen=True, slots=True)
+class PinnedDatasets:
+    """The datasets Git pins for a model, and where: `dvc.lock@1a2b3c4d5e6f`."""
+
+    datasets: tuple[DatasetRef, ...]
+    where: str
+
+
+def pinned_datasets(files: CommitFiles, path: str, stages: str = "*") -> PinnedDatasets:
+    """The outs of the `dvc.lock` at `path` in the audited commit, of the stages whose names
+    match the glob `stages`.
+
+    Raises SourceError naming the lockfile when it cannot be read at the commit: without it
+    the datasets cannot be compared, and the run must say it is incomplete.
+    """
+    where = f"{path}@{short_sha(files.commit)}"
+    try:
+        file = read_file(files, normalize_repo_path(path))
+    except AttestationPathError as exc:
+        raise SourceError(f"lockfile {path}: {exc}") from None
+    if file is None:
+        raise SourceError(f"the lockfile {where} does not exist: datasets cannot be compared")
+    if file.data is None:
+        raise SourceError(f"{where} is over the size limit")
+    try:
+        names: list[str] | None = None
+        if stages != "*":
+            names = [n for n in _stage_names(file.data, where) if fnmatch.fnmatchcase(n, stages)]
+        return PinnedDatasets(read_dvc_lock(file.data, where, stages=names), where)
+    except InputError as exc:
+        raise SourceError(exc.diagnostics()) from None
+
+
+def _stage_names(data: bytes, source: str) -> list[str]:
+    doc = load_one(data, source, max_bytes=MAX_LOCKFILE_BYTES)
+    if not isinstance(doc, Mapping):
+        return []
+    stages = doc.get("stages") if ("stages" in doc or "schema" in doc) else doc
+    return [str(n) for n in stages] if isinstance(stages, Mapping) else []
 
 
 def _dvc_out(out: Any, source: str, where: str) -> DatasetRef:
@@ -263,13 +301,11 @@ def compare_datasets(
 def _dataset_finding(
     ref: ResourceRef, key: str, message: str, *, expected: Any, actual: Any, problem: str
 ) -> Finding:
-    return Finding(
-        category="provenance",
-        check=DATASET_MISMATCH,
-        severity=DATASET_MISMATCH_SEVERITY,
-        ref=ref,
-        path=_dataset_path(key),
-        message=message,
+    return checks.finding(
+        checks.DATASET_MISMATCH,
+        ref,
+        _dataset_path(key),
+        message,
         expected=expected,
         actual=actual,
         details={"dataset": key, "problem": problem},
@@ -286,17 +322,15 @@ def check_subject(provenance: Provenance, model_digest: str, *, ref: ResourceRef
         if subject.digest.get(algorithm) == value:
             return []
     subjects = ", ".join(provenance.subject_digests) or "none"
+    # critical (the registry's default): a subject that is not the model means the provenance
+    # describes another model altogether
     return [
-        Finding(
-            category="provenance",
-            check=DIGEST_MISMATCH,
-            severity=DIGEST_MISMATCH_SEVERITY,
-            ref=ref,
-            path="/provenance/subject",
-            message=(
-                f"{ref.display()}: the provenance is for {subjects}, "
-                f"not for the model digest {model_digest}"
-            ),
+        checks.finding(
+            checks.DIGEST_MISMATCH,
+            ref,
+            "/provenance/subject",
+            f"{ref.display()}: the provenance is for {subjects}, "
+            f"not for the model digest {model_digest}",
             expected=model_digest,
             actual=list(provenance.subject_digests),
         )
@@ -326,14 +360,14 @@ def check_provenance(
 
 
 __all__ = [
-    "DATASET_MISMATCH",
-    "DIGEST_MISMATCH",
     "DatasetRef",
+    "PinnedDatasets",
     "check_provenance",
     "check_subject",
     "compare_datasets",
     "dataset_key",
     "datasets_from_config",
     "digests_agree",
+    "pinned_datasets",
     "read_dvc_lock",
 ]

@@ -23,12 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from auditor import checks
 from auditor.errors import ConfigError, SourceError
-from auditor.model import Finding, ResourceRef, Severity
-
-COMMIT_UNSIGNED = "provenance.commit_unsigned"
-COMMIT_SIGNATURE_INVALID = "provenance.commit_signature_invalid"
-COMMIT_SIGNATURE_SEVERITY: Severity = "high"
+from auditor.model import Finding, ResourceRef
 
 SignatureFormat = Literal["ssh", "gpg", "x509", ""]
 
@@ -56,7 +53,7 @@ class CommitSignature:
     commit: str
     verified: bool
     signer: str  # `alice@example.com (ED25519 key SHA256:...)`, `Alice <a@x> (FPR)`, or ""
-    reason: str  # "" when verified, else COMMIT_UNSIGNED or COMMIT_SIGNATURE_INVALID
+    reason: str  # "" when verified, else the check id (commit_unsigned, _signature_invalid)
     detail: str  # what a person reads: why it failed, or who signed
     format: SignatureFormat = ""
 
@@ -128,7 +125,9 @@ def verify_commit(
     sha, raw = _read_commit(repo, commit)
     kind = signature_format(raw)
     if not kind:
-        return CommitSignature(sha, False, "", COMMIT_UNSIGNED, f"commit {sha[:12]} is not signed")
+        return CommitSignature(
+            sha, False, "", checks.COMMIT_UNSIGNED, f"commit {sha[:12]} is not signed"
+        )
     if kind == "ssh":
         if allowed_ssh_signers is None:
             return _invalid(
@@ -151,7 +150,7 @@ def _invalid(sha: str, kind: SignatureFormat, why: str, signer: str = "") -> Com
         sha,
         False,
         signer,
-        COMMIT_SIGNATURE_INVALID,
+        checks.COMMIT_SIGNATURE_INVALID,
         f"the signature of commit {sha[:12]} is not accepted: {why}",
         kind,
     )
@@ -276,22 +275,19 @@ def commit_finding(
     if signature.verified:
         return None
     where = f" of {repo}" if repo else ""
-    return Finding(
-        category="provenance",
-        check=signature.reason,
-        severity=COMMIT_SIGNATURE_SEVERITY,
-        ref=ref,
-        path="/git/commit",
-        message=f"{ref.display()}: commit {signature.commit[:12]}{where}: {signature.detail}",
+    return checks.finding(
+        signature.reason,
+        ref,
+        "/git/commit",
+        f"{ref.display()}: commit {signature.commit[:12]}{where}: {signature.detail}",
         expected="signed by an allowed signer",
-        actual=signature.signer or ("unsigned" if signature.reason == COMMIT_UNSIGNED else None),
+        actual=signature.signer
+        or ("unsigned" if signature.reason == checks.COMMIT_UNSIGNED else None),
         details={"commit": signature.commit, "format": signature.format},
     )
 
 
 __all__ = [
-    "COMMIT_SIGNATURE_INVALID",
-    "COMMIT_UNSIGNED",
     "CommitSignature",
     "commit_finding",
     "signature_format",

@@ -18,11 +18,11 @@ import pytest
 from auditor.config import Config, GitSource, parse_config
 from auditor.desired import open_commit_files
 from auditor.model import ProvenanceResult, Resource, ResourceRef, StageOutcome
-from auditor.provenance import model_signing as model_signing_compat
 from auditor.provenance import signing as ms
+from auditor.provenance.checks.running import image_repository, selector_matches
+from auditor.provenance.checks.signature import model_directory
 from auditor.provenance.gitfiles import AttestationPathError, normalize_repo_path
-from auditor.provenance.running import image_repository, selector_matches
-from auditor.provenance.stage import ProvenanceStage, model_directory
+from auditor.provenance.stage import ProvenanceStage
 from tests.gitrepo import GitRepo
 from tests.provenance.attestation_factory import (
     SigningKey,
@@ -432,6 +432,82 @@ def test_live_model_other_than_git_is_not_verified_for_policy(world: World) -> N
     assert doc["signature"]["findings"][-1]["check"] == "drift.changed"
 
 
+def test_resource_git_names_no_model_for_is_unverified_without_a_finding(world: World) -> None:
+    world.commit()
+    desired = isvc()
+    del desired["spec"]["predictor"]["model"]["storageUri"]
+    doc, outcome = world.run(desired, isvc(digest=world.digest))
+    # drift reports the model added by hand; provenance only says why it vouches for nothing
+    assert outcome.findings == () and outcome.attestations == () and outcome.errors == ()
+    assert doc["signature"]["verified"] is False
+    [reason] = doc["signature"]["findings"]
+    assert reason["check"] == "provenance.digest_undeclared"
+    assert reason["message"].endswith(
+        "no provenance: Git names no model for it; the live object does"
+    )
+
+
+def test_model_served_but_not_declared_in_git_is_unverified_without_a_finding(
+    world: World,
+) -> None:
+    world.commit()
+    stage = ProvenanceStage(world.trust_config())
+    stage.start(str(world.repo.path), commit_files(world.repo))
+    documents = stage.verify("prod", [], [resource(isvc(digest=world.digest), "live")])
+    outcome = stage.outcome()
+    assert outcome.findings == () and outcome.attestations == ()
+    [document] = documents.values()
+    assert document.reasons[0].message.endswith("no provenance: it is not declared in Git")
+
+
+def test_each_line_of_a_jsonl_provenance_is_an_envelope_of_its_own(
+    world: World, tmp_path: Path
+) -> None:
+    stranger = make_key(tmp_path / "stranger", "p256", "stranger")
+    lines = world.provenance(keys=[stranger]) + b"\n\n" + world.provenance() + b"\n"
+    world.commit({f"{ATTESTATIONS}/provenance.intoto.jsonl": lines}, slsa=False)
+    doc, outcome = world.run(isvc(digest=world.digest))
+    assert checks(outcome) == ["provenance.signature_invalid"]
+    assert outcome.findings[0].path == "/provenance/attestation/provenance.intoto.jsonl"
+    records = [r for r in outcome.attestations if r.attestation == "slsa-provenance"]
+    at = f"{ATTESTATIONS}/provenance.intoto.jsonl@{world.repo.head()[:12]}"
+    assert [(r.source, r.verified) for r in records] == [(f"{at}#1", False), (f"{at}#3", True)]
+    assert doc["slsa"]["verified"] is True and doc["slsa"]["source"] == f"{at}#3"
+
+
+def test_signed_envelope_that_is_not_slsa_provenance_is_malformed(world: World) -> None:
+    envelope = sign_envelope(b'{"_type": "not a statement"}', [world.release])
+    world.commit({f"{ATTESTATIONS}/provenance.intoto.json": envelope})
+    doc, outcome = world.run(isvc(digest=world.digest))
+    assert checks(outcome) == ["provenance.malformed"]
+    record = next(r for r in outcome.attestations if r.attestation == "slsa-provenance")
+    assert record.verified is False and record.authority == "release-key"
+    assert doc["slsa"] is None and doc["signature"]["verified"] is True
+
+
+def test_without_a_lockfile_datasets_are_listed_without_a_declared_flag(world: World) -> None:
+    world.commit()
+    config = world.trust_config(provenance={"attestations": "attestations/{namespace}/{name}"})
+    doc, outcome = world.run(isvc(digest=world.digest), config=config)
+    assert checks(outcome) == []
+    assert [sorted(d) for d in doc["datasets"]] == [["digest", "name", "uri"]] * 2
+    record = next(r for r in outcome.attestations if r.attestation == "slsa-provenance")
+    assert record.details["lockfile"] is None
+
+
+def test_no_attestation_directory_configured_and_no_rule_is_no_rule_and_unsigned(
+    world: World,
+) -> None:
+    world.commit()
+    trust = world.trust(models=[{"match": {"namespace": "staging"}, "require": ["release-key"]}])
+    config = world.trust_config(trust=trust, provenance={})
+    doc, outcome = world.run(isvc(digest=world.digest), config=config)
+    assert checks(outcome) == [ms.NO_RULE, ms.UNSIGNED]
+    unsigned = next(f for f in outcome.findings if f.check == ms.UNSIGNED)
+    assert "no auditor.gitops.ml/attestations annotation" in unsigned.message
+    assert doc["attestations"] is None and doc["signature"]["mode"] == "none"
+
+
 # --- OCI models: the running digest ------------------------------------------------------------
 
 
@@ -484,10 +560,7 @@ def test_the_same_bundle_for_two_resources_is_verified_once(
         calls.append(kwargs["name"])
         return real(*args, **kwargs)
 
-    # The stage calls verify_signatures through the module it imports: the compatibility
-    # module today, the signing package once the stage imports that instead.
-    for module in (ms, model_signing_compat):
-        monkeypatch.setattr(module, "verify_signatures", counting)
+    monkeypatch.setattr(ms, "verify_signatures", counting)
     world.commit()
     stage = ProvenanceStage(world.trust_config())
     stage.start(str(world.repo.path), commit_files(world.repo))

@@ -11,11 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from auditor.checks import COMMIT_SIGNATURE_INVALID, COMMIT_UNSIGNED
 from auditor.errors import SourceError
 from auditor.model import ResourceRef
 from auditor.provenance.gitsig import (
-    COMMIT_SIGNATURE_INVALID,
-    COMMIT_UNSIGNED,
     commit_finding,
     signature_format,
     temporary_gnupghome,

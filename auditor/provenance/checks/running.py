@@ -1,10 +1,13 @@
-"""The image digest the serving pods of an OCI model actually run.
+"""The image digest the serving pods of an OCI model actually run, against the one Git declares.
 
 For a model shipped as an OCI image (KServe modelcars, `oci://` storage) the digest that runs
 is the one the kubelet pulled: `status.containerStatuses[].imageID` of the serving pods. Pods
 are found the way the controllers label them: KServe's `serving.kserve.io/inferenceservice`,
 Seldon's `seldon-deployment-id`, else the workload's own `spec.selector`. Pure functions of
 `Resource`s: the live reader or the snapshot supplies the pods.
+
+A pod running another digest is `provenance.running_digest_mismatch`; no pod that says (scaled
+to zero, pods not read) is `provenance.running_digest_unknown`, worth seeing but not an alarm.
 """
 
 from __future__ import annotations
@@ -14,8 +17,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from auditor.model import Resource, api_group
+from auditor import checks
+from auditor.model import Finding, ModelRef, Resource, ResourceRef, api_group
 
+OCI_SCHEME = "oci://"
 KSERVE_LABEL = "serving.kserve.io/inferenceservice"
 SELDON_LABEL = "seldon-deployment-id"
 MODELCAR_CONTAINER = "modelcar"  # the container name KServe gives a modelcar
@@ -155,10 +160,68 @@ def running_images(pod: Resource, repository: str) -> list[RunningImage]:
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class RunningCheck:
+    """What the serving pods of an OCI model run, and whether that is Git's digest."""
+
+    document: Mapping[str, Any]  # the policy input's `running`: {checked, images}
+    finding: Finding | None  # running_digest_mismatch or running_digest_unknown
+
+    @property
+    def mismatch(self) -> bool:
+        return self.finding is not None and self.finding.check == checks.RUNNING_DIGEST_MISMATCH
+
+
+def check_running(
+    ref: ResourceRef, live: Resource | None, declared: ModelRef, pods: Sequence[Resource]
+) -> RunningCheck | None:
+    """The running digest of a live OCI model Git pins; None for any other model, whose
+    running bytes no pod status names."""
+    if live is None or not (declared.uri or "").startswith(OCI_SCHEME) or not declared.digest:
+        return None
+    repository = image_repository(declared.uri or "")
+    serving = serving_pods(live, pods)
+    images = [image for pod in serving for image in running_images(pod, repository)]
+    known = [i for i in images if i.digest is not None]
+    document = {"checked": bool(known), "images": [i.to_json() for i in images]}
+    path = "/status/containerStatuses"
+    if not known:
+        why = (
+            f"no serving pod of it was found in {ref.namespace}"
+            if not serving
+            else f"none of its {len(serving)} pod(s) reports the digest of a {repository} container"
+        )
+        unknown = checks.finding(
+            checks.RUNNING_DIGEST_UNKNOWN,
+            ref,
+            path,
+            f"{ref.display()}: the running digest of {declared.uri} could not be checked: {why}",
+            expected=declared.digest,
+        )
+        return RunningCheck(document, unknown)
+    wrong = [i for i in known if i.digest != declared.digest]
+    if not wrong:
+        return RunningCheck(document, None)
+    where = ", ".join(f"{i.pod}/{i.container} runs {i.digest}" for i in wrong[:5])
+    mismatch = checks.finding(
+        checks.RUNNING_DIGEST_MISMATCH,
+        ref,
+        path,
+        f"{ref.display()}: Git declares {declared.digest}, but {where}",
+        expected=declared.digest,
+        actual=sorted({str(i.digest) for i in wrong}),
+        details={"pods": [i.to_json() for i in wrong]},
+    )
+    return RunningCheck(document, mismatch)
+
+
 __all__ = [
     "KSERVE_LABEL",
+    "OCI_SCHEME",
     "SELDON_LABEL",
+    "RunningCheck",
     "RunningImage",
+    "check_running",
     "image_digest",
     "image_repository",
     "running_images",
