@@ -97,6 +97,33 @@ class ModelRef:
 
 
 @dataclass(frozen=True, slots=True)
+class ServedModel:
+    """One resource, desired and/or live, with the model each side names, read once per run
+    (`serving.served_models`) for every stage that asks."""
+
+    desired: Resource | None
+    live: Resource | None
+    declared: ModelRef | None  # what Git names
+    live_model: ModelRef | None  # what the live object names
+
+    @property
+    def subject(self) -> Resource:
+        """The object judged: the live one when it is live, else Git's."""
+        subject = self.live or self.desired
+        assert subject is not None
+        return subject
+
+    @property
+    def model(self) -> ModelRef | None:
+        """The model the judged object names (the policy input's `model`)."""
+        return self.live_model if self.live is not None else self.declared
+
+    @property
+    def serves_a_model(self) -> bool:
+        return self.declared is not None or self.live_model is not None
+
+
+@dataclass(frozen=True, slots=True)
 class ChangedBy:
     """Who last wrote a field, from the live object's managedFields."""
 

@@ -44,7 +44,7 @@ from auditor.model import (
 )
 from auditor.policy.stage import build_inputs, evaluate_inputs, evaluation_counts
 from auditor.scope import KindSelector, Scope
-from auditor.serving import model_ref
+from auditor.serving import declared_models, is_oci, served_models
 
 if TYPE_CHECKING:
     from auditor.provenance.stage import ProvenanceStage
@@ -128,8 +128,9 @@ def _run(
         assert desired.files is not None
         stage.start(desired.repo, desired.files)
         stage.verify_commit()
+    declared = declared_models(desired.resources)
     clusters = [
-        _audit_cluster(config, desired, scope, cluster, stage, with_inputs=policies)
+        _audit_cluster(config, desired, declared, scope, cluster, stage, with_inputs=policies)
         for cluster in config.clusters
     ]
     if stage is not None:
@@ -188,6 +189,7 @@ def _run(
 def _audit_cluster(
     config: Config,
     desired: DesiredState,
+    declared: Mapping[MatchKey, ModelRef | None],
     scope: Scope,
     cluster: ClusterSource,
     stage: ProvenanceStage | None,
@@ -195,7 +197,9 @@ def _audit_cluster(
     with_inputs: bool,
 ) -> _ClusterAudit:
     """Desired in scope against one cluster's live objects: drift, provenance, policy inputs."""
-    read_scope = _with_pods(scope) if stage is not None and _needs_pods(desired) else scope
+    # Pods are read only when Git declares an OCI model, whose running digest they hold.
+    needs_pods = stage is not None and any(is_oci(m) for m in declared.values())
+    read_scope = _with_pods(scope) if needs_pods else scope
     live = read_live(cluster, read_scope, config.limits)
     desired_here = _for_cluster(desired.resources, cluster.name, scope)
     live_here = [r for r in live.resources if scope.includes(r.ref)]
@@ -204,19 +208,17 @@ def _audit_cluster(
         # A kind that could not be read would show up as "missing": those objects are
         # unknown, and the run is incomplete, which says so.
         drift = _drop_unknown(drift, live)
+    served = served_models(desired_here, live_here, declared)
     results: Mapping[MatchKey, ProvenanceResult] | None = None
     if stage is not None:
-        pods = _pods(live.resources, scope)
-        results = stage.verify(cluster.name, desired_here, live_here, pods)
+        results = stage.verify(cluster.name, served, _pods(live.resources, scope))
     inputs: list[PolicyInput] = []
     if with_inputs and config.policy.enabled:
         inputs = build_inputs(
             git=desired.git,
             cluster=cluster.name,
-            desired=desired_here,
-            live=live_here,
+            served=served,
             drift=drift.findings,
-            models=_models(desired_here, live_here),
             provenance=results,
         )
     return _ClusterAudit(
@@ -226,24 +228,6 @@ def _audit_cluster(
         inputs=tuple(inputs),
         inventory=tuple(desired_here),
     )
-
-
-def _models(
-    desired: Sequence[Resource], live: Sequence[Resource]
-) -> dict[MatchKey, ModelRef | None]:
-    """The model each resource serves, read once: the live body's when it is live."""
-    models: dict[MatchKey, ModelRef | None] = {r.ref.match_key: model_ref(r.body) for r in desired}
-    models.update({r.ref.match_key: model_ref(r.body) for r in live})
-    return models
-
-
-def _needs_pods(desired: DesiredState) -> bool:
-    """Pods are read only when Git declares an OCI model, whose running digest they hold."""
-    for resource in desired.resources:
-        model = model_ref(resource.body)
-        if model is not None and (model.uri or "").startswith("oci://"):
-            return True
-    return False
 
 
 def _with_pods(scope: Scope) -> Scope:

@@ -9,10 +9,10 @@ model it serves. The digest a resource pins comes from a content-addressed URI
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from auditor.model import ModelRef, api_group
+from auditor.model import ModelRef, Resource, ServedModel, api_group
 
 ANNOTATION_PREFIX = "auditor.gitops.ml/"
 URI_ANNOTATION = ANNOTATION_PREFIX + "model-uri"
@@ -136,14 +136,55 @@ def model_ref(body: Mapping[str, Any]) -> ModelRef | None:
     )
 
 
+MatchKey = tuple[str, str, str, str]
+# A model shipped as an OCI image: the digest that runs is in the serving pods' statuses.
+OCI_SCHEME = "oci://"
+
+
+def is_oci(model: ModelRef | None) -> bool:
+    return model is not None and (model.uri or "").startswith(OCI_SCHEME)
+
+
+def declared_models(desired: Sequence[Resource]) -> dict[MatchKey, ModelRef | None]:
+    """The model each object of Git names, by match key: read once a run, since every
+    cluster's copy of a desired object has the same body."""
+    return {r.ref.match_key: model_ref(r.body) for r in desired}
+
+
+def served_models(
+    desired: Sequence[Resource],
+    live: Sequence[Resource],
+    declared: Mapping[MatchKey, ModelRef | None] | None = None,
+) -> dict[MatchKey, ServedModel]:
+    """Every resource desired or live, by match key in key order, with the model each side
+    names. `declared` (from `declared_models`) saves reading Git's side again."""
+    want = {r.ref.match_key: r for r in desired}
+    have = {r.ref.match_key: r for r in live}
+    known = declared or {}
+    out: dict[MatchKey, ServedModel] = {}
+    for key in sorted(set(want) | set(have)):
+        w, h = want.get(key), have.get(key)
+        out[key] = ServedModel(
+            desired=w,
+            live=h,
+            declared=(known[key] if key in known else model_ref(w.body)) if w else None,
+            live_model=model_ref(h.body) if h else None,
+        )
+    return out
+
+
 __all__ = [
     "ATTESTATIONS_ANNOTATION",
     "DIGEST_ANNOTATION",
     "KSERVE_FRAMEWORKS",
     "NAME_ANNOTATION",
+    "OCI_SCHEME",
     "URI_ANNOTATION",
     "VERSION_ANNOTATION",
+    "declared_models",
+    "is_oci",
     "model_ref",
+    "served_models",
     "serving_annotations",
     "uri_digest",
     "valid_digest",

@@ -171,3 +171,26 @@ CASES: list[tuple[str, dict[str, Any], ModelRef | None]] = [
 )
 def test_model_ref(body: dict[str, Any], expected: ModelRef | None) -> None:
     assert model_ref(body) == expected
+
+
+def test_served_models_read_each_side_once_and_name_the_judged_model() -> None:
+    from auditor.model import Resource, ResourceRef
+    from auditor.serving import served_models
+
+    def isvc(uri: str, side: str) -> Resource:
+        body = {
+            "apiVersion": "serving.kserve.io/v1beta1",
+            "kind": "InferenceService",
+            "metadata": {"name": "scorer", "namespace": "ml"},
+            "spec": {"predictor": {"model": {"storageUri": uri}}},
+        }
+        ref = ResourceRef("prod", body["apiVersion"], "InferenceService", "ml", "scorer")
+        return Resource(ref=ref, body=body, side=side, origin="x")  # type: ignore[arg-type]
+
+    served = served_models([isvc("gs://m/v3", "desired")], [isvc("gs://m/v4", "live")])
+    (only,) = served.values()
+    assert only.declared is not None and only.declared.uri == "gs://m/v3"
+    assert only.live_model is not None and only.live_model.uri == "gs://m/v4"
+    # a policy judges the live object, so its input names the model that runs
+    assert only.model == only.live_model and only.subject.side == "live"
+    assert only.serves_a_model

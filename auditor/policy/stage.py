@@ -16,10 +16,9 @@ from auditor.model import (
     EVALUATION_RESULTS,
     Finding,
     GitCommit,
-    ModelRef,
     PolicyInput,
     ProvenanceResult,
-    Resource,
+    ServedModel,
     StageError,
     StageOutcome,
 )
@@ -33,29 +32,23 @@ def build_inputs(
     *,
     git: GitCommit,
     cluster: str,
-    desired: Sequence[Resource],
-    live: Sequence[Resource],
+    served: Mapping[MatchKey, ServedModel],
     drift: Sequence[Finding],
-    models: Mapping[MatchKey, ModelRef | None],
     provenance: Mapping[MatchKey, ProvenanceResult] | None,
 ) -> list[PolicyInput]:
     """The input documents of one cluster, one per resource desired or live, in key order.
 
-    `models` holds the model each resource serves (computed once by the pipeline);
-    `provenance` the provenance stage's result per resource, or None when provenance is not
-    configured, which the input of a serving resource then says (fail closed).
+    `served` holds every resource with the model each side names (read once by the
+    pipeline); `provenance` the provenance stage's result per resource, or None when
+    provenance is not configured, which the input of a serving resource then says (fail
+    closed).
     """
-    want = {r.ref.match_key: r for r in desired}
-    have = {r.ref.match_key: r for r in live}
     drift_of: dict[MatchKey, list[Finding]] = {}
     for finding in drift:
         drift_of.setdefault(finding.ref.match_key, []).append(finding)
     inputs: list[PolicyInput] = []
-    for key in sorted(set(want) | set(have)):
-        w, h = want.get(key), have.get(key)
-        subject = h or w
-        assert subject is not None
-        model = models.get(key)
+    for key, resource in served.items():
+        w, h, subject, model = resource.desired, resource.live, resource.subject, resource.model
         result: ProvenanceResult | None
         if provenance is not None:
             result = provenance.get(key)

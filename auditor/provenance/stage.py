@@ -16,7 +16,7 @@ the run is incomplete, never silently clean.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from auditor import checks
 from auditor.config import Config, lockfile_in_repo
@@ -28,6 +28,7 @@ from auditor.model import (
     ProvenanceResult,
     Resource,
     ResourceRef,
+    ServedModel,
     StageError,
     StageOutcome,
     short_sha,
@@ -41,27 +42,12 @@ from auditor.provenance.checks.signature import check_signature
 from auditor.provenance.checks.slsa import check_slsa
 from auditor.provenance.datasets import PinnedDatasets, pinned_datasets
 from auditor.provenance.project import ResourceChecks, Undeclared, project
-from auditor.serving import model_ref
 
 log = logging.getLogger(__name__)
 
 STAGE = "provenance"
 
 MatchKey = tuple[str, str, str, str]
-
-
-def models_in(
-    desired_here: Sequence[Resource], live_here: Sequence[Resource]
-) -> dict[MatchKey, tuple[Resource | None, Resource | None]]:
-    """(desired, live) of every resource whose Git or live body names a model."""
-    want = {r.ref.match_key: r for r in desired_here}
-    have = {r.ref.match_key: r for r in live_here}
-    out: dict[MatchKey, tuple[Resource | None, Resource | None]] = {}
-    for key in sorted(set(want) | set(have)):
-        w, h = want.get(key), have.get(key)
-        if (w is not None and model_ref(w.body)) or (h is not None and model_ref(h.body)):
-            out[key] = (w, h)
-    return out
 
 
 class ProvenanceStage:
@@ -123,17 +109,18 @@ class ProvenanceStage:
     def verify(
         self,
         cluster: str,
-        desired_here: Sequence[Resource],
-        live_here: Sequence[Resource],
+        served: Mapping[MatchKey, ServedModel],
         pods: Sequence[Resource] = (),
     ) -> dict[MatchKey, ProvenanceResult]:
-        """Verifies every serving resource of one cluster; returns its policy documents."""
+        """Verifies every serving resource of one cluster (those of `served` whose Git or live
+        body names a model); returns its policy documents."""
         documents: dict[MatchKey, ProvenanceResult] = {}
-        for key, (desired, live) in models_in(desired_here, live_here).items():
-            subject = live or desired
-            assert subject is not None
+        for key, resource in served.items():
+            if not resource.serves_a_model:
+                continue
+            subject = resource.subject
             try:
-                projection = project(self._check(subject.ref, desired, live, pods))
+                projection = project(self._check(subject.ref, resource, pods))
             except (AuditorError, OSError) as exc:
                 # what cannot be checked is unknown, not verified: the run says it is incomplete
                 reason = exc.diagnostics() if isinstance(exc, AuditorError) else str(exc)
@@ -149,13 +136,9 @@ class ProvenanceStage:
         return documents
 
     def _check(
-        self,
-        ref: ResourceRef,
-        desired: Resource | None,
-        live: Resource | None,
-        pods: Sequence[Resource],
+        self, ref: ResourceRef, served: ServedModel, pods: Sequence[Resource]
     ) -> ResourceChecks | Undeclared:
-        declared = model_ref(desired.body) if desired is not None else None
+        desired, live, declared = served.desired, served.live, served.declared
         if desired is None or declared is None:
             return Undeclared(ref, in_git=desired is not None)
         rule = self.trust.rule_for(ref.namespace, ref.name)
@@ -182,7 +165,7 @@ class ProvenanceStage:
         return ResourceChecks(
             ref=ref,
             declared=declared,
-            live=model_ref(live.body) if live is not None else None,
+            live=served.live_model,
             directory=directory,
             signature=signature,
             running=running,
@@ -214,4 +197,4 @@ class ProvenanceStage:
         )
 
 
-__all__ = ["ProvenanceStage", "models_in"]
+__all__ = ["ProvenanceStage"]

@@ -23,6 +23,7 @@ from auditor.provenance.checks.running import image_repository, selector_matches
 from auditor.provenance.checks.signature import model_directory
 from auditor.provenance.gitfiles import AttestationPathError, normalize_repo_path
 from auditor.provenance.stage import ProvenanceStage
+from auditor.serving import served_models
 from tests.gitrepo import GitRepo
 from tests.provenance.attestation_factory import (
     SigningKey,
@@ -195,7 +196,7 @@ class World:
         live_here = (
             [resource(live if live is not None else desired, "live")] if (live or desired) else []
         )
-        documents = stage.verify("prod", desired_here, live_here, pods)
+        documents = stage.verify("prod", served_models(desired_here, live_here), pods)
         outcome = stage.outcome()
         found = documents.get(("serving.kserve.io", "InferenceService", NS, NAME))
         return (found.to_json() if found is not None else {}), outcome
@@ -453,7 +454,8 @@ def test_model_served_but_not_declared_in_git_is_unverified_without_a_finding(
     world.commit()
     stage = ProvenanceStage(world.trust_config())
     stage.start(str(world.repo.path), commit_files(world.repo))
-    documents = stage.verify("prod", [], [resource(isvc(digest=world.digest), "live")])
+    live = [resource(isvc(digest=world.digest), "live")]
+    documents = stage.verify("prod", served_models([], live))
     outcome = stage.outcome()
     assert outcome.findings == () and outcome.attestations == ()
     [document] = documents.values()
@@ -573,7 +575,7 @@ def test_the_same_bundle_for_two_resources_is_verified_once(
             side="desired",
             origin="m.yaml@abc",
         )
-        docs = stage.verify(cluster, [desired], [], [])
+        docs = stage.verify(cluster, served_models([desired], []), [])
         assert docs[desired.ref.match_key].verified is True
     outcome = stage.outcome()
     assert calls == [NAME]

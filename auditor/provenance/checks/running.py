@@ -19,8 +19,8 @@ from typing import Any
 
 from auditor import checks
 from auditor.model import Finding, ModelRef, Resource, ResourceRef, api_group
+from auditor.serving import is_oci
 
-OCI_SCHEME = "oci://"
 KSERVE_LABEL = "serving.kserve.io/inferenceservice"
 SELDON_LABEL = "seldon-deployment-id"
 MODELCAR_CONTAINER = "modelcar"  # the container name KServe gives a modelcar
@@ -177,7 +177,7 @@ def check_running(
 ) -> RunningCheck | None:
     """The running digest of a live OCI model Git pins; None for any other model, whose
     running bytes no pod status names."""
-    if live is None or not (declared.uri or "").startswith(OCI_SCHEME) or not declared.digest:
+    if live is None or not is_oci(declared) or not declared.digest:
         return None
     repository = image_repository(declared.uri or "")
     serving = serving_pods(live, pods)
@@ -217,7 +217,6 @@ def check_running(
 
 __all__ = [
     "KSERVE_LABEL",
-    "OCI_SCHEME",
     "SELDON_LABEL",
     "RunningCheck",
     "RunningImage",
