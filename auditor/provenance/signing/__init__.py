@@ -38,7 +38,7 @@ from auditor.provenance.signing.results import ModelVerification, Signer
 from auditor.provenance.signing.verify import (
     MODEL_API_VERSION,
     MODEL_KIND,
-    model_ref,
+    model_directory_ref,
     verify_model,
     verify_signatures,
 )
@@ -72,7 +72,7 @@ __all__ = [
     "clear_cache",
     "hashing_config",
     "manifest_digest",
-    "model_ref",
+    "model_directory_ref",
     "stat_fingerprint",
     "verify_model",
     "verify_signatures",

@@ -37,7 +37,7 @@ _PRIORITY = {
 }
 
 
-def model_ref(
+def model_directory_ref(
     model_path: str | Path, *, namespace: str | None = None, name: str | None = None
 ) -> ResourceRef:
     """The ref findings carry for a model verified on its own: kind Model, the directory name."""
@@ -79,7 +79,7 @@ def verify_model(
         signatures = [signatures]
     signature_paths = tuple(Path(s).absolute() for s in signatures)
     ignores = _relative_ignores(model, signature_paths, ignore_paths)
-    ref = ref or model_ref(model, namespace=namespace, name=name)
+    ref = ref or model_directory_ref(model, namespace=namespace, name=name)
 
     key = None
     if use_cache:
@@ -289,4 +289,10 @@ def _finding(ref: ResourceRef, problem: Problem) -> Finding:
     )
 
 
-__all__ = ["MODEL_API_VERSION", "MODEL_KIND", "model_ref", "verify_model", "verify_signatures"]
+__all__ = [
+    "MODEL_API_VERSION",
+    "MODEL_KIND",
+    "model_directory_ref",
+    "verify_model",
+    "verify_signatures",
+]
