@@ -194,45 +194,14 @@ def load_located(
     The same guards as `load_documents`: size, UTF-8, alias bombs, depth; InputError with the
     line for every problem. An empty document is (None, None).
     """
-    check_size(len(content), source, max_bytes)
-    try:
-        text = content.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InputError(f"not UTF-8 text (byte {exc.start})", file=source) from None
-    nodes: list[yaml.Node] = []
-    documents = []
-    loader = _Loader(text)
-    try:
-        while loader.check_node():
-            node = loader.get_node()
-            if node is None:
-                continue
-            if len(nodes) == 1:
-                raise InputError(
-                    "expected one YAML document, found several",
-                    file=source,
-                    line=node.start_mark.line + 1,
-                )
-            if _may_alias(text):
-                _expanded_size(node, source)
-            nodes.append(node)
-            documents.append(loader.construct_document(node))
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else None
-        problem = exc.problem or exc.context or "invalid YAML"
-        raise InputError(f"invalid YAML: {problem}", file=source, line=line) from None
-    except yaml.YAMLError as exc:
-        raise InputError(f"invalid YAML: {exc}", file=source) from None
-    except RecursionError:
+    docs = load_documents(content, source, max_bytes=max_bytes, keep_nodes=True)
+    if len(docs) > 1:
         raise InputError(
-            f"document nests too deeply (over {MAX_DEPTH} levels)", file=source
-        ) from None
-    finally:
-        loader.dispose()
-    if not nodes:
+            "expected one YAML document, found several", file=source, line=docs[1].line
+        )
+    if not docs:
         return None, None
-    return documents[0], nodes[0]
+    return docs[0].data, docs[0].node
 
 
 def load_one(content: bytes | str, source: str, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Any:
