@@ -139,8 +139,9 @@ CHECKS: Mapping[str, Check] = {
              "run is incomplete."),
         ],
     ),
+    # An evaluation that raised is an error, not a policy verdict: category `error`.
     **_table(
-        "policy",
+        "error",
         [
             (POLICY_ERROR, "high", "Policy evaluation error",
              "A policy raised while evaluating the resource: an error is not a pass, and the "
@@ -169,6 +170,7 @@ def finding(
     expected: Any = None,
     actual: Any = None,
     details: Mapping[str, Any] | None = None,
+    controls: tuple[str, ...] = (),
 ) -> Finding:
     """A finding of a registered check, with its category and default severity."""
     entry = CHECKS[check_id]
@@ -182,6 +184,7 @@ def finding(
         expected=expected,
         actual=actual,
         details=dict(details or {}),
+        controls=controls,
     )
 
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from auditor import checks
 from auditor.errors import InputError
 from auditor.exit_codes import ExitCode
 from auditor.model import (
@@ -31,7 +32,6 @@ from auditor.model import (
     Resource,
     ResourceRef,
     RuleName,
-    Severity,
     StageError,
 )
 from auditor.objects import flatten, is_object, to_resource
@@ -41,9 +41,6 @@ from auditor.policy.loader import PolicySet, load_policy_files, with_inventory
 from auditor.safeyaml import load_documents
 
 log = logging.getLogger(__name__)
-
-ERROR_CHECK = "policy.error"
-ERROR_SEVERITY: Severity = "high"
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,13 +167,11 @@ def message_finding(policy: Policy, ref: ResourceRef, message: PolicyMessage) ->
 
 
 def error_finding(policy: Policy, ref: ResourceRef, error: str) -> Finding:
-    return Finding(
-        category="error",
-        check=ERROR_CHECK,
-        severity=ERROR_SEVERITY,
-        ref=ref,
-        path="",
-        message=f"{_prefix(ref)}policy {policy.id} ({policy.source}) failed: {error}",
+    return checks.finding(
+        checks.POLICY_ERROR,
+        ref,
+        "",
+        f"{_prefix(ref)}policy {policy.id} ({policy.source}) failed: {error}",
         details={"policy": policy.id, "source": policy.source, "error": error},
         controls=policy.controls,
     )
@@ -517,7 +512,6 @@ def format_outcome(outcome: PolicyOutcome) -> str:
 
 
 __all__ = [
-    "ERROR_CHECK",
     "PolicyOutcome",
     "error_finding",
     "evaluate_files",
