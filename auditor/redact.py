@@ -1,9 +1,12 @@
 """Secret values never leave the reader that loaded them.
 
-Both sides replace every Secret value with `sha256:<hex>` of its decoded bytes before a
-`Resource` exists, so drift compares digests and nothing downstream (findings, store,
-logs, reports) can see a value. The last-applied annotation carries a full copy of the
-object, values included, so it is redacted too.
+Both sides replace every Secret value with a keyed digest of its decoded bytes,
+`hmac-sha256:<hex>` under a random key made when the process starts, before a `Resource`
+exists: drift compares digests, and nothing downstream (findings, store, logs, reports) can
+see a value. A plain hash would not do: a weak secret (`admin`, a short PIN) is guessed offline
+from its sha256 in seconds; without the key, which never leaves memory, a stored digest says
+nothing but "equal" or "different" within its run. The last-applied annotation carries a full
+copy of the object, values included, so it is redacted too.
 """
 
 from __future__ import annotations
@@ -11,15 +14,21 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import hmac
 import json
+import secrets
 from typing import Any
 
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
-DIGEST_PREFIX = "sha256:"
+DIGEST_PREFIX = "hmac-sha256:"
+# One key per process (a CLI run is one process): both sides of a comparison digest alike, and
+# digests from two runs cannot be compared, or brute-forced without the key.
+_RUN_KEY = secrets.token_bytes(32)
 
 
 def digest_bytes(raw: bytes) -> str:
-    return DIGEST_PREFIX + hashlib.sha256(raw).hexdigest()
+    """The keyed digest a Secret value is replaced with."""
+    return DIGEST_PREFIX + hmac.new(_RUN_KEY, raw, hashlib.sha256).hexdigest()
 
 
 def _digest_b64(value: Any) -> str:

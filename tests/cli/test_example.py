@@ -138,7 +138,9 @@ def test_example_secret_values_never_leave_the_process(example_run: tuple) -> No
     secret = next(
         f for f in json.loads(result.out)["findings"] if f["resource"]["kind"] == "Secret"
     )
-    assert secret["expected"].startswith("sha256:") and secret["actual"].startswith("sha256:")
+    assert secret["expected"].startswith("hmac-sha256:") and secret["actual"].startswith(
+        "hmac-sha256:"
+    )
     dump = "\n".join(sqlite3.connect(store).iterdump())
     for value in SECRET_VALUES:
         for where, text in (

@@ -25,6 +25,8 @@ from tests.gitrepo import GitRepo
 
 GOLDEN = Path(__file__).parent / "golden" / "example_audit.json"
 # The clock's times carry microseconds; the example's own (managedFields) never do.
+# Secret values are keyed digests under a key made per run: equal within a run, never across.
+SECRET_DIGEST = re.compile(r"hmac-sha256:[0-9a-f]{64}")
 CLOCK_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}(\+00:00|Z)")
 # Clock columns: everything else (changed_by_time, say) comes from the example's data.
 CLOCK_KEYS = {"started", "finished", "applied_at", "first_seen", "last_seen", "open_since"}
@@ -37,7 +39,7 @@ def _scrub(value: Any, subs: list[tuple[str, str]]) -> Any:
     if isinstance(value, str):
         for old, new in subs:
             value = value.replace(old, new)
-        return CLOCK_TIME.sub("<time>", value)
+        return SECRET_DIGEST.sub("<secret digest>", CLOCK_TIME.sub("<time>", value))
     if isinstance(value, list):
         return [_scrub(v, subs) for v in value]
     if isinstance(value, dict):

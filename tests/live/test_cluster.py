@@ -101,7 +101,7 @@ def test_secret_values_never_reach_a_resource(read: LiveRead, planted_secret: st
     assert planted_secret not in everything
     assert base64.b64encode(planted_secret.encode()).decode() not in everything
     (secret,) = (r for r in read.resources if r.ref.kind == "Secret")
-    assert secret.body["data"]["token"].startswith("sha256:")
+    assert secret.body["data"]["token"].startswith("hmac-sha256:")
 
 
 def test_namespaced_comes_from_discovery(read: LiveRead) -> None:

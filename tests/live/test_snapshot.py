@@ -156,3 +156,28 @@ def test_an_empty_list_is_an_empty_cluster(tmp_path: Path) -> None:
     path = tmp_path / "empty.json"
     path.write_text(json.dumps(kubectl_list([])))
     assert read_snapshots([str(path)], cluster="c") == ()
+
+
+def test_secret_digests_are_keyed_so_weak_secrets_cannot_be_guessed_offline() -> None:
+    import hashlib
+    import subprocess
+    import sys
+
+    digest = digest_bytes(b"admin")
+    assert digest.startswith("hmac-sha256:")
+    # the plain hash of a guessable value is what an attacker would compare against
+    assert hashlib.sha256(b"admin").hexdigest() not in digest
+    # the key is made per run: another process digests the same value differently
+    other = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from auditor.redact import digest_bytes; print(digest_bytes(b'admin'))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert other.startswith("hmac-sha256:") and other != digest
+    # within a run, equal values still compare equal: drift needs that
+    assert digest_bytes(b"admin") == digest
