@@ -133,6 +133,7 @@ def test_secret_value_is_absent_everywhere(git_repo: GitRepo, tmp_path: Path) ->
     git_repo.write("ml/secret.yaml", SECRET)
     git_repo.commit()
     import base64
+    import hashlib
 
     live = {
         "apiVersion": "v1",
@@ -153,7 +154,9 @@ def test_secret_value_is_absent_everywhere(git_repo: GitRepo, tmp_path: Path) ->
         assert "planted-secret-value-0001" not in output
         assert "planted-secret-value-0002" not in output
         assert base64.b64encode(b"planted-secret-value-0002").decode() not in output
-    assert doc["findings"][0]["expected"].startswith("sha256:")
+        # nor a plain hash, which a weak secret could be guessed back from
+        assert hashlib.sha256(b"planted-secret-value-0002").hexdigest() not in output
+    assert doc["findings"][0]["expected"].startswith("hmac-sha256:")
 
 
 @pytest.mark.parametrize(

@@ -203,7 +203,9 @@ def test_changed_secret_value_is_reported_with_digests_only() -> None:
     [finding] = result.findings
     assert finding.path == "/data/AWS_SECRET_ACCESS_KEY"
     assert finding.drift_class == "config"
-    assert str(finding.expected).startswith("sha256:") and str(finding.actual).startswith("sha256:")
+    assert str(finding.expected).startswith("hmac-sha256:") and str(finding.actual).startswith(
+        "hmac-sha256:"
+    )
     text = json.dumps([f.to_json() for f in result.findings])
     for planted in (PLAINTEXT_GIT, PLAINTEXT_LIVE, b64(PLAINTEXT_GIT), b64(PLAINTEXT_LIVE)):
         assert planted not in text
