@@ -23,7 +23,9 @@ class ExitCode(IntEnum):
     INTERNAL = 4
     """A bug in auditor, never bad input: the message says so and asks for a report."""
     INTERRUPTED = 130
-    """Ctrl-C, as shells report SIGINT (128 + 2)."""
+    """Ctrl-C, as shells report SIGINT (128 + 2); the run is stored as `interrupted`."""
+    TERMINATED = 143
+    """SIGTERM (128 + 15), as Kubernetes stops a CronJob's pod; the run is `interrupted`."""
 
 
 __all__ = ["ExitCode"]

@@ -21,6 +21,7 @@ from auditor.config import ClusterSource, Config
 from auditor.desired import read_desired
 from auditor.drift import compute_drift
 from auditor.errors import AuditorError
+from auditor.exit_codes import ExitCode
 from auditor.live.read import read_live
 from auditor.model import (
     EMPTY_SUMMARY,
@@ -43,11 +44,14 @@ from auditor.model import (
     Trigger,
 )
 from auditor.policy.stage import build_inputs, evaluate_inputs, evaluation_counts
+from auditor.redact import redact_url
 from auditor.scope import KindSelector, Scope
 from auditor.serving import declared_models, is_oci, served_models
+from auditor.tempdirs import sweep_stale_temp_dirs
 
 if TYPE_CHECKING:
     from auditor.provenance.stage import ProvenanceStage
+    from auditor.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -286,57 +290,82 @@ def _counts(
 
 
 def run_audit(
-    config: Config, *, store_path: str | None = None, trigger: Trigger = "cron"
+    config: Config, *, store_path: str | None = None, trigger: Trigger = "cli"
 ) -> AuditResult:
-    """A full audit recorded in the store. The run row exists from the start, so a run that
-    fails or is killed is stored as `failed`, never missing and never "clean"."""
-    from auditor.store import ResourceRecord, Store, new_run_id
+    """A full audit recorded in the store. The run row is written first, as `running`; it
+    ends `complete` or `incomplete`, `failed` when an error stopped it, `interrupted` on
+    SIGINT/SIGTERM. A run killed outright stays `running` with no finish time: never missing,
+    never "clean". Credentials in the Git URL never reach the store."""
+    from auditor.store import Store
 
+    sweep_stale_temp_dirs()
     path = store_path or config.store
     started = _now()
-    run_id = new_run_id(started)
     store = Store.open(path) if path else None
     placeholder = Run(
-        id=run_id,
+        id=_new_run_id(started),
         trigger=trigger,
         started=started,
         finished=None,
-        status="failed",
-        git_repo=config.git.repo,
+        status="running",
+        git_repo=redact_url(config.git.repo),
         git_revision=config.git.revision,
         git_commit="",
     )
-    if store is not None:
+    if store is None:
+        return run_pipeline(config, trigger=trigger, run_id=placeholder.id)
+    with store:
         store.begin_run(placeholder, config_path=config.path)
-    try:
-        result = run_pipeline(config, trigger=trigger, run_id=run_id)
-    except AuditorError as exc:
-        if store is not None:
-            error = StageError(stage="audit", message=exc.diagnostics())
-            failed = dataclasses.replace(placeholder, finished=_now(), counts={"errors": 1})
-            store.finish_run(
-                failed, resources=(), findings=(), errors=(error,), exit_code=exc.exit_code
+        try:
+            result = run_pipeline(config, trigger=trigger, run_id=placeholder.id)
+        except AuditorError as exc:
+            _record_stop(store, placeholder, "failed", exc.diagnostics(), exc.exit_code)
+            raise
+        except KeyboardInterrupt as exc:
+            code = getattr(exc, "exit_code", ExitCode.INTERRUPTED)
+            _record_stop(
+                store, placeholder, "interrupted", f"interrupted ({exc or 'SIGINT'})", code
             )
-            store.close()
-        raise
-    if store is not None:
-        records = [
-            ResourceRecord(
-                ref=s.ref, status=s.status, origin=s.desired_origin or "", body_digest=None
-            )
-            for s in result.statuses
-        ]
-        store.finish_run(
-            result.run,
-            resources=records,
-            findings=result.findings,
-            errors=result.errors,
-            exit_code=result.audit_exit_code(config.fail_on),
-            evaluations=result.evaluations,
-            attestations=result.attestations,
-        )
-        store.close()
+            raise
+        except Exception as exc:
+            why = f"internal error: {type(exc).__name__}: {exc}"
+            _record_stop(store, placeholder, "failed", why, ExitCode.INTERNAL)
+            raise
+        _record_result(store, result, config.fail_on)
     return result
+
+
+def _new_run_id(started: datetime) -> str:
+    from auditor.store import new_run_id
+
+    return new_run_id(started)
+
+
+def _record_stop(
+    store: Store, placeholder: Run, status: RunStatus, message: str, exit_code: int
+) -> None:
+    """A run that did not get to its end, with the reason as its one error."""
+    error = StageError(stage="audit", message=message)
+    stopped = dataclasses.replace(placeholder, status=status, finished=_now(), counts={"errors": 1})
+    store.finish_run(stopped, resources=(), findings=(), errors=(error,), exit_code=exit_code)
+
+
+def _record_result(store: Store, result: AuditResult, fail_on: str) -> None:
+    from auditor.store import ResourceRecord
+
+    records = [
+        ResourceRecord(ref=s.ref, status=s.status, origin=s.desired_origin or "", body_digest=None)
+        for s in result.statuses
+    ]
+    store.finish_run(
+        result.run,
+        resources=records,
+        findings=result.findings,
+        errors=result.errors,
+        exit_code=result.audit_exit_code(fail_on),
+        evaluations=result.evaluations,
+        attestations=result.attestations,
+    )
 
 
 __all__ = ["check_drift", "run_audit", "run_pipeline"]

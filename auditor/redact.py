@@ -16,6 +16,7 @@ import binascii
 import hashlib
 import hmac
 import json
+import re
 import secrets
 from typing import Any
 
@@ -24,6 +25,15 @@ DIGEST_PREFIX = "hmac-sha256:"
 # One key per process (a CLI run is one process): both sides of a comparison digest alike, and
 # digests from two runs cannot be compared, or brute-forced without the key.
 _RUN_KEY = secrets.token_bytes(32)
+
+
+# `scheme://user:token@host/...`: whatever sits between `://` and the last `@` of the authority
+_URL_CREDENTIALS = re.compile(r"(://)[^/@]+@")
+
+
+def redact_url(url: str) -> str:
+    """The URL as messages and the store show it: credentials are never printed or stored."""
+    return _URL_CREDENTIALS.sub(r"\1***@", url)
 
 
 def digest_bytes(raw: bytes) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 import traceback
 
@@ -29,7 +30,8 @@ Exit codes:
   {ExitCode.INCOMPLETE:>3d}  incomplete: a stage could not finish (a cluster or OPA server
        unreachable, a kind forbidden, a policy that errored); never reported as clean
   {ExitCode.INTERNAL:>3d}  internal error: a bug in auditor, never bad input
-  {ExitCode.INTERRUPTED:>3d}  interrupted (Ctrl-C)
+  {ExitCode.INTERRUPTED:>3d}  interrupted (Ctrl-C); {ExitCode.TERMINATED:d} on SIGTERM: the run is stored
+       as interrupted
 """
 
 
@@ -51,8 +53,23 @@ cli.add_command(policy.policy)
 cli.add_command(verify.verify)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the run is, so it unwinds like Ctrl-C: temporary folders
+    removed, the run stored as `interrupted`, workers stopped."""
+
+    exit_code = ExitCode.TERMINATED
+
+    def __str__(self) -> str:
+        return "SIGTERM"
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: user mistakes print a diagnosis and exit 2, never a traceback."""
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         # without standalone mode, click returns what `ctx.exit(n)` asked for (--help and
         # --version included) instead of exiting: that is the exit code
@@ -60,10 +77,11 @@ def main(argv: list[str] | None = None) -> None:
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
-    except (click.exceptions.Abort, KeyboardInterrupt):
-        # click turns Ctrl-C into Abort; 130 is what shells report for SIGINT.
-        click.echo("aborted", err=True)
-        sys.exit(ExitCode.INTERRUPTED)
+    except (click.exceptions.Abort, KeyboardInterrupt) as exc:
+        # click turns Ctrl-C into Abort; 130 is what shells report for SIGINT, 143 for SIGTERM.
+        click.echo("auditor: interrupted", err=True)
+        signalled = exc if isinstance(exc, Terminated) else exc.__cause__
+        sys.exit(getattr(signalled, "exit_code", ExitCode.INTERRUPTED))
     except AuditorError as exc:
         click.echo(f"auditor: error: {exc.diagnostics()}", err=True)
         sys.exit(exc.exit_code)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import Literal
 
 import click
 
@@ -21,25 +22,35 @@ from auditor.model import SEVERITIES
     type=click.Path(),
     help="write a report: .json for machines, anything else Markdown",
 )
+@click.option(
+    "--trigger",
+    type=click.Choice(["cli", "cron"]),
+    default="cli",
+    show_default=True,
+    help="what started the run, as the store records it (the CronJob passes cron)",
+)
 @output_option
 def audit(
     config_file: str,
     store_path: str | None,
     fail_on: str | None,
     report_path: str | None,
+    trigger: Literal["cli", "cron"],
     output: str,
 ) -> None:
     """Run a full audit and record it. Exit 0 clean, 1 findings, 2 error, 3 incomplete."""
     from auditor.reports.documents import audit_document
-    from auditor.reports.files import write_report
+    from auditor.reports.files import check_report_path, write_report
     from auditor.reports.text import render_text
 
     config = load_config(config_file)
     threshold = fail_on or config.fail_on
+    report = report_path or config.report
+    if report:
+        check_report_path(report)
     from auditor.pipeline import run_audit  # the cluster client loads only for commands that read
 
-    result = run_audit(config, store_path=store_path, trigger="cron")
-    report = report_path or config.report
+    result = run_audit(config, store_path=store_path, trigger=trigger)
     if report:
         write_report(result, report, fail_on=threshold)
     if output == "json":

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from auditor.config import GitSource, Limits
 from auditor.desired.commit import CommitReader
-from auditor.desired.git import display_url, open_repo
+from auditor.desired.git import open_repo
 from auditor.desired.manifests import (
     KustomizeDir,
     ManifestFile,
@@ -21,6 +21,7 @@ from auditor.desired.manifests import (
 )
 from auditor.desired.render import Checkout, render_kustomization
 from auditor.model import DesiredState, GitCommit
+from auditor.redact import redact_url
 
 __all__ = ["open_commit_files", "read_desired"]
 
@@ -85,7 +86,7 @@ def read_desired(
     else:
         reader.close()
     git = GitCommit(
-        repo=display_url(source.repo), revision=source.revision, commit=commit, paths=paths
+        repo=redact_url(source.repo), revision=source.revision, commit=commit, paths=paths
     )
     return DesiredState(git=git, resources=resources, files=files)
 

@@ -24,6 +24,7 @@ from typing import IO
 
 from auditor.config import is_url
 from auditor.errors import InputError, SourceError
+from auditor.redact import redact_url
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,6 @@ LOCAL_TIMEOUT_SECONDS = 120.0
 NETWORK_TIMEOUT_SECONDS = 600.0
 _FULL_SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 _TRANSPORT_PREFIX = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*::")
-_CREDENTIALS = re.compile(r"(://)[^/@]+@")
 
 MODE_SYMLINK = "120000"
 MODE_GITLINK = "160000"
@@ -59,11 +59,6 @@ def git_env() -> dict[str, str]:
     # an unattended cron job must fail on a missing key, not wait on a passphrase prompt
     env.setdefault("GIT_SSH_COMMAND", "ssh -o BatchMode=yes")
     return env
-
-
-def display_url(repo: str) -> str:
-    """The repo as messages show it: credentials in a URL are never printed."""
-    return _CREDENTIALS.sub(r"\1***@", repo)
 
 
 def short(commit: str) -> str:
@@ -383,7 +378,7 @@ def open_repo(repo: str, *, revision: str, cache_dir: str | None = None) -> Repo
     """The repository to read: a local clone as is, a URL through a bare cached clone."""
     if _TRANSPORT_PREFIX.match(repo):
         raise SourceError(
-            f"repository {display_url(repo)!r} uses a `transport::` address, which is not allowed"
+            f"repository {redact_url(repo)!r} uses a `transport::` address, which is not allowed"
         )
     if os.path.exists(repo):
         return _open_local(repo)
@@ -436,7 +431,7 @@ def _locked(path: Path) -> Iterator[None]:
 
 def _open_cached(url: str, *, revision: str, cache_dir: str | None) -> Repo:
     target = cache_path(url, cache_dir)
-    shown = display_url(url)
+    shown = redact_url(url)
     with _locked(target):
         repo = Repo(git_dir=str(target), display=shown)
         if not (target / "HEAD").exists():

@@ -14,7 +14,6 @@ import posixpath
 import re
 import shutil
 import subprocess
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ from auditor.desired.manifests import (
 )
 from auditor.errors import InputError, SourceError
 from auditor.safeyaml import check_size, load_documents, load_one
+from auditor.tempdirs import make_temp_dir
 
 log = logging.getLogger(__name__)
 
@@ -212,7 +212,7 @@ class Checkout:
     @property
     def root(self) -> Path:
         if self._root is None:
-            root = Path(tempfile.mkdtemp(prefix="auditor-render-")) / "repo"
+            root = make_temp_dir("render") / "repo"
             root.mkdir()
             self._root = root
             write_tree(self._tree, self._reader, root)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import tempfile
+import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +18,7 @@ from typing import Any
 
 from auditor.model import Finding, GitFile, ResourceRef
 from auditor.provenance import signing as ms
+from auditor.tempdirs import make_temp_dir
 from auditor.trust.policy import ModelRule, TrustPolicy
 
 
@@ -35,7 +36,7 @@ class BundleVerifier:
     def __init__(self, trust: TrustPolicy) -> None:
         self._trust = trust
         self._verified: dict[tuple[Any, ...], ms.ModelVerification] = {}
-        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        self._tmp: Path | None = None
 
     def verify(
         self,
@@ -66,7 +67,7 @@ class BundleVerifier:
 
     def close(self) -> None:
         if self._tmp is not None:
-            self._tmp.cleanup()
+            shutil.rmtree(self._tmp, ignore_errors=True)
             self._tmp = None
 
     def _verify(
@@ -82,11 +83,11 @@ class BundleVerifier:
 
     def _paths(self, bundles: Sequence[GitFile]) -> list[Path]:
         if self._tmp is None:
-            self._tmp = tempfile.TemporaryDirectory(prefix="auditor-bundles-")
+            self._tmp = make_temp_dir("bundles")
         paths = []
         for bundle in bundles:
             digest = bundle.digest or hashlib.sha256(bundle.path.encode()).hexdigest()
-            folder = Path(self._tmp.name) / digest.replace(":", "-")[:80]
+            folder = self._tmp / digest.replace(":", "-")[:80]
             folder.mkdir(exist_ok=True)
             path = folder / bundle.name
             if not path.exists():

@@ -16,7 +16,6 @@ import os
 import re
 import shutil
 import subprocess
-import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from typing import Literal
 from auditor import checks
 from auditor.errors import ConfigError, SourceError
 from auditor.model import Finding, ResourceRef
+from auditor.tempdirs import make_temp_dir
 
 SignatureFormat = Literal["ssh", "gpg", "x509", ""]
 
@@ -197,7 +197,7 @@ def temporary_gnupghome() -> Iterator[Path]:
     Short path on purpose: gpg-agent's socket lives inside it, and Unix socket paths are
     limited to about 100 bytes.
     """
-    home = Path(tempfile.mkdtemp(prefix="auditor-gpg-"))
+    home = make_temp_dir("gpg")
     home.chmod(0o700)
     try:
         yield home

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import re
-import tempfile
 import threading
 from collections.abc import Mapping
 from copy import deepcopy
@@ -27,6 +26,7 @@ from auditor import checks
 from auditor.errors import VerificationError
 from auditor.model import Finding, ResourceRef
 from auditor.provenance.dsse import MAX_ENVELOPE_BYTES, candidate_keys, sha256_digest
+from auditor.tempdirs import temp_dir
 from auditor.trust.authorities import PublicKey
 
 MAX_LINKS = 1000
@@ -175,8 +175,8 @@ def verify_layout(
     except LayoutFailedError as exc:
         exc.file = source
         raise
-    with _verify_lock, tempfile.TemporaryDirectory(prefix="auditor-links-") as tmp:
-        _write_links(links, Path(tmp))
+    with _verify_lock, temp_dir("links") as tmp:
+        _write_links(links, tmp)
         try:
             summary = verifylib.in_toto_verify(
                 metadata,

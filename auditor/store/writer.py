@@ -53,16 +53,17 @@ def to_json_text(value: Any, *, what: str) -> str:
 
 
 def begin_run(db: Database, run: Run, *, config_path: str = "") -> None:
-    """Commit the run's row at once, as `failed` with no finish time.
+    """Commit the run's row at once, as `running` with no finish time.
 
-    If the process dies before finish_run, that row is what remains: visibly not clean.
+    If the process dies before finish_run, that row is what remains: `running` with no finish
+    time long after it started, visibly never finished and never clean.
     """
     row = {
         "id": run.id,
         "trigger": run.trigger,
         "started": utc_timestamp(run.started),
         "finished": None,
-        "status": "failed",
+        "status": "running",
         "git_repo": run.git_repo,
         "git_revision": run.git_revision,
         "git_commit": run.git_commit,

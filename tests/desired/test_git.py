@@ -9,8 +9,9 @@ import pytest
 
 from auditor.config import GitSource
 from auditor.desired import read_desired
-from auditor.desired.git import Tree, TreeEntry, cache_path, display_url, open_repo
+from auditor.desired.git import Tree, TreeEntry, cache_path, open_repo
 from auditor.errors import InputError, SourceError
+from auditor.redact import redact_url
 from tests.desired.conftest import GitRepo, deployment
 
 
@@ -114,7 +115,7 @@ def test_ext_transport_is_refused(tmp_path: Path) -> None:
 
 def test_credentials_in_urls_are_never_shown() -> None:
     assert (
-        display_url("https://user:s3cret@git.example.com/org/repo.git")
+        redact_url("https://user:s3cret@git.example.com/org/repo.git")
         == "https://***@git.example.com/org/repo.git"
     )
 

@@ -71,7 +71,11 @@ def test_a_run_killed_in_the_middle_of_finish_run_leaves_a_consistent_store(
         assert store.db.execute("PRAGMA foreign_key_check").fetchall() == []
         killed = store.run("killed")
         assert killed is not None
-        assert (killed["status"], killed["finished"], killed["exit_code"]) == ("failed", None, None)
+        assert (killed["status"], killed["finished"], killed["exit_code"]) == (
+            "running",
+            None,
+            None,
+        )
         assert store.findings("killed") == []
         assert store.resources("killed") == []
         latest = store.run("latest")

@@ -132,12 +132,12 @@ def test_an_incomplete_run_is_recorded_with_its_errors(store: Store) -> None:
     ]
 
 
-def test_begin_run_commits_a_failed_unfinished_row_at_once(store: Store, store_path: Path) -> None:
+def test_begin_run_commits_a_running_unfinished_row_at_once(store: Store, store_path: Path) -> None:
     store.begin_run(make_run("r1"), config_path="auditor.yaml")
     with Store.open(store_path) as other:  # another process sees it already
         row = other.run("r1")
     assert row is not None
-    assert (row["status"], row["finished"], row["exit_code"]) == ("failed", None, None)
+    assert (row["status"], row["finished"], row["exit_code"]) == ("running", None, None)
     assert store.run("latest") is None  # an unfinished run is never "the latest run"
 
 
@@ -156,7 +156,7 @@ def test_an_exception_inside_finish_run_rolls_everything_back(store: Store) -> N
         )
     row = store.run("r1")
     assert row is not None
-    assert (row["status"], row["finished"], row["exit_code"]) == ("failed", None, None)
+    assert (row["status"], row["finished"], row["exit_code"]) == ("running", None, None)
     for table in ("findings", "resources", "errors"):
         assert store.db.table(table).count == 0, table
     assert integrity(store) == "ok"
