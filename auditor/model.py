@@ -137,9 +137,18 @@ class ChangedBy:
         return {"manager": self.manager, "operation": self.operation, "time": self.time}
 
 
-def fingerprint(category: str, check: str, ref: ResourceRef, path: str) -> str:
-    """Stable identity of a finding across runs: the same problem hashes the same."""
+def fingerprint(
+    category: str, check: str, ref: ResourceRef, path: str, discriminator: str = ""
+) -> str:
+    """Stable identity of a finding across runs: the same problem hashes the same.
+
+    `discriminator` keeps apart findings of one check at one path that are different problems
+    (two messages of one policy); it is left out when empty, so such findings keep the
+    identity they always had.
+    """
     identity = [category, check, ref.cluster, ref.group, ref.kind, ref.namespace, ref.name, path]
+    if discriminator:
+        identity.append(discriminator)
     return hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:32]
 
 
@@ -157,10 +166,11 @@ class Finding:
     changed_by: ChangedBy | None = None
     details: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
     controls: tuple[str, ...] = ()
+    discriminator: str = ""  # part of the fingerprint: see `fingerprint`
 
     @property
     def fingerprint(self) -> str:
-        return fingerprint(self.category, self.check, self.ref, self.path)
+        return fingerprint(self.category, self.check, self.ref, self.path, self.discriminator)
 
     def to_json(self) -> dict[str, Any]:
         """The finding object of DESIGN "Commands and machine-readable output"."""

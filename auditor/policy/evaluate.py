@@ -143,16 +143,20 @@ def _named(ref: ResourceRef, text: str) -> str:
 
 def message_finding(policy: Policy, ref: ResourceRef, message: PolicyMessage) -> Finding:
     """One finding per message. A message object may carry `path` (a JSON pointer into the
-    resource: it also keeps two messages of one policy apart across runs), `expected` and
-    `actual`."""
+    resource), `expected` and `actual`.
+
+    Each message is its own finding across runs: with a `path`, the rule and path identify it
+    (its text may carry values that change); without one, the rule and the text do.
+    """
     details = message.details
     path = details.get("path")
+    pointer = path if isinstance(path, str) and (path == "" or path.startswith("/")) else None
     return Finding(
         category="policy",
         check=policy.id,
         severity=policy.warn_severity if message.rule == "warn" else policy.severity,
         ref=ref,
-        path=path if isinstance(path, str) and (path == "" or path.startswith("/")) else "",
+        path=pointer or "",
         message=_named(ref, message.msg),
         expected=details.get("expected"),
         actual=details.get("actual"),
@@ -163,6 +167,7 @@ def message_finding(policy: Policy, ref: ResourceRef, message: PolicyMessage) ->
             "source": policy.source,
         },
         controls=policy.controls,
+        discriminator=message.rule if pointer is not None else f"{message.rule}:{message.msg}",
     )
 
 

@@ -166,6 +166,29 @@ def test_warn_findings_take_the_warn_severity(tmp_path: Path) -> None:
     assert (finding.severity, finding.details["rule"]) == ("low", "warn")
 
 
+def test_each_message_of_a_policy_is_its_own_finding_across_runs(tmp_path: Path) -> None:
+    policy_set, engine = _load(
+        tmp_path,
+        {
+            "both.rego": """
+                package conv.both
+                import rego.v1
+                deny contains "no team label"
+                deny contains "no owner label"
+                warn contains "no team label"
+                deny contains {"msg": "replicas 1 < 2", "path": "/spec/replicas"}
+                warn contains {"msg": "replicas 1 < 3", "path": "/spec/replicas"}
+            """
+        },
+    )
+    findings = evaluate_policies(policy_set, inputs(ISVC), engine=engine).findings
+    assert len(findings) == 5
+    # deny and warn with one text, two texts of one rule, deny and warn at one path: all apart
+    assert len({f.fingerprint for f in findings}) == 5
+    again = evaluate_policies(policy_set, inputs(ISVC), engine=engine).findings
+    assert {f.fingerprint for f in again} == {f.fingerprint for f in findings}
+
+
 def test_v0_and_v1_versions_of_a_policy_give_the_same_results(tmp_path: Path) -> None:
     v1 = """
         package same.v1
