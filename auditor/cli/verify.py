@@ -28,12 +28,13 @@ def verify() -> None:
 
 @verify.command("model")
 @click.argument("model_dir", type=click.Path(path_type=Path))
+# A missing bundle is a usage mistake (exit 2), never a rejected model (exit 1).
 @click.option(
     "--signature",
     "signatures",
     multiple=True,
     required=True,
-    type=click.Path(path_type=Path),
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="model-signing bundle (repeatable: several signatures can meet an all-of rule)",
 )
 @click.option(

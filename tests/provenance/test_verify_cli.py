@@ -277,6 +277,23 @@ def test_missing_model_exits_2(
     assert "model path does not exist" in result.err
 
 
+def test_a_missing_signature_file_is_a_usage_error_not_a_rejection(
+    verify_cli: VerifyCli, repo_model: tuple[GitRepo, Path, Path]
+) -> None:
+    repo, model, policy = repo_model
+    result = verify_cli(
+        str(model),
+        "--signature",
+        "attestations/typo.sig",
+        "--trust-policy",
+        str(policy),
+        cwd=repo.path,
+    )
+    assert result.code == 2, result.err
+    assert "attestations/typo.sig" in result.err and "does not exist" in result.err
+    assert "Traceback" not in result.err
+
+
 @pytest.mark.usefixtures("no_network")
 def test_keyless_bundle_end_to_end(
     verify_cli: VerifyCli, keyless_dir: Path, write_policy: WritePolicy
