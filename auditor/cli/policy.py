@@ -62,7 +62,8 @@ def policy_eval(
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @click.option("-v", "--verbose", is_flag=True, help="list every test, not only failures")
 def policy_test(paths: tuple[str, ...], verbose: bool) -> None:
-    """Run the test_* rules under PATHS like `opa test`. Exit 0 all pass, 1 any fail."""
+    """Run the test_* rules under PATHS like `opa test`. Exit 0 all pass, 1 any fail, 2 no
+    tests or a broken module."""
     from auditor.policy.testing import format_report, run_policy_tests
 
     report = run_policy_tests(paths)

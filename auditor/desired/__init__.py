@@ -18,6 +18,7 @@ from auditor.desired.manifests import (
     find_inputs,
     normalize_path,
     read_manifest_files,
+    require_objects,
 )
 from auditor.desired.render import Checkout, render_kustomization
 from auditor.model import DesiredState, GitCommit
@@ -51,8 +52,8 @@ def read_desired(
     reader = repo.blobs()
     try:
         tree = repo.tree(commit, reader)
-        inputs = find_inputs(tree, paths)
-        manifest_files = [i for i in inputs if isinstance(i, ManifestFile)]
+        found = find_inputs(tree, paths)
+        manifest_files = [i for i in found.inputs if isinstance(i, ManifestFile)]
         # every plain file in one pipelined batch, finished before kustomize needs the reader
         parsed = iter(
             list(
@@ -61,10 +62,11 @@ def read_desired(
                 )
             )
         )
+        produced: dict[str, list[RawObject]] = {}
         with Checkout(tree, reader) as checkout:
-            for item in inputs:
+            for item in found.inputs:
                 if isinstance(item, KustomizeDir):
-                    objects += render_kustomization(
+                    produced[item.path] = render_kustomization(
                         tree,
                         reader,
                         item,
@@ -73,7 +75,9 @@ def read_desired(
                         max_output_bytes=limits.max_snapshot_bytes,
                     )
                 else:
-                    objects += next(parsed)
+                    produced[item.path] = next(parsed)
+                objects += produced[item.path]
+        require_objects(tree, found, produced)
         resources = build_resources(
             objects, default_namespace=source.default_namespace, cluster=cluster
         )

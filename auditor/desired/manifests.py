@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import posixpath
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +27,9 @@ MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 # kustomize and kpt never send objects carrying this annotation to the cluster
 LOCAL_CONFIG = "config.kubernetes.io/local-config"
+# The file that makes a folder a Helm chart (Helm reads no other spelling of it).
+HELM_CHART_FILE = "Chart.yaml"
+_SHOWN = 5  # files an error lists before "and N more"
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,41 +73,64 @@ def kustomization_file(tree: Tree, directory: str) -> str | None:
     return None
 
 
-def find_inputs(tree: Tree, paths: Sequence[str]) -> list[Input]:
+@dataclass(frozen=True, slots=True)
+class FoundInputs:
+    """What the walk of the paths found, and which of it each path reached."""
+
+    inputs: tuple[Input, ...]  # each file or kustomize directory once, in a stable order
+    # each path (normalized) -> the paths of the inputs its walk reached, also those another
+    # path reached first: a path counts as declaring what it holds, read once or not
+    reached: dict[str, tuple[str, ...]]
+
+
+def find_inputs(tree: Tree, paths: Sequence[str]) -> FoundInputs:
     """The manifest files and kustomize directories under `paths`, in a stable order.
 
-    A file reached twice (overlapping paths, a symlink to a walked file) is read once.
+    A file reached twice (overlapping paths, a symlink to a walked file) is read once. A path
+    in or over a Helm chart is an InputError: its templates are not manifests.
     """
     walker = _Walker(tree)
     for path in paths:
         walker.start(path)
-    return walker.found
+    return FoundInputs(inputs=tuple(walker.found), reached=walker.reached)
 
 
 class _Walker:
     def __init__(self, tree: Tree) -> None:
         self.tree = tree
         self.found: list[Input] = []
-        self._seen: set[str] = set()
+        self.reached: dict[str, tuple[str, ...]] = {}
+        self._emitted: set[str] = set()  # inputs in `found`, across paths
+        self._seen: set[str] = set()  # folders and files of the current path's walk
+        self._reach: list[str] = []
 
     def start(self, path: str) -> None:
-        real = self.tree.resolve(normalize_path(path))
+        normal = normalize_path(path)
+        real = self.tree.resolve(normal)
+        self._seen, self._reach = set(), []
         if real in self.tree.entries:
+            self._refuse_helm(posixpath.dirname(real), path=normal)
             self._file(real, explicit=True)
         elif self.tree.is_dir(real):
+            self._refuse_helm(real, path=normal)
             self._dir(real)
         else:
             raise InputError(
                 f"path {path!r} does not exist at commit {short(self.tree.commit)}", key="path"
             )
+        self.reached[normal] = tuple(self._reach)
 
     def _dir(self, directory: str) -> None:
         if directory in self._seen:  # also stops symlink cycles
             return
         self._seen.add(directory)
+        # a chart first: a kustomization beside Chart.yaml post-renders the chart's output
+        chart = helm_chart_file(self.tree, directory)
+        if chart is not None:
+            raise _helm_chart(self.tree, chart)
         kustomization = kustomization_file(self.tree, directory)
         if kustomization is not None:
-            self.found.append(KustomizeDir(path=directory, kustomization=kustomization))
+            self._emit(KustomizeDir(path=directory, kustomization=kustomization))
             return
         for child in self.tree.child_paths(directory):
             name = posixpath.basename(child)
@@ -131,9 +157,76 @@ class _Walker:
             return
         if explicit and posixpath.basename(path) in KUSTOMIZATION_FILES:
             directory = posixpath.dirname(path)
-            self.found.append(KustomizeDir(path=directory, kustomization=path))
+            self._emit(KustomizeDir(path=directory, kustomization=path))
             return
-        self.found.append(ManifestFile(path=path, entry=entry))
+        self._emit(ManifestFile(path=path, entry=entry))
+
+    def _emit(self, item: Input) -> None:
+        self._reach.append(item.path)
+        if item.path not in self._emitted:
+            self._emitted.add(item.path)
+            self.found.append(item)
+
+    def _refuse_helm(self, directory: str, *, path: str) -> None:
+        """A path inside a chart (its `templates/`, one template) is refused like the chart."""
+        while True:
+            chart = helm_chart_file(self.tree, directory)
+            if chart is not None:
+                raise _helm_chart(self.tree, chart, path=path)
+            if not directory:
+                return
+            directory = posixpath.dirname(directory)
+
+
+def helm_chart_file(tree: Tree, directory: str) -> str | None:
+    """The folder's `Chart.yaml`, the file that makes a folder a Helm chart, if it has one."""
+    candidate = f"{directory}/{HELM_CHART_FILE}" if directory else HELM_CHART_FILE
+    return candidate if candidate in tree.entries or candidate in tree.links else None
+
+
+def _helm_chart(tree: Tree, chart_yaml: str, *, path: str | None = None) -> InputError:
+    # Templates are Go text/template, not YAML: most fail to parse ("invalid YAML" named the
+    # wrong problem), and those that parse would be compared with `{{ ... }}` in them.
+    folder = posixpath.dirname(chart_yaml) or "."
+    inside = f"path {path!r} is in {folder!r}, which" if path and path != folder else repr(folder)
+    return InputError(
+        f"{inside} is a Helm chart ({tree.at(chart_yaml)}): its templates are not manifests; "
+        "commit the output of `helm template` and audit that",
+        key="path",
+        hint="e.g. `helm template RELEASE CHART -n NAMESPACE -f values-prod.yaml > "
+        "rendered/RELEASE.yaml`, committed, and --path rendered (git.paths in auditor.yaml)",
+    )
+
+
+def require_objects(
+    tree: Tree, found: FoundInputs, produced: Mapping[str, Sequence[RawObject]]
+) -> None:
+    """Raises InputError naming the first path that declares no Kubernetes object.
+
+    `produced` holds the objects each input (by path) gave. A path that declares nothing
+    would compare nothing, and a run that compared nothing must never be reported clean:
+    what that path was meant to hold would go unchecked.
+    """
+    commit = short(tree.commit)
+    for path, reached in found.reached.items():
+        if not reached:
+            raise InputError(
+                f"path {path!r} holds no manifests at commit {commit}: no .yaml, .yml or .json "
+                "file and no kustomization, so nothing would be compared",
+                key="path",
+                hint="point --path (git.paths in auditor.yaml) at the folders holding the "
+                "manifests you deploy",
+            )
+        if not any(produced.get(p) for p in reached):
+            shown = ", ".join(reached[:_SHOWN]) + (
+                f" and {len(reached) - _SHOWN} more" if len(reached) > _SHOWN else ""
+            )
+            raise InputError(
+                f"path {path!r} declares no Kubernetes object at commit {commit}: {shown} "
+                "hold none (documents without apiVersion and kind, such as values files, "
+                "empty documents and tool configs, are skipped), so nothing would be compared",
+                key="path",
+            )
 
 
 def relocated(exc: InputError, file: str) -> InputError:

@@ -49,9 +49,19 @@ def read_snapshots(
 
 def _read_file(path: str, *, cluster: str, limits: Limits) -> Iterator[tuple[Resource, str]]:
     content = _read_bytes(path, limits.max_snapshot_bytes)
+    if not content.strip():
+        raise _holds_nothing(path, "the file is empty")
     docs = load_documents(content, source=path, max_bytes=limits.max_snapshot_bytes)
+    found = list(flatten(_typed_items(docs), path))
+    # `kubectl get` always prints a List or an object, a List with `items: []` when nothing
+    # matched: a file with neither is a failed or interrupted export
+    if not found and not any(isinstance(d.data, dict) for d in docs):
+        empty = all(d.data is None for d in docs)
+        raise _holds_nothing(
+            path, "only comments or empty documents" if empty else "an empty array"
+        )
     origin = f"snapshot:{path}"
-    for data, line in flatten(_typed_items(docs), path):
+    for data, line in found:
         if not is_object(data):
             # a snapshot holds nothing but objects: anything else is the wrong file, and
             # reading it as "nothing live" would report every object as missing
@@ -64,6 +74,18 @@ def _read_file(path: str, *, cluster: str, limits: Limits) -> Iterator[tuple[Res
             data, source=path, line=line, side="live", cluster=cluster, origin=origin
         )
         yield resource, f"{path}:{line}"
+
+
+def _holds_nothing(path: str, why: str) -> InputError:
+    # Read as "nothing is live", such a file would report every object in Git missing, or,
+    # with nothing in Git either, a clean run: an interrupted or failed export is neither.
+    return InputError(
+        f"snapshot holds no objects ({why}): it is not `kubectl get` output, and an empty "
+        "cluster is not assumed from it",
+        file=path,
+        hint="`kubectl get KINDS -A -o yaml > FILE` writes a List, with `items: []` when the "
+        "cluster has none of those objects",
+    )
 
 
 def _read_bytes(path: str, max_bytes: int) -> bytes:

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from auditor.errors import InputError
 from auditor.exit_codes import ExitCode
 from auditor.policy import gatekeeper
 from auditor.policy.embedded import EmbeddedEngine
@@ -63,10 +64,19 @@ class TestReport:
 
 def run_policy_tests(paths: Sequence[str], *, data_files: Sequence[str] = ()) -> TestReport:
     """Runs every test under `paths`. Raises PolicyLoadError (exit 2) when a module does not
-    parse or compile: no test result can be trusted then."""
+    parse or compile: no test result can be trusted then; and InputError (exit 2) when the
+    paths hold no test at all: `PASS: 0/0` would pass without checking anything."""
     policy_set = load_policy_files(
         paths, data_files=data_files, include_tests=True, hooks=(gatekeeper.HOOKS,)
     )
+    if not policy_set.tests:
+        raise InputError(
+            "no tests: no rule named test_* (or todo_test_*) in any .rego file here, so "
+            "nothing would be checked",
+            file=", ".join(paths),
+            hint="tests are rules named test_*, by convention in *_test.rego files; pass their "
+            "folder too (`auditor policy test policies/ tests/`)",
+        )
     engine = EmbeddedEngine()
     engine.load(policy_set.modules, policy_set.data)
     results: list[TestResult] = []

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from auditor.model import SEVERITIES, AuditResult
+from auditor.model import SEVERITIES, AuditResult, Finding
+from auditor.reports.escaping import markdown_text
+
+MAX_CELL_CHARS = 120  # a value (Git, live) in the findings table
+MAX_MESSAGE_CHARS = 1000  # a message is what a reader acts on: shown whole, within reason
 
 
-def _cell(value: Any) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
-    text = text.replace("|", "\\|").replace("\n", " ")
-    return text if len(text) <= 120 else text[:119] + "…"
+def _cell(value: Any, limit: int = MAX_CELL_CHARS) -> str:
+    """A value from Git, the cluster or a policy as literal text in a table cell."""
+    return markdown_text(value, limit=limit)
 
 
 def render_markdown(result: AuditResult, *, fail_on: str) -> str:
@@ -21,8 +23,8 @@ def render_markdown(result: AuditResult, *, fail_on: str) -> str:
         f"# auditor report: run {run.id or '(not stored)'}",
         "",
         f"- status: **{run.status}**",
-        f"- Git: `{run.git_repo}` at `{run.git_commit}` ({run.git_revision})",
-        f"- clusters: {', '.join(c.name for c in run.clusters) or '-'}",
+        f"- Git: {_cell(run.git_repo)} at `{run.git_commit}` ({_cell(run.git_revision)})",
+        f"- clusters: {', '.join(_cell(c.name) for c in run.clusters) or '-'}",
         f"- started: {run.started.isoformat()}",
         f"- exit code: {result.audit_exit_code(fail_on)} (fail on {fail_on} and above)",
         "",
@@ -50,27 +52,31 @@ def render_markdown(result: AuditResult, *, fail_on: str) -> str:
     if result.errors:
         lines += ["", "## Incomplete: what could not be checked", ""]
         for error in result.errors:
-            where = " ".join(x for x in (error.cluster, error.target) if x)
-            lines.append(f"- {where}: {_cell(error.message)}" if where else f"- {error.message}")
+            # the stage leads every line, so a message can never start a Markdown block
+            where = " ".join(_cell(x) for x in (error.stage, error.cluster, error.target) if x)
+            lines.append(f"- {where}: {_cell(error.message, MAX_MESSAGE_CHARS)}")
     lines += ["", "## Findings", ""]
     if not result.findings:
         lines.append("No findings.")
     else:
         lines += [
-            "| severity | check | class | resource | path | Git | live | changed by |",
-            "| --- | --- | --- | --- | --- | --- | --- | --- |",
+            "| severity | check | class | resource | message | path | Git | live | changed by |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
         ]
         order = {name: i for i, name in enumerate(SEVERITIES)}
-        for f in sorted(result.findings, key=lambda f: order[f.severity]):
-            who = ""
-            if f.changed_by:
-                who = f"{f.changed_by.manager} {f.changed_by.operation} {f.changed_by.time or ''}"
-            lines.append(
-                f"| {f.severity} | {f.check} | {f.drift_class or ''} | "
-                f"{_cell(f.ref.display())} | `{_cell(f.path)}` | {_cell(f.expected)} | "
-                f"{_cell(f.actual)} | {_cell(who.strip())} |"
-            )
+        lines += [_finding_row(f) for f in sorted(result.findings, key=lambda f: order[f.severity])]
     return "\n".join(lines) + "\n"
+
+
+def _finding_row(f: Finding) -> str:
+    who = ""
+    if f.changed_by:
+        who = f"{f.changed_by.manager} {f.changed_by.operation} {f.changed_by.time or ''}"
+    return (
+        f"| {f.severity} | {_cell(f.check)} | {f.drift_class or ''} | {_cell(f.ref.display())} | "
+        f"{_cell(f.message, MAX_MESSAGE_CHARS)} | {_cell(f.path)} | {_cell(f.expected)} | "
+        f"{_cell(f.actual)} | {_cell(who.strip())} |"
+    )
 
 
 def policy_counts(result: AuditResult) -> dict[str, dict[str, int]]:

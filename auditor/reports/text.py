@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from auditor.model import AuditResult, Finding
+from auditor.reports.escaping import printable, truncated
 
 SEVERITY_STYLE = {
     "critical": "bold red",
@@ -29,9 +30,14 @@ MAX_VALUE_CHARS = 160
 
 def _value(value: Any) -> str:
     text = json.dumps(value, sort_keys=True, default=str)
-    if len(text) > MAX_VALUE_CHARS:
-        text = text[: MAX_VALUE_CHARS - 1] + "…"
-    return text
+    return _shown(truncated(text, MAX_VALUE_CHARS))
+
+
+def _shown(text: str) -> str:
+    """Text from Git, the cluster or a policy, shown as it is: rich markup in it is printed,
+    not applied, and control characters (a terminal escape sequence, a newline that would
+    forge a line of the report) appear as visible escapes."""
+    return escape(printable(text))
 
 
 def _line(finding: Finding) -> str:
@@ -46,18 +52,18 @@ def _line(finding: Finding) -> str:
     elif finding.check == "drift.unmanaged":
         body = "live, not in Git (unmanaged)"
     elif finding.check == "drift.removed":
-        body = f"{escape(finding.path)}: removed from Git, still live: {escape(_value(finding.actual))}"
+        body = f"{_shown(finding.path)}: removed from Git, still live: {_value(finding.actual)}"
     elif finding.category == "drift":
         body = (
-            f"{escape(finding.path)}: [green]{escape(_value(finding.expected))}[/] in Git, "
-            f"[red]{escape(_value(finding.actual))}[/] live"
+            f"{_shown(finding.path)}: [green]{_value(finding.expected)}[/] in Git, "
+            f"[red]{_value(finding.actual)}[/] live"
         )
     else:
-        body = escape(finding.message)
+        body = _shown(finding.message)
     if finding.changed_by:
         who = finding.changed_by
         when = f" at {who.time}" if who.time else ""
-        body += f" [dim](changed by {escape(who.manager)} {escape(who.operation)}{when})[/]"
+        body += f" [dim](changed by {_shown(who.manager)} {_shown(who.operation)}{_shown(when)})[/]"
     return head + body
 
 
@@ -66,23 +72,23 @@ def render_text(result: AuditResult, console: Console) -> None:
     commit = run.git_commit[:12] if run.git_commit else "?"
     clusters = ", ".join(c.name for c in run.clusters) or "-"
     console.print(
-        f"[bold]auditor[/] {escape(run.git_repo)} @ {commit} ({escape(run.git_revision)}) "
-        f"vs {escape(clusters)}",
+        f"[bold]auditor[/] {_shown(run.git_repo)} @ {commit} ({_shown(run.git_revision)}) "
+        f"vs {_shown(clusters)}",
         highlight=False,
     )
     by_resource: dict[tuple[str, str], list[Finding]] = defaultdict(list)
     for finding in result.findings:
         by_resource[(finding.ref.cluster, finding.ref.display())].append(finding)
     for (cluster, display), findings in by_resource.items():
-        where = f" [dim]({escape(cluster)})[/]" if len(run.clusters) > 1 else ""
-        console.print(f"\n[bold]{escape(display)}[/]{where}", highlight=False)
+        where = f" [dim]({_shown(cluster)})[/]" if len(run.clusters) > 1 else ""
+        console.print(f"\n[bold]{_shown(display)}[/]{where}", highlight=False)
         for finding in findings:
             console.print(_line(finding), highlight=False, soft_wrap=True)
     for error in result.errors:
         target = f" {error.target}" if error.target else ""
         console.print(
-            f"\n[bold red]incomplete[/] {escape(error.cluster)}{escape(target)}: "
-            f"{escape(error.message)}",
+            f"\n[bold red]incomplete[/] {_shown(error.cluster)}{_shown(target)}: "
+            f"{_shown(error.message)}",
             highlight=False,
         )
     s = result.summary

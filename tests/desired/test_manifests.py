@@ -220,6 +220,68 @@ def test_a_file_reached_twice_is_read_once(repo: GitRepo) -> None:
     assert names(repo.read(paths=("apps", "apps/web.yaml", "."))) == ["Deployment default/web"]
 
 
+@pytest.mark.parametrize("paths", [(".", "apps"), ("apps", "."), ("apps", "apps/ml")])
+def test_a_path_that_another_path_walked_first_still_declares_its_objects(
+    repo: GitRepo, paths: tuple[str, ...]
+) -> None:
+    repo.write("apps/ml/web.yaml", deployment("web"))
+    repo.commit()
+    assert names(repo.read(paths=paths)) == ["Deployment default/web"]
+
+
+@pytest.mark.parametrize(
+    ("files", "path", "words"),
+    [
+        ({"docs/README.md": "# docs\n"}, "docs", "'docs' holds no manifests"),
+        ({"docs/.hidden.yaml": deployment("x")}, "docs", "'docs' holds no manifests"),
+        (
+            {"config/values.yaml": "replicas: 2\n", "config/empty.yaml": ""},
+            "config",
+            "'config' declares no Kubernetes object at commit",
+        ),
+        ({"values.yaml": "replicas: 2\n"}, "values.yaml", "'values.yaml' declares no"),
+    ],
+)
+def test_a_path_that_declares_nothing_is_an_input_error_naming_it(
+    repo: GitRepo, files: dict[str, str], path: str, words: str
+) -> None:
+    repo.write("apps/web.yaml", deployment("web"))
+    for name, text in files.items():
+        repo.write(name, text)
+    repo.commit()
+    with pytest.raises(InputError, match=words) as info:
+        repo.read(paths=("apps", path))
+    assert info.value.key == "path"
+
+
+def test_a_path_whose_only_entry_is_a_submodule_declares_nothing(repo: GitRepo) -> None:
+    repo.write("apps/web.yaml", deployment("web"))
+    commit = repo.commit()
+    repo.git("update-index", "--add", "--cacheinfo", f"160000,{commit},vendor/charts")
+    repo.git("commit", "-q", "--no-gpg-sign", "-m", "submodule")
+    with pytest.raises(InputError, match="'vendor' holds no manifests"):
+        repo.read(paths=("vendor",))
+
+
+def test_a_helm_chart_reached_through_a_symlink_is_refused(repo: GitRepo) -> None:
+    repo.write("charts/scorer/Chart.yaml", "apiVersion: v2\nname: scorer\nversion: 0.1.0\n")
+    repo.write("charts/scorer/templates/cm.yaml", "apiVersion: v1\nkind: ConfigMap\n")
+    repo.write("apps/web.yaml", deployment("web"))
+    repo.symlink("apps/scorer", "../charts/scorer")
+    commit = repo.commit()
+    with pytest.raises(InputError, match="is a Helm chart") as info:
+        repo.read(paths=("apps",))
+    assert f"charts/scorer/Chart.yaml@{commit[:12]}" in info.value.message
+    assert "helm template" in info.value.message
+
+
+def test_only_chart_yaml_spelled_as_helm_spells_it_makes_a_chart(repo: GitRepo) -> None:
+    # Helm reads `Chart.yaml` and nothing else: `chart.yaml` here is an ordinary manifest
+    repo.write("apps/chart.yaml", deployment("web"))
+    repo.commit()
+    assert names(repo.read(paths=("apps",))) == ["Deployment default/web"]
+
+
 def test_submodules_are_skipped_with_a_warning(
     repo: GitRepo, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -125,12 +125,25 @@ def test_a_base_rendered_twice_names_both_kustomizations(repo: GitRepo) -> None:
 def test_a_component_is_not_rendered_on_its_own(repo: GitRepo) -> None:
     write_base_and_overlay(repo)
     repo.write(
+        "overlays/components/gpu/kustomization.yaml",
+        "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\n",
+    )
+    repo.commit()
+    state = repo.read(paths=("overlays",))
+    assert [r.ref.name for r in state.resources] == ["fraud-scorer"]
+
+
+@needs_kustomize
+def test_a_path_holding_only_components_declares_nothing(repo: GitRepo) -> None:
+    # a Component renders only inside a kustomization: on its own it compares nothing
+    write_base_and_overlay(repo)
+    repo.write(
         "components/gpu/kustomization.yaml",
         "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\n",
     )
     repo.commit()
-    state = repo.read(paths=("overlays", "components"))
-    assert [r.ref.name for r in state.resources] == ["fraud-scorer"]
+    with pytest.raises(InputError, match="'components' declares no Kubernetes object"):
+        repo.read(paths=("overlays", "components"))
 
 
 @needs_kustomize

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from auditor.errors import InputError
 from auditor.policy.engine import PolicyLoadError
 from auditor.policy.testing import format_report, run_policy_tests
 from tests.policy.rego import write
@@ -133,3 +134,11 @@ def test_a_broken_test_file_is_a_load_error(tmp_path: Path) -> None:
     with pytest.raises(PolicyLoadError) as err:
         run_policy_tests([str(tmp_path)])
     assert err.value.file == str(path)
+
+
+def test_a_path_without_tests_is_an_input_error_naming_it(tmp_path: Path) -> None:
+    # `PASS: 0/0` and exit 0 would tell CI that a suite passed when there was none
+    write(tmp_path, "canary.rego", POLICY)
+    with pytest.raises(InputError, match="no tests") as info:
+        run_policy_tests([str(tmp_path)])
+    assert info.value.file == str(tmp_path)

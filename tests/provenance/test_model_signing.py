@@ -1,7 +1,8 @@
 """Model signatures made with model-signing, verified against the trust policy.
 
 Every signature here is real: fresh keys and a self-made CA sign small models through
-model-signing's own signing API; the keyless bundle is the real one from shared testdata.
+model-signing's own signing API; the keyless bundle is the real one in
+tests/provenance/testdata (its origin is in the README there).
 """
 
 from __future__ import annotations
