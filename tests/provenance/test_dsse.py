@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import sigstore
 
 from auditor.errors import ConfigError
 from auditor.model import ResourceRef
@@ -34,12 +35,16 @@ from tests.provenance.attestation_factory import (
     sign_envelope,
     statement_bytes,
 )
-from tests.provenance.conftest import (
-    KEYLESS_DIR,
-    KEYLESS_IDENTITY,
-    KEYLESS_ISSUER,
-    PUBLIC_GOOD_ROOT,
+
+KEYLESS = Path(__file__).resolve().parents[3] / "shared" / "testdata" / "model-signing-keyless"
+PUBLIC_GOOD_ROOT = (
+    Path(sigstore.__file__).parent
+    / "_store"
+    / "https%3A%2F%2Ftuf-repo-cdn.sigstore.dev"
+    / "trusted_root.json"
 )
+KEYLESS_SUBJECT = "stefanb@us.ibm.com"
+KEYLESS_ISSUER = "https://sigstore.verify.ibm.com/oauth2"
 
 
 @pytest.fixture(autouse=True)
@@ -208,13 +213,18 @@ def test_a_certificate_chain_authority_cannot_verify_attestations(tmp_path: Path
         verify_envelope(b"{}", chain)
 
 
-# --- Sigstore keyless (the one real bundle, tests/provenance/testdata) ------------------------
+# --- Sigstore keyless (the one real bundle from shared testdata) -------------------------------
+
+needs_keyless = pytest.mark.skipif(
+    not (KEYLESS / "model.sig").is_file() or not PUBLIC_GOOD_ROOT.is_file(),
+    reason="../shared/testdata/model-signing-keyless or sigstore's bundled trusted_root.json is absent",
+)
 
 
 def keyless_authority(
     tmp_path: Path,
     *,
-    subject: str | None = KEYLESS_IDENTITY,
+    subject: str | None = KEYLESS_SUBJECT,
     subject_regexp: str | None = None,
     issuer: str = KEYLESS_ISSUER,
 ) -> SigstoreIdentity:
@@ -229,28 +239,31 @@ def keyless_authority(
     )
 
 
+@needs_keyless
 def test_sigstore_dsse_bundle_verifies_offline(tmp_path: Path) -> None:
-    bundle = (KEYLESS_DIR / "model.sig").read_bytes()
+    bundle = (KEYLESS / "model.sig").read_bytes()
     verified = verify_sigstore_bundle(bundle, keyless_authority(tmp_path))
     assert verified.payload_type == "application/vnd.in-toto+json"
     assert json.loads(verified.payload)["_type"] == "https://in-toto.io/Statement/v1"
     assert verified.signer.kind == "sigstore"
-    assert verified.signer.identity == KEYLESS_IDENTITY
+    assert verified.signer.identity == KEYLESS_SUBJECT
     assert verified.signer.issuer == KEYLESS_ISSUER
     assert verified.signer.authority == "ci-keyless"
 
 
+@needs_keyless
 def test_sigstore_subject_regexp_names_the_matching_identity(tmp_path: Path) -> None:
     authority = keyless_authority(tmp_path, subject=None, subject_regexp=r".*@us\.ibm\.com")
-    verified = verify_envelope((KEYLESS_DIR / "model.sig").read_bytes(), authority)
-    assert verified.signer.identity == KEYLESS_IDENTITY
+    verified = verify_envelope((KEYLESS / "model.sig").read_bytes(), authority)
+    assert verified.signer.identity == KEYLESS_SUBJECT
 
 
+@needs_keyless
 @pytest.mark.parametrize(
     ("subject", "issuer"),
     [
         ("someone-else@example.com", KEYLESS_ISSUER),
-        (KEYLESS_IDENTITY, "https://token.actions.githubusercontent.com"),
+        (KEYLESS_SUBJECT, "https://token.actions.githubusercontent.com"),
     ],
     ids=["another-subject", "another-issuer"],
 )
@@ -259,12 +272,13 @@ def test_sigstore_bundle_by_another_identity_is_identity_mismatch(
 ) -> None:
     authority = keyless_authority(tmp_path, subject=subject, issuer=issuer)
     with pytest.raises(IdentityMismatchError) as caught:
-        verify_sigstore_bundle((KEYLESS_DIR / "model.sig").read_bytes(), authority)
+        verify_sigstore_bundle((KEYLESS / "model.sig").read_bytes(), authority)
     assert caught.value.check == "provenance.identity_mismatch"
 
 
+@needs_keyless
 def test_sigstore_bundle_with_a_changed_payload_byte_is_signature_invalid(tmp_path: Path) -> None:
-    doc = json.loads((KEYLESS_DIR / "model.sig").read_bytes())
+    doc = json.loads((KEYLESS / "model.sig").read_bytes())
     doc["dsseEnvelope"] = json.loads(
         flip_payload_byte(json.dumps(doc["dsseEnvelope"]).encode(), index=30)
     )
@@ -272,8 +286,9 @@ def test_sigstore_bundle_with_a_changed_payload_byte_is_signature_invalid(tmp_pa
         verify_sigstore_bundle(json.dumps(doc).encode(), keyless_authority(tmp_path))
 
 
+@needs_keyless
 def test_truncated_sigstore_bundle_is_malformed(tmp_path: Path) -> None:
-    data = (KEYLESS_DIR / "model.sig").read_bytes()
+    data = (KEYLESS / "model.sig").read_bytes()
     with pytest.raises(MalformedEnvelopeError):
         verify_sigstore_bundle(data[: len(data) // 2], keyless_authority(tmp_path))
 

@@ -1,8 +1,7 @@
 """Model signatures made with model-signing, verified against the trust policy.
 
 Every signature here is real: fresh keys and a self-made CA sign small models through
-model-signing's own signing API; the keyless bundle is the real one in
-tests/provenance/testdata (its origin is in the README there).
+model-signing's own signing API; the keyless bundle is the real one from shared testdata.
 """
 
 from __future__ import annotations
