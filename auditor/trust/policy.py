@@ -352,7 +352,7 @@ def load_trust_from_config(path: str | Path) -> TrustPolicy:
             "this config has no `trust:` section",
             file=source,
             key="trust",
-            hint="see DESIGN 'Trust policy'",
+            hint="add `trust:` with authorities and models (docs/configuration.md, Provenance)",
         )
     return parse_trust(raw["trust"], source=source, lines=lines)
 
