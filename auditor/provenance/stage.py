@@ -36,12 +36,14 @@ from auditor.model import (
 from auditor.provenance.bundles import BundleVerifier
 from auditor.provenance.checks.attestations import attestation_directory
 from auditor.provenance.checks.commit import check_commit
+from auditor.provenance.checks.image import check_image_signature
 from auditor.provenance.checks.layout import check_layout
 from auditor.provenance.checks.running import check_running
 from auditor.provenance.checks.signature import check_signature
 from auditor.provenance.checks.slsa import check_slsa
 from auditor.provenance.datasets import PinnedDatasets, pinned_datasets
 from auditor.provenance.project import ResourceChecks, Undeclared, project
+from auditor.serving import is_oci
 
 log = logging.getLogger(__name__)
 
@@ -143,15 +145,19 @@ class ProvenanceStage:
             return Undeclared(ref, in_git=desired is not None)
         rule = self.trust.rule_for(ref.namespace, ref.name)
         directory = attestation_directory(self.files, self.settings, ref, desired)
-        signature = check_signature(
-            ref,
-            declared,
-            rule,
-            directory,
-            self._bundles,
-            models_root=self.config.models_root,
-            trust_source=self.trust.source,
-        )
+        if is_oci(declared):
+            # the digest an OCI model runs is its image's: only a signature over it binds
+            signature = check_image_signature(ref, declared, rule, directory, self.trust)
+        else:
+            signature = check_signature(
+                ref,
+                declared,
+                rule,
+                directory,
+                self._bundles,
+                models_root=self.config.models_root,
+                trust_source=self.trust.source,
+            )
         running = check_running(ref, live, declared, pods)
         slsa = check_slsa(
             ref,

@@ -40,7 +40,6 @@ from tests.provenance.binding_world import (
     checks,
     commit_files,
     isvc,
-    pod,
     resource,
 )
 from tests.provenance.conftest import sign_with_key
@@ -338,45 +337,6 @@ def test_no_attestation_directory_configured_and_no_rule_is_no_rule_and_unsigned
     unsigned = next(f for f in outcome.findings if f.check == ms.UNSIGNED)
     assert "no auditor.gitops.ml/attestations annotation" in unsigned.message
     assert doc["attestations"] is None and doc["signature"]["mode"] == "none"
-
-
-# --- OCI models: the running digest ------------------------------------------------------------
-
-
-def oci(world: World, digest: str | None = None) -> dict[str, Any]:
-    return isvc(uri=f"oci://registry.acme.io/models/recs@{digest or world.digest}")
-
-
-def test_oci_model_running_its_declared_digest_passes(world: World) -> None:
-    world.commit()
-    running = pod("recs-1", f"docker-pullable://registry.acme.io/models/recs@{world.digest}")
-    doc, outcome = world.run(oci(world), pods=[running, pod("other", "x", isvc_name="other")])
-    assert checks(outcome) == []
-    assert doc["running"]["checked"] is True and len(doc["running"]["images"]) == 1
-    assert doc["signature"]["verified"] is True
-
-
-def test_oci_pod_running_another_digest_is_running_digest_mismatch(world: World) -> None:
-    world.commit()
-    other = "sha256:" + "3" * 64
-    pods = [
-        pod("recs-1", f"registry.acme.io/models/recs@{world.digest}"),
-        pod("recs-2", f"docker-pullable://registry.acme.io/models/recs@{other}"),
-    ]
-    doc, outcome = world.run(oci(world), pods=pods)
-    assert checks(outcome) == ["provenance.running_digest_mismatch"]
-    finding = outcome.findings[0]
-    assert finding.actual == [other] and "recs-2/modelcar" in finding.message
-    assert doc["signature"]["verified"] is False
-
-
-def test_oci_model_without_pods_is_running_digest_unknown_not_an_error(world: World) -> None:
-    world.commit()
-    doc, outcome = world.run(oci(world), pods=[])
-    assert checks(outcome) == ["provenance.running_digest_unknown"]
-    assert outcome.findings[0].severity == "medium" and outcome.errors == ()
-    assert doc["running"]["checked"] is False
-    assert doc["signature"]["verified"] is True
 
 
 # --- caching, errors, configuration ------------------------------------------------------------
