@@ -176,7 +176,9 @@ class ProvenanceStage:
             signature=signature,
             running=running,
             slsa=slsa,
-            layout=check_layout(ref, rule, self.trust, directory.files),
+            layout=check_layout(
+                ref, rule, self.trust, directory.files, declared.digest or signature.digest
+            ),
         )
 
     def _pinned(self, ref: ResourceRef) -> PinnedDatasets | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -40,9 +41,10 @@ from tests.provenance.binding_world import (
     checks,
     commit_files,
     isvc,
+    pod,
     resource,
 )
-from tests.provenance.conftest import sign_with_key
+from tests.provenance.conftest import make_model, sign_with_key
 from tests.provenance.test_gitsig import (
     GpgSigner,
     allowed_signers,
@@ -523,13 +525,19 @@ def test_statement_helpers_are_not_mutated() -> None:
 intoto_warnings = pytest.mark.filterwarnings("ignore:GitWildMatchPattern:DeprecationWarning")
 
 
-def _pipeline(world: World, owner: SigningKey, *, dsse: bool = False) -> dict[str, bytes]:
-    """A signed two-step layout (prepare-data, train) and its links, as files for the commit."""
+def _pipeline(
+    world: World, owner: SigningKey, *, dsse: bool = False, model: Path | None = None
+) -> dict[str, bytes]:
+    """A signed two-step layout (prepare-data, train) and its links, as files for the commit:
+    its train step outputs `model` (the world's signed model unless told) as `model/`."""
     from tests.provenance.test_intoto import make_layout, run_pipeline
 
     functionary = make_key(world.tmp / "functionary", "p256", "functionary")
-    links = run_pipeline(world.tmp / "pipeline", functionary, dsse=dsse)
-    files = {f"{ATTESTATIONS}/root.layout": make_layout(owner, functionary, dsse=dsse)}
+    work = world.tmp / "pipeline"
+    shutil.rmtree(work, ignore_errors=True)
+    links = run_pipeline(work, functionary, dsse=dsse, model=model or world.model)
+    layout = make_layout(owner, functionary, dsse=dsse, trained="model/*")
+    files = {f"{ATTESTATIONS}/root.layout": layout}
     files.update({f"{ATTESTATIONS}/links/{name}": data for name, data in links.items()})
     return files
 
@@ -560,7 +568,9 @@ def test_layout_and_links_signed_by_the_rules_key_verify(world: World, dsse: boo
     assert len(record.details["links"]) == 2
     layout = doc["layout"]
     assert layout["verified"] is True and layout["steps"] == ["prepare-data", "train"]
-    assert set(layout["products"]) == {"train.csv", "model.bin"}
+    assert set(layout["products"]) == {"train.csv", *(f"model/{f}" for f in MODEL_FILES)}
+    # its final product is the served model: the train step's model/ is the signed manifest
+    assert layout["model"] == {"digest": world.digest, "products": "model/"}
     # the model signature is untouched by the layout
     assert doc["signature"]["verified"] is True
 
@@ -587,7 +597,7 @@ def test_tampered_link_is_layout_failed_with_the_library_reason(world: World) ->
     files = _pipeline(world, world.release)
     name = next(n for n in files if "/links/train." in n)
     link = json.loads(files[name])
-    link["signed"]["products"]["model.bin"]["sha256"] = "0" * 64
+    link["signed"]["products"]["model/weights.bin"]["sha256"] = "0" * 64
     files[name] = json.dumps(link).encode()
     world.commit(files)
     doc, outcome = world.run(isvc(digest=world.digest))
@@ -665,6 +675,79 @@ def test_two_layouts_in_one_directory_are_layout_failed(world: World) -> None:
     _, outcome = world.run(isvc(digest=world.digest))
     assert checks(outcome) == ["provenance.layout_failed"]
     assert "more than one layout" in outcome.findings[0].message
+
+
+MODEL_FILES = ("config.json", "tokenizer/vocab.txt", "weights.bin")
+
+
+@intoto_warnings
+def test_layout_whose_pipeline_trained_another_model_is_layout_product_mismatch(
+    world: World,
+) -> None:
+    other = make_model(world.tmp / "other-model")
+    (other / "weights.bin").write_bytes(b"other weights")
+    world.commit(_pipeline(world, world.release, model=other))
+    doc, outcome = world.run(isvc(digest=world.digest))
+    assert checks(outcome) == ["provenance.layout_product_mismatch"]
+    finding = outcome.findings[0]
+    assert finding.path == "/provenance/layout" and finding.severity == "high"
+    assert finding.expected == world.digest
+    assert "model/weights.bin" in finding.actual and "train.csv" in finding.actual
+    assert "final products of step train" in finding.message
+    assert world.digest in finding.message
+    record = _layout_record(outcome)
+    assert record.verified is False and record.reason == "provenance.layout_product_mismatch"
+    assert record.authority == "release-key"  # the layout itself verified
+    assert doc["layout"]["verified"] is False and doc["layout"]["model"] is None
+    assert doc["signature"]["verified"] is True  # the model is signed; its pipeline is not it
+
+
+@intoto_warnings
+def test_layout_whose_pipeline_outputs_a_file_that_is_not_the_model_is_mismatch(
+    world: World,
+) -> None:
+    from tests.provenance.test_intoto import make_layout, run_pipeline
+
+    functionary = make_key(world.tmp / "functionary", "p256", "functionary")
+    links = run_pipeline(world.tmp / "pipeline", functionary)  # train -> model.bin
+    files = {f"{ATTESTATIONS}/root.layout": make_layout(world.release, functionary)}
+    files.update({f"{ATTESTATIONS}/links/{name}": data for name, data in links.items()})
+    world.commit(files)
+    _, outcome = world.run(isvc(digest=world.digest))
+    assert checks(outcome) == ["provenance.layout_product_mismatch"]
+    assert sorted(outcome.findings[0].actual) == ["model.bin", "train.csv"]
+
+
+@intoto_warnings
+def test_layout_of_an_oci_model_is_bound_by_the_image_manifest_it_produced(
+    world: World,
+) -> None:
+    from tests.provenance.attestation_factory import (
+        image_digest,
+        image_manifest,
+        image_statement,
+        key_bundle_dsse,
+    )
+
+    manifest = image_manifest("recs v2")
+    built = world.tmp / "image"
+    built.mkdir()
+    (built / "manifest.json").write_bytes(manifest)
+    digest = image_digest(manifest)
+    files = _pipeline(world, world.release, model=built)
+    files[f"{ATTESTATIONS}/image.sigstore.json"] = key_bundle_dsse(
+        image_statement(digest), world.release
+    )
+    world.commit(files, sig=False, slsa=False)
+    config = world.trust_config(provenance={"attestations": "attestations/{namespace}/{name}"})
+    image = f"oci://registry.acme.io/models/recs@{digest}"
+    running = pod("recs-1", f"registry.acme.io/models/recs@{digest}")
+    doc, outcome = world.run(isvc(uri=image), pods=[running], config=config)
+    assert checks(outcome) == []
+    assert doc["layout"]["model"] == {"digest": digest, "products": "model/manifest.json"}
+    other = "sha256:" + "9" * 64
+    doc, outcome = world.run(isvc(uri=image.replace(digest, other)), config=config)
+    assert "provenance.layout_product_mismatch" in checks(outcome)
 
 
 # --- the audited commit's signature through the binding ------------------------------------------
