@@ -463,7 +463,13 @@ def verify_sigstore_bundle(
 
     def verify() -> VerifiedPayload:
         bundle = parse_sigstore_bundle(data, source=source)
-        if upstream.dsse_envelope(bundle) is None:
+        try:
+            envelope = upstream.dsse_envelope(bundle)
+        except SigstoreError as exc:  # sigstore wants exactly one signature, among others
+            raise MalformedEnvelopeError(
+                f"the bundle's DSSE envelope is unusable: {first_line(exc)}", file=source
+            ) from None
+        if envelope is None:
             raise MalformedEnvelopeError(
                 "the Sigstore bundle signs an artifact, not a DSSE envelope", file=source
             )

@@ -109,7 +109,8 @@ def files_manifest(sha256: Mapping[str, bytes]) -> ms_manifest.Manifest:
 
 
 def dsse_envelope(bundle: Bundle) -> object | None:
-    """The DSSE envelope a sigstore bundle signs, or None for a bundle over a plain artifact."""
+    """The DSSE envelope a sigstore bundle signs, or None for a bundle over a plain artifact;
+    sigstore's `Error` (`InvalidEnvelope`) when the envelope has not exactly one signature."""
     envelope: object | None = bundle._dsse_envelope
     return envelope
 

@@ -162,3 +162,8 @@ def test_final_products_of_another_model_are_not_the_model() -> None:
     assert model_products(PRODUCTS, DIGEST) is None
     # one file short of the model directory is another model
     assert model_products(PRODUCTS, files_digest({"config.json": "0" * 64})) is None
+
+
+def test_final_products_with_digests_that_are_no_sha256_are_not_the_model() -> None:
+    hostile = {**PRODUCTS, "model/evil.bin": {"sha256": "not hex"}}
+    assert model_products(hostile, DIGEST) is None

@@ -198,6 +198,13 @@ def test_keyless_bundle_reads_into_a_sigstore_bundle_with_a_dsse_envelope() -> N
         assert signature.bundle.signing_certificate is not None
     with contract("sigstore.models.Bundle._dsse_envelope"):
         assert upstream.dsse_envelope(signature.bundle) is not None
+    doc = json.loads((KEYLESS_DIR / "model.sig").read_bytes())
+    doc["dsseEnvelope"]["signatures"] = []
+    with contract("sigstore.models.Bundle._dsse_envelope raises sigstore.errors.Error"):
+        from sigstore.errors import Error as SigstoreError
+
+        with pytest.raises(SigstoreError):
+            upstream.dsse_envelope(Bundle.from_json(json.dumps(doc)))
 
 
 def test_statement_to_manifest_and_subject_digest(

@@ -14,6 +14,7 @@ of them), taken as the files of a model directory, hash to it as a model-signing
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
@@ -32,6 +33,8 @@ from auditor.provenance.intoto import (
 from auditor.provenance.signing.manifest import files_digest
 from auditor.trust.authorities import PublicKey
 from auditor.trust.policy import ModelRule, TrustPolicy
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,8 +105,8 @@ def _directories(products: Mapping[str, Mapping[str, str]]) -> dict[str, dict[st
     out: dict[str, dict[str, str]] = {}
     for path, digests in products.items():
         sha256 = digests.get("sha256")
-        if sha256 is None:
-            continue
+        if sha256 is None or not _SHA256.fullmatch(sha256):
+            continue  # links are untrusted: a value that is no SHA-256 names no file
         parts = PurePosixPath(path).parts
         for depth in range(len(parts)):
             directory = "/".join(parts[:depth])
