@@ -10,6 +10,7 @@ signatures; a model-signing bundle (`*.sig`) signs a manifest of files, never an
 
 from __future__ import annotations
 
+import base64
 import json
 import shutil
 from pathlib import Path
@@ -40,6 +41,7 @@ from tests.provenance.attestation_factory import (
 )
 from tests.provenance.binding_world import ATTESTATIONS, World, checks, isvc, pod
 from tests.provenance.conftest import KEYLESS_IDENTITY, KEYLESS_ISSUER, PUBLIC_GOOD_ROOT
+from tests.provenance.sigstore_factory import IDENTITY, ISSUER, LocalSigstore
 
 DIGEST = image_digest(image_manifest("recs v2"))
 OTHER = image_digest(image_manifest("recs v1"))
@@ -276,6 +278,99 @@ def test_a_signed_image_without_pods_is_running_digest_unknown_not_an_error(
 # --- Sigstore keyless, offline ----------------------------------------------------------------
 
 
+@pytest.fixture(scope="module")
+def sigstore(tmp_path_factory: pytest.TempPathFactory) -> LocalSigstore:
+    return LocalSigstore.create(tmp_path_factory.mktemp("sigstore"))
+
+
+def ci_keyless(sigstore: LocalSigstore, **identity: str) -> dict[str, Any]:
+    """A trust policy whose one authority is the CI's keyless identity on `sigstore`."""
+    authority = {
+        "issuer": identity.get("issuer", ISSUER),
+        "subject": identity.get("subject", IDENTITY),
+        "trusted_root": str(sigstore.trusted_root),
+    }
+    return {
+        "authorities": [{"name": "ci-keyless", "sigstore": authority}],
+        "models": [{"match": {"namespace": "ml-*"}, "require": ["ci-keyless"]}],
+    }
+
+
+KEYLESS_FORMS = {
+    "message-signature": lambda sigstore, digest: sigstore.sign_digest(digest),
+    "cosign-sign-statement": lambda sigstore, digest: sigstore.sign_dsse(image_statement(digest)),
+}
+
+
+@pytest.mark.usefixtures("no_network")
+@pytest.mark.parametrize("form", KEYLESS_FORMS)
+def test_a_keyless_signature_over_the_image_verifies_offline_with_the_trusted_root(
+    world: World, sigstore: LocalSigstore, form: str
+) -> None:
+    files = {"image.sigstore.json": KEYLESS_FORMS[form](sigstore, DIGEST)}
+    doc, outcome = audit(world, files, **ci_keyless(sigstore))
+    assert checks(outcome) == []
+    assert doc["signature"]["verified"] is True
+    assert doc["signature"]["signers"] == [{"authority": "ci-keyless", "identity": IDENTITY}]
+
+
+@pytest.mark.usefixtures("no_network")
+@pytest.mark.parametrize(
+    "expected",
+    [
+        {"subject": "https://github.com/acme/models/.github/workflows/other.yml@refs/heads/main"},
+        {"issuer": "https://accounts.google.com"},
+    ],
+    ids=["another-workflow", "another-issuer"],
+)
+@pytest.mark.parametrize("form", KEYLESS_FORMS)
+def test_a_keyless_signature_by_another_identity_is_identity_mismatch(
+    world: World, sigstore: LocalSigstore, form: str, expected: dict[str, str]
+) -> None:
+    files = {"image.sigstore.json": KEYLESS_FORMS[form](sigstore, DIGEST)}
+    _, outcome = audit(world, files, **ci_keyless(sigstore, **expected))
+    assert checks(outcome) == ["provenance.identity_mismatch"]
+
+
+@pytest.mark.usefixtures("no_network")
+@pytest.mark.parametrize("form", KEYLESS_FORMS)
+def test_a_keyless_signature_over_another_image_is_digest_mismatch(
+    world: World, sigstore: LocalSigstore, form: str
+) -> None:
+    files = {"image.sigstore.json": KEYLESS_FORMS[form](sigstore, OTHER)}
+    _, outcome = audit(world, files, **ci_keyless(sigstore))
+    assert checks(outcome) == ["provenance.digest_mismatch"]
+    assert outcome.findings[0].actual == [OTHER]
+
+
+@pytest.mark.usefixtures("no_network")
+def test_a_keyless_signature_from_another_sigstore_is_signature_invalid(
+    world: World, sigstore: LocalSigstore, tmp_path: Path
+) -> None:
+    elsewhere = LocalSigstore.create(tmp_path / "elsewhere", "elsewhere")
+    files = {"image.sigstore.json": elsewhere.sign_digest(DIGEST)}
+    _, outcome = audit(world, files, **ci_keyless(sigstore))
+    assert checks(outcome) == ["provenance.signature_invalid"]
+    assert "certificate chain" in outcome.findings[0].message
+
+
+@pytest.mark.usefixtures("no_network")
+def test_a_keyless_message_signature_with_a_changed_byte_is_signature_invalid(
+    world: World, sigstore: LocalSigstore
+) -> None:
+    bundle = json.loads(sigstore.sign_digest(DIGEST))
+    signature = bytearray(base64.b64decode(bundle["messageSignature"]["signature"]))
+    signature[12] ^= 1
+    bundle["messageSignature"]["signature"] = base64.b64encode(signature).decode()
+    _, outcome = audit(
+        world, {"image.sigstore.json": json.dumps(bundle).encode()}, **ci_keyless(sigstore)
+    )
+    assert checks(outcome) == ["provenance.signature_invalid"]
+
+
+# public-good: the one real keyless bundle (model-signing's, a DSSE statement) signs a digest
+
+
 def keyless_trust(world: World, tmp_path: Path, identity: str = KEYLESS_IDENTITY) -> dict[str, Any]:
     root = tmp_path / "trusted_root.json"
     shutil.copy(PUBLIC_GOOD_ROOT, root)
@@ -296,15 +391,13 @@ def keyless_trust(world: World, tmp_path: Path, identity: str = KEYLESS_IDENTITY
 
 def keyless_subject(keyless_dir: Path) -> str:
     """The subject digest of the real keyless bundle's statement: the 'image' it signs here."""
-    import base64
-
     bundle = json.loads((keyless_dir / "model.sig").read_bytes())
     statement = json.loads(base64.b64decode(bundle["dsseEnvelope"]["payload"]))
     return "sha256:" + statement["subject"][0]["digest"]["sha256"]
 
 
 @pytest.mark.usefixtures("no_network")
-def test_a_keyless_signature_over_the_image_digest_verifies_offline(
+def test_a_public_good_keyless_signature_over_the_digest_verifies_offline(
     world: World, keyless_dir: Path, tmp_path: Path
 ) -> None:
     subject = keyless_subject(keyless_dir)
@@ -317,7 +410,7 @@ def test_a_keyless_signature_over_the_image_digest_verifies_offline(
 
 
 @pytest.mark.usefixtures("no_network")
-def test_a_keyless_signature_by_another_identity_is_identity_mismatch(
+def test_a_public_good_keyless_signature_by_another_identity_is_identity_mismatch(
     world: World, keyless_dir: Path, tmp_path: Path
 ) -> None:
     subject = keyless_subject(keyless_dir)
