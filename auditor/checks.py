@@ -56,6 +56,7 @@ ATTESTATION_PATH_INVALID = "provenance.attestation_path_invalid"
 PROVENANCE_MISSING = "provenance.provenance_missing"
 DATASET_MISMATCH = "provenance.dataset_mismatch"
 LAYOUT_FAILED = "provenance.layout_failed"
+LAYOUT_PRODUCT_MISMATCH = "provenance.layout_product_mismatch"
 COMMIT_UNSIGNED = "provenance.commit_unsigned"
 COMMIT_SIGNATURE_INVALID = "provenance.commit_signature_invalid"
 # Reasons the policy input gives for a resource nothing was verified for; never findings.
@@ -128,6 +129,10 @@ CHECKS: Mapping[str, Check] = {
              "The datasets in the model's provenance are not the ones Git pins (dvc.lock)."),
             (LAYOUT_FAILED, "high", "in-toto layout not satisfied",
              "The in-toto layout, or its links, do not verify against the trust policy."),
+            (LAYOUT_PRODUCT_MISMATCH, "high", "in-toto pipeline produced another model",
+             "The in-toto layout verifies, but the final products of its last step are not the "
+             "served model: none has its digest (an OCI image manifest), and no directory of "
+             "them hashes to it as a model-signing manifest."),
             (COMMIT_UNSIGNED, "high", "Audited commit unsigned",
              "The audited Git commit carries no signature, and commit signers are configured."),
             (COMMIT_SIGNATURE_INVALID, "high", "Commit signature not allowed",

@@ -168,6 +168,12 @@ class Config:
     # `severity.checks`: per check id (drift, provenance, policy ids), applied to every finding
     severity_overrides: Mapping[str, Severity] = field(default_factory=dict)
 
+    @property
+    def verifies_provenance(self) -> bool:
+        """`auditor audit` has provenance to verify: models (a trust policy), or the audited
+        commit's signature (`provenance.commit_signers`, which needs no trust policy)."""
+        return self.trust is not None or self.provenance.verifies_commits
+
     @classmethod
     def for_drift(
         cls,
@@ -304,6 +310,7 @@ def parse_config(raw: dict[str, Any], *, source: str, lines: Lines | None = None
 
         trust = parse_trust(raw["trust"], source=source, lines=lines, base_dir=base)
     models_root = raw.get("models", {}).get("root")
+    _check_model_settings(raw, trust, source, lines)
     return Config(
         path=str(Path(source).resolve()) if source else "",
         git=_git_source(raw["git"], base),
@@ -468,6 +475,7 @@ def _provenance_settings(
         raw.get("lockfile_stages", "*"), source, lines, ["provenance", "lockfile_stages"]
     )
     signers = raw.get("commit_signers", {})
+    _check_commit_signers(raw, source, lines)
     allowed = signers.get("ssh_allowed_signers")
     return ProvenanceSettings(
         attestations=template,
@@ -475,6 +483,66 @@ def _provenance_settings(
         lockfile_stages=stages,
         ssh_allowed_signers=_resolve(base, allowed) if allowed else None,
         gpg_keys=tuple(_resolve(base, k) for k in signers.get("gpg_keys", ())),
+    )
+
+
+# Settings that only feed the verification of models: without a trust policy no model is
+# verified, so each would silently do nothing. (`provenance.commit_signers` is not among them:
+# its trust material is its own signer files, and it verifies the commit without `trust:`.)
+MODEL_SETTINGS: tuple[tuple[str, str], ...] = (
+    ("provenance", "attestations"),
+    ("provenance", "lockfile"),
+    ("provenance", "lockfile_stages"),
+    ("models", "root"),
+)
+
+
+def _check_model_settings(
+    raw: Mapping[str, Any], trust: TrustPolicy | None, source: str, lines: Lines
+) -> None:
+    """A model setting without `trust:`, or stages of a lockfile nobody names, is a
+    ConfigError: a security setting that does nothing must never look like it works."""
+    if trust is None:
+        for section, key in MODEL_SETTINGS:
+            if key in raw.get(section, {}):
+                raise located_error(
+                    "set, and there is no trust: section: no model is verified without a "
+                    "trust policy, so it would do nothing; add trust: (authorities and "
+                    "models) or remove it",
+                    source,
+                    lines,
+                    [section, key],
+                    of_key=True,
+                )
+    provenance = raw.get("provenance", {})
+    no_lockfile = trust is not None and trust.datasets.lockfile is None
+    if "lockfile_stages" in provenance and "lockfile" not in provenance and no_lockfile:
+        raise located_error(
+            "selects stages of a dvc.lock, and there is no lockfile (provenance.lockfile or "
+            "trust.datasets.lockfile): it would do nothing",
+            source,
+            lines,
+            ["provenance", "lockfile_stages"],
+            of_key=True,
+        )
+
+
+def _check_commit_signers(raw: Mapping[str, Any], source: str, lines: Lines) -> None:
+    """`commit_signers` that name no signer would verify no commit: refused."""
+    if "commit_signers" not in raw:
+        return
+    signers = raw["commit_signers"]
+    at: list[str | int] = ["provenance", "commit_signers"]
+    if "gpg_keys" in signers and not signers["gpg_keys"]:
+        at = [*at, "gpg_keys"]
+    elif signers.get("ssh_allowed_signers") or signers.get("gpg_keys"):
+        return
+    raise located_error(
+        "no signer is named (ssh_allowed_signers or gpg_keys): no commit would be verified",
+        source,
+        lines,
+        at,
+        of_key=True,
     )
 
 

@@ -442,7 +442,7 @@ class Attestation:
     """One verification the provenance stage made, pass or fail (a row of `attestations`)."""
 
     ref: ResourceRef | None
-    attestation: str  # model-signature | slsa-provenance | intoto-layout | commit
+    attestation: str  # model-signature | image-signature | slsa-provenance | intoto-layout | commit
     verified: bool
     source: str = ""
     bundle_digest: str | None = None
@@ -480,7 +480,7 @@ class ProvenanceResult:
     checked: bool = False
     digest: str | None = None
     declared_digest: str | None = None
-    mode: str | None = None  # files | bundle | none
+    mode: str | None = None  # files | bundle | image | none
     requirement: str | None = None
     datasets: tuple[Mapping[str, Any], ...] = ()
     attestations: str | None = None  # `dir@commit` when the directory exists

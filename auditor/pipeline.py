@@ -93,7 +93,7 @@ def run_pipeline(
     section) serving resources are verified; with `policies` every resource in scope is judged
     with inputs that carry those provenance results (or say provenance is not configured)."""
     started = _now()
-    stage = _provenance_stage(config) if provenance and config.trust is not None else None
+    stage = _provenance_stage(config) if provenance and config.verifies_provenance else None
     desired = read_desired(config.git, limits=config.limits, keep_files=stage is not None)
     try:
         return _run(config, desired, stage, policies, trigger, run_id, started)
@@ -201,8 +201,10 @@ def _audit_cluster(
     with_inputs: bool,
 ) -> _ClusterAudit:
     """Desired in scope against one cluster's live objects: drift, provenance, policy inputs."""
-    # Pods are read only when Git declares an OCI model, whose running digest they hold.
-    needs_pods = stage is not None and any(is_oci(m) for m in declared.values())
+    # Pods are read only when models are verified and Git declares an OCI model, whose
+    # running digest they hold.
+    verifies_models = stage is not None and config.trust is not None
+    needs_pods = verifies_models and any(is_oci(m) for m in declared.values())
     read_scope = _with_pods(scope) if needs_pods else scope
     live = read_live(cluster, read_scope, config.limits)
     desired_here = _for_cluster(desired.resources, cluster.name, scope)

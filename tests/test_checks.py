@@ -94,9 +94,9 @@ def test_severity_overrides_reach_drift_provenance_and_policy(
     assert by_check["provenance.digest_mismatch"] == {"low"}
     assert by_check["auditor.provenance.model_signed"] == {"info"}
     assert by_check["drift.missing"] == {"medium"}
-    # and nothing else moved: the unsigned model keeps its registered severity
-    assert by_check["provenance.unsigned"] == {"high"}
-    assert result.run.counts["info"] >= 3
+    # and nothing else moved: the dataset mismatch keeps its registered severity
+    assert by_check["provenance.dataset_mismatch"] == {"high"}
+    assert result.run.counts["info"] >= 2
 
 
 def _ref() -> ResourceRef:

@@ -194,6 +194,6 @@ def test_trust_section_is_validated_with_file_key_and_line(tmp_path: Path) -> No
 
 
 def test_models_root_resolves_against_the_config(tmp_path: Path) -> None:
-    config = load_config(write(tmp_path, VALID + "models:\n  root: mirror/\n"))
+    # models.root without trust: would do nothing (tests/provenance/test_settings.py)
+    config = load_config(write(tmp_path, VALID + "trust: {}\nmodels:\n  root: mirror/\n"))
     assert config.models_root == str(tmp_path / "mirror")
-    assert config.trust is None

@@ -17,9 +17,9 @@ import binascii
 import hashlib
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from cryptography.x509 import Certificate
 from securesystemslib.exceptions import UnverifiedSignatureError
@@ -39,6 +39,14 @@ from auditor.trust.authorities import (
     certificate_issuer_claim,
 )
 
+if TYPE_CHECKING:
+    from sigstore.models import Bundle
+    from sigstore.verify import Verifier
+    from sigstore.verify.policy import VerificationPolicy
+
+T = TypeVar("T")
+K = TypeVar("K", bound=Hashable)
+
 IN_TOTO_PAYLOAD_TYPE = "application/vnd.in-toto+json"
 
 # Attestations are small JSON documents; anything bigger is hostile or a mistake, and is
@@ -47,13 +55,16 @@ MAX_PAYLOAD_BYTES = 16 * 1024 * 1024
 MAX_ENVELOPE_BYTES = MAX_PAYLOAD_BYTES * 4 // 3 + 1024 * 1024
 MAX_SIGNATURES = 64
 
-Reason = Literal["signature_invalid", "identity_mismatch", "malformed", "unsigned"]
+Reason = Literal[
+    "signature_invalid", "identity_mismatch", "malformed", "unsigned", "digest_mismatch"
+]
 
 _CHECK_OF_REASON: dict[Reason, str] = {
     "signature_invalid": checks.SIGNATURE_INVALID,
     "identity_mismatch": checks.IDENTITY_MISMATCH,
     "malformed": checks.MALFORMED,
     "unsigned": checks.UNSIGNED,
+    "digest_mismatch": checks.DIGEST_MISMATCH,
 }
 
 
@@ -146,7 +157,7 @@ def sha256_digest(data: bytes) -> str:
 _B64_CHARS = re.compile(rb"^[A-Za-z0-9+/_-]*={0,2}$")
 
 
-def _b64decode(value: Any, what: str, source: str) -> bytes:
+def b64decode_field(value: Any, what: str, source: str) -> bytes:
     """Standard or URL-safe base64, as the DSSE spec allows; anything else is malformed."""
     if not isinstance(value, str):
         raise MalformedEnvelopeError(f"{what} is not a base64 string", file=source)
@@ -170,17 +181,22 @@ def parse_envelope(data: bytes, source: str = "envelope") -> Envelope:
     Raises `MalformedEnvelopeError` for anything that is not exactly an envelope, and
     `UnsignedEnvelopeError` for an envelope without signatures.
     """
+    return envelope_from_json(load_json(data, "envelope", source), source)
+
+
+def load_json(data: bytes, what: str, source: str) -> Any:
+    """Untrusted JSON bytes, size-checked before they are parsed; `MalformedEnvelopeError`
+    naming `what` (`envelope`, `bundle`) when they are too big or not JSON."""
     if len(data) > MAX_ENVELOPE_BYTES:
         raise MalformedEnvelopeError(
-            f"envelope is {len(data)} bytes, over the {MAX_ENVELOPE_BYTES}-byte limit", file=source
+            f"{what} is {len(data)} bytes, over the {MAX_ENVELOPE_BYTES}-byte limit", file=source
         )
     try:
-        doc = json.loads(data)
+        return json.loads(data)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise MalformedEnvelopeError(f"not a JSON DSSE envelope: {exc}", file=source) from None
+        raise MalformedEnvelopeError(f"the {what} is not JSON: {exc}", file=source) from None
     except RecursionError:
-        raise MalformedEnvelopeError("envelope JSON nests too deeply", file=source) from None
-    return envelope_from_json(doc, source)
+        raise MalformedEnvelopeError(f"the {what} JSON nests too deeply", file=source) from None
 
 
 def envelope_from_json(doc: Any, source: str = "envelope") -> Envelope:
@@ -197,7 +213,7 @@ def envelope_from_json(doc: Any, source: str = "envelope") -> Envelope:
         raise MalformedEnvelopeError(
             "payloadType is not a non-empty string", file=source, key="payloadType"
         )
-    payload = _b64decode(doc["payload"], "payload", source)
+    payload = b64decode_field(doc["payload"], "payload", source)
     if len(payload) > MAX_PAYLOAD_BYTES:
         raise MalformedEnvelopeError(
             f"payload is {len(payload)} bytes, over the {MAX_PAYLOAD_BYTES}-byte limit",
@@ -221,7 +237,7 @@ def envelope_from_json(doc: Any, source: str = "envelope") -> Envelope:
         keyid = item.get("keyid", "")
         if not isinstance(keyid, str):
             raise MalformedEnvelopeError(f"{key}.keyid is not a string", file=source, key=key)
-        sig = _b64decode(item["sig"], f"{key}.sig", source)
+        sig = b64decode_field(item["sig"], f"{key}.sig", source)
         if not sig:
             raise MalformedEnvelopeError(f"{key}.sig is empty", file=source, key=key)
         signatures.append(EnvelopeSignature(keyid=keyid, sig=sig))
@@ -243,14 +259,19 @@ def _cached(
     Verification is a pure function of those bytes (Sigstore time comes from the bundle's own
     signed timestamps), so a cached rejection is as good as a fresh one.
     """
-    key = (envelope_digest, material_digest)
-    hit = _cache.get(key)
+    return remembered(_cache, (envelope_digest, material_digest), verify)
+
+
+def remembered(cache: LRU[K, T | DsseError], key: K, verify: Callable[[], T]) -> T:
+    """`verify()`'s answer under `key`, computed once: a `DsseError` is an answer too, raised
+    again from the cache."""
+    hit = cache.get(key)
     if hit is None:
         try:
             hit = verify()
         except DsseError as exc:
             hit = exc
-        _cache.put(key, hit)
+        cache.put(key, hit)
     if isinstance(hit, DsseError):
         raise hit
     return hit
@@ -358,7 +379,8 @@ class _TellIdentityApart:
         self.matched = self.authority.matching_identity(cert)
 
 
-def _material_digest(authority: SigstoreIdentity) -> str:
+def material_digest(authority: SigstoreIdentity) -> str:
+    """A digest of everything a Sigstore authority verifies with: identity and trust root."""
     parts = [
         "sigstore",
         authority.name,
@@ -374,53 +396,86 @@ def _material_digest(authority: SigstoreIdentity) -> str:
     return sha256_digest("\n".join(parts).encode())
 
 
+def parse_sigstore_bundle(data: bytes, *, source: str = "bundle") -> Bundle:
+    """A Sigstore bundle from untrusted bytes, size-checked first; `MalformedEnvelopeError`
+    when it is not one."""
+    from sigstore.models import Bundle
+
+    if len(data) > MAX_ENVELOPE_BYTES:
+        raise MalformedEnvelopeError(
+            f"bundle is {len(data)} bytes, over the {MAX_ENVELOPE_BYTES}-byte limit", file=source
+        )
+    try:
+        return Bundle.from_json(data)
+    except (SigstoreError, ValueError, KeyError, TypeError) as exc:
+        raise MalformedEnvelopeError(
+            f"not a Sigstore bundle: {first_line(exc)}", file=source
+        ) from None
+
+
+def sigstore_verified(
+    bundle: Bundle,
+    authority: SigstoreIdentity,
+    step: Callable[[Verifier, Bundle, VerificationPolicy], T],
+    *,
+    source: str = "bundle",
+) -> tuple[T, SignerIdentity]:
+    """Runs one sigstore-python verification `step` (`verify_dsse`, `verify_artifact`) of a
+    bundle against a keyless identity, offline, and says who signed.
+
+    The certificate must chain to the authority's trusted root at the bundle's signed time,
+    the transparency-log entry must be consistent, and the certificate must name the identity.
+    Raises `IdentityMismatchError` (a valid signature by someone else) or
+    `SignatureInvalidError` (anything else fails).
+    """
+    from sigstore.verify import Verifier
+
+    policy = _TellIdentityApart(authority)
+    try:
+        verifier = Verifier(trusted_root=authority.trusted_root)
+        result = step(verifier, bundle, policy)
+    except _IdentityRejected as exc:
+        raise IdentityMismatchError(
+            f"signed by another identity than {authority.describe()}: {exc}", file=source
+        ) from None
+    except (SigstoreError, ValueError) as exc:
+        raise SignatureInvalidError(
+            f"Sigstore verification against {authority.describe()} failed: {first_line(exc)}",
+            file=source,
+        ) from None
+    signer = SignerIdentity(
+        kind="sigstore", identity=policy.matched, issuer=policy.issuer, authority=authority.name
+    )
+    return result, signer
+
+
 def verify_sigstore_bundle(
     data: bytes, authority: SigstoreIdentity, *, source: str = "bundle"
 ) -> VerifiedPayload:
-    """Verifies a Sigstore bundle holding a DSSE envelope against a keyless identity, offline.
-
-    The certificate must chain to the authority's trusted root at the bundle's signed time, the
-    transparency-log entry must be consistent, and the certificate must name the identity.
-    Raises `MalformedEnvelopeError` (not a bundle, no DSSE envelope), `IdentityMismatchError`
-    (valid signature by someone else) or `SignatureInvalidError` (anything else fails).
+    """Verifies a Sigstore bundle holding a DSSE envelope against a keyless identity, offline
+    (`sigstore_verified`). Raises `MalformedEnvelopeError` (not a bundle, no DSSE envelope),
+    `IdentityMismatchError` or `SignatureInvalidError`.
     """
-    from sigstore.models import Bundle
-    from sigstore.verify import Verifier
-
     # upstream imports model-signing too: paid only when a Sigstore bundle is verified
     from auditor.provenance import upstream
 
     envelope_digest = sha256_digest(data)
 
     def verify() -> VerifiedPayload:
-        if len(data) > MAX_ENVELOPE_BYTES:
-            raise MalformedEnvelopeError(
-                f"bundle is {len(data)} bytes, over the {MAX_ENVELOPE_BYTES}-byte limit",
-                file=source,
-            )
+        bundle = parse_sigstore_bundle(data, source=source)
         try:
-            bundle = Bundle.from_json(data)
-        except (SigstoreError, ValueError, KeyError, TypeError) as exc:
+            envelope = upstream.dsse_envelope(bundle)
+        except SigstoreError as exc:  # sigstore wants exactly one signature, among others
             raise MalformedEnvelopeError(
-                f"not a Sigstore bundle: {first_line(exc)}", file=source
+                f"the bundle's DSSE envelope is unusable: {first_line(exc)}", file=source
             ) from None
-        if upstream.dsse_envelope(bundle) is None:
+        if envelope is None:
             raise MalformedEnvelopeError(
                 "the Sigstore bundle signs an artifact, not a DSSE envelope", file=source
             )
-        policy = _TellIdentityApart(authority)
-        try:
-            verifier = Verifier(trusted_root=authority.trusted_root)
-            payload_type, payload = verifier.verify_dsse(bundle, policy)
-        except _IdentityRejected as exc:
-            raise IdentityMismatchError(
-                f"signed by another identity than {authority.describe()}: {exc}", file=source
-            ) from None
-        except (SigstoreError, ValueError) as exc:
-            raise SignatureInvalidError(
-                f"Sigstore verification against {authority.describe()} failed: {first_line(exc)}",
-                file=source,
-            ) from None
+        (payload_type, payload), signer = sigstore_verified(
+            bundle, authority, lambda v, b, p: v.verify_dsse(b, p), source=source
+        )
         if len(payload) > MAX_PAYLOAD_BYTES:
             raise MalformedEnvelopeError(
                 f"payload is over the {MAX_PAYLOAD_BYTES}-byte limit", file=source
@@ -428,16 +483,11 @@ def verify_sigstore_bundle(
         return VerifiedPayload(
             payload_type=payload_type,
             payload=payload,
-            signer=SignerIdentity(
-                kind="sigstore",
-                identity=policy.matched,
-                issuer=policy.issuer,
-                authority=authority.name,
-            ),
+            signer=signer,
             envelope_digest=envelope_digest,
         )
 
-    return _cached(envelope_digest, _material_digest(authority), verify)
+    return _cached(envelope_digest, material_digest(authority), verify)
 
 
 def verify_envelope(

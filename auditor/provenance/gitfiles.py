@@ -3,7 +3,9 @@
 The attestations that vouch for a model live in the audited repository (DESIGN "Model
 references and provenance"): a directory per serving resource holding `*.sig` (model-signing
 bundles), `*.intoto.json` / `*.intoto.jsonl` (SLSA provenance in a DSSE envelope or a Sigstore
-bundle), optionally an in-toto layout (`*.layout`, or `layout`) with its links under `links/`.
+bundle), `*.sigstore.json` (Sigstore bundles over an OCI model's image: cosign signatures and
+attestations), optionally an in-toto layout (`*.layout`, or `layout`) with its links under
+`links/`.
 Everything here is untrusted Git content: paths that leave the repository (`..`, absolute
 paths, symlinks pointing out) are refused, and file sizes are checked before a byte is read.
 """
@@ -19,6 +21,7 @@ from auditor.repo_paths import RepoPathError, repo_path
 
 MAX_ATTESTATION_FILES = 256  # files in one attestation directory, links included
 PROVENANCE_SUFFIXES = (".intoto.json", ".intoto.jsonl")
+IMAGE_SIGNATURE_SUFFIX = ".sigstore.json"  # cosign's `--bundle` files, GitHub attestations
 LAYOUT_NAMES = ("layout", "root.layout")
 LINKS_DIR = "links"
 
@@ -35,6 +38,7 @@ class AttestationFiles:
     exists: bool
     signatures: tuple[GitFile, ...] = ()
     provenance: tuple[GitFile, ...] = ()
+    image_signatures: tuple[GitFile, ...] = ()
     layouts: tuple[GitFile, ...] = ()
     links: tuple[tuple[str, GitFile], ...] = ()  # (name relative to links/, file)
 
@@ -48,11 +52,14 @@ def normalize_repo_path(value: str) -> str:
 
 
 def classify(name: str) -> str | None:
-    """`signature`, `provenance`, `layout`, or None for a file the binding does not read."""
+    """`signature`, `provenance`, `image_signature`, `layout`, or None for a file the binding
+    does not read."""
     if name.endswith(".sig"):
         return "signature"
     if name.endswith(PROVENANCE_SUFFIXES):
         return "provenance"
+    if name.endswith(IMAGE_SIGNATURE_SUFFIX):
+        return "image_signature"
     if name in LAYOUT_NAMES or name.endswith(".layout"):
         return "layout"
     return None
@@ -81,7 +88,12 @@ def attestation_files(files: CommitFiles, directory: str) -> AttestationFiles:
     resolved = _resolve(files, shown)
     if not files.is_dir(resolved):
         return AttestationFiles(directory=shown, exists=False)
-    found: dict[str, list[GitFile]] = {"signature": [], "provenance": [], "layout": []}
+    found: dict[str, list[GitFile]] = {
+        "signature": [],
+        "provenance": [],
+        "image_signature": [],
+        "layout": [],
+    }
     links: list[tuple[str, GitFile]] = []
     count = 0
     for child in files.child_paths(resolved):
@@ -108,9 +120,21 @@ def attestation_files(files: CommitFiles, directory: str) -> AttestationFiles:
         exists=True,
         signatures=tuple(found["signature"]),
         provenance=tuple(found["provenance"]),
+        image_signatures=tuple(found["image_signature"]),
         layouts=tuple(found["layout"]),
         links=tuple(links),
     )
+
+
+def documents(file: GitFile) -> list[tuple[str, bytes | None]]:
+    """(source, bytes) of the signed documents of a file: the whole file, or one per line of a
+    `.jsonl` (`file@commit#3` names the third); bytes None when the file is over the limit."""
+    if file.data is None or not file.name.endswith(".jsonl"):
+        return [(file.at, file.data)]
+    lines = [line.strip() for line in file.data.splitlines()]
+    return [(f"{file.at}#{i + 1}", line) for i, line in enumerate(lines) if line] or [
+        (file.at, b"")
+    ]
 
 
 def _walk(files: CommitFiles, directory: str) -> list[tuple[str, str]]:
@@ -148,6 +172,7 @@ __all__ = [
     "AttestationPathError",
     "attestation_files",
     "classify",
+    "documents",
     "normalize_repo_path",
     "read_file",
 ]

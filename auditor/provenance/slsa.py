@@ -149,7 +149,7 @@ def schema_validator(name: str) -> jsonschema.protocols.Validator:
     return cls(schema, registry=registry)
 
 
-def _schema_errors(instance: Any, schema: str, prefix: str) -> list[str]:
+def schema_errors(instance: Any, schema: str, prefix: str) -> list[str]:
     """Every validation error, as `at /json/pointer: message`, most relevant first."""
     validator = schema_validator(schema)
     errors = sorted(
@@ -173,7 +173,7 @@ def validate_statement(doc: Any, source: str = "statement") -> None:
 
     Raises `MalformedStatementError` naming the first problems by JSON pointer.
     """
-    problems = _schema_errors(doc, STATEMENT_SCHEMA, "")
+    problems = schema_errors(doc, STATEMENT_SCHEMA, "")
     if problems:
         raise MalformedStatementError(
             "not an in-toto Statement v1: " + "; ".join(problems), file=source
@@ -188,7 +188,7 @@ def validate_statement(doc: Any, source: str = "statement") -> None:
         raise MalformedStatementError(
             "the statement has no predicate", file=source, key="predicate"
         )
-    problems = _schema_errors(doc["predicate"], PROVENANCE_SCHEMA, "/predicate")
+    problems = schema_errors(doc["predicate"], PROVENANCE_SCHEMA, "/predicate")
     if problems:
         raise MalformedStatementError(
             "not an SLSA Provenance v1 predicate: " + "; ".join(problems), file=source

@@ -2,10 +2,13 @@
 
 For each serving resource in scope (one whose desired or live body names a model) the checks
 in `auditor.provenance.checks` run against the trust policy of auditor.yaml, in this order:
-the attestation directory Git names, the model signature and the digest Git declares, the
-digest the pods of an OCI model run, SLSA provenance and its datasets, an in-toto layout.
+the attestation directory Git names, the model's signature and the digest Git declares (for
+an OCI model, a signature over its image digest), the digest the pods of an OCI model run,
+SLSA provenance and its datasets, an in-toto layout and whether its pipeline produced the model.
 `project` turns their results into the resource's findings, attestation records and policy
-document. Once per run, when configured, the audited commit's signature is checked too.
+document. Once per run, when configured, the audited commit's signature is checked too: with
+or without a trust policy, since its trust material is its own signer files (without one, no
+model is verified and each policy document says so).
 
 The stage holds only what is per run: the bundles verified so far (the same bundles served in
 several clusters are verified once), the lockfiles read so far, and what it has emitted. What
@@ -36,12 +39,15 @@ from auditor.model import (
 from auditor.provenance.bundles import BundleVerifier
 from auditor.provenance.checks.attestations import attestation_directory
 from auditor.provenance.checks.commit import check_commit
+from auditor.provenance.checks.image import check_image_signature
 from auditor.provenance.checks.layout import check_layout
 from auditor.provenance.checks.running import check_running
 from auditor.provenance.checks.signature import check_signature
 from auditor.provenance.checks.slsa import check_slsa
 from auditor.provenance.datasets import PinnedDatasets, pinned_datasets
 from auditor.provenance.project import ResourceChecks, Undeclared, project
+from auditor.serving import is_oci
+from auditor.trust.policy import TrustPolicy
 
 log = logging.getLogger(__name__)
 
@@ -58,15 +64,16 @@ class ProvenanceStage:
     """
 
     def __init__(self, config: Config) -> None:
-        if config.trust is None:
-            raise ValueError("the provenance stage needs a trust policy")
+        if not config.verifies_provenance:
+            raise ValueError("the provenance stage needs a trust policy or commit signers")
         self.config = config
+        # None with commit signers alone: the commit is verified, no model is
         self.trust = config.trust
         self.settings = config.provenance
-        self._lockfile = lockfile_in_repo(config)
+        self._lockfile = lockfile_in_repo(config) if config.trust is not None else None
         self._files: CommitFiles | None = None
         self._repo = ""
-        self._bundles = BundleVerifier(self.trust)
+        self._bundles = BundleVerifier(config.trust) if config.trust is not None else None
         self._locks: dict[tuple[str, str], PinnedDatasets | SourceError] = {}
         self._findings: list[Finding] = []
         self._records: list[Attestation] = []
@@ -77,7 +84,8 @@ class ProvenanceStage:
         self._repo, self._files = repo, files
 
     def close(self) -> None:
-        self._bundles.close()
+        if self._bundles is not None:
+            self._bundles.close()
 
     def outcome(self) -> StageOutcome:
         self.close()
@@ -113,14 +121,22 @@ class ProvenanceStage:
         pods: Sequence[Resource] = (),
     ) -> dict[MatchKey, ProvenanceResult]:
         """Verifies every serving resource of one cluster (those of `served` whose Git or live
-        body names a model); returns its policy documents."""
+        body names a model); returns its policy documents. Without a trust policy nothing
+        verifies a model, and each document says so."""
+        if self.trust is None or self._bundles is None:
+            return {
+                key: ProvenanceResult.not_configured()
+                for key, resource in served.items()
+                if resource.model is not None
+            }
         documents: dict[MatchKey, ProvenanceResult] = {}
         for key, resource in served.items():
             if not resource.serves_a_model:
                 continue
             subject = resource.subject
             try:
-                projection = project(self._check(subject.ref, resource, pods))
+                checked = self._check(subject.ref, resource, pods, self.trust, self._bundles)
+                projection = project(checked)
             except (AuditorError, OSError) as exc:
                 # what cannot be checked is unknown, not verified: the run says it is incomplete
                 reason = exc.diagnostics() if isinstance(exc, AuditorError) else str(exc)
@@ -136,29 +152,38 @@ class ProvenanceStage:
         return documents
 
     def _check(
-        self, ref: ResourceRef, served: ServedModel, pods: Sequence[Resource]
+        self,
+        ref: ResourceRef,
+        served: ServedModel,
+        pods: Sequence[Resource],
+        trust: TrustPolicy,
+        bundles: BundleVerifier,
     ) -> ResourceChecks | Undeclared:
         desired, live, declared = served.desired, served.live, served.declared
         if desired is None or declared is None:
             return Undeclared(ref, in_git=desired is not None)
-        rule = self.trust.rule_for(ref.namespace, ref.name)
+        rule = trust.rule_for(ref.namespace, ref.name)
         directory = attestation_directory(self.files, self.settings, ref, desired)
-        signature = check_signature(
-            ref,
-            declared,
-            rule,
-            directory,
-            self._bundles,
-            models_root=self.config.models_root,
-            trust_source=self.trust.source,
-        )
+        if is_oci(declared):
+            # the digest an OCI model runs is its image's: only a signature over it binds
+            signature = check_image_signature(ref, declared, rule, directory, trust)
+        else:
+            signature = check_signature(
+                ref,
+                declared,
+                rule,
+                directory,
+                bundles,
+                models_root=self.config.models_root,
+                trust_source=trust.source,
+            )
         running = check_running(ref, live, declared, pods)
         slsa = check_slsa(
             ref,
             directory,
             model_digest=declared.digest or signature.digest,
             rule=rule,
-            trust=self.trust,
+            trust=trust,
             pinned=self._pinned(ref),
             max_bytes=self.config.limits.max_manifest_bytes,
         )
@@ -170,7 +195,9 @@ class ProvenanceStage:
             signature=signature,
             running=running,
             slsa=slsa,
-            layout=check_layout(ref, rule, self.trust, directory.files),
+            layout=check_layout(
+                ref, rule, trust, directory.files, declared.digest or signature.digest
+            ),
         )
 
     def _pinned(self, ref: ResourceRef) -> PinnedDatasets | None:

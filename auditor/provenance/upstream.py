@@ -26,6 +26,10 @@ Why each is needed:
   manifest, with model-signing's check that the subject digest covers the listed files.
 - `model_signing._signing.signing.Payload(manifest).statement.pb.subject[0].digest`: the
   subject digest model-signing would sign for a manifest (the model digest Git pins).
+- `model_signing._hashing.hashing.Digest(algorithm, digest_value)`: a digest computed
+  elsewhere (an in-toto link's product), so that a manifest of already-hashed files can be
+  built with model-signing's public `SerializationType.from_args(...).new_item` and
+  `Manifest`, and its subject digest taken as model-signing computes it.
 - sigstore `Bundle._dsse_envelope`: whether a bundle signs a DSSE envelope at all. sigstore has
   no public accessor; `verify_dsse` tells only after verifying, and a bundle over a plain
   artifact must read `malformed`, not `signature_invalid`.
@@ -33,11 +37,12 @@ Why each is needed:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from model_signing import manifest as ms_manifest
+from model_signing._hashing import hashing as ms_hashing
 from model_signing._signing import sign_certificate, sign_ec_key, sign_sigstore, sign_sigstore_pb
 from model_signing._signing import signing as ms_signing
 from sigstore.models import Bundle
@@ -90,8 +95,22 @@ def subject_digest_hex(manifest: ms_manifest.Manifest) -> str:
     return str(statement.pb.subject[0].digest["sha256"])
 
 
+def files_manifest(sha256: Mapping[str, bytes]) -> ms_manifest.Manifest:
+    """The manifest model-signing builds for a directory holding exactly these files (path
+    relative to it -> SHA-256), serialized by files with SHA-256, its default."""
+    serialization = ms_manifest.SerializationType.from_args(
+        {"method": "files", "hash_type": "sha256", "allow_symlinks": False}
+    )
+    items = [
+        serialization.new_item(path, ms_hashing.Digest("sha256", digest))
+        for path, digest in sha256.items()
+    ]
+    return ms_manifest.Manifest("model", items, serialization)
+
+
 def dsse_envelope(bundle: Bundle) -> object | None:
-    """The DSSE envelope a sigstore bundle signs, or None for a bundle over a plain artifact."""
+    """The DSSE envelope a sigstore bundle signs, or None for a bundle over a plain artifact;
+    sigstore's `Error` (`InvalidEnvelope`) when the envelope has not exactly one signature."""
     envelope: object | None = bundle._dsse_envelope
     return envelope
 
@@ -103,6 +122,7 @@ __all__ = [
     "SigstoreSignature",
     "certificate_verifier",
     "dsse_envelope",
+    "files_manifest",
     "key_verifier",
     "read_protobuf_bundle",
     "read_sigstore_bundle",

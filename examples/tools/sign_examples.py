@@ -12,9 +12,10 @@ What it writes, all under examples/:
   one byte of model.pkl changed: the audit reports provenance.digest_mismatch.
 - gitops/attestations/ml-prod/<name>/: model.sig (the model-signing bundle) and
   provenance.intoto.json (an in-toto Statement v1 with SLSA Provenance v1 in a DSSE envelope
-  signed by the example key). The recommender (an OCI model) has provenance but no model
-  signature, and its provenance names a clicks dataset whose md5 is not the one
-  gitops/dvc.lock pins: provenance.unsigned and provenance.dataset_mismatch.
+  signed by the example key). The recommender (an OCI model) has no model-signing bundle: its
+  provenance, whose subject is the image digest, is the signature that binds the image; it
+  names a clicks dataset whose md5 is not the one gitops/dvc.lock pins:
+  provenance.dataset_mismatch.
 
 Model files, statements and digests are deterministic; the bytes of model-signing bundles are
 not (its ECDSA signatures are randomized), so re-running changes only signature bytes. The

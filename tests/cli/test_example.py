@@ -164,10 +164,10 @@ def test_example_policies_judge_every_resource_and_fail_closed_on_unsigned_model
         for f in doc["findings"]
         if f["check"] == "auditor.provenance.model_signed"
     }
-    # only llm-server serves the signed model Git declares: the fraud scorer's signed files
-    # were changed (and it serves v4 anyway), the recommender is unsigned, the hotfix is not
-    # in Git: they all fail closed
-    assert unsigned == {"fraud-scorer", "recommender", "fraud-scorer-hotfix"}
+    # llm-server serves the signed model Git declares, the recommender the image its signed
+    # provenance names; the fraud scorer's signed files were changed (and it serves v4
+    # anyway), the hotfix is not in Git: they fail closed
+    assert unsigned == {"fraud-scorer", "fraud-scorer-hotfix"}
     db = sqlite3.connect(store)
     evaluated, passed = db.execute(
         "select sum(evaluated), sum(passed) from policy_summary where run_id = ?",
@@ -207,7 +207,7 @@ def test_example_provenance_one_verified_one_tampered_one_dataset_mismatch(
         if f["category"] == "provenance"
     )
     assert found == [
-        # the recommender's provenance names clicks data other than dvc.lock pins ...
+        # the recommender's provenance names clicks data other than dvc.lock pins
         (
             "provenance.dataset_mismatch",
             "recommender",
@@ -215,8 +215,6 @@ def test_example_provenance_one_verified_one_tampered_one_dataset_mismatch(
         ),
         # one byte of the fraud scorer's model.pkl changed after signing
         ("provenance.digest_mismatch", "fraud-scorer", "/provenance/signature/model.sig"),
-        # ... and the recommender has no model signature
-        ("provenance.unsigned", "recommender", "/provenance/signature"),
     ]
     tampered = next(f for f in doc["findings"] if f["check"] == "provenance.digest_mismatch")
     assert tampered["severity"] == "critical" and "changed model.pkl" in tampered["message"]
@@ -234,7 +232,8 @@ def test_example_provenance_one_verified_one_tampered_one_dataset_mismatch(
         ("fraud-scorer", "slsa-provenance", 1, None, "release-key"),
         ("llm-server", "model-signature", 1, None, "release-key"),
         ("llm-server", "slsa-provenance", 1, None, "release-key"),
-        ("recommender", "model-signature", 0, "provenance.unsigned", None),
+        # an OCI model: its provenance, signed by the release key, names its image digest
+        ("recommender", "image-signature", 1, None, "release-key"),
         ("recommender", "slsa-provenance", 0, "provenance.dataset_mismatch", "release-key"),
     ]
     # the verified model passes the shipped signature policy

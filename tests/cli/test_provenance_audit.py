@@ -81,9 +81,9 @@ class Setup:
             "git": {"repo": str(self.repo.path), "paths": ["ml"]},
             "clusters": [{"name": "prod", "snapshot": str(snapshot)}],
             "store": str(self.store),
-            "models": {"root": str(self.tmp / "models")},
         }
         if trust:
+            config["models"] = {"root": str(self.tmp / "models")}  # nothing to do without trust
             config["trust"] = {
                 "authorities": [{"name": "release-key", "key": str(self.key.pem_path)}],
                 "models": [{"match": {"namespace": NS}, "require": ["release-key"]}],

@@ -214,3 +214,114 @@ def replace_payload(data: bytes, payload: bytes) -> bytes:
     doc = _envelope(data)
     doc["payload"] = b64(payload)
     return json.dumps(doc).encode()
+
+
+# --- OCI images: what cosign, GitHub attestations and sigstore sign for an image --------------
+
+COSIGN_SIGN_PREDICATE = "https://sigstore.dev/cosign/sign/v1"
+SIGSTORE_BUNDLE_V03 = "application/vnd.dev.sigstore.bundle.v0.3+json"
+IMAGE_NAME = "registry.acme.io/models/recs"
+
+
+def image_manifest(label: str) -> bytes:
+    """An OCI image manifest (a modelcar: one layer holding /models), distinct per label."""
+    layer = hashlib.sha256(f"model layer {label}".encode()).hexdigest()
+    config = hashlib.sha256(f"config {label}".encode()).hexdigest()
+    return json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {
+                "mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": f"sha256:{config}",
+                "size": 512,
+            },
+            "layers": [
+                {
+                    "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                    "digest": f"sha256:{layer}",
+                    "size": 104857600,
+                }
+            ],
+        },
+        separators=(",", ":"),
+    ).encode()
+
+
+def image_digest(manifest: bytes) -> str:
+    """The image manifest digest: what a registry, the kubelet and cosign call the image."""
+    return "sha256:" + hashlib.sha256(manifest).hexdigest()
+
+
+def image_statement(
+    digest: str,
+    *,
+    name: str | None = IMAGE_NAME,
+    predicate_type: str = COSIGN_SIGN_PREDICATE,
+    predicate: Mapping[str, Any] | None = None,
+    statement_type: str = "https://in-toto.io/Statement/v1",
+) -> bytes:
+    """An in-toto Statement about an image, as `cosign sign` (v3: predicate cosign/sign/v1,
+    no subject name) or `cosign attest` (subject name = the repository) write it."""
+    algorithm, _, value = digest.partition(":")
+    subject: dict[str, Any] = {"digest": {algorithm: value}}
+    if name is not None:
+        subject["name"] = name
+    return json.dumps(
+        {
+            "_type": statement_type,
+            "subject": [subject],
+            "predicateType": predicate_type,
+            "predicate": dict(predicate or {}),
+        }
+    ).encode()
+
+
+def _key_material(key: SigningKey) -> dict[str, Any]:
+    # sigstore-go's hint for a key: base64 of the SHA-256 of its DER SubjectPublicKeyInfo
+    der = key.private.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return {"publicKey": {"hint": b64(hashlib.sha256(der).digest())}, "tlogEntries": []}
+
+
+def key_bundle_dsse(payload: bytes, key: SigningKey) -> bytes:
+    """A Sigstore bundle v0.3 holding a DSSE envelope signed with `key`: what
+    `cosign sign --key K --bundle F` (cosign 3) and `cosign attest --key K --bundle F` write."""
+    envelope = json.loads(sign_envelope(payload, [key], keyid=""))
+    return json.dumps(
+        {
+            "mediaType": SIGSTORE_BUNDLE_V03,
+            "verificationMaterial": _key_material(key),
+            "dsseEnvelope": envelope,
+        }
+    ).encode()
+
+
+def key_bundle_message(digest: str, key: SigningKey, *, claimed: str | None = None) -> bytes:
+    """A Sigstore bundle v0.3 whose message signature is over the image manifest digest
+    (a hashedrekord over the manifest), signed with an EC or RSA `key`; `claimed` is the
+    messageDigest it records, when it should say another digest than it signs."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+    from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
+
+    raw = bytes.fromhex(digest.partition(":")[2])
+    private = key.private
+    if isinstance(private, ec.EllipticCurvePrivateKey):
+        signature = private.sign(raw, ec.ECDSA(Prehashed(hashes.SHA256())))
+    elif isinstance(private, rsa.RSAPrivateKey):
+        signature = private.sign(raw, padding.PKCS1v15(), Prehashed(hashes.SHA256()))
+    else:
+        raise ValueError("Ed25519 keys sign messages, not digests")
+    recorded = bytes.fromhex((claimed or digest).partition(":")[2])
+    return json.dumps(
+        {
+            "mediaType": SIGSTORE_BUNDLE_V03,
+            "verificationMaterial": _key_material(key),
+            "messageSignature": {
+                "messageDigest": {"algorithm": "SHA2_256", "digest": b64(recorded)},
+                "signature": b64(signature),
+            },
+        }
+    ).encode()

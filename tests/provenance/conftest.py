@@ -12,6 +12,7 @@ import textwrap
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import model_signing
 import pytest
@@ -22,6 +23,10 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from auditor.provenance.signing import clear_cache
+from tests.provenance.attestation_factory import SigningKey, make_key
+
+if TYPE_CHECKING:
+    from tests.provenance.binding_world import World
 
 PrivateKey = ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey
 
@@ -266,3 +271,27 @@ def keyless_dir() -> Path:
             f"shared testdata not present at {KEYLESS_DIR} (a plain clone outside the workplace)"
         )
     return KEYLESS_DIR
+
+
+# ---------------------------------------------------------------------------------------------
+# The binding world (tests/provenance/binding_world.py)
+
+
+@pytest.fixture(scope="module")
+def signing_keys(tmp_path_factory: pytest.TempPathFactory) -> tuple[SigningKey, SigningKey]:
+    """release-key (the trust rule requires it) and other-key (known, not required)."""
+    directory = tmp_path_factory.mktemp("binding-keys")
+    return make_key(directory, "p256", "release-key"), make_key(directory, "p256", "other-key")
+
+
+@pytest.fixture
+def world(
+    tmp_path: Path, signing_keys: tuple[SigningKey, SigningKey], monkeypatch: pytest.MonkeyPatch
+) -> World:
+    # imported here: binding_world imports this module's model and signing helpers
+    from tests.gitrepo import _ENV
+    from tests.provenance.binding_world import World
+
+    for key, value in _ENV.items():
+        monkeypatch.setenv(key, value)
+    return World(tmp_path, *signing_keys)

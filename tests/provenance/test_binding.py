@@ -9,14 +9,14 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-from collections.abc import Callable, Iterator, Mapping, Sequence
+import shutil
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from auditor.config import Config, GitSource, parse_config
-from auditor.desired import open_commit_files
+from auditor.config import Config
 from auditor.model import ProvenanceResult, Resource, ResourceRef, StageOutcome
 from auditor.provenance import signing as ms
 from auditor.provenance.checks.running import image_repository, selector_matches
@@ -24,7 +24,6 @@ from auditor.provenance.checks.signature import model_directory
 from auditor.provenance.gitfiles import AttestationPathError, normalize_repo_path
 from auditor.provenance.stage import ProvenanceStage
 from auditor.serving import served_models
-from tests.gitrepo import GitRepo
 from tests.provenance.attestation_factory import (
     SigningKey,
     dataset,
@@ -33,6 +32,17 @@ from tests.provenance.attestation_factory import (
     private_pem,
     sign_envelope,
     statement_bytes,
+)
+from tests.provenance.binding_world import (
+    ATTESTATIONS,
+    NAME,
+    NS,
+    World,
+    checks,
+    commit_files,
+    isvc,
+    pod,
+    resource,
 )
 from tests.provenance.conftest import make_model, sign_with_key
 from tests.provenance.test_gitsig import (
@@ -43,185 +53,6 @@ from tests.provenance.test_gitsig import (
     needs_ssh,
     ssh_key,
 )
-
-NS, NAME = "ml-prod", "fraud-scorer"
-
-
-def commit_files(repo: GitRepo) -> Any:
-    """HEAD's files, as the desired stage hands them to provenance."""
-    return open_commit_files(GitSource(repo=str(repo.path)), repo.head())
-
-
-URI = "gs://acme-models/fraud-scorer/v3"
-ATTESTATIONS = f"attestations/{NS}/{NAME}"
-
-
-def isvc(
-    *, uri: str = URI, digest: str | None = None, annotations: dict[str, str] | None = None
-) -> dict[str, Any]:
-    notes = dict(annotations or {})
-    if digest:
-        notes["auditor.gitops.ml/model-digest"] = digest
-    return {
-        "apiVersion": "serving.kserve.io/v1beta1",
-        "kind": "InferenceService",
-        "metadata": {"name": NAME, "namespace": NS, "annotations": notes},
-        "spec": {"predictor": {"model": {"modelFormat": {"name": "sklearn"}, "storageUri": uri}}},
-    }
-
-
-def resource(body: dict[str, Any], side: str = "desired") -> Resource:
-    meta = body["metadata"]
-    ref = ResourceRef(
-        "prod", body["apiVersion"], body["kind"], meta.get("namespace", ""), meta["name"]
-    )
-    return Resource(
-        ref=ref, body=body, side=side, origin="m.yaml@abc" if side == "desired" else "prod"
-    )  # type: ignore[arg-type]
-
-
-def pod(name: str, image_id: str, *, isvc_name: str = NAME, image: str = "") -> Resource:
-    return resource(
-        {
-            "apiVersion": "v1",
-            "kind": "Pod",
-            "metadata": {
-                "name": name,
-                "namespace": NS,
-                "labels": {"serving.kserve.io/inferenceservice": isvc_name},
-            },
-            "status": {
-                "containerStatuses": [
-                    {
-                        "name": "kserve-container",
-                        "image": "kserve/tritonserver:24.01",
-                        "imageID": "docker-pullable://kserve/tritonserver@sha256:" + "e" * 64,
-                    },
-                    {
-                        "name": "modelcar",
-                        "image": image or "registry.acme.io/models/recs",
-                        "imageID": image_id,
-                    },
-                ]
-            },
-        },
-        side="live",
-    )
-
-
-class World:
-    """A Git repo with attestations, a models root, keys, and the config that ties them."""
-
-    def __init__(self, tmp: Path, release: SigningKey, other: SigningKey) -> None:
-        self.tmp = tmp
-        self.release, self.other = release, other
-        self.repo = GitRepo(tmp / "gitops")
-        self.models = tmp / "models"
-        self.model = make_model(self.models / "acme-models" / "fraud-scorer" / "v3")
-        self.keys: dict[str, Path] = {}
-        (tmp / "keys").mkdir()
-        for key in (release, other):
-            path = tmp / "keys" / f"{key.authority.name}.key"
-            path.write_bytes(private_pem(key))
-            self.keys[key.authority.name] = path
-        self.bundle = sign_with_key(self.model, self.keys["release-key"], tmp / "model.sig")
-        self.digest = ms.verify_signatures(
-            self.bundle,
-            self.trust_config().trust,
-            namespace=NS,
-            name=NAME,
-            ref=resource(isvc()).ref,  # type: ignore[arg-type]
-        ).digest
-        assert self.digest and self.digest.startswith("sha256:")
-
-    def trust(self, **overrides: Any) -> dict[str, Any]:
-        trust: dict[str, Any] = {
-            "authorities": [
-                {"name": "release-key", "key": str(self.release.pem_path)},
-                {"name": "other-key", "key": str(self.other.pem_path)},
-            ],
-            "models": [{"match": {"namespace": "ml-*"}, "require": ["release-key"]}],
-        }
-        trust.update(overrides)
-        return trust
-
-    def trust_config(self, **extra: Any) -> Config:
-        raw: dict[str, Any] = {
-            "git": {"repo": str(self.repo.path)},
-            "clusters": [{"name": "prod", "snapshot": "live.yaml"}],
-            "trust": extra.pop("trust", None) or self.trust(),
-            "provenance": {
-                "attestations": "attestations/{namespace}/{name}",
-                "lockfile": "dvc.lock",
-            },
-        }
-        raw.update(extra)
-        return parse_config(raw, source=str(self.tmp / "auditor.yaml"))
-
-    def provenance(
-        self,
-        *,
-        subject: str | None = None,
-        datasets: Any = None,
-        keys: Sequence[SigningKey] | None = None,
-    ) -> bytes:
-        kwargs: dict[str, Any] = {"subject_digest": subject or self.digest}
-        if datasets is not None:
-            kwargs["datasets"] = datasets
-        return sign_envelope(statement_bytes(**kwargs), list(keys or [self.release]))
-
-    def commit(
-        self, files: Mapping[str, bytes | str] | None = None, *, sig: bool = True, slsa: bool = True
-    ) -> str:
-        self.repo.write("dvc.lock", dvc_lock())
-        if sig:
-            self.repo.write(f"{ATTESTATIONS}/model.sig", self.bundle.read_bytes())
-        if slsa:
-            self.repo.write(f"{ATTESTATIONS}/provenance.intoto.json", self.provenance())
-        for rel, data in (files or {}).items():
-            self.repo.write(rel, data)
-        return self.repo.commit()
-
-    def run(
-        self,
-        desired: dict[str, Any] | None,
-        live: dict[str, Any] | None = None,
-        *,
-        pods: Sequence[Resource] = (),
-        config: Config | None = None,
-    ) -> tuple[dict[str, Any], StageOutcome]:
-        stage = ProvenanceStage(config or self.trust_config())
-        stage.start(str(self.repo.path), commit_files(self.repo))
-        desired_here = [resource(desired)] if desired else []
-        live_here = (
-            [resource(live if live is not None else desired, "live")] if (live or desired) else []
-        )
-        documents = stage.verify("prod", served_models(desired_here, live_here), pods)
-        outcome = stage.outcome()
-        found = documents.get(("serving.kserve.io", "InferenceService", NS, NAME))
-        return (found.to_json() if found is not None else {}), outcome
-
-
-@pytest.fixture(scope="module")
-def signing_keys(tmp_path_factory: pytest.TempPathFactory) -> tuple[SigningKey, SigningKey]:
-    directory = tmp_path_factory.mktemp("binding-keys")
-    return make_key(directory, "p256", "release-key"), make_key(directory, "p256", "other-key")
-
-
-@pytest.fixture
-def world(
-    tmp_path: Path, signing_keys: tuple[SigningKey, SigningKey], monkeypatch: pytest.MonkeyPatch
-) -> World:
-    from tests.gitrepo import _ENV
-
-    for key, value in _ENV.items():
-        monkeypatch.setenv(key, value)
-    return World(tmp_path, *signing_keys)
-
-
-def checks(outcome: StageOutcome) -> list[str]:
-    return sorted(f.check for f in outcome.findings)
-
 
 # --- the good case -----------------------------------------------------------------------------
 
@@ -510,45 +341,6 @@ def test_no_attestation_directory_configured_and_no_rule_is_no_rule_and_unsigned
     assert doc["attestations"] is None and doc["signature"]["mode"] == "none"
 
 
-# --- OCI models: the running digest ------------------------------------------------------------
-
-
-def oci(world: World, digest: str | None = None) -> dict[str, Any]:
-    return isvc(uri=f"oci://registry.acme.io/models/recs@{digest or world.digest}")
-
-
-def test_oci_model_running_its_declared_digest_passes(world: World) -> None:
-    world.commit()
-    running = pod("recs-1", f"docker-pullable://registry.acme.io/models/recs@{world.digest}")
-    doc, outcome = world.run(oci(world), pods=[running, pod("other", "x", isvc_name="other")])
-    assert checks(outcome) == []
-    assert doc["running"]["checked"] is True and len(doc["running"]["images"]) == 1
-    assert doc["signature"]["verified"] is True
-
-
-def test_oci_pod_running_another_digest_is_running_digest_mismatch(world: World) -> None:
-    world.commit()
-    other = "sha256:" + "3" * 64
-    pods = [
-        pod("recs-1", f"registry.acme.io/models/recs@{world.digest}"),
-        pod("recs-2", f"docker-pullable://registry.acme.io/models/recs@{other}"),
-    ]
-    doc, outcome = world.run(oci(world), pods=pods)
-    assert checks(outcome) == ["provenance.running_digest_mismatch"]
-    finding = outcome.findings[0]
-    assert finding.actual == [other] and "recs-2/modelcar" in finding.message
-    assert doc["signature"]["verified"] is False
-
-
-def test_oci_model_without_pods_is_running_digest_unknown_not_an_error(world: World) -> None:
-    world.commit()
-    doc, outcome = world.run(oci(world), pods=[])
-    assert checks(outcome) == ["provenance.running_digest_unknown"]
-    assert outcome.findings[0].severity == "medium" and outcome.errors == ()
-    assert doc["running"]["checked"] is False
-    assert doc["signature"]["verified"] is True
-
-
 # --- caching, errors, configuration ------------------------------------------------------------
 
 
@@ -733,13 +525,19 @@ def test_statement_helpers_are_not_mutated() -> None:
 intoto_warnings = pytest.mark.filterwarnings("ignore:GitWildMatchPattern:DeprecationWarning")
 
 
-def _pipeline(world: World, owner: SigningKey, *, dsse: bool = False) -> dict[str, bytes]:
-    """A signed two-step layout (prepare-data, train) and its links, as files for the commit."""
+def _pipeline(
+    world: World, owner: SigningKey, *, dsse: bool = False, model: Path | None = None
+) -> dict[str, bytes]:
+    """A signed two-step layout (prepare-data, train) and its links, as files for the commit:
+    its train step outputs `model` (the world's signed model unless told) as `model/`."""
     from tests.provenance.test_intoto import make_layout, run_pipeline
 
     functionary = make_key(world.tmp / "functionary", "p256", "functionary")
-    links = run_pipeline(world.tmp / "pipeline", functionary, dsse=dsse)
-    files = {f"{ATTESTATIONS}/root.layout": make_layout(owner, functionary, dsse=dsse)}
+    work = world.tmp / "pipeline"
+    shutil.rmtree(work, ignore_errors=True)
+    links = run_pipeline(work, functionary, dsse=dsse, model=model or world.model)
+    layout = make_layout(owner, functionary, dsse=dsse, trained="model/*")
+    files = {f"{ATTESTATIONS}/root.layout": layout}
     files.update({f"{ATTESTATIONS}/links/{name}": data for name, data in links.items()})
     return files
 
@@ -770,7 +568,9 @@ def test_layout_and_links_signed_by_the_rules_key_verify(world: World, dsse: boo
     assert len(record.details["links"]) == 2
     layout = doc["layout"]
     assert layout["verified"] is True and layout["steps"] == ["prepare-data", "train"]
-    assert set(layout["products"]) == {"train.csv", "model.bin"}
+    assert set(layout["products"]) == {"train.csv", *(f"model/{f}" for f in MODEL_FILES)}
+    # its final product is the served model: the train step's model/ is the signed manifest
+    assert layout["model"] == {"digest": world.digest, "products": "model/"}
     # the model signature is untouched by the layout
     assert doc["signature"]["verified"] is True
 
@@ -797,7 +597,7 @@ def test_tampered_link_is_layout_failed_with_the_library_reason(world: World) ->
     files = _pipeline(world, world.release)
     name = next(n for n in files if "/links/train." in n)
     link = json.loads(files[name])
-    link["signed"]["products"]["model.bin"]["sha256"] = "0" * 64
+    link["signed"]["products"]["model/weights.bin"]["sha256"] = "0" * 64
     files[name] = json.dumps(link).encode()
     world.commit(files)
     doc, outcome = world.run(isvc(digest=world.digest))
@@ -875,6 +675,79 @@ def test_two_layouts_in_one_directory_are_layout_failed(world: World) -> None:
     _, outcome = world.run(isvc(digest=world.digest))
     assert checks(outcome) == ["provenance.layout_failed"]
     assert "more than one layout" in outcome.findings[0].message
+
+
+MODEL_FILES = ("config.json", "tokenizer/vocab.txt", "weights.bin")
+
+
+@intoto_warnings
+def test_layout_whose_pipeline_trained_another_model_is_layout_product_mismatch(
+    world: World,
+) -> None:
+    other = make_model(world.tmp / "other-model")
+    (other / "weights.bin").write_bytes(b"other weights")
+    world.commit(_pipeline(world, world.release, model=other))
+    doc, outcome = world.run(isvc(digest=world.digest))
+    assert checks(outcome) == ["provenance.layout_product_mismatch"]
+    finding = outcome.findings[0]
+    assert finding.path == "/provenance/layout" and finding.severity == "high"
+    assert finding.expected == world.digest
+    assert "model/weights.bin" in finding.actual and "train.csv" in finding.actual
+    assert "final products of step train" in finding.message
+    assert world.digest in finding.message
+    record = _layout_record(outcome)
+    assert record.verified is False and record.reason == "provenance.layout_product_mismatch"
+    assert record.authority == "release-key"  # the layout itself verified
+    assert doc["layout"]["verified"] is False and doc["layout"]["model"] is None
+    assert doc["signature"]["verified"] is True  # the model is signed; its pipeline is not it
+
+
+@intoto_warnings
+def test_layout_whose_pipeline_outputs_a_file_that_is_not_the_model_is_mismatch(
+    world: World,
+) -> None:
+    from tests.provenance.test_intoto import make_layout, run_pipeline
+
+    functionary = make_key(world.tmp / "functionary", "p256", "functionary")
+    links = run_pipeline(world.tmp / "pipeline", functionary)  # train -> model.bin
+    files = {f"{ATTESTATIONS}/root.layout": make_layout(world.release, functionary)}
+    files.update({f"{ATTESTATIONS}/links/{name}": data for name, data in links.items()})
+    world.commit(files)
+    _, outcome = world.run(isvc(digest=world.digest))
+    assert checks(outcome) == ["provenance.layout_product_mismatch"]
+    assert sorted(outcome.findings[0].actual) == ["model.bin", "train.csv"]
+
+
+@intoto_warnings
+def test_layout_of_an_oci_model_is_bound_by_the_image_manifest_it_produced(
+    world: World,
+) -> None:
+    from tests.provenance.attestation_factory import (
+        image_digest,
+        image_manifest,
+        image_statement,
+        key_bundle_dsse,
+    )
+
+    manifest = image_manifest("recs v2")
+    built = world.tmp / "image"
+    built.mkdir()
+    (built / "manifest.json").write_bytes(manifest)
+    digest = image_digest(manifest)
+    files = _pipeline(world, world.release, model=built)
+    files[f"{ATTESTATIONS}/image.sigstore.json"] = key_bundle_dsse(
+        image_statement(digest), world.release
+    )
+    world.commit(files, sig=False, slsa=False)
+    config = world.trust_config(provenance={"attestations": "attestations/{namespace}/{name}"})
+    image = f"oci://registry.acme.io/models/recs@{digest}"
+    running = pod("recs-1", f"registry.acme.io/models/recs@{digest}")
+    doc, outcome = world.run(isvc(uri=image), pods=[running], config=config)
+    assert checks(outcome) == []
+    assert doc["layout"]["model"] == {"digest": digest, "products": "model/manifest.json"}
+    other = "sha256:" + "9" * 64
+    doc, outcome = world.run(isvc(uri=image.replace(digest, other)), config=config)
+    assert "provenance.layout_product_mismatch" in checks(outcome)
 
 
 # --- the audited commit's signature through the binding ------------------------------------------

@@ -5,6 +5,7 @@ The cases that need real keys, bundles and a Git commit are in test_binding.py.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import pytest
@@ -12,11 +13,12 @@ import pytest
 from auditor import checks
 from auditor.model import GitFile, ModelRef, Resource, ResourceRef
 from auditor.provenance.checks.attestations import AttestationDirectory
-from auditor.provenance.checks.layout import check_layout
+from auditor.provenance.checks.layout import check_layout, model_products
 from auditor.provenance.checks.running import check_running
 from auditor.provenance.checks.slsa import SlsaCheck, check_slsa
 from auditor.provenance.datasets import PinnedDatasets
 from auditor.provenance.gitfiles import AttestationFiles
+from auditor.provenance.signing.manifest import files_digest
 from auditor.trust.policy import TrustPolicy
 
 REF = ResourceRef(
@@ -103,7 +105,7 @@ def test_no_provenance_and_no_lockfile_is_nothing_to_check() -> None:
 
 
 def test_no_layout_is_nothing_to_check() -> None:
-    result = check_layout(REF, None, NO_TRUST, AttestationFiles(DIR, True))
+    result = check_layout(REF, None, NO_TRUST, AttestationFiles(DIR, True), DIGEST)
     assert result.findings == () and result.attestations == () and result.layout is None
 
 
@@ -119,9 +121,49 @@ def test_no_layout_is_nothing_to_check() -> None:
 def test_a_layout_that_cannot_be_verified_is_refused_before_in_toto_is_asked(
     layouts: tuple[GitFile, ...], reason: str
 ) -> None:
-    result = check_layout(REF, None, NO_TRUST, AttestationFiles(DIR, True, layouts=layouts))
+    result = check_layout(REF, None, NO_TRUST, AttestationFiles(DIR, True, layouts=layouts), DIGEST)
     [finding] = result.findings
     assert finding.check == checks.LAYOUT_FAILED and reason in finding.message
     [record] = result.attestations
     assert record.verified is False and record.source == layouts[0].at
     assert result.layout is not None and result.layout["verified"] is False
+
+
+# --- the layout's final products against the served model ------------------------------------
+
+
+def _sha(data: bytes) -> dict[str, str]:
+    return {"sha256": hashlib.sha256(data).hexdigest()}
+
+
+PRODUCTS = {
+    "metrics.json": _sha(b"{}"),
+    "model/config.json": _sha(b"config"),
+    "model/weights/part-0.bin": _sha(b"weights"),
+}
+
+
+def test_a_final_product_with_the_model_digest_is_the_model() -> None:
+    manifest = b'{"schemaVersion": 2}'
+    products = {**PRODUCTS, "image/manifest.json": _sha(manifest)}
+    digest = "sha256:" + hashlib.sha256(manifest).hexdigest()
+    assert model_products(products, digest) == "image/manifest.json"
+
+
+def test_a_directory_of_final_products_hashing_to_the_model_digest_is_the_model() -> None:
+    inside = {"config.json": PRODUCTS["model/config.json"]["sha256"]}
+    inside["weights/part-0.bin"] = PRODUCTS["model/weights/part-0.bin"]["sha256"]
+    assert model_products(PRODUCTS, files_digest(inside)) == "model/"
+    everything = {path: d["sha256"] for path, d in PRODUCTS.items()}
+    assert model_products(PRODUCTS, files_digest(everything)) == ""
+
+
+def test_final_products_of_another_model_are_not_the_model() -> None:
+    assert model_products(PRODUCTS, DIGEST) is None
+    # one file short of the model directory is another model
+    assert model_products(PRODUCTS, files_digest({"config.json": "0" * 64})) is None
+
+
+def test_final_products_with_digests_that_are_no_sha256_are_not_the_model() -> None:
+    hostile = {**PRODUCTS, "model/evil.bin": {"sha256": "not hex"}}
+    assert model_products(hostile, DIGEST) is None

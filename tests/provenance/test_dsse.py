@@ -305,3 +305,15 @@ def test_a_rejection_becomes_a_finding_with_its_exact_reason(key: SigningKey) ->
         "InferenceService ml/fraud-scorer: attestation (ml/provenance.dsse.json) rejected: "
         "no signature of the envelope verifies with release-key"
     )
+
+
+@needs_keyless
+@pytest.mark.parametrize("signatures", [0, 2], ids=["none", "two"])
+def test_sigstore_bundle_whose_envelope_has_not_one_signature_is_malformed(
+    tmp_path: Path, signatures: int
+) -> None:
+    # sigstore refuses such an envelope with its own exception: it must read as a finding
+    doc = json.loads((KEYLESS / "model.sig").read_bytes())
+    doc["dsseEnvelope"]["signatures"] = doc["dsseEnvelope"]["signatures"] * signatures
+    with pytest.raises(MalformedEnvelopeError, match="DSSE envelope"):
+        verify_sigstore_bundle(json.dumps(doc).encode(), keyless_authority(tmp_path))

@@ -29,6 +29,7 @@ REF = ResourceRef("prod", "serving.kserve.io/v1beta1", "InferenceService", "ml",
 
 
 COPY = "import shutil, sys; shutil.copy(sys.argv[1], sys.argv[2])"
+COPY_TREE = "import shutil, sys; shutil.copytree(sys.argv[1], sys.argv[2])"
 
 
 @dataclass
@@ -60,7 +61,10 @@ def make_layout(
     expires: str | None = None,
     inspect: bool = False,
     dsse: bool = False,
+    trained: str = "model.bin",
 ) -> bytes:
+    """A layout for prepare-data (raw.csv -> train.csv) then train (train.csv -> `trained`, a
+    file or a `dir/*` pattern), signed by `owner`; `functionary` performs both steps."""
     layout = Layout()
     keyid = functionary.signer.public_key.keyid
     layout.keys = {keyid: _key_dict(functionary)}
@@ -75,7 +79,7 @@ def make_layout(
             "train",
             keyid,
             [["MATCH", "train.csv", "WITH", "PRODUCTS", "FROM", "prepare-data"], ["DISALLOW", "*"]],
-            [["CREATE", "model.bin"], ["ALLOW", "train.csv"], ["DISALLOW", "*"]],
+            [["CREATE", trained], ["ALLOW", "train.csv"], ["DISALLOW", "*"]],
         ),
     ]
     if inspect:
@@ -90,9 +94,16 @@ def make_layout(
 
 
 def run_pipeline(
-    work: Path, functionary: SigningKey, *, poison_training_data: bool = False, dsse: bool = False
+    work: Path,
+    functionary: SigningKey,
+    *,
+    poison_training_data: bool = False,
+    dsse: bool = False,
+    model: Path | None = None,
 ) -> dict[str, bytes]:
-    """Runs the two steps for real with in_toto_run, which records and signs each link."""
+    """Runs the two steps for real with in_toto_run, which records and signs each link. The
+    train step writes model.bin, or with `model` a copy of that directory as `model/` (its
+    files are the link's products)."""
     links = work / "links"
     links.mkdir(parents=True)
     (work / "raw.csv").write_text("amount,label\n1,0\n")
@@ -108,11 +119,16 @@ def run_pipeline(
     )
     if poison_training_data:
         (work / "train.csv").write_text("amount,label\n1,1\n")
+    train = (
+        [sys.executable, "-c", COPY, str(work / "train.csv"), str(work / "model.bin")]
+        if model is None
+        else [sys.executable, "-c", COPY_TREE, str(model), str(work / "model")]
+    )
     in_toto_run(
         "train",
         ["train.csv"],
-        ["train.csv", "model.bin"],
-        [sys.executable, "-c", COPY, str(work / "train.csv"), str(work / "model.bin")],
+        ["train.csv", "model.bin" if model is None else "model"],
+        train,
         base_path=str(work),
         metadata_directory=str(links),
         signer=functionary.signer,

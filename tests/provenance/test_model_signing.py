@@ -374,6 +374,22 @@ def test_keyless_changed_signature_byte_is_signature_invalid(
     assert checks(result) == ["provenance.signature_invalid"]
 
 
+def test_keyless_bundle_with_two_envelope_signatures_is_signature_invalid(
+    keyless_dir: Path, tmp_path: Path, write_policy: WritePolicy
+) -> None:
+    # sigstore refuses such an envelope with its own exception: a finding, never a crash
+    model = tmp_path / "keyless"
+    shutil.copytree(keyless_dir, model)
+    bundle = json.loads((model / "model.sig").read_bytes())
+    bundle["dsseEnvelope"]["signatures"] *= 2
+    (model / "model.sig").write_text(json.dumps(bundle))
+    result = verify_model(
+        model, model / "model.sig", keyless_policy(write_policy), ignore_paths=["ignore-me"]
+    )
+    assert checks(result) == ["provenance.signature_invalid"]
+    assert "exactly one signature" in result.findings[0].message
+
+
 def test_keyless_changed_model_byte_is_digest_mismatch(
     keyless_dir: Path, tmp_path: Path, write_policy: WritePolicy
 ) -> None:

@@ -72,6 +72,7 @@ PRIVATE_MODULES = [
     "model_signing._signing.sign_sigstore",
     "model_signing._signing.sign_ec_key",
     "model_signing._signing.sign_certificate",
+    "model_signing._hashing.hashing",
 ]
 
 
@@ -92,6 +93,7 @@ CALLABLES: dict[str, list[str]] = {
     "model_signing._signing.sign_certificate.Verifier._verify_signed_content": ["signature"],
     "model_signing._signing.signing.dsse_payload_to_manifest": ["dsse_payload"],
     "model_signing._signing.signing.Payload": ["manifest"],
+    "model_signing._hashing.hashing.Digest": ["algorithm", "digest_value"],
 }
 
 
@@ -196,6 +198,13 @@ def test_keyless_bundle_reads_into_a_sigstore_bundle_with_a_dsse_envelope() -> N
         assert signature.bundle.signing_certificate is not None
     with contract("sigstore.models.Bundle._dsse_envelope"):
         assert upstream.dsse_envelope(signature.bundle) is not None
+    doc = json.loads((KEYLESS_DIR / "model.sig").read_bytes())
+    doc["dsseEnvelope"]["signatures"] = []
+    with contract("sigstore.models.Bundle._dsse_envelope raises sigstore.errors.Error"):
+        from sigstore.errors import Error as SigstoreError
+
+        with pytest.raises(SigstoreError):
+            upstream.dsse_envelope(Bundle.from_json(json.dumps(doc)))
 
 
 def test_statement_to_manifest_and_subject_digest(
@@ -216,3 +225,21 @@ def test_statement_to_manifest_and_subject_digest(
         statement["subject"][0]["digest"]["sha256"] = "0" * 64
         with pytest.raises(ValueError, match=r"^Manifest is inconsistent"):
             upstream.statement_manifest(statement)
+
+
+def test_files_manifest_of_the_files_digests_is_the_one_model_signing_hashes(
+    model_dir: Path,
+) -> None:
+    import hashlib
+
+    files = {
+        path.relative_to(model_dir).as_posix(): hashlib.sha256(path.read_bytes()).digest()
+        for path in model_dir.rglob("*")
+        if path.is_file()
+    }
+    with contract("model_signing._hashing.hashing.Digest"):
+        built = upstream.files_manifest(files)
+        assert built == model_signing.hashing.hash(model_dir)
+        assert upstream.subject_digest_hex(built) == upstream.subject_digest_hex(
+            model_signing.hashing.hash(model_dir)
+        )

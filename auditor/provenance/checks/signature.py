@@ -29,7 +29,7 @@ from auditor.trust.policy import ModelRule
 # `<root>/bucket/path`, `pvc://claim/path` -> `<root>/claim/path` (docs/configuration.md)
 MODEL_ROOT_SCHEMES = ("gs", "s3", "pvc", "hf", "azureblob")
 
-Mode = Literal["files", "bundle", "none"]
+Mode = Literal["files", "bundle", "image", "none"]
 
 
 def model_directory(root: str | Path, uri: str | None) -> Path | None:
@@ -60,11 +60,12 @@ class SignatureCheck:
     """The model signature of one resource and the digest Git declares for it."""
 
     verification: ms.ModelVerification
-    mode: Mode  # files | bundle | none (no bundle at all)
+    mode: Mode  # files | bundle | image (an OCI image's signature) | none (no signature at all)
     bundles: tuple[GitFile, ...]
     undeclared: Finding | None  # provenance.digest_undeclared
     findings: tuple[Finding, ...]  # model-signing's reasons, naming bundles as Git does
     mismatch: Finding | None  # provenance.digest_mismatch: declared != signed
+    kind: str = "model-signature"  # the attestation record: model-signature | image-signature
 
     @property
     def digest(self) -> str | None:
@@ -79,12 +80,12 @@ class SignatureCheck:
     def attestation(
         self, ref: ResourceRef, declared: ModelRef, *, verified: bool, findings: Sequence[Finding]
     ) -> Attestation:
-        """The model-signature record. `verified` and `findings` are the whole binding's
+        """The model's signature record. `verified` and `findings` are the whole binding's
         (running digest and live model included), which only the projection knows."""
         verification, bundles = self.verification, self.bundles
         return Attestation(
             ref=ref,
-            attestation="model-signature",
+            attestation=self.kind,
             verified=verified,
             source=", ".join(b.at for b in bundles),
             bundle_digest=bundles[0].digest if len(bundles) == 1 else None,
@@ -114,7 +115,7 @@ def check_signature(
     trust_source: str,
 ) -> SignatureCheck:
     """The signature check of one serving resource whose Git body names `declared`."""
-    undeclared = None if declared.digest else _undeclared(ref, declared)
+    undeclared = None if declared.digest else undeclared_finding(ref, declared)
     model = model_directory(models_root, declared.uri) if models_root else None
     bundles = directory.files.signatures
     if not bundles:
@@ -140,7 +141,8 @@ def check_signature(
     )
 
 
-def _undeclared(ref: ResourceRef, declared: ModelRef) -> Finding:
+def undeclared_finding(ref: ResourceRef, declared: ModelRef) -> Finding:
+    """`provenance.digest_undeclared`: Git names the model without pinning its digest."""
     return checks.finding(
         checks.DIGEST_UNDECLARED,
         ref,
@@ -157,25 +159,8 @@ def _unsigned(
 ) -> tuple[Finding, ...]:
     missing: list[Finding] = []
     if rule is None:
-        missing.append(
-            checks.finding(
-                checks.NO_RULE,
-                ref,
-                "/provenance/signature",
-                f"{ref.display()}: no trust.models rule matches namespace "
-                f"{ref.namespace!r}, name {ref.name!r}: unverified (fail closed)",
-                details={"trust_policy": trust_source},
-            )
-        )
-    if directory.files.exists:
-        where = f"in {directory.shown}"
-    elif directory.files.directory:
-        where = f"at {directory.shown} (no such directory)"
-    else:
-        where = (
-            "(no auditor.gitops.ml/attestations annotation and no "
-            "provenance.attestations in config)"
-        )
+        missing.append(no_rule_finding(ref, trust_source))
+    where = directory_text(directory)
     missing.append(
         checks.finding(
             checks.UNSIGNED,
@@ -185,6 +170,27 @@ def _unsigned(
         )
     )
     return tuple(missing)
+
+
+def no_rule_finding(ref: ResourceRef, trust_source: str) -> Finding:
+    """`provenance.no_rule`: no trust.models rule names the resource, so nobody vouches."""
+    return checks.finding(
+        checks.NO_RULE,
+        ref,
+        "/provenance/signature",
+        f"{ref.display()}: no trust.models rule matches namespace "
+        f"{ref.namespace!r}, name {ref.name!r}: unverified (fail closed)",
+        details={"trust_policy": trust_source},
+    )
+
+
+def directory_text(directory: AttestationDirectory) -> str:
+    """Where signatures were looked for, as `no … {where}` messages end."""
+    if directory.files.exists:
+        return f"in {directory.shown}"
+    if directory.files.directory:
+        return f"at {directory.shown} (no such directory)"
+    return "(no auditor.gitops.ml/attestations annotation and no provenance.attestations in config)"
 
 
 def _mismatch(ref: ResourceRef, declared: str | None, signed: str | None) -> Finding | None:

@@ -22,6 +22,7 @@ from auditor.provenance.checks.attestations import AttestationDirectory
 from auditor.provenance.checks.rule import rule_authorities
 from auditor.provenance.datasets import PinnedDatasets, check_provenance, digests_agree
 from auditor.provenance.dsse import DsseError, VerifiedPayload, attestation_finding
+from auditor.provenance.gitfiles import documents
 from auditor.provenance.slsa import MalformedStatementError, Provenance, verify_provenance
 from auditor.trust.authorities import PublicKey, SigstoreIdentity
 from auditor.trust.policy import ModelRule, TrustPolicy
@@ -97,7 +98,7 @@ def check_slsa(
     envelopes = [
         _check_envelope(target, source, file, data)
         for file in files
-        for source, data in _envelopes(file)
+        for source, data in documents(file)
     ]
     chosen: _Statement | None = None
     for envelope in envelopes:
@@ -121,17 +122,6 @@ def _missing(ref: ResourceRef, directory: AttestationDirectory, pinned: PinnedDa
         f"{ref.display()}: no SLSA provenance (*.intoto.json) {where}: the datasets pinned "
         f"in {pinned.where} cannot be bound to the model",
     )
-
-
-def _envelopes(file: GitFile) -> list[tuple[str, bytes | None]]:
-    """(source, bytes) of the envelopes of a provenance file: the whole file, or one per
-    line of a `.jsonl` (`file@commit#3` names the third)."""
-    if file.data is None or not file.name.endswith(".jsonl"):
-        return [(file.at, file.data)]
-    lines = [line.strip() for line in file.data.splitlines()]
-    return [(f"{file.at}#{i + 1}", line) for i, line in enumerate(lines) if line] or [
-        (file.at, b"")
-    ]
 
 
 def _check_envelope(target: _Target, source: str, file: GitFile, data: bytes | None) -> _Envelope:

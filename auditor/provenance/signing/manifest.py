@@ -7,7 +7,7 @@ same way, once per distinct serialization, and the two manifests are compared fi
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +69,13 @@ def _subject_digest(statement: dict[str, Any]) -> str | None:
 def manifest_digest(manifest: ms_manifest.Manifest) -> str:
     """The subject digest model-signing signs for a manifest: `sha256:<hex>`."""
     return "sha256:" + upstream.subject_digest_hex(manifest)
+
+
+def files_digest(sha256: Mapping[str, str]) -> str:
+    """The model digest model-signing signs for a directory holding exactly these files
+    (path relative to it -> hex SHA-256): `sha256:<hex>`."""
+    manifest = upstream.files_manifest({path: bytes.fromhex(v) for path, v in sha256.items()})
+    return manifest_digest(manifest)
 
 
 def _truthy(value: Any) -> bool:
@@ -166,6 +173,7 @@ class Hasher:
 __all__ = [
     "Hasher",
     "diff_text",
+    "files_digest",
     "hashing_config",
     "manifest_diff",
     "manifest_digest",

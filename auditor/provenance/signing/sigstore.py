@@ -71,6 +71,8 @@ def verify_sigstore(authority: SigstoreIdentity, bundle: Bundle) -> SignedConten
         )
     except SigstoreVerificationError as exc:
         return Problem(checks.SIGNATURE_INVALID, f"{path.name} does not verify: {first_line(exc)}")
+    except SigstoreError as exc:  # e.g. an envelope without exactly one signature
+        return Problem(checks.SIGNATURE_INVALID, f"{path.name} is malformed: {first_line(exc)}")
     except READ_ERRORS as exc:
         return Problem(checks.SIGNATURE_INVALID, f"{path.name} is malformed: {first_line(exc)}")
     return SignedContent(payload_type, payload, authority.matching_identity(certificate))
