@@ -26,7 +26,6 @@ from sigstore.models import Bundle
 
 from auditor.provenance import upstream
 from tests.provenance.conftest import (
-    KEYLESS_DIR,
     Chain,
     KeyPair,
     sign_with_certificate,
@@ -191,14 +190,16 @@ def test_certificate_bundle_reads_verifies_and_refuses_a_foreign_chain(
             upstream.signed_content(foreign, signature)
 
 
-def test_keyless_bundle_reads_into_a_sigstore_bundle_with_a_dsse_envelope() -> None:
+def test_keyless_bundle_reads_into_a_sigstore_bundle_with_a_dsse_envelope(
+    keyless_dir: Path,
+) -> None:
     with contract("model_signing._signing.sign_sigstore.Signature.read"):
-        signature = upstream.read_sigstore_bundle(KEYLESS_DIR / "model.sig")
+        signature = upstream.read_sigstore_bundle(keyless_dir / "model.sig")
         assert isinstance(signature.bundle, Bundle), f".bundle is {type(signature.bundle)}"
         assert signature.bundle.signing_certificate is not None
     with contract("sigstore.models.Bundle._dsse_envelope"):
         assert upstream.dsse_envelope(signature.bundle) is not None
-    doc = json.loads((KEYLESS_DIR / "model.sig").read_bytes())
+    doc = json.loads((keyless_dir / "model.sig").read_bytes())
     doc["dsseEnvelope"]["signatures"] = []
     with contract("sigstore.models.Bundle._dsse_envelope raises sigstore.errors.Error"):
         from sigstore.errors import Error as SigstoreError
