@@ -2,7 +2,8 @@
 
 Both sides replace every Secret value with `sha256:<hex>` of its decoded bytes before a
 `Resource` exists, so drift compares digests and nothing downstream (findings, store,
-logs, reports) can see a value. The last-applied annotation carries a full copy of the
+logs, reports) can see a value. Digesting the bytes, not the text, makes what the API server
+re-serialises compare alike: `stringData` folded into `data`, base64 with line breaks. The last-applied annotation carries a full copy of the
 object, values included, so it is redacted too.
 """
 
@@ -22,20 +23,28 @@ def digest_bytes(raw: bytes) -> str:
     return DIGEST_PREFIX + hashlib.sha256(raw).hexdigest()
 
 
+# An empty value stays "": it hides nothing, and the API server returns an empty `[]byte` as ""
+# or null (argoproj/argo-cd#943), so drift must see it is empty to treat those alike.
+EMPTY = ""
+
+
 def _digest_b64(value: Any) -> str:
     if not isinstance(value, str):
         return digest_bytes(json.dumps(value, sort_keys=True).encode())
+    # Go's base64 decoder skips \r and \n: a `|` block or a wrapped `base64` output in Git is
+    # stored as the same bytes, and read back as one canonical line
+    text = value.replace("\r", "").replace("\n", "")
     try:
-        raw = base64.b64decode(value, validate=True)
+        raw = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
         # not valid base64: the API server would reject it; digest the text so it still compares
         raw = value.encode()
-    return digest_bytes(raw)
+    return digest_bytes(raw) if raw else EMPTY
 
 
 def _digest_text(value: Any) -> str:
     text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
-    return digest_bytes(text.encode())
+    return digest_bytes(text.encode()) if text else EMPTY
 
 
 def is_secret(body: Any) -> bool:

@@ -16,6 +16,7 @@ from auditor.checks import DRIFT_UNMANAGED as UNMANAGED
 from auditor.checks import default_severity
 from auditor.config import DriftSettings
 from auditor.drift.attribute import changed_by
+from auditor.drift.canonical import canonical_view
 from auditor.drift.classify import classify_kind, classify_path
 from auditor.drift.compare import compare_bodies
 from auditor.drift.ignore import IgnoreMatcher, ObjectIgnores, hpa_targets
@@ -159,8 +160,9 @@ class _Differ:
         ref = have.ref
         qparents = quantity_parents_for(ref.group, ref.kind)
         # Git in the version live was read at, as admission webhooks that rewrite (not just
-        # default) fields would store it
+        # default) fields would store it, in the API server's canonical form
         wanted = admitted_view(ref.group, ref.kind, served_view(want.body, have.body), have.body)
+        wanted = canonical_view(ref.group, ref.kind, wanted, have.body)
         typed = is_typed(ref.group, ref.kind)
         changes = [
             c
