@@ -118,7 +118,8 @@ class _Walk:
             self.stack.append(ElementStep(str(i), le, de, key.fields))
             self.mapping(de, le, None)
             self.stack.pop()
-        # live elements Git does not list are injected (sidecars) or removed: see removed.py
+        # live elements Git does not list are injected (sidecars), Git's former ones
+        # (removed.py) or added by hand (added.py)
 
     def positional(self, desired: list[Any], live: list[Any]) -> None:
         if len(desired) != len(live):

@@ -52,6 +52,9 @@ def render_markdown(result: AuditResult, *, fail_on: str) -> str:
         for error in result.errors:
             where = " ".join(x for x in (error.cluster, error.target) if x)
             lines.append(f"- {where}: {_cell(error.message)}" if where else f"- {error.message}")
+    if result.notes:
+        lines += ["", "## Notes: what these findings cannot say", ""]
+        lines += ["- " + note.replace("\n", " ") for note in result.notes]
     lines += ["", "## Findings", ""]
     if not result.findings:
         lines.append("No findings.")

@@ -23,6 +23,7 @@ CHECK_MARK = {
     "drift.removed": ("-", "red"),
     "drift.missing": ("-", "red"),
     "drift.unmanaged": ("+", "green"),
+    "drift.added": ("+", "yellow"),
 }
 MAX_VALUE_CHARS = 160
 
@@ -47,6 +48,8 @@ def _line(finding: Finding) -> str:
         body = "live, not in Git (unmanaged)"
     elif finding.check == "drift.removed":
         body = f"{escape(finding.path)}: removed from Git, still live: {escape(_value(finding.actual))}"
+    elif finding.check == "drift.added":
+        body = f"{escape(finding.path)}: not in Git, added live: {escape(_value(finding.actual))}"
     elif finding.category == "drift":
         body = (
             f"{escape(finding.path)}: [green]{escape(_value(finding.expected))}[/] in Git, "

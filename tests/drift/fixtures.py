@@ -9,6 +9,7 @@ managedFields as the API server does).
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from auditor.model import DriftResult, Finding, Resource
 from auditor.objects import flatten, to_resource
 from auditor.safeyaml import load_documents
 from auditor.scope import Scope
+from tests.conftest import CliResult, run_cli
 
 REALWORLD = Path(__file__).parent / "realworld"
 FILES = sorted(p.name for p in (REALWORLD / "desired").glob("*.yaml"))
@@ -65,13 +67,15 @@ def as_live(body: dict[str, Any]) -> Resource:
     )
 
 
-def drift(want: list[dict[str, Any]], have: list[dict[str, Any]]) -> DriftResult:
+def drift(
+    want: list[dict[str, Any]], have: list[dict[str, Any]], settings: DriftSettings | None = None
+) -> DriftResult:
     resources = [as_desired(b, "manifests.yaml") for b in want]
     return compute_drift(
         resources,
         [as_live(b) for b in have],
         scope=Scope.from_desired(resources),
-        settings=DriftSettings(),
+        settings=settings or DriftSettings(),
     )
 
 
@@ -95,7 +99,7 @@ def edited(
         {
             "apiVersion": body["apiVersion"],
             "fieldsType": "FieldsV1",
-            "fieldsV1": fields,
+            "fieldsV1": copy.deepcopy(fields),  # later edits take fields away from it
             "manager": manager,
             "operation": "Update",
             "time": EDITED_AT,
@@ -126,4 +130,26 @@ def summary(finding: Finding) -> tuple[Any, ...]:
         finding.expected,
         finding.actual,
         None if who is None else (who.manager, who.operation, who.time),
+    )
+
+
+def snapshot_file(path: Path, objects: list[dict[str, Any]]) -> Path:
+    """`objects` as `kubectl get -o json` prints a list of them."""
+    path.write_text(json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}))
+    return path
+
+
+def drift_cli(repo: Path, snapshot: Path, *args: str) -> CliResult:
+    """`auditor drift` on the repo's `apps/` against a snapshot, as the real-world tests run it."""
+    return run_cli(
+        "drift",
+        "--repo",
+        str(repo),
+        "--path",
+        "apps",
+        "--live-snapshot",
+        str(snapshot),
+        "--default-namespace",
+        NAMESPACE,
+        *args,
     )

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import GitRepo, run_cli
+from tests.conftest import GitRepo
 from tests.drift.fixtures import (
     EDITED_AT,
     FILES,
@@ -25,9 +25,11 @@ from tests.drift.fixtures import (
     REALWORLD,
     desired,
     drift,
+    drift_cli,
     edited,
     find,
     live,
+    snapshot_file,
     summary,
 )
 
@@ -368,20 +370,7 @@ def test_cli_on_real_manifests_in_sync_then_with_planted_drift(
     snapshot = tmp_path / "live.json"
 
     def run(objects: list[dict[str, Any]]) -> tuple[int, dict[str, Any], str]:
-        snapshot.write_text(json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}))
-        result = run_cli(
-            "drift",
-            "--repo",
-            str(git_repo.path),
-            "--path",
-            "apps",
-            "--live-snapshot",
-            str(snapshot),
-            "--default-namespace",
-            NAMESPACE,
-            "-o",
-            "json",
-        )
+        result = drift_cli(git_repo.path, snapshot_file(snapshot, objects), "-o", "json")
         return result.code, json.loads(result.out) if result.out.strip() else {}, result.err
 
     code, doc, err = run(items)
