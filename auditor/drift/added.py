@@ -99,7 +99,9 @@ def _held_by_others(
 
     Only what both own counts: the applier that set `resources: {}` owns the empty map, not
     the limits someone added to it; Argo CD's tracking annotation is not the annotation
-    someone added next to it. A controller that rewrote a value someone added owns it now.
+    someone added next to it. A field shared with a controller (server-side apply shares
+    fields set to the same value) is the controller's. A controller that took over one value
+    of what someone added owns that value, and the rest is still the person's.
     """
     mine = _node_at(entry.fields, steps)
     if mine is None:

@@ -62,6 +62,7 @@ BASIC_AUTH = _obj("Secret", "secret-basic-auth")
 ENDPOINTS = _obj("Endpoints", "glusterfs-cluster")
 HPA = _obj("HorizontalPodAutoscaler", "example")
 RUNTIME = _obj("ClusterServingRuntime", "kserve-sklearnserver")
+ADMIN_ROLE = _obj("ClusterRole", "kubeflow-admin")
 
 
 def _container(objects: Objects) -> dict[str, Any]:
@@ -110,6 +111,13 @@ EQUIVALENCES: tuple[Equivalence, ...] = (
         live=lambda o: _container(o).update(env=[{"name": "FEATURE_FLAGS"}]),
     ),
     Equivalence('ConfigMap value "" kept live', KUBECTL, "normalize"),
+    Equivalence(
+        "rules: [] in Git, null live (Argo CD's normalizeRole)",
+        "kubeflow-roles.yaml",
+        "normalize",
+        git=lambda o: ADMIN_ROLE(o).pop("aggregationRule"),  # a plain role: rules compared
+        live=lambda o: ADMIN_ROLE(o).update(rules=None, aggregationRule=None),
+    ),
     Equivalence(
         "omitempty zero values (minReadySeconds: 0) dropped live",
         "ingress-nginx-controller.yaml",
