@@ -3,8 +3,9 @@
 Both sides replace every Secret value with `sha256:<hex>` of its decoded bytes before a
 `Resource` exists, so drift compares digests and nothing downstream (findings, store,
 logs, reports) can see a value. Digesting the bytes, not the text, makes what the API server
-re-serialises compare alike: `stringData` folded into `data`, base64 with line breaks. The last-applied annotation carries a full copy of the
-object, values included, so it is redacted too.
+re-serialises compare alike: `stringData` folded into `data`, base64 with line breaks. The
+last-applied annotation carries a full copy of the object, values included, so it is
+redacted too.
 """
 
 from __future__ import annotations
@@ -28,15 +29,23 @@ def digest_bytes(raw: bytes) -> str:
 EMPTY = ""
 
 
+def decode_bytes_field(value: str) -> bytes | None:
+    """A `[]byte` field's bytes as the API server decodes them; None if it would refuse them.
+
+    Go's base64 decoder skips \r and \n: a `|` block or a wrapped `base64` output in Git is
+    stored as the same bytes, and read back as one canonical line.
+    """
+    try:
+        return base64.b64decode(value.replace("\r", "").replace("\n", ""), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
 def _digest_b64(value: Any) -> str:
     if not isinstance(value, str):
         return digest_bytes(json.dumps(value, sort_keys=True).encode())
-    # Go's base64 decoder skips \r and \n: a `|` block or a wrapped `base64` output in Git is
-    # stored as the same bytes, and read back as one canonical line
-    text = value.replace("\r", "").replace("\n", "")
-    try:
-        raw = base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
+    raw = decode_bytes_field(value)
+    if raw is None:
         # not valid base64: the API server would reject it; digest the text so it still compares
         raw = value.encode()
     return digest_bytes(raw) if raw else EMPTY

@@ -18,11 +18,11 @@ after the rewrite is compared and reported as usual.
 from __future__ import annotations
 
 import base64
-import binascii
 from collections.abc import Mapping
 from typing import Any
 
 from auditor.drift.merge_keys import KEY_DEFAULTS
+from auditor.redact import decode_bytes_field
 
 PortKey = tuple[Any, ...]
 AddressKey = tuple[str, str]
@@ -48,9 +48,8 @@ def canonical_base64(value: Any) -> Any:
     """One line of padded base64 for the same bytes; "" for none; anything else as it is."""
     if not isinstance(value, str):
         return value
-    try:
-        raw = base64.b64decode(value.replace("\r", "").replace("\n", ""), validate=True)
-    except (binascii.Error, ValueError):
+    raw = decode_bytes_field(value)
+    if raw is None:
         return value  # the API server would refuse it: compare it as written
     return base64.b64encode(raw).decode() if raw else ""
 
