@@ -22,7 +22,9 @@ from auditor.model import Category, Finding, ResourceRef, Severity
 class Check:
     id: str
     category: Category
-    severity: Severity  # the default; drift.changed and drift.removed take their class's
+    severity: (
+        Severity  # the default; drift.changed, drift.removed and drift.added take their class's
+    )
     title: str
     help: str
 
@@ -34,11 +36,13 @@ def _table(category: Category, rows: Iterable[tuple[str, Severity, str, str]]) -
     }
 
 
-# Drift: a changed or removed field takes the severity of its class (DESIGN "Drift semantics").
+# Drift: a changed, removed or added field takes the severity of its class (DESIGN "Drift
+# semantics").
 DRIFT_CHANGED = "drift.changed"
 DRIFT_MISSING = "drift.missing"
 DRIFT_UNMANAGED = "drift.unmanaged"
 DRIFT_REMOVED = "drift.removed"
+DRIFT_ADDED = "drift.added"
 
 # Provenance: the model that runs is the one Git declares and a required authority signed.
 UNSIGNED = "provenance.unsigned"
@@ -84,6 +88,11 @@ CHECKS: Mapping[str, Check] = {
             (DRIFT_REMOVED, "medium", "Removed from Git, still live",
              "Git stopped setting a field that the GitOps field manager still owns in "
              "managedFields (or the last-applied annotation still holds): it stays live."),
+            (DRIFT_ADDED, "medium", "Added live by hand, not in Git",
+             "A field Git does not set that a manager people drive (kubectl edit, patch, set, "
+             "label, annotate; drift.human_managers) owns in managedFields, and no GitOps "
+             "manager or controller does: an out-of-band change neither Argo CD nor Flux "
+             "reports. Severity follows the drift class; changed_by names who added it."),
         ],
     ),
     **_table(

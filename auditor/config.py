@@ -36,6 +36,19 @@ DEFAULT_GITOPS_MANAGERS: tuple[str, ...] = (
     "kubectl",
 )
 
+# Field managers people drive by hand. A field Git does not set that one of these owns in
+# managedFields, and no GitOps manager or controller does, is `drift.added`. A manager in both
+# lists (kubectl-client-side-apply by default) counts as a GitOps applier: see
+# auditor/drift/added.py for why.
+DEFAULT_HUMAN_MANAGERS: tuple[str, ...] = (
+    "kubectl-edit",
+    "kubectl-patch",
+    "kubectl-set",
+    "kubectl-client-side-apply",
+    "kubectl-label",
+    "kubectl-annotate",
+)
+
 DEFAULT_CLASS_SEVERITY: Mapping[str, Severity] = {
     "model": "critical",
     "runtime": "high",
@@ -77,6 +90,7 @@ class IgnoreRule:
 class DriftSettings:
     ignore: tuple[IgnoreRule, ...] = ()
     gitops_managers: tuple[str, ...] = DEFAULT_GITOPS_MANAGERS
+    human_managers: tuple[str, ...] = DEFAULT_HUMAN_MANAGERS
     class_severity: Mapping[str, Severity] = field(
         default_factory=lambda: dict(DEFAULT_CLASS_SEVERITY)
     )
@@ -403,6 +417,7 @@ def _drift_settings(drift_raw: Mapping[str, Any], severity_raw: Mapping[str, Any
             for rule in drift_raw.get("ignore", ())
         ),
         gitops_managers=tuple(drift_raw.get("gitops_managers", DEFAULT_GITOPS_MANAGERS)),
+        human_managers=tuple(drift_raw.get("human_managers", DEFAULT_HUMAN_MANAGERS)),
         class_severity={**DEFAULT_CLASS_SEVERITY, **severity_raw.get("classes", {})},
         ignore_hpa_replicas=drift_raw.get("ignore_hpa_replicas", True),
         ignore_aggregated_roles=drift_raw.get("ignore_aggregated_roles", True),

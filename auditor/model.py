@@ -431,6 +431,9 @@ class DriftResult:
     findings: tuple[Finding, ...]
     summary: DriftSummary
     statuses: tuple[ResourceStatus, ...]
+    # What the comparison could not check, for people (e.g. a snapshot without managedFields):
+    # neither drift nor a reason the run is incomplete.
+    notes: tuple[str, ...] = ()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -597,6 +600,7 @@ class AuditResult:
     statuses: tuple[ResourceStatus, ...]
     evaluations: tuple[Evaluation, ...] = ()
     attestations: tuple[Attestation, ...] = ()
+    notes: tuple[str, ...] = ()  # what was not checked, said to people (DriftResult.notes)
 
     @property
     def complete(self) -> bool:

@@ -159,6 +159,7 @@ def _run(
         *judged.errors,
     )
     summary = sum((c.drift.summary for c in clusters), EMPTY_SUMMARY)
+    notes = tuple(note for c in clusters for note in c.drift.notes)
     status: RunStatus = "incomplete" if errors else "complete"
     counts = _counts(summary, findings, errors)
     if policies and config.policy.enabled:
@@ -187,6 +188,7 @@ def _run(
         statuses=tuple(s for c in clusters for s in c.drift.statuses),
         evaluations=judged.evaluations,
         attestations=provenance.attestations,
+        notes=notes,
     )
 
 
@@ -210,6 +212,8 @@ def _audit_cluster(
     desired_here = _for_cluster(desired.resources, cluster.name, scope)
     live_here = [r for r in live.resources if scope.includes(r.ref)]
     drift = compute_drift(desired_here, live_here, scope=scope, settings=config.drift)
+    for note in drift.notes:
+        log.warning("%s", note)  # on stderr as it happens; the result keeps it for the reports
     if live.unread:
         # A kind that could not be read would show up as "missing": those objects are
         # unknown, and the run is incomplete, which says so.

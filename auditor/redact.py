@@ -6,7 +6,9 @@ exists: drift compares digests, and nothing downstream (findings, store, logs, r
 see a value. A plain hash would not do: a weak secret (`admin`, a short PIN) is guessed offline
 from its sha256 in seconds; without the key, which never leaves memory, a stored digest says
 nothing but "equal" or "different" within its run. The last-applied annotation carries a full
-copy of the object, values included, so it is redacted too.
+copy of the object, values included, so it is redacted too. Digesting the bytes, not the
+text, makes what the API server re-serialises compare alike: `stringData` folded into `data`,
+base64 with line breaks.
 """
 
 from __future__ import annotations
@@ -41,20 +43,36 @@ def digest_bytes(raw: bytes) -> str:
     return DIGEST_PREFIX + hmac.new(_RUN_KEY, raw, hashlib.sha256).hexdigest()
 
 
+# An empty value stays "": it hides nothing, and the API server returns an empty `[]byte` as ""
+# or null (argoproj/argo-cd#943), so drift must see it is empty to treat those alike.
+EMPTY = ""
+
+
+def decode_bytes_field(value: str) -> bytes | None:
+    """A `[]byte` field's bytes as the API server decodes them; None if it would refuse them.
+
+    Go's base64 decoder skips \r and \n: a `|` block or a wrapped `base64` output in Git is
+    stored as the same bytes, and read back as one canonical line.
+    """
+    try:
+        return base64.b64decode(value.replace("\r", "").replace("\n", ""), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
 def _digest_b64(value: Any) -> str:
     if not isinstance(value, str):
         return digest_bytes(json.dumps(value, sort_keys=True).encode())
-    try:
-        raw = base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError):
+    raw = decode_bytes_field(value)
+    if raw is None:
         # not valid base64: the API server would reject it; digest the text so it still compares
         raw = value.encode()
-    return digest_bytes(raw)
+    return digest_bytes(raw) if raw else EMPTY
 
 
 def _digest_text(value: Any) -> str:
     text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
-    return digest_bytes(text.encode())
+    return digest_bytes(text.encode()) if text else EMPTY
 
 
 def is_secret(body: Any) -> bool:

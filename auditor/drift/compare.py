@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-from auditor.drift.merge_keys import index_by_key, list_key
+from auditor.drift.merge_keys import ListKey, index_by_key, list_key
 from auditor.drift.normalize import is_unset, scalars_equal, zero_is_unset
 from auditor.drift.pointer import ElementStep, Step
 from auditor.redact import LAST_APPLIED
@@ -100,10 +100,15 @@ class _Walk:
             ):
                 self.changes.append(Change(tuple(self.stack), desired, live))
 
-    def keyed(self, desired: list[Any], live: list[Any], key: Any) -> None:
+    def keyed(self, desired: list[Any], live: list[Any], key: ListKey) -> None:
         live_index = index_by_key(live, key)
+        if key.closed and live_index.keys() - index_by_key(desired, key).keys():
+            # an element added live to a list nothing injects into: the list changed
+            self.changes.append(Change(tuple(self.stack), desired, live))
+            return
         for i, de in enumerate(desired):
-            j = live_index.get(key.of(de))
+            k = key.of(de)  # never None: list_key keys a list only when every element has one
+            j = live_index.get(k) if k is not None else None
             if j is None:
                 self.record(ElementStep(str(i), None, de, key.fields), de, None)
                 continue
@@ -113,7 +118,8 @@ class _Walk:
             self.stack.append(ElementStep(str(i), le, de, key.fields))
             self.mapping(de, le, None)
             self.stack.pop()
-        # live elements Git does not list are injected (sidecars) or removed: see removed.py
+        # live elements Git does not list are injected (sidecars), Git's former ones
+        # (removed.py) or added by hand (added.py)
 
     def positional(self, desired: list[Any], live: list[Any]) -> None:
         if len(desired) != len(live):

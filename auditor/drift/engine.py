@@ -9,21 +9,26 @@ import json
 from collections.abc import Collection, Sequence
 from typing import Any
 
+from auditor.checks import DRIFT_ADDED as ADDED
 from auditor.checks import DRIFT_CHANGED as CHANGED
 from auditor.checks import DRIFT_MISSING as MISSING
 from auditor.checks import DRIFT_REMOVED as REMOVED
 from auditor.checks import DRIFT_UNMANAGED as UNMANAGED
 from auditor.checks import default_severity
 from auditor.config import DriftSettings
+from auditor.drift.added import added_by, find_added, outside
 from auditor.drift.attribute import changed_by
+from auditor.drift.canonical import canonical_view
 from auditor.drift.classify import classify_kind, classify_path
 from auditor.drift.compare import compare_bodies
+from auditor.drift.coverage import blind_spots
 from auditor.drift.ignore import IgnoreMatcher, ObjectIgnores, hpa_targets
 from auditor.drift.kserve import admitted_view
 from auditor.drift.managed_fields import managed_entries
 from auditor.drift.normalize import is_typed, quantity_parents_for
+from auditor.drift.owned import is_tracking_metadata
 from auditor.drift.pointer import Step, merge_key, to_pointer, tokens_of
-from auditor.drift.removed import find_removed, is_tracking_metadata, last_applied_value
+from auditor.drift.removed import find_removed, last_applied_value
 from auditor.drift.unmanaged import can_be_unmanaged
 from auditor.drift.versions import served_view
 from auditor.model import (
@@ -55,6 +60,7 @@ def compute_drift(
     Desired objects are matched to live ones by group, kind, namespace and name. Each is
     `missing`, `in_sync` or `drifted`; live objects in scope that Git does not declare and
     no object owns are `unmanaged`. Findings are sorted by namespace, kind, name and path.
+    `notes` say what could not be checked (compared objects without managedFields).
     """
     live_by_key = {r.ref.match_key: r for r in live}
     ignores = IgnoreMatcher(
@@ -66,6 +72,7 @@ def compute_drift(
     findings: list[Finding] = []
     statuses: list[ResourceStatus] = []
     declared: set[tuple[str, str, str, str]] = set()
+    compared: list[Resource] = []  # the live side of every pair compared field by field
 
     for want in desired:
         key = want.ref.match_key
@@ -81,6 +88,8 @@ def compute_drift(
             findings.append(differ.missing(want))
             statuses.append(ResourceStatus(want.ref, "missing", want.origin))
             continue
+        if not ignored.whole:
+            compared.append(have)
         found = [] if ignored.whole else differ.object_drift(want, have, ignored)
         findings.extend(found)
         status: Status = "drifted" if found else "in_sync"
@@ -100,7 +109,12 @@ def compute_drift(
     for entry in statuses:
         counts[entry.status] += 1
     summary = DriftSummary(resources=len(statuses), **counts)
-    return DriftResult(findings=tuple(findings), summary=summary, statuses=tuple(statuses))
+    return DriftResult(
+        findings=tuple(findings),
+        summary=summary,
+        statuses=tuple(statuses),
+        notes=blind_spots(compared),
+    )
 
 
 def _ref_order(ref: ResourceRef) -> tuple[str, ...]:
@@ -118,10 +132,11 @@ class _Differ:
     def __init__(self, settings: DriftSettings) -> None:
         self.settings = settings
         self.gitops: Collection[str] = frozenset(settings.gitops_managers)
+        self.human: Collection[str] = frozenset(settings.human_managers)
 
     def severity(self, check: str, drift_class: DriftClass) -> Severity:
-        """A missing or unmanaged object has its check's severity; a changed or removed field
-        its class's. Config's per-check overrides are applied later, for every category."""
+        """A missing or unmanaged object has its check's severity; a changed, removed or added
+        field its class's. Config's per-check overrides are applied later, for every category."""
         if check in (MISSING, UNMANAGED):
             return default_severity(check)
         return self.settings.class_severity.get(drift_class, "medium")
@@ -157,14 +172,16 @@ class _Differ:
 
     def object_drift(self, want: Resource, have: Resource, ignored: ObjectIgnores) -> list[Finding]:
         ref = have.ref
-        qparents = quantity_parents_for(ref.group, ref.kind)
         # Git in the version live was read at, as admission webhooks that rewrite (not just
-        # default) fields would store it
+        # default) fields would store it, in the API server's canonical form
         wanted = admitted_view(ref.group, ref.kind, served_view(want.body, have.body), have.body)
+        wanted = canonical_view(ref.group, ref.kind, wanted, have.body)
         typed = is_typed(ref.group, ref.kind)
         changes = [
             c
-            for c in compare_bodies(wanted, have.body, qparents, typed=typed)
+            for c in compare_bodies(
+                wanted, have.body, quantity_parents_for(ref.group, ref.kind), typed=typed
+            )
             if not ignored.ignores(tokens_of(c.steps))
         ]
         entries = managed_entries(have.body)
@@ -173,29 +190,31 @@ class _Differ:
             for r in find_removed(wanted, have.body, entries, self.gitops)
             if not ignored.ignores(tokens_of(r.steps))
         ]
-        if not changes and not removals:
-            return []
+        added = find_added(wanted, have.body, entries, self.human, self.gitops)
+        # each path is one check's: what Git sets is changed, what it stopped setting removed
+        additions = [
+            a
+            for a in outside(added, [c.steps for c in changes] + [r.steps for r in removals])
+            if not ignored.ignores(tokens_of(a.steps))
+        ]
         out = []
         for change in changes:
             who = changed_by(entries, change.steps, self.gitops)
-            if self._tool_tracking(change.steps, change.actual, who, have):
-                continue
-            out.append(
-                self.finding(CHANGED, ref, change.steps, change.expected, change.actual, who, {})
-            )
+            if not self._tool_tracking(change.steps, change.actual, who, have):
+                out.append(
+                    self.finding(
+                        CHANGED, ref, change.steps, change.expected, change.actual, who, {}
+                    )
+                )
         for removal in removals:
             who = changed_by(entries, removal.steps, self.gitops)
+            details = {"source": removal.source}
             out.append(
-                self.finding(
-                    REMOVED,
-                    ref,
-                    removal.steps,
-                    None,
-                    removal.actual,
-                    who,
-                    {"source": removal.source},
-                )
+                self.finding(REMOVED, ref, removal.steps, None, removal.actual, who, details)
             )
+        for addition in additions:
+            who = added_by(entries, addition)
+            out.append(self.finding(ADDED, ref, addition.steps, None, addition.actual, who, {}))
         return out
 
     def _tool_tracking(
@@ -264,6 +283,8 @@ def _message(
         where += " (" + ", ".join(f"{k} {_show(v)}" for k, v in key.items()) + ")"
     if check == REMOVED:
         text = f"{where} is no longer set in Git but still live as {_show(actual)}"
+    elif check == ADDED:
+        text = f"{where} is not set in Git; added live as {_show(actual)}"
     elif actual is None:
         shown = "set" if isinstance(expected, (dict, list)) else f"{_show(expected)}"
         text = f"{where} is {shown} in Git, absent live"

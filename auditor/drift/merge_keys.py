@@ -8,6 +8,7 @@ reordered env list then is not drift, as it is not for Argo CD.
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -17,10 +18,15 @@ from auditor.drift.normalize import int_or_string
 
 @dataclass(frozen=True, slots=True)
 class ListKey:
-    """A merge key: its fields, and the value the API server defaults a missing one to."""
+    """A merge key: its fields, and the value the API server defaults a missing one to.
+
+    `closed`: nothing injects elements into the list, so a live element Git does not list is
+    drift too (open lists, like containers and env, get sidecars and injected variables).
+    """
 
     fields: tuple[str, ...]
     defaults: tuple[Any, ...] = ()
+    closed: bool = False
 
     def of(self, element: Any) -> tuple[Any, ...] | None:
         """The element's key, normalized ("8080" == 8080); None if it has no key."""
@@ -44,10 +50,33 @@ class ListKey:
         return tuple(out)
 
 
+class MetricKey(ListKey):
+    """An HPA metric, by what it measures: its type and its source's name (and container,
+    object or selector). HPAs take the largest recommendation of all their metrics, so their
+    order means nothing; and before Kubernetes 1.28 the autoscaling/v1 storage round trip
+    moved the CPU metric last (kubernetes/kubernetes#74099, argoproj/argo-cd#11328). The
+    metrics list is atomic in managedFields: no key fields to name."""
+
+    def of(self, element: Any) -> tuple[Any, ...] | None:
+        if not isinstance(element, dict) or not isinstance(element.get("type"), str):
+            return None
+        kind: str = element["type"]
+        source = element.get(kind[:1].lower() + kind[1:])  # Resource -> resource
+        if not isinstance(source, dict):
+            return None
+        metric = source.get("metric")
+        name = source.get("name") or (metric.get("name") if isinstance(metric, dict) else None)
+        if not isinstance(name, str):
+            return None
+        extra = (source.get("container"), source.get("describedObject"), metric)
+        return (kind, name, json.dumps(extra, sort_keys=True, default=str))
+
+
 # What the API server fills in for a key field Git may omit (ports default to TCP).
 KEY_DEFAULTS: Mapping[str, Any] = {"protocol": "TCP"}
 
 BY_NAME = ListKey(("name",))
+HPA_METRIC = MetricKey((), closed=True)
 CONTAINER_PORT = ListKey(("containerPort", "protocol"), (None, "TCP"))
 SERVICE_PORT = ListKey(("port", "protocol"), (None, "TCP"))
 
@@ -79,6 +108,8 @@ def list_key(field: str, elements: Sequence[Any], parent: str | None) -> ListKey
     if not all(isinstance(e, dict) for e in elements):
         return None
     chosen = MERGE_KEYS.get(field)
+    if chosen is None and field == "metrics" and parent == "spec":
+        chosen = HPA_METRIC  # elements without a metric's shape fall back to positions below
     if chosen is None and field == "ports":
         if all("containerPort" in e for e in elements):
             chosen = CONTAINER_PORT

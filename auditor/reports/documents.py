@@ -27,6 +27,7 @@ def drift_document(result: AuditResult) -> dict[str, Any]:
         "revision": run.git_revision,
         "clusters": [c.to_json() for c in run.clusters],
         "errors": [e.to_json() for e in result.errors],
+        "notes": list(result.notes),
     }
 
 

@@ -55,6 +55,9 @@ def render_markdown(result: AuditResult, *, fail_on: str) -> str:
             # the stage leads every line, so a message can never start a Markdown block
             where = " ".join(_cell(x) for x in (error.stage, error.cluster, error.target) if x)
             lines.append(f"- {where}: {_cell(error.message, MAX_MESSAGE_CHARS)}")
+    if result.notes:
+        lines += ["", "## Notes: what these findings cannot say", ""]
+        lines += ["- " + _cell(note, MAX_MESSAGE_CHARS) for note in result.notes]
     lines += ["", "## Findings", ""]
     if not result.findings:
         lines.append("No findings.")

@@ -24,6 +24,7 @@ CHECK_MARK = {
     "drift.removed": ("-", "red"),
     "drift.missing": ("-", "red"),
     "drift.unmanaged": ("+", "green"),
+    "drift.added": ("+", "yellow"),
 }
 MAX_VALUE_CHARS = 160
 
@@ -53,6 +54,8 @@ def _line(finding: Finding) -> str:
         body = "live, not in Git (unmanaged)"
     elif finding.check == "drift.removed":
         body = f"{_shown(finding.path)}: removed from Git, still live: {_value(finding.actual)}"
+    elif finding.check == "drift.added":
+        body = f"{_shown(finding.path)}: not in Git, added live: {_value(finding.actual)}"
     elif finding.category == "drift":
         body = (
             f"{_shown(finding.path)}: [green]{_value(finding.expected)}[/] in Git, "

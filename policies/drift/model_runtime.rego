@@ -41,7 +41,7 @@ location(f) := f.path if serving.nonempty(f.path)
 else := "(whole object)"
 
 what(f) := sprintf("Git %s, live %s", [value(object.get(f, "expected", null)), value(object.get(f, "actual", null))]) if {
-	serving.str(object.get(f, "check", "")) in {"drift.changed", "drift.removed", ""}
+	serving.str(object.get(f, "check", "")) in {"drift.changed", "drift.removed", "drift.added", ""}
 } else := f.check
 
 value(v) := "(unset)" if v == null

@@ -83,6 +83,18 @@ test_removed_field if {
 	contains(m.msg, `Git (unset), live ["--enforce-eager"]`)
 }
 
+test_field_added_by_hand if {
+	f := json.patch(model_drift, [
+		{"op": "replace", "path": "/check", "value": "drift.added"},
+		{"op": "replace", "path": "/expected", "value": null},
+		{"op": "replace", "path": "/actual", "value": {"name": "STORAGE_URI", "value": "s3://x/m"}},
+	])
+	msgs := policy.deny with input as with_drift([f])
+	some m in msgs
+	contains(m.msg, `Git (unset), live {"name":"STORAGE_URI","value":"s3://x/m"}`)
+	m.check == "drift.added"
+}
+
 test_missing_object if {
 	f := {"check": "drift.missing", "class": "model", "path": "", "changed_by": null}
 	msgs := policy.deny with input as with_drift([f])

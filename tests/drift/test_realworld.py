@@ -11,130 +11,27 @@ exact paths, classes and attribution.
 
 from __future__ import annotations
 
-import copy
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from auditor.config import DriftSettings
-from auditor.drift import compute_drift
-from auditor.kinds import is_namespaced
-from auditor.model import DriftResult, Finding, Resource
-from auditor.objects import flatten, to_resource
-from auditor.safeyaml import load_documents
-from auditor.scope import Scope
-from tests.conftest import GitRepo, run_cli
-
-REALWORLD = Path(__file__).parent / "realworld"
-FILES = sorted(p.name for p in (REALWORLD / "desired").glob("*.yaml"))
-NAMESPACE = "demo"  # where the manifests without a namespace are applied
-EDITED_AT = "2026-11-20T02:13:00Z"
-
-
-def _group(body: dict[str, Any]) -> str:
-    api_version = str(body["apiVersion"])
-    return api_version.split("/")[0] if "/" in api_version else ""
-
-
-def read(path: Path) -> list[dict[str, Any]]:
-    source = str(path)
-    return [obj for obj, _ in flatten(load_documents(path.read_text(), source), source)]
-
-
-def desired(name: str) -> list[dict[str, Any]]:
-    return read(REALWORLD / "desired" / name)
-
-
-def live(name: str) -> list[dict[str, Any]]:
-    return read(REALWORLD / "live" / name)
-
-
-def as_desired(body: dict[str, Any], name: str) -> Resource:
-    # namespaces defaulted as kubectl (and the desired reader) does
-    namespaced = is_namespaced(_group(body), str(body["kind"]))
-    namespace = (body["metadata"].get("namespace") or NAMESPACE) if namespaced else ""
-    return to_resource(
-        copy.deepcopy(body),
-        source=name,
-        line=1,
-        side="desired",
-        cluster="prod",
-        origin=f"{name}@abc123",
-        namespace=namespace,
-    )
-
-
-def as_live(body: dict[str, Any]) -> Resource:
-    return to_resource(
-        copy.deepcopy(body), source="cluster", line=1, side="live", cluster="prod", origin="prod"
-    )
-
-
-def drift(want: list[dict[str, Any]], have: list[dict[str, Any]]) -> DriftResult:
-    resources = [as_desired(b, "manifests.yaml") for b in want]
-    return compute_drift(
-        resources,
-        [as_live(b) for b in have],
-        scope=Scope.from_desired(resources),
-        settings=DriftSettings(),
-    )
-
-
-def find(objects: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
-    [found] = [o for o in objects if o["kind"] == kind and o["metadata"]["name"] == name]
-    return found
-
-
-def edited(
-    body: dict[str, Any], manager: str, fields: dict[str, Any], *, steal: bool = True
-) -> dict[str, Any]:
-    """Records an Update by `manager` owning `fields`, as the API server does for an edit.
-
-    An Update takes the fields it changed away from every other manager (`steal`).
-    """
-    entries = body["metadata"]["managedFields"]
-    if steal:
-        for entry in entries:
-            _disown(entry["fieldsV1"], fields)
-    entries.append(
-        {
-            "apiVersion": body["apiVersion"],
-            "fieldsType": "FieldsV1",
-            "fieldsV1": fields,
-            "manager": manager,
-            "operation": "Update",
-            "time": EDITED_AT,
-        }
-    )
-    return body
-
-
-def _disown(owned: dict[str, Any], taken: dict[str, Any]) -> None:
-    for token, sub in taken.items():
-        if token not in owned:
-            continue
-        if sub and isinstance(owned[token], dict):
-            _disown(owned[token], sub)
-        else:
-            del owned[token]
-
-
-def summary(finding: Finding) -> tuple[Any, ...]:
-    who = finding.changed_by
-    return (
-        finding.check,
-        finding.ref.kind,
-        finding.ref.name,
-        finding.path,
-        finding.drift_class,
-        finding.severity,
-        finding.expected,
-        finding.actual,
-        None if who is None else (who.manager, who.operation, who.time),
-    )
-
+from tests.conftest import GitRepo
+from tests.drift.fixtures import (
+    EDITED_AT,
+    FILES,
+    NAMESPACE,
+    REALWORLD,
+    desired,
+    drift,
+    drift_cli,
+    edited,
+    find,
+    live,
+    snapshot_file,
+    summary,
+)
 
 # -- in sync: what Argo CD shows as Synced --------------------------------------------------------
 
@@ -151,7 +48,7 @@ def test_all_real_manifests_in_one_run_are_in_sync() -> None:
     have = [b for name in FILES for b in live(name)]
     result = drift(want, have)
     assert [f.message for f in result.findings] == []
-    assert result.summary.resources == len(want) == 31
+    assert result.summary.resources == len(want) == 41
 
 
 def test_every_live_fixture_carries_server_state() -> None:
@@ -473,26 +370,13 @@ def test_cli_on_real_manifests_in_sync_then_with_planted_drift(
     snapshot = tmp_path / "live.json"
 
     def run(objects: list[dict[str, Any]]) -> tuple[int, dict[str, Any], str]:
-        snapshot.write_text(json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}))
-        result = run_cli(
-            "drift",
-            "--repo",
-            str(git_repo.path),
-            "--path",
-            "apps",
-            "--live-snapshot",
-            str(snapshot),
-            "--default-namespace",
-            NAMESPACE,
-            "-o",
-            "json",
-        )
+        result = drift_cli(git_repo.path, snapshot_file(snapshot, objects), "-o", "json")
         return result.code, json.loads(result.out) if result.out.strip() else {}, result.err
 
     code, doc, err = run(items)
     assert code == 0, err
     assert (doc["commit"], doc["status"], doc["findings"]) == (commit, "in_sync", [])
-    assert doc["summary"]["in_sync"] == doc["summary"]["resources"] == 31
+    assert doc["summary"]["in_sync"] == doc["summary"]["resources"] == 41
 
     isvc = find(items, "InferenceService", "torchserve-transformer")
     isvc["spec"]["transformer"]["containers"][0]["image"] = (
@@ -504,8 +388,8 @@ def test_cli_on_real_manifests_in_sync_then_with_planted_drift(
     assert code == 1, err
     assert doc["status"] == "drifted"
     assert doc["summary"] == {
-        "resources": 31,
-        "in_sync": 30,
+        "resources": 41,
+        "in_sync": 40,
         "drifted": 1,
         "missing": 0,
         "unmanaged": 0,
