@@ -68,8 +68,7 @@ def read_desired(
                         reader,
                         item,
                         checkout,
-                        max_manifest_bytes=limits.max_manifest_bytes,
-                        max_output_bytes=limits.max_snapshot_bytes,
+                        limits=limits,
                     )
                 else:
                     objects += next(parsed)
