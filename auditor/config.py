@@ -162,6 +162,10 @@ class Limits:
     max_response_bytes: int = 256 * 1024 * 1024
     page_size: int = 500
     request_timeout_seconds: float = 30.0
+    # kustomize runs under these: a render that runs away is an error, not a machine out of
+    # memory. Go reserves about 1 GiB of address space at start, hence the generous default.
+    render_timeout_seconds: float = 300.0
+    render_memory_bytes: int = 4 * 1024 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)

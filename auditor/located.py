@@ -17,6 +17,7 @@ from typing import Any
 import jsonschema
 import yaml
 
+from auditor.bounded import read_bounded
 from auditor.errors import ConfigError, InputError
 from auditor.safeyaml import load_located
 
@@ -147,21 +148,11 @@ def read_yaml_mapping(
     """A YAML file that must hold one mapping, with its line index for located errors.
 
     Every problem (missing, unreadable, too large, malformed, not a mapping) is a ConfigError
-    naming the file and, where known, the line. The size is checked before the file is read
-    whole: `/dev/zero` or a huge file is refused, not loaded.
+    naming the file and, where known, the line. The file is read with `read_bounded`:
+    `/dev/zero`, a named pipe or a huge file is refused, not loaded.
     """
     source = str(path)
-    try:
-        with open(path, "rb") as handle:
-            content = handle.read(max_bytes + 1)
-    except FileNotFoundError:
-        raise ConfigError(f"{what} not found", file=source) from None
-    except IsADirectoryError:
-        raise ConfigError(f"{what} is a directory, not a file", file=source) from None
-    except OSError as exc:
-        raise ConfigError(f"cannot read {what}: {exc.strerror}", file=source) from None
-    if len(content) > max_bytes:
-        raise ConfigError(f"{what} is over {max_bytes} bytes", file=source)
+    content = read_bounded(path, max_bytes=max_bytes, what=what, error=ConfigError)
     try:
         raw, root = load_located(content, source, max_bytes=max_bytes)
     except InputError as exc:

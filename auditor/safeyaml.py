@@ -22,19 +22,54 @@ except AttributeError:  # pragma: no cover - depends on how PyYAML was built
     _Base = yaml.SafeLoader
 
 _TIMESTAMP = "tag:yaml.org,2002:timestamp"
+_MERGE = "tag:yaml.org,2002:merge"
 
 
 class _Loader(_Base):  # type: ignore[misc]
-    """Safe loading as Kubernetes reads YAML: an unquoted `2024-01-01` stays a string.
+    """Safe loading as Kubernetes reads YAML: an unquoted `2024-01-01` stays a string, and a
+    key given twice in one mapping is an error.
 
     kubectl's YAML (sigs.k8s.io/yaml) has no timestamp type; PyYAML would make it a date,
     which is not JSON and would differ from the same value read back from the cluster.
+    PyYAML keeps the last of two equal keys; kubectl refuses the file ("mapping key already
+    defined"), and so do we: which one "wins" would otherwise be anybody's guess.
     """
 
     yaml_implicit_resolvers = {
         first: [(tag, regexp) for tag, regexp in resolvers if tag != _TIMESTAMP]
         for first, resolvers in _Base.yaml_implicit_resolvers.items()
     }
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        # Merge keys (`<<: *base`) need the node's own pairs kept aside before PyYAML
+        # flattens them in; without `<<` in the text there can be none, and nothing is copied.
+        self.may_merge = "<<" in stream or "merge" in stream
+
+    def construct_mapping(self, node: yaml.Node, deep: bool = False) -> dict[Any, Any]:
+        own = (
+            [pair for pair in node.value if pair[0].tag != _MERGE]
+            if self.may_merge and isinstance(node, yaml.MappingNode)
+            else None
+        )
+        mapping: dict[Any, Any] = super().construct_mapping(node, deep=deep)
+        # The common case costs one comparison: fewer keys than pairs means a key came twice,
+        # or (with merge keys) that the node overrides a merged key, which YAML allows.
+        if len(mapping) != len(node.value):
+            self._refuse_duplicates(own if own is not None else node.value, deep)
+        return mapping
+
+    def _refuse_duplicates(self, pairs: list[tuple[yaml.Node, yaml.Node]], deep: bool) -> None:
+        first: dict[Any, yaml.Node] = {}
+        for key_node, _ in pairs:
+            key = self.construct_object(key_node, deep=deep)
+            if key in first:
+                line = first[key].start_mark.line + 1
+                raise yaml.constructor.ConstructorError(
+                    problem=f"duplicate key {key!r} (first at line {line})",
+                    problem_mark=key_node.start_mark,
+                )
+            first[key] = key_node
 
 
 DEFAULT_MAX_BYTES = 8 * 1024 * 1024
@@ -112,6 +147,41 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
+class _DuplicateJSONKey(Exception):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _unique_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """json's object hook: an object, or _DuplicateJSONKey when a key comes twice.
+
+    Python's json keeps the last of two equal keys; Kubernetes' strict decoding refuses them.
+    """
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateJSONKey(key)
+            seen.add(key)
+    return obj
+
+
+def _duplicate_json_key(text: str, source: str, key: str) -> InputError:
+    """The error for a JSON key given twice, with its line when the YAML parser (JSON is YAML)
+    can find it: json's hook sees the pairs, not where they are. Runs only on the error path."""
+    try:
+        for _ in iter_yaml_documents(text, source):
+            pass
+    except InputError as exc:
+        if "duplicate key" in exc.message:
+            return InputError(
+                exc.message.replace("invalid YAML", "invalid JSON"), file=source, line=exc.line
+            )
+    return InputError(f"invalid JSON: duplicate key {key!r}", file=source)
+
+
 def _may_alias(text: str) -> bool:
     return "*" in text or "<<" in text
 
@@ -175,7 +245,10 @@ def load_documents(
     if not keep_nodes and (source.endswith(".json") or looks_json):
         try:
             with gc_paused():
-                return [Document(data=json.loads(text), line=1, index=0)]
+                data = json.loads(text, object_pairs_hook=_unique_object)
+            return [Document(data=data, line=1, index=0)]
+        except _DuplicateJSONKey as exc:
+            raise _duplicate_json_key(text, source, exc.key) from None
         except RecursionError:
             raise InputError("JSON nests too deeply", file=source) from None
         except json.JSONDecodeError as exc:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
+import resource
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,9 +33,17 @@ class CliResult:
 
 
 def run_cli(
-    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 120
+    *args: str,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float = 120,
+    max_memory_bytes: int | None = None,
 ) -> CliResult:
-    """The installed CLI in a subprocess, exactly as a user or cron job runs it."""
+    """The installed CLI in a subprocess, exactly as a user or cron job runs it.
+
+    `max_memory_bytes` caps its address space (and that of what it starts): a hostile input
+    that the CLI fails to bound then ends in a failed test, not in a machine out of memory.
+    """
     proc = subprocess.run(
         [sys.executable, "-m", "auditor", *args],
         cwd=cwd,
@@ -42,8 +51,16 @@ def run_cli(
         text=True,
         timeout=timeout,
         env={**os.environ, "NO_COLOR": "1", **(env or {})},
+        preexec_fn=None if max_memory_bytes is None else _address_space_limit(max_memory_bytes),
     )
     return CliResult(proc.returncode, proc.stdout, proc.stderr)
+
+
+def _address_space_limit(limit: int) -> Callable[[], None]:
+    def apply() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+    return apply
 
 
 @pytest.fixture

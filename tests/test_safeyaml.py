@@ -59,3 +59,36 @@ def test_invalid_json_names_file_and_line() -> None:
     with pytest.raises(InputError) as caught:
         load_documents('{\n"a": 1,\n}', "bad.json")
     assert caught.value.line == 3
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "message"),
+    [
+        ("metadata:\n  name: a\n  labels: {}\n  name: b\n", 4, "'name' (first at line 2)"),
+        ("x: {a: 1, b: 2, a: 3}\n", 1, "'a' (first at line 1)"),
+        # beside a merge key: the node's own keys still may not repeat
+        ("base: &b {mem: 2}\nx:\n  <<: *b\n  cpu: 1\n  cpu: 3\n", 5, "'cpu' (first at line 4)"),
+    ],
+)
+def test_a_key_given_twice_is_refused_with_both_lines(text: str, line: int, message: str) -> None:
+    with pytest.raises(InputError) as caught:
+        load_documents(text, "dup.yaml")
+    assert caught.value.line == line
+    assert caught.value.message == f"invalid YAML: duplicate key {message}"
+
+
+def test_overriding_a_merged_key_is_not_a_duplicate() -> None:
+    doc = load_one("base: &b {cpu: 1, mem: 2}\nx:\n  <<: *b\n  cpu: 3\n", "merge.yaml")
+    assert doc["x"] == {"cpu": 3, "mem": 2}
+
+
+def test_two_merged_maps_may_share_keys() -> None:
+    text = "a: &a {k: 1}\nb: &b {k: 2}\nx:\n  <<: [*a, *b]\n"
+    assert load_one(text, "merge.yaml")["x"] == {"k": 1}
+
+
+def test_a_json_key_given_twice_is_refused_with_its_line() -> None:
+    with pytest.raises(InputError) as caught:
+        load_documents('{"kind": "List",\n "items": [],\n "kind": "Pod"}', "dup.json")
+    assert caught.value.line == 3
+    assert caught.value.message == "invalid JSON: duplicate key 'kind' (first at line 1)"

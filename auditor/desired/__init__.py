@@ -71,8 +71,7 @@ def read_desired(
                         reader,
                         item,
                         checkout,
-                        max_manifest_bytes=limits.max_manifest_bytes,
-                        max_output_bytes=limits.max_snapshot_bytes,
+                        limits=limits,
                     )
                 else:
                     produced[item.path] = next(parsed)

@@ -3,21 +3,30 @@
 kustomize reads files from disk, so the commit's tree is written to a private temp
 folder first (never the working tree: local edits must not count). Before kustomize
 runs, every kustomization it would reach is read here: remote bases and Helm charts would
-make kustomize reach for the network and render something other than the commit.
+make kustomize reach for the network and render something other than the commit, and every
+file (or inline patch) it would parse goes through the same guard as a manifest (size, alias
+expansion, depth, duplicate keys): kustomize expands YAML aliases without limit, and an alias
+bomb of a few hundred bytes grows it to tens of GiB. kustomize itself then runs with a time,
+memory and output limit (`limits.render_*`), so a render that still runs away is an error
+naming the kustomization, not a machine out of memory.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import posixpath
 import re
+import resource
 import shutil
 import subprocess
-from collections.abc import Iterator
+import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
+from auditor.config import Limits
 from auditor.desired.git import BlobReader, Tree, TreeEntry, short
 from auditor.desired.manifests import (
     KustomizeDir,
@@ -32,15 +41,18 @@ from auditor.tempdirs import make_temp_dir
 
 log = logging.getLogger(__name__)
 
-RENDER_TIMEOUT_SECONDS = 300.0
 # Blobs up to this size are fetched in one pipelined batch when the tree is written out;
 # bigger ones are streamed to disk one at a time so they never sit in memory.
 _BATCH_BLOB_BYTES = 1 << 20
 
 # Fields whose entries kustomize may load from a URL: each one is checked for remoteness.
 _REMOTE_CAPABLE = ("resources", "bases", "components", "generators", "transformers", "validators")
+# Fields listing files kustomize parses as YAML (or JSON), and fields of objects with a `path`.
 _LOCAL_FILE_LISTS = ("crds", "configurations", "patchesStrategicMerge")
 _PATH_OBJECT_LISTS = ("patches", "patchesJson6902", "replacements")
+# Fields whose objects may carry YAML inline, as a string kustomize parses.
+_INLINE_PATCH_LISTS = ("patches", "patchesJson6902")
+_INLINE_CONFIG_LISTS = ("patchesStrategicMerge", "generators", "transformers", "validators")
 _HELM_FIELDS = ("helmCharts", "helmChartInflationGenerator", "helmGlobals")
 _REMOTE = re.compile(
     r"""^(?:
@@ -51,6 +63,9 @@ _REMOTE = re.compile(
     )""",
     re.VERBOSE,
 )
+# What a Go program prints when it cannot get memory (heap growth or its start-up reservations).
+_OUT_OF_MEMORY = re.compile(rb"out of memory|cannot allocate memory|failed to reserve")
+_STDERR_TAIL = 64 * 1024
 _KLOG_ERROR = re.compile(r'^E\d{4} [^\]]*\] "command failed" err="(.*)"$', re.DOTALL)
 _REMOTE_QUERY = re.compile(r"\?(?:.*&)?(?:ref|version|submodules|timeout)=")
 
@@ -69,14 +84,18 @@ def _looks_like_host(reference: str) -> bool:
 def check_kustomization(
     tree: Tree, reader: BlobReader, kustomization: str, *, max_bytes: int
 ) -> str:
-    """Reads every kustomization reachable from this one; returns the root's kind.
+    """Reads every kustomization reachable from this one, and checks every file they make
+    kustomize read; returns the root's kind.
 
     Raises SourceError for remote bases and Helm charts, InputError for references that
-    leave the repository or do not exist at the commit.
+    leave the repository or do not exist at the commit, and for any file (or inline patch)
+    kustomize would parse that a manifest could not be: too large, an alias bomb, nested too
+    deeply, a key given twice.
     """
     root_kind = ""
     pending = [kustomization]
     seen: set[str] = set()
+    files: dict[str, bool] = {}  # repo path -> parsed as YAML by kustomize (else read as data)
     while pending:
         current = pending.pop()
         real = tree.resolve(current)
@@ -86,7 +105,9 @@ def check_kustomization(
         data = _load_kustomization(tree, reader, current, real, max_bytes=max_bytes)
         if current == kustomization:
             root_kind = str(data.get("kind") or "Kustomization")
-        pending.extend(_references(tree, current, data))
+        _check_inline_yaml(data, tree.at(current), max_bytes)
+        pending.extend(_references(tree, current, data, files))
+    _check_files(tree, reader, files, max_bytes)
     return root_kind
 
 
@@ -106,8 +127,11 @@ def _load_kustomization(
     return data
 
 
-def _references(tree: Tree, kustomization: str, data: dict[str, Any]) -> Iterator[str]:
-    """Checks each path the kustomization names; yields the kustomizations it includes."""
+def _references(
+    tree: Tree, kustomization: str, data: dict[str, Any], files: dict[str, bool]
+) -> list[str]:
+    """Checks each path the kustomization names and records the files among them in `files`;
+    returns the kustomizations it includes."""
     where = tree.at(kustomization)
     for key in _HELM_FIELDS:
         if data.get(key):
@@ -119,6 +143,7 @@ def _references(tree: Tree, kustomization: str, data: dict[str, Any]) -> Iterato
                 hint="commit the chart's rendered manifests (helm template) instead",
             )
     base = posixpath.dirname(kustomization)
+    included: list[str] = []
     for key in _REMOTE_CAPABLE:
         for item in _strings(data.get(key)):
             if "\n" in item:
@@ -126,39 +151,84 @@ def _references(tree: Tree, kustomization: str, data: dict[str, Any]) -> Iterato
             if is_remote(item):
                 raise _remote(item, where, key)
             real = _local(tree, base, item, where, key, remote_capable=True)
-            if tree.is_dir(real):
-                included = kustomization_file(tree, real)
-                if included is None:
-                    raise InputError(
-                        f"{key} entry {item!r} is a folder with no kustomization file",
-                        file=where,
-                        key=key,
-                    )
-                yield included
-    for item in _local_paths(data):
-        _local(tree, base, item, where, "path", remote_capable=False)
+            if not tree.is_dir(real):
+                files[real] = True  # a resource, or a generator/transformer config
+                continue
+            found = kustomization_file(tree, real)
+            if found is None:
+                raise InputError(
+                    f"{key} entry {item!r} is a folder with no kustomization file",
+                    file=where,
+                    key=key,
+                )
+            included.append(found)
+    for item, parsed in _local_paths(data):
+        real = _local(tree, base, item, where, "path", remote_capable=False)
+        if not tree.is_dir(real):
+            files[real] = files.get(real, False) or parsed
+    return included
 
 
-def _local_paths(data: dict[str, Any]) -> Iterator[str]:
-    """Every plain file path a kustomization names (patches, generator sources...)."""
+def _local_paths(data: dict[str, Any]) -> Iterator[tuple[str, bool]]:
+    """Every plain file path a kustomization names (patches, generator sources...), and
+    whether kustomize parses it as YAML: generator sources are data, read as bytes."""
     for key in _LOCAL_FILE_LISTS:
-        yield from (s for s in _strings(data.get(key)) if "\n" not in s)
+        yield from ((s, True) for s in _strings(data.get(key)) if "\n" not in s)
     for key in _PATH_OBJECT_LISTS:
         for item in _list(data.get(key)):
             if isinstance(item, dict) and isinstance(item.get("path"), str):
-                yield item["path"]
+                yield item["path"], True
     openapi = data.get("openapi")
     if isinstance(openapi, dict) and isinstance(openapi.get("path"), str):
-        yield openapi["path"]
+        yield openapi["path"], True
     for key in ("configMapGenerator", "secretGenerator"):
         for gen in _list(data.get(key)):
             if not isinstance(gen, dict):
                 continue
             for source in _strings(gen.get("files")):
-                yield source.split("=", 1)[-1]  # `key=path` or `path`
-            yield from _strings(gen.get("envs"))
+                yield source.split("=", 1)[-1], False  # `key=path` or `path`
+            yield from ((s, False) for s in _strings(gen.get("envs")))
             if isinstance(gen.get("env"), str):
-                yield gen["env"]
+                yield gen["env"], False
+
+
+def _inline_yaml(data: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    """(key, text) of every YAML document a kustomization carries as a string: the outer
+    file's guard saw only a string, kustomize parses (and expands) what is inside."""
+    for key in _INLINE_PATCH_LISTS:
+        for index, item in enumerate(_list(data.get(key))):
+            if isinstance(item, dict) and isinstance(item.get("patch"), str):
+                yield f"{key}[{index}].patch", item["patch"]
+    for key in _INLINE_CONFIG_LISTS:
+        for index, item in enumerate(_list(data.get(key))):
+            if isinstance(item, str) and "\n" in item:
+                yield f"{key}[{index}]", item
+
+
+def _check_inline_yaml(data: dict[str, Any], where: str, max_bytes: int) -> None:
+    for key, text in _inline_yaml(data):
+        try:
+            load_documents(text, source=where, max_bytes=max_bytes)
+        except InputError as exc:
+            # the line is inside the string, not in the file: name the key instead
+            raise InputError(exc.message, file=where, key=key) from None
+
+
+def _check_files(tree: Tree, reader: BlobReader, files: dict[str, bool], max_bytes: int) -> None:
+    """Sizes of every file kustomize would read, then the manifest guard over those it parses;
+    blobs in one pipelined batch, as plain manifests are read."""
+    entries = [tree.entries[path] for path in sorted(files) if path in tree.entries]
+    entries = [e for e in entries if not e.is_submodule]
+    for entry in entries:
+        check_size(entry.size, tree.at(entry.path), max_bytes)
+    parsed = [e for e in entries if files[e.path]]
+    # closing: a bad file ends the batch at once, so the reader can shut down cleanly
+    with contextlib.closing(reader.read_many([e.sha for e in parsed])) as contents:
+        for entry, content in zip(parsed, contents, strict=True):
+            try:
+                load_documents(content, source=entry.path, max_bytes=max_bytes)
+            except InputError as exc:
+                raise relocated(exc, tree.at(entry.path)) from None
 
 
 def _local(tree: Tree, base: str, item: str, where: str, key: str, *, remote_capable: bool) -> str:
@@ -271,22 +341,97 @@ def kustomize_command() -> list[str]:
     )
 
 
-def run_kustomize(root: Path, directory: str, *, where: str) -> bytes:
-    """kustomize's output for one directory of the checkout; its stderr names the problem."""
+def run_kustomize(root: Path, directory: str, *, where: str, limits: Limits) -> bytes:
+    """kustomize's output for one directory of the checkout; its stderr names the problem.
+
+    It runs with `limits.render_timeout_seconds`, `limits.render_memory_bytes` of address
+    space, and its output goes to a file it may not grow past `limits.max_snapshot_bytes`, so
+    even a render that slips past the checks is bounded in time, memory and output.
+    """
     target = root.joinpath(*directory.split("/")) if directory else root
     argv = [*kustomize_command(), str(target)]
-    try:
-        proc = subprocess.run(
-            argv, capture_output=True, cwd=root, timeout=RENDER_TIMEOUT_SECONDS, check=False
+    max_output = limits.max_snapshot_bytes
+    # next to the checkout: the same private temp folder, removed with it
+    with (
+        tempfile.TemporaryFile(dir=root.parent) as out,
+        tempfile.TemporaryFile(dir=root.parent) as err,
+    ):
+        try:
+            proc = subprocess.run(
+                argv,
+                stdout=out,
+                stderr=err,
+                cwd=root,
+                timeout=limits.render_timeout_seconds,
+                check=False,
+                preexec_fn=_child_limits(memory=limits.render_memory_bytes, output=max_output + 1),
+            )
+        except subprocess.TimeoutExpired:
+            raise SourceError(
+                f"kustomize did not finish within {limits.render_timeout_seconds:g}s",
+                file=where,
+                hint="raise limits.render_timeout_seconds in auditor.yaml if the render is legitimate",
+            ) from None
+        except subprocess.SubprocessError as exc:  # the limits could not be set in the child
+            raise SourceError(
+                f"cannot start kustomize with its limits: {exc}", file=where
+            ) from None
+        size = os.fstat(out.fileno()).st_size
+        if size > max_output:
+            raise SourceError(
+                f"kustomize output is over the {max_output}-byte limit",
+                file=where,
+                hint="raise limits.max_snapshot_bytes in auditor.yaml if the render is legitimate",
+            )
+        if proc.returncode != 0:
+            raise _render_failed(proc.returncode, _tail(err), root, where, limits)
+        out.seek(0)
+        return out.read(max_output + 1)
+
+
+def _child_limits(*, memory: int, output: int) -> Callable[[], None]:
+    """What a child process runs before exec: caps its address space and the size of any file
+    it writes (its output). The values are computed here, in the parent: between fork and exec
+    only setrlimit itself runs, which takes no lock another thread could hold."""
+    address_space = _lowered(resource.RLIMIT_AS, memory)
+    file_size = _lowered(resource.RLIMIT_FSIZE, output)
+
+    def apply() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, address_space)
+        resource.setrlimit(resource.RLIMIT_FSIZE, file_size)
+
+    return apply
+
+
+def _lowered(kind: int, value: int) -> tuple[int, int]:
+    """(soft, hard) at `value`, never above the limit auditor itself already runs under."""
+    _, hard = resource.getrlimit(kind)
+    if hard != resource.RLIM_INFINITY:
+        value = min(value, hard)
+    return value, value
+
+
+def _tail(stream: IO[bytes]) -> bytes:
+    size = os.fstat(stream.fileno()).st_size
+    stream.seek(max(0, size - _STDERR_TAIL))
+    return stream.read()
+
+
+def _render_failed(
+    returncode: int, stderr: bytes, root: Path, where: str, limits: Limits
+) -> SourceError:
+    if _OUT_OF_MEMORY.search(stderr):
+        return SourceError(
+            f"kustomize ran out of memory: a render may use {limits.render_memory_bytes} bytes "
+            "of address space (limits.render_memory_bytes)",
+            file=where,
+            hint="raise limits.render_memory_bytes in auditor.yaml if the render is legitimate; "
+            "kustomize (Go) reserves about 1 GiB of address space before it reads a file",
         )
-    except subprocess.TimeoutExpired:
-        raise SourceError(
-            f"kustomize did not finish within {RENDER_TIMEOUT_SECONDS:.0f}s", file=where
-        ) from None
-    if proc.returncode != 0:
-        detail = _kustomize_error(proc.stderr, root) or f"exit status {proc.returncode}"
-        raise SourceError(f"kustomize failed: {detail}", file=where)
-    return proc.stdout
+    if returncode < 0:
+        return SourceError(f"kustomize was killed by signal {-returncode}", file=where)
+    detail = _kustomize_error(stderr, root) or f"exit status {returncode}"
+    return SourceError(f"kustomize failed: {detail}", file=where)
 
 
 def _kustomize_error(stderr: bytes, root: Path) -> str:
@@ -305,19 +450,20 @@ def render_kustomization(
     kdir: KustomizeDir,
     checkout: Checkout,
     *,
-    max_manifest_bytes: int,
-    max_output_bytes: int,
+    limits: Limits,
 ) -> list[RawObject]:
     """The objects one kustomize directory renders to at the commit."""
-    kind = check_kustomization(tree, reader, kdir.kustomization, max_bytes=max_manifest_bytes)
+    kind = check_kustomization(
+        tree, reader, kdir.kustomization, max_bytes=limits.max_manifest_bytes
+    )
     if kind == "Component":
         log.info(
             "skipping %s: a kustomize Component renders only inside a kustomization", kdir.path
         )
         return []
     where = tree.at(kdir.kustomization)
-    output = run_kustomize(checkout.root, kdir.path, where=where)
+    output = run_kustomize(checkout.root, kdir.path, where=where, limits=limits)
     # line numbers below count in kustomize's output, which "(rendered)" makes plain
     shown = f"{where} (rendered)"
-    docs = load_documents(output, source=shown, max_bytes=max_output_bytes)
+    docs = load_documents(output, source=shown, max_bytes=limits.max_snapshot_bytes)
     return list(objects_of(docs, file=shown, origin=f"{kdir.kustomization}@{tree.commit}"))

@@ -16,12 +16,17 @@ from kubernetes.client import ApiClient, Configuration
 from kubernetes.config.config_exception import ConfigException
 from kubernetes.config.kube_config import KUBE_CONFIG_DEFAULT_LOCATION, KubeConfigMerger
 
+from auditor.bounded import read_bounded
 from auditor.config import ClusterSource
-from auditor.errors import ConfigError
+from auditor.errors import ConfigError, InputError
 from auditor.live.transport import Transport, TransportError
 from auditor.model import ClusterInfo
+from auditor.safeyaml import load_documents
 
 log = logging.getLogger(__name__)
+
+# Kubeconfigs with embedded certificates for hundreds of contexts stay far below this.
+MAX_KUBECONFIG_BYTES = 64 * 1024 * 1024
 
 
 def connect(source: ClusterSource) -> tuple[ApiClient, str]:
@@ -43,8 +48,7 @@ def connect(source: ClusterSource) -> tuple[ApiClient, str]:
         return ApiClient(configuration=configuration), "in-cluster"
     path = os.path.expanduser(source.kubeconfig) if source.kubeconfig else None
     shown = path or os.environ.get("KUBECONFIG") or "~/.kube/config"
-    if path is not None and not os.path.isfile(path):
-        raise ConfigError(f"cluster {source.name}: kubeconfig file not found", file=path)
+    check_kubeconfig_files(source.name, path)
     try:
         # the library's own reader, so KUBECONFIG lists merge exactly as they will be loaded
         merged = KubeConfigMerger(path or KUBE_CONFIG_DEFAULT_LOCATION).config
@@ -86,6 +90,39 @@ def connect(source: ClusterSource) -> tuple[ApiClient, str]:
             f"cluster {source.name}: context {context!r} is unusable: {exc}", file=shown
         ) from None
     return api_client, context
+
+
+def check_kubeconfig_files(cluster: str, path: str | None) -> None:
+    """Each kubeconfig file the client will read, through the guards every input passes
+    (a regular file within MAX_KUBECONFIG_BYTES, no alias bomb, no key given twice) before the
+    client reads it: it would block on a named pipe and read `/dev/zero` until memory runs out.
+
+    `path` (from --kubeconfig or auditor.yaml) must exist; files of a KUBECONFIG list that do
+    not exist are skipped, as the client and kubectl skip them.
+    """
+    if path is not None:
+        paths, required = [path], True
+    else:
+        listed = os.environ.get("KUBECONFIG") or KUBE_CONFIG_DEFAULT_LOCATION
+        paths = [os.path.expanduser(p) for p in listed.split(os.pathsep) if p]
+        required = False
+    for name in paths:
+        if not required and not os.path.exists(name):
+            continue
+        content = read_bounded(
+            name,
+            max_bytes=MAX_KUBECONFIG_BYTES,
+            what=f"cluster {cluster}: kubeconfig file",
+            error=ConfigError,
+        )
+        try:
+            load_documents(content, name, max_bytes=MAX_KUBECONFIG_BYTES)
+        except InputError as exc:
+            raise ConfigError(
+                f"cluster {cluster}: kubeconfig is unusable: {exc.message}",
+                file=exc.file,
+                line=exc.line,
+            ) from None
 
 
 def identify(transport: Transport, info: ClusterInfo) -> ClusterInfo:

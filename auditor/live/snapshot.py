@@ -6,15 +6,15 @@ exactly what the cluster reader does: `Resource`s on the live side, Secret value
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from auditor.bounded import read_bounded
 from auditor.config import Limits
 from auditor.errors import InputError
 from auditor.model import Resource
 from auditor.objects import flatten, is_object, to_resource
-from auditor.safeyaml import Document, check_size, load_documents
+from auditor.safeyaml import Document, load_documents
 
 __all__ = ["read_snapshots"]
 
@@ -89,19 +89,13 @@ def _holds_nothing(path: str, why: str) -> InputError:
 
 
 def _read_bytes(path: str, max_bytes: int) -> bytes:
-    """The file's bytes, its size checked before a byte is read."""
-    try:
-        with open(path, "rb") as handle:
-            check_size(os.fstat(handle.fileno()).st_size, path, max_bytes)
-            # read one byte past the limit: a file that grew since fstat must not slip by
-            content = handle.read(max_bytes + 1)
-    except FileNotFoundError:
-        raise InputError("snapshot file not found", file=path) from None
-    except IsADirectoryError:
-        raise InputError("snapshot path is a folder, not a file", file=path) from None
-    except OSError as exc:
-        raise InputError(f"cannot read snapshot: {exc.strerror}", file=path) from None
-    return content
+    """The file's bytes, its size checked before a byte is read; pipes and devices refused."""
+    return read_bounded(
+        path,
+        max_bytes=max_bytes,
+        what="snapshot file",
+        hint="raise limits.max_snapshot_bytes in auditor.yaml if this file is legitimate",
+    )
 
 
 def _typed_items(docs: list[Document]) -> list[Document]:

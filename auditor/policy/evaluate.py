@@ -18,10 +18,10 @@ import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from auditor import checks
+from auditor.bounded import read_bounded
 from auditor.errors import InputError
 from auditor.exit_codes import ExitCode
 from auditor.model import (
@@ -38,7 +38,7 @@ from auditor.objects import flatten, is_object, to_resource
 from auditor.policy.engine import Policy, PolicyEngine, PolicyEvalError
 from auditor.policy.inputs import object_input
 from auditor.policy.loader import PolicySet, load_policy_files, with_inventory
-from auditor.safeyaml import load_documents
+from auditor.safeyaml import DEFAULT_MAX_BYTES, load_documents
 
 log = logging.getLogger(__name__)
 
@@ -398,17 +398,14 @@ def load_engine(policy_set: PolicySet, engine: PolicyEngine | None = None) -> Po
 
 
 def read_reviews(
-    files: Sequence[str], *, cluster: str = ""
+    files: Sequence[str], *, cluster: str = "", what: str = "resource file"
 ) -> list[tuple[Resource, dict[str, Any] | None]]:
     """Kubernetes objects from YAML/JSON files (multi-document, Lists unpacked), each with the
     admission request it came in, when the document is an AdmissionReview (as Gatekeeper's
     suites and the webhook give them: UPDATE and DELETE reviews carry oldObject)."""
     out: list[tuple[Resource, dict[str, Any] | None]] = []
     for name in files:
-        try:
-            content = Path(name).read_bytes()
-        except OSError as exc:
-            raise InputError(f"cannot read: {exc.strerror}", file=name) from None
+        content = read_bounded(name, max_bytes=DEFAULT_MAX_BYTES, what=what)
         for data, line in flatten(load_documents(content, name), name):
             request = admission_request(data)
             if request is not None:
@@ -444,14 +441,16 @@ def admission_request(data: Mapping[str, Any]) -> dict[str, Any] | None:
     }
 
 
-def read_objects(files: Sequence[str], *, cluster: str = "") -> list[Resource]:
+def read_objects(
+    files: Sequence[str], *, cluster: str = "", what: str = "resource file"
+) -> list[Resource]:
     """The objects of `read_reviews`, without their admission requests."""
-    return [resource for resource, _ in read_reviews(files, cluster=cluster)]
+    return [resource for resource, _ in read_reviews(files, cluster=cluster, what=what)]
 
 
 def read_inventory(files: Sequence[str]) -> list[dict[str, Any]]:
     """Objects from `--inventory` files, as plain bodies for a plug-in's `data.inventory`."""
-    return [dict(r.body) for r in read_objects(files)]
+    return [dict(r.body) for r in read_objects(files, what="inventory file")]
 
 
 def evaluate_files(

@@ -43,7 +43,12 @@ from auditor.policy.gatekeeper_inventory import (
     object_body,
 )
 from auditor.policy.gatekeeper_match import MatchError, match_any, selector_matches
-from auditor.policy.loader import DiscoveredPolicies, PolicyKindHooks, parse_module
+from auditor.policy.loader import (
+    DiscoveredPolicies,
+    PolicyKindHooks,
+    parse_module,
+    read_policy_file,
+)
 from auditor.safeyaml import load_documents
 
 __all__ = [
@@ -457,10 +462,7 @@ def _policy(
 def _documents(path: Path) -> Iterator[tuple[Mapping[str, Any], int, str, Lines]]:
     """Each Gatekeeper object in a YAML file: (object, line, source, where its values are)."""
     source = str(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise PolicyLoadError(f"cannot read: {exc.strerror}", file=source) from None
+    raw = read_policy_file(path)
     if b"gatekeeper.sh" not in raw:  # cheap skip: most YAML on a policy path is not Gatekeeper
         return
     try:

@@ -25,12 +25,13 @@ from typing import Any
 
 import regorus
 
+from auditor.bounded import read_bounded
 from auditor.errors import InputError
 from auditor.model import EvaluationResult, RuleName
 from auditor.policy.embedded import describe_error, load_error
 from auditor.policy.engine import Policy, PolicyKind, PolicyLoadError, RegoModule
 from auditor.policy.metadata import Annotation, parse_annotations, policy_metadata
-from auditor.safeyaml import load_documents
+from auditor.safeyaml import DEFAULT_MAX_BYTES, load_documents
 
 log = logging.getLogger(__name__)
 
@@ -244,6 +245,8 @@ def find_policy_files(paths: Sequence[str]) -> tuple[list[Path], list[Path]]:
     other: list[Path] = []
     for raw in paths:
         path = Path(raw)
+        if path.exists() and not path.is_dir() and not path.is_file():
+            read_policy_file(path)  # a pipe or a device: refused by name, never skipped
         if path.is_file():
             (rego if path.suffix == ".rego" else other).append(path)
             continue
@@ -263,14 +266,14 @@ def find_policy_files(paths: Sequence[str]) -> tuple[list[Path], list[Path]]:
     return list(dict.fromkeys(rego)), list(dict.fromkeys(other))
 
 
+def read_policy_file(path: Path) -> bytes:
+    """A policy file's bytes, bounded (`read_bounded`): a pipe or device is refused by name."""
+    return read_bounded(path, max_bytes=MAX_POLICY_BYTES, what="policy file", error=PolicyLoadError)
+
+
 def read_text(path: Path) -> str:
     source = str(path)
-    try:
-        content = path.read_bytes()
-    except OSError as exc:
-        raise PolicyLoadError(f"cannot read: {exc.strerror}", file=source) from None
-    if len(content) > MAX_POLICY_BYTES:
-        raise PolicyLoadError(f"{len(content)} bytes is over the policy size limit", file=source)
+    content = read_policy_file(path)
     try:
         return content.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -306,11 +309,7 @@ def load_data_files(files: Sequence[str]) -> dict[str, Any]:
     """`--data` files (JSON or YAML mappings) merged at the root of `data`, as conftest does."""
     data: dict[str, Any] = {}
     for name in files:
-        path = Path(name)
-        try:
-            content = path.read_bytes()
-        except OSError as exc:
-            raise InputError(f"cannot read data file: {exc.strerror}", file=name) from None
+        content = read_bounded(name, max_bytes=DEFAULT_MAX_BYTES, what="data file")
         for doc in load_documents(content, name):
             if doc.data is None:
                 continue

@@ -36,7 +36,6 @@ import re
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -50,6 +49,7 @@ from opa_client.errors import (
     RegoParseError,
 )
 
+from auditor.bounded import read_bounded
 from auditor.errors import ConfigError, SourceError
 from auditor.exit_codes import ExitCode
 from auditor.policy.embedded import module_keys
@@ -81,6 +81,7 @@ _REASON = re.compile(
 # Rule sets with their own generated module; beyond this, rules are asked one by one rather
 # than filling a shared server with modules.
 _MAX_BATCHES = 128
+MAX_TOKEN_BYTES = 64 * 1024  # a bearer token, never more
 
 
 class PolicyServerError(SourceError):
@@ -164,12 +165,13 @@ def _json_body(response: requests.Response) -> dict[str, Any]:
 
 def read_token(token_file: str) -> str:
     """The bearer token in `token_file`, whitespace stripped (a trailing newline is usual)."""
+    content = read_bounded(
+        token_file, max_bytes=MAX_TOKEN_BYTES, what="OPA bearer-token file", error=ConfigError
+    )
     try:
-        token = Path(token_file).read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        raise ConfigError(
-            f"cannot read the OPA bearer-token file: {exc.strerror or exc}", file=token_file
-        ) from None
+        token = content.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise ConfigError("the OPA bearer-token file is not UTF-8 text", file=token_file) from None
     if not token:
         raise ConfigError("the OPA bearer-token file is empty", file=token_file)
     return token

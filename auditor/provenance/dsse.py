@@ -36,7 +36,9 @@ from auditor.trust.authorities import (
     PublicKey,
     PublicKeyType,
     SigstoreIdentity,
+    TrustMaterialError,
     certificate_issuer_claim,
+    read_trust_file,
 )
 
 if TYPE_CHECKING:
@@ -390,8 +392,8 @@ def material_digest(authority: SigstoreIdentity) -> str:
     ]
     for path in authority.files():
         try:
-            parts.append(sha256_digest(path.read_bytes()))
-        except OSError:
+            parts.append(sha256_digest(read_trust_file(path)))
+        except TrustMaterialError:
             parts.append(str(path))  # it loaded a moment ago; the name still tells roots apart
     return sha256_digest("\n".join(parts).encode())
 

@@ -34,11 +34,18 @@ from sigstore.models import ClientTrustConfig, TrustedRoot
 from sigstore.verify.policy import Identity as ExactIdentity
 from sigstore.verify.policy import OIDCIssuer, VerificationPolicy
 
+from auditor.bounded import read_bounded
+from auditor.errors import InputError
+
 AuthorityKind = Literal["key", "certificate_chain", "sigstore"]
 PublicKeyType = ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey | rsa.RSAPublicKey
 
 # The curves a trust policy may name. model-signing 1.1.1 itself signs and verifies with
 # P-256, P-384 and P-521 only; Ed25519 and RSA keys are accepted for the other attestations.
+# A PEM key or a CA bundle is a few KiB, Sigstore's trusted_root.json some tens: anything
+# near this is not trust material.
+MAX_TRUST_FILE_BYTES = 4 * 1024 * 1024
+
 SUPPORTED_CURVES = {"secp256r1": "P-256", "secp384r1": "P-384", "secp521r1": "P-521"}
 MIN_RSA_BITS = 2048
 
@@ -67,20 +74,20 @@ def key_fingerprint(key: PublicKeyType) -> str:
     return "sha256:" + hashlib.sha256(pem).hexdigest()
 
 
-def _read(path: Path, what: str) -> bytes:
+def read_trust_file(path: Path, what: str = "trust material file") -> bytes:
+    """A key, certificate or trust-root file, bounded (`read_bounded`): a named pipe or
+    `/dev/zero` is a TrustMaterialError naming it, never a hang or a full memory."""
     try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise TrustMaterialError(f"{what} {path} does not exist") from None
-    except IsADirectoryError:
-        raise TrustMaterialError(f"{what} {path} is a directory, not a file") from None
-    except OSError as exc:
-        raise TrustMaterialError(f"cannot read {what} {path}: {exc.strerror}") from None
+        return read_bounded(
+            path, max_bytes=MAX_TRUST_FILE_BYTES, what=f"{what} {path}", missing="does not exist"
+        )
+    except InputError as exc:
+        raise TrustMaterialError(exc.message) from None
 
 
 def load_public_key(path: Path) -> PublicKeyType:
     """A PEM public key of a supported type, or TrustMaterialError saying why not."""
-    data = _read(path, "public key")
+    data = read_trust_file(path, "public key")
     try:
         key = serialization.load_pem_public_key(data)
     except ValueError:
@@ -110,15 +117,18 @@ def load_certificates(paths: Sequence[Path]) -> tuple[x509.Certificate, ...]:
     """Every PEM certificate in `paths` (a file may hold several)."""
     certificates: list[x509.Certificate] = []
     for path in paths:
-        data = _read(path, "certificate file")
-        try:
-            found = x509.load_pem_x509_certificates(data)
-        except ValueError:
-            raise TrustMaterialError(f"{path} holds no valid PEM certificate") from None
-        certificates.extend(found)
+        certificates.extend(parse_certificates(read_trust_file(path, "certificate file"), path))
     if not certificates:
         raise TrustMaterialError("the certificate chain is empty")
     return tuple(certificates)
+
+
+def parse_certificates(data: bytes, path: Path) -> list[x509.Certificate]:
+    """Every PEM certificate in `data`, read from `path`; TrustMaterialError when none."""
+    try:
+        return x509.load_pem_x509_certificates(data)
+    except ValueError:
+        raise TrustMaterialError(f"{path} holds no valid PEM certificate") from None
 
 
 def load_trusted_root(*, trusted_root: Path | None, trust_config: Path | None) -> TrustedRoot:
@@ -131,9 +141,10 @@ def load_trusted_root(*, trusted_root: Path | None, trust_config: Path | None) -
         path, what = trust_config, "trust config"
     else:  # pragma: no cover - the schema requires one of them
         raise TrustMaterialError("a Sigstore authority needs trusted_root or trust_config")
-    data = _read(path, what)
+    data = read_trust_file(path, what)
     try:
         if trusted_root is not None:
+            # sigstore reads the file again; it was just found a regular file within the limit
             return TrustedRoot.from_file(str(path))
         return ClientTrustConfig.from_json(data.decode("utf-8")).trusted_root
     except (ValueError, UnicodeDecodeError, SigstoreError) as exc:
@@ -423,6 +434,7 @@ def _nested(requirement: Requirement) -> str:
 
 
 __all__ = [
+    "MAX_TRUST_FILE_BYTES",
     "AllOf",
     "AnyOf",
     "Authority",
@@ -441,4 +453,6 @@ __all__ = [
     "load_certificates",
     "load_public_key",
     "load_trusted_root",
+    "parse_certificates",
+    "read_trust_file",
 ]

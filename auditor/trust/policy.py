@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cryptography import x509
+
 from auditor.errors import ConfigError
 from auditor.located import (
     NO_LINES,
@@ -36,6 +38,8 @@ from auditor.trust.authorities import (
     Requirement,
     SigstoreIdentity,
     TrustMaterialError,
+    parse_certificates,
+    read_trust_file,
 )
 
 SCHEMA_FILE = Path(__file__).resolve().parents[1] / "schemas" / "trust.schema.json"
@@ -99,8 +103,8 @@ class TrustPolicy:
 
 def _file_digest(path: Path) -> str:
     try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
-    except OSError:  # pragma: no cover - the authority just loaded it
+        return hashlib.sha256(read_trust_file(path)).hexdigest()
+    except TrustMaterialError:  # pragma: no cover - the authority just loaded it
         return ""
 
 
@@ -243,19 +247,36 @@ def _load_authority(
         if kind == "key":
             return PublicKey.load(name, resolve_path(base, spec))
         if kind == "certificate_chain":
-            items = [spec] if isinstance(spec, str) else list(spec)
-            for position, item in enumerate(items):
-                # Name the one missing file, not the whole list.
-                path = resolve_path(base, item)
-                if not path.is_file():
-                    where = at if isinstance(spec, str) else [*at, position]
-                    raise located_error(
-                        f"certificate file {path} does not exist", source, lines, where
-                    )
-            return CertificateChain.load(name, [resolve_path(base, i) for i in items])
+            return _load_chain(name, spec, base, source, lines, at)
         return _load_sigstore(name, spec, base, source, lines, at)
     except TrustMaterialError as exc:
         raise located_error(str(exc), source, lines, at) from None
+
+
+def _load_chain(
+    name: str, spec: str | list[str], base: Path, source: str, lines: Lines, at: list[str | int]
+) -> CertificateChain:
+    """The chain's files, each read (bounded) and then parsed on its own, so an error names
+    the one file that is missing, unreadable or no certificate, not the whole list."""
+    items = [spec] if isinstance(spec, str) else list(spec)
+    paths = [resolve_path(base, item) for item in items]
+
+    def where(position: int) -> list[str | int]:
+        return at if isinstance(spec, str) else [*at, position]
+
+    contents: list[bytes] = []
+    for position, path in enumerate(paths):
+        try:
+            contents.append(read_trust_file(path, "certificate file"))
+        except TrustMaterialError as exc:
+            raise located_error(str(exc), source, lines, where(position)) from None
+    certificates: list[x509.Certificate] = []
+    for position, (path, data) in enumerate(zip(paths, contents, strict=True)):
+        try:
+            certificates.extend(parse_certificates(data, path))
+        except TrustMaterialError as exc:
+            raise located_error(str(exc), source, lines, where(position)) from None
+    return CertificateChain(name=name, paths=tuple(paths), certificates=tuple(certificates))
 
 
 def _load_sigstore(

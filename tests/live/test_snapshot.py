@@ -118,7 +118,7 @@ def test_a_missing_file_is_an_input_error(tmp_path: Path) -> None:
 
 
 def test_a_folder_is_an_input_error(tmp_path: Path) -> None:
-    with pytest.raises(InputError, match="is a folder"):
+    with pytest.raises(InputError, match="is a directory"):
         read_snapshots([str(tmp_path)], cluster="c")
 
 

@@ -458,7 +458,7 @@ def test_no_token_against_a_server_that_wants_one_is_a_server_error() -> None:
 
 
 def test_a_missing_or_empty_token_file_is_a_config_error(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="cannot read the OPA bearer-token file"):
+    with pytest.raises(ConfigError, match="OPA bearer-token file not found"):
         OpaServerEngine("http://127.0.0.1:8181", token_file=str(tmp_path / "missing"))
     (tmp_path / "empty").write_text("  \n")
     with pytest.raises(ConfigError, match="empty"):

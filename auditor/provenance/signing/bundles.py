@@ -14,6 +14,8 @@ from typing import Any
 from sigstore.models import InvalidBundle
 
 from auditor import checks
+from auditor.bounded import read_bounded, special_kind
+from auditor.errors import InputError
 from auditor.provenance.signing.results import Problem
 from auditor.trust.authorities import AuthorityKind
 
@@ -55,20 +57,14 @@ def bundle_kind(document: dict[str, Any]) -> AuthorityKind | None:
 
 
 def read_bundle(path: Path) -> Bundle | Problem:
-    """The bundle at `path`, or why it is not one (unsigned, or a broken signature file)."""
-    try:
-        size = path.stat().st_size
-        if size > MAX_BUNDLE_BYTES:
-            return Problem(
-                checks.SIGNATURE_INVALID, f"{size} bytes is too large for a signature bundle"
-            )
-        data = path.read_bytes()
-    except FileNotFoundError:
-        return Problem(checks.UNSIGNED, f"no signature file at {path}")
-    except IsADirectoryError:
-        return Problem(checks.UNSIGNED, f"{path} is a directory, not a signature file")
-    except OSError as exc:
-        return Problem(checks.SIGNATURE_INVALID, f"cannot read {path}: {exc.strerror}")
+    """The bundle at `path`, or why it is not one (unsigned, or a broken signature file).
+
+    Raises InputError (exit 2) for a named pipe or a device: a usage mistake, not a broken
+    signature, and reading one would hang or never end.
+    """
+    data = read_bundle_bytes(path)
+    if isinstance(data, Problem):
+        return data
     document = _json_object(data, path)
     if isinstance(document, Problem):
         return document
@@ -84,6 +80,31 @@ def read_bundle(path: Path) -> Bundle | Problem:
             f"{path.name} carries no key, certificate chain or Sigstore log entry to verify with",
         )
     return Bundle(path=path, kind=kind, document=document)
+
+
+def read_bundle_bytes(path: Path) -> bytes | Problem:
+    """The bytes of a signature file, bounded; a Problem when it is missing, too large or
+    unreadable, InputError for a pipe or a device (see `read_bundle`)."""
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        return Problem(checks.UNSIGNED, f"no signature file at {path}")
+    except OSError as exc:
+        return Problem(checks.SIGNATURE_INVALID, f"cannot read {path}: {exc.strerror}")
+    kind = special_kind(info.st_mode)
+    if kind == "a directory":
+        return Problem(checks.UNSIGNED, f"{path} is a directory, not a signature file")
+    if kind is None and info.st_size > MAX_BUNDLE_BYTES:
+        return Problem(
+            checks.SIGNATURE_INVALID, f"{info.st_size} bytes is too large for a signature bundle"
+        )
+    try:
+        return read_bounded(path, max_bytes=MAX_BUNDLE_BYTES, what="signature file")
+    except InputError as exc:
+        if kind is not None:
+            raise  # a pipe or a device: a usage mistake, exit 2
+        # a regular file that grew past the limit, or vanished, since stat
+        return Problem(checks.SIGNATURE_INVALID, f"{path}: {exc.message}")
 
 
 def _json_object(data: bytes, path: Path) -> dict[str, Any] | Problem:
@@ -119,4 +140,12 @@ def _has_signed_envelope(document: dict[str, Any]) -> bool:
     )
 
 
-__all__ = ["KIND_TEXT", "MAX_BUNDLE_BYTES", "READ_ERRORS", "Bundle", "bundle_kind", "read_bundle"]
+__all__ = [
+    "KIND_TEXT",
+    "MAX_BUNDLE_BYTES",
+    "READ_ERRORS",
+    "Bundle",
+    "bundle_kind",
+    "read_bundle",
+    "read_bundle_bytes",
+]

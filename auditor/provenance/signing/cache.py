@@ -15,6 +15,7 @@ from typing import Any
 
 from auditor.lru import LRU
 from auditor.model import ResourceRef
+from auditor.provenance.signing.bundles import read_bundle_bytes
 from auditor.provenance.signing.results import ModelVerification
 from auditor.trust.policy import TrustPolicy
 
@@ -80,10 +81,9 @@ def cache_key(
 
 
 def _file_digest(path: Path) -> str | None:
-    try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
-    except OSError:
-        return None
+    # bounded as the verification reads it: a pipe or `/dev/zero` is refused there, by name
+    data = read_bundle_bytes(path)
+    return hashlib.sha256(data).hexdigest() if isinstance(data, bytes) else None
 
 
 __all__ = ["VERIFICATIONS", "cache_key", "clear_cache", "stat_fingerprint"]
