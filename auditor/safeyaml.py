@@ -153,6 +153,17 @@ class _DuplicateJSONKey(Exception):
         self.key = key
 
 
+def strict_json(data: str | bytes) -> Any:
+    """`json.loads` that refuses a key given twice in one object, as a JSONDecodeError (so
+    every caller's "not JSON" handling applies). Signed payloads above all: two readers that
+    keep different copies of a key would see different statements under one signature."""
+    text = data.decode("utf-8") if isinstance(data, bytes) else data
+    try:
+        return json.loads(text, object_pairs_hook=_unique_object)
+    except _DuplicateJSONKey as exc:
+        raise json.JSONDecodeError(f"duplicate key {exc.key!r}", text, 0) from None
+
+
 def _unique_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     """json's object hook: an object, or _DuplicateJSONKey when a key comes twice.
 

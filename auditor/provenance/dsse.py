@@ -31,6 +31,7 @@ from auditor import checks
 from auditor.errors import ConfigError, VerificationError, first_line
 from auditor.lru import LRU
 from auditor.model import Finding, ResourceRef
+from auditor.safeyaml import strict_json
 from auditor.trust.authorities import (
     Authority,
     PublicKey,
@@ -194,7 +195,7 @@ def load_json(data: bytes, what: str, source: str) -> Any:
             f"{what} is {len(data)} bytes, over the {MAX_ENVELOPE_BYTES}-byte limit", file=source
         )
     try:
-        return json.loads(data)
+        return strict_json(data)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise MalformedEnvelopeError(f"the {what} is not JSON: {exc}", file=source) from None
     except RecursionError:

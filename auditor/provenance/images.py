@@ -53,6 +53,7 @@ from auditor.provenance.dsse import (
     verify_with_key,
 )
 from auditor.provenance.slsa import STATEMENT_SCHEMA, schema_errors
+from auditor.safeyaml import strict_json
 from auditor.trust.authorities import PublicKey, SigstoreIdentity
 
 STATEMENT_V1 = "https://in-toto.io/Statement/v1"
@@ -159,7 +160,7 @@ def _statement(verified: VerifiedPayload, source: str) -> ImageSignature:
             file=source,
         )
     try:
-        statement = json.loads(verified.payload)
+        statement = strict_json(verified.payload)
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         raise MalformedImageStatementError(
             "the signed statement is not JSON", file=source

@@ -13,7 +13,6 @@ attestation in Git must never execute.
 
 from __future__ import annotations
 
-import json
 import re
 import threading
 from collections.abc import Mapping
@@ -26,6 +25,7 @@ from auditor import checks
 from auditor.errors import VerificationError
 from auditor.model import Finding, ResourceRef
 from auditor.provenance.dsse import MAX_ENVELOPE_BYTES, candidate_keys, sha256_digest
+from auditor.safeyaml import strict_json
 from auditor.tempdirs import temp_dir
 from auditor.trust.authorities import PublicKey
 
@@ -77,7 +77,7 @@ def _load_metadata(data: bytes, source: str, what: str) -> Any:
             f"{what} is {len(data)} bytes, over the {MAX_ENVELOPE_BYTES}-byte limit", file=source
         )
     try:
-        return Metadata.from_dict(json.loads(data))
+        return Metadata.from_dict(strict_json(data))
     except RecursionError:
         raise LayoutFailedError(f"{what} JSON nests too deeply", file=source) from None
     except Exception as exc:  # in-toto raises many types for bad input

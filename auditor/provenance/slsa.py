@@ -32,6 +32,7 @@ from auditor.provenance.dsse import (
     VerifiedPayload,
     verify_envelope,
 )
+from auditor.safeyaml import strict_json
 from auditor.shipped import shipped_path
 from auditor.trust.authorities import Authority
 
@@ -227,7 +228,7 @@ def read_provenance(payload: VerifiedPayload | bytes, *, source: str = "provenan
             f"statement is {len(data)} bytes, over the {MAX_PAYLOAD_BYTES}-byte limit", file=source
         )
     try:
-        doc = json.loads(data)
+        doc = strict_json(data)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise MalformedStatementError(f"statement is not JSON: {exc}", file=source) from None
     except RecursionError:

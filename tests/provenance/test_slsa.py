@@ -214,3 +214,13 @@ def test_verify_provenance_checks_the_signature_then_reads(tmp_path: Path) -> No
     assert verified.signer.authority == "release-key"
     with pytest.raises(SignatureInvalidError):
         verify_provenance(envelope, stranger.authority)
+
+
+def test_a_signed_statement_with_a_key_given_twice_is_malformed(tmp_path: Path) -> None:
+    # Two readers keeping different copies of `subject` would see two statements under one
+    # signature: a statement that is ambiguous is refused, signed or not.
+    genuine = json.loads(statement_bytes())
+    other = {"name": "other-model", "digest": {"sha256": "0" * 64}}
+    text = json.dumps(genuine)[:-1] + ', "subject": ' + json.dumps([other]) + "}"
+    with pytest.raises(MalformedStatementError, match="duplicate key 'subject'"):
+        verified_provenance(tmp_path, text.encode())

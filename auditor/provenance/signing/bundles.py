@@ -17,6 +17,7 @@ from auditor import checks
 from auditor.bounded import read_bounded, special_kind
 from auditor.errors import InputError
 from auditor.provenance.signing.results import Problem
+from auditor.safeyaml import strict_json
 from auditor.trust.authorities import AuthorityKind
 
 MAX_BUNDLE_BYTES = 64 * 1024 * 1024  # a sharded manifest of a very large model stays far below
@@ -111,7 +112,7 @@ def _json_object(data: bytes, path: Path) -> dict[str, Any] | Problem:
     if not data.strip():
         return Problem(checks.SIGNATURE_INVALID, f"{path.name} is empty")
     try:
-        document = json.loads(data.decode("utf-8"))
+        document = strict_json(data)
     except UnicodeDecodeError:
         return Problem(checks.SIGNATURE_INVALID, f"{path.name} is not UTF-8 JSON: corrupted bundle")
     except json.JSONDecodeError as exc:

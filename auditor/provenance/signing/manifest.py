@@ -18,6 +18,7 @@ from auditor import checks
 from auditor.errors import InputError, first_line
 from auditor.provenance import upstream
 from auditor.provenance.signing.results import Problem
+from auditor.safeyaml import strict_json
 
 _V1_PREDICATE = "https://model_signing/signature/v1.0"
 
@@ -25,7 +26,7 @@ _V1_PREDICATE = "https://model_signing/signature/v1.0"
 def statement_manifest(payload: bytes, path: Path) -> tuple[ms_manifest.Manifest, str] | Problem:
     """The manifest and subject digest of an authenticated statement."""
     try:
-        statement = json.loads(payload)
+        statement = strict_json(payload)
     except (UnicodeDecodeError, json.JSONDecodeError):
         return Problem(checks.SIGNATURE_INVALID, f"the statement signed in {path.name} is not JSON")
     if not isinstance(statement, dict) or statement.get("_type") != upstream.IN_TOTO_STATEMENT_TYPE:
