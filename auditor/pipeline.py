@@ -37,6 +37,7 @@ from auditor.model import (
     PolicyInput,
     ProvenanceResult,
     Resource,
+    ResourceRecord,
     Run,
     RunStatus,
     StageError,
@@ -187,6 +188,7 @@ def _run(
         statuses=tuple(s for c in clusters for s in c.drift.statuses),
         evaluations=judged.evaluations,
         attestations=provenance.attestations,
+        policies=judged.policies,
     )
 
 
@@ -351,10 +353,10 @@ def _record_stop(
 
 
 def _record_result(store: Store, result: AuditResult, fail_on: str) -> None:
-    from auditor.store import ResourceRecord
-
     records = [
-        ResourceRecord(ref=s.ref, status=s.status, origin=s.desired_origin or "", body_digest=None)
+        ResourceRecord(
+            ref=s.ref, status=s.status, origin=s.desired_origin or "", line=s.desired_line
+        )
         for s in result.statuses
     ]
     store.finish_run(
@@ -365,6 +367,7 @@ def _record_result(store: Store, result: AuditResult, fail_on: str) -> None:
         exit_code=result.audit_exit_code(fail_on),
         evaluations=result.evaluations,
         attestations=result.attestations,
+        policies=result.policies,
     )
 
 

@@ -320,4 +320,5 @@ def render_kustomization(
     # line numbers below count in kustomize's output, which "(rendered)" makes plain
     shown = f"{where} (rendered)"
     docs = load_documents(output, source=shown, max_bytes=max_output_bytes)
-    return list(objects_of(docs, file=shown, origin=f"{kdir.kustomization}@{tree.commit}"))
+    origin = f"{kdir.kustomization}@{tree.commit}"
+    return list(objects_of(docs, file=shown, origin=origin, rendered=True))

@@ -16,13 +16,14 @@ from auditor.model import (
     EVALUATION_RESULTS,
     Finding,
     GitCommit,
+    PolicyInfo,
     PolicyInput,
     ProvenanceResult,
     ServedModel,
     StageError,
     StageOutcome,
 )
-from auditor.policy.engine import PolicyEngine
+from auditor.policy.engine import Policy, PolicyEngine
 from auditor.policy.inputs import build_input
 
 MatchKey = tuple[str, str, str, str]
@@ -106,7 +107,24 @@ def evaluate_inputs(
         if close is not None:
             close()
     return StageOutcome(
-        findings=outcome.findings, errors=outcome.errors, evaluations=outcome.evaluations
+        findings=outcome.findings,
+        errors=outcome.errors,
+        evaluations=outcome.evaluations,
+        policies=tuple(_info(p) for p in policy_set.policies),
+    )
+
+
+def _info(policy: Policy) -> PolicyInfo:
+    """What reports name a policy by, as its METADATA (or Gatekeeper constraint) says."""
+    return PolicyInfo(
+        id=policy.id,
+        title=policy.title,
+        description=policy.description,
+        severity=policy.severity,
+        warn_severity=policy.warn_severity,
+        controls=policy.controls,
+        source=policy.source,
+        kind=policy.kind,
     )
 
 
