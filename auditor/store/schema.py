@@ -99,11 +99,11 @@ def connect(
         # The busy timeout of connect() covers lock waits; foreign keys are per connection.
         db.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
         db.execute("PRAGMA foreign_keys = ON")
+        # Identity first: switching a stranger's database to WAL would modify it.
+        current_version(db, path, migrations)
         # Up to 64 MiB of page cache (the default is 2 MiB): recording a large run inserts
         # into several indexes at random places, and a cache that holds them halves the time.
         db.execute("PRAGMA cache_size = -65536")
-        # Identity first: switching a stranger's database to WAL would modify it.
-        current_version(db, path, migrations)
         _enable_wal(db, busy_timeout)
         migrate(db, path, migrations)
     except ConfigError:

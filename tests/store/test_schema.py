@@ -56,7 +56,6 @@ def test_open_creates_parent_folders_schema_version_tables_indexes_and_views(
             ("finding_contents", ("fingerprint",)),
             ("run_findings", ("content",)),
             ("finding_states", ("first_seen",)),
-            ("finding_states", ("last_seen",)),
             ("finding_states", ("resolved_at",)),
             ("finding_states", ("cluster",)),
             ("runs", ("seq",)),
