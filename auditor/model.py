@@ -259,6 +259,8 @@ class Run:
     git_commit: str
     clusters: tuple[ClusterInfo, ...] = ()
     counts: Mapping[str, int] = field(default_factory=dict, compare=False, hash=False)
+    # What the run judged by: the trust policy's digest ("" without a `trust:` section).
+    trust_policy_digest: str = ""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -596,6 +598,7 @@ class PolicyInfo:
     controls: tuple[str, ...] = ()
     source: str = ""  # the file it was loaded from
     kind: str = "rego"  # rego | gatekeeper
+    digest: str = ""  # `sha256:` of its Rego (and a Gatekeeper constraint's spec) as evaluated
 
 
 @dataclass(frozen=True, slots=True)

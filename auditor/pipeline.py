@@ -178,6 +178,7 @@ def _run(
         git_commit=desired.commit,
         clusters=tuple(c.info for c in clusters),
         counts=counts,
+        trust_policy_digest=config.trust.digest if config.trust is not None else "",
     )
     return AuditResult(
         run=run,

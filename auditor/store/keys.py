@@ -184,6 +184,7 @@ POLICY_COLUMNS = (
     "controls",
     "source",
     "kind",
+    "source_digest",
 )
 
 
@@ -197,6 +198,7 @@ def policy_values(policy: PolicyInfo) -> tuple[Any, ...]:
         to_json_text(list(policy.controls), what=f"policy {policy.id} controls"),
         policy.source,
         policy.kind,
+        policy.digest,
     )
 
 

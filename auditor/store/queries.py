@@ -198,7 +198,10 @@ def known_findings(
         where.append("s.first_seen >= ?")
         params.append(utc_timestamp(since))
     sql = _KNOWN + (" WHERE " + " AND ".join(where) if where else "")
-    order = _FINDING_ORDER.replace("severity", "fc.severity").replace("check_id", "fc.check_id")
+    order = (
+        SEVERITY_ORDER.replace("severity", "fc.severity")
+        + ", o.cluster, o.kind, o.namespace, o.name, fc.path, fc.check_id"
+    )
     return [
         ReportFinding(finding_of(row), history_of(row))
         for row in db.query(f"{sql} ORDER BY {order}, s.fingerprint", params)

@@ -74,6 +74,7 @@ def run_of(row: Mapping[str, Any]) -> Run:
         git_commit=row.get("git_commit") or "",
         clusters=clusters,
         counts={k: v for k, v in counts.items() if isinstance(v, int)},
+        trust_policy_digest=row.get("trust_policy_digest") or "",
     )
 
 
@@ -178,4 +179,5 @@ def policy_of(row: Mapping[str, Any]) -> PolicyInfo:
         controls=tuple(_json(row.get("controls"), [])),
         source=row.get("source") or "",
         kind=row.get("kind") or "rego",
+        digest=row.get("source_digest") or "",
     )

@@ -77,10 +77,13 @@ def finish_run(
     """Record the run's outcome and all its rows in one transaction, and its findings in the
     history. On any exception nothing of it is kept and the row stays as begin_run left it."""
     with write_transaction(db):
-        row = db.execute("SELECT seq, finished FROM runs WHERE id = ?", [run.id]).fetchone()
+        row = db.execute(
+            "SELECT seq, finished, started FROM runs WHERE id = ?", [run.id]
+        ).fetchone()
         if row is None:
             raise ValueError(f"run {run.id} was never begun: call begin_run first")
-        seq, finished = row
+        # `started` as begun is the run's time everywhere, history included
+        seq, finished, started = row
         if finished is not None:
             # A second finish would record every finding of the run twice.
             raise ValueError(f"run {run.id} is already finished")
@@ -95,6 +98,7 @@ def finish_run(
                 "clusters": _clusters_json(run),
                 "counts": to_json_text(dict(run.counts), what=f"run {run.id} counts"),
                 "exit_code": exit_code,
+                "trust_policy_digest": run.trust_policy_digest or None,
             },
         )
         conn = db.conn
@@ -106,7 +110,7 @@ def finish_run(
         db.table("attestations").insert_all(_attestation_rows(run.id, attestations))
         recorded = history.RecordedRun(
             seq,
-            utc_timestamp(run.started),
+            started,
             run.status == "complete",
             tuple(c.name for c in run.clusters),
         )

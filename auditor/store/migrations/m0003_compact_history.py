@@ -38,7 +38,7 @@ CREATE UNIQUE INDEX objects_identity ON objects (cluster, api_version, kind, nam
 CREATE TABLE policies (
     id INTEGER PRIMARY KEY, digest BLOB NOT NULL UNIQUE,
     policy TEXT NOT NULL, title TEXT, description TEXT, severity TEXT, warn_severity TEXT,
-    controls TEXT, source TEXT, kind TEXT
+    controls TEXT, source TEXT, kind TEXT, source_digest TEXT
 );
 CREATE INDEX policies_policy ON policies (policy);
 CREATE TABLE finding_contents (
@@ -165,6 +165,7 @@ def _script(conn: sqlite3.Connection, script: str) -> None:
 
 
 def _number_runs(conn: sqlite3.Connection) -> None:
+    conn.execute("ALTER TABLE runs ADD COLUMN trust_policy_digest TEXT")
     conn.execute("ALTER TABLE runs ADD COLUMN seq INTEGER")
     conn.execute(
         "UPDATE runs SET seq = (SELECT n FROM (SELECT id, ROW_NUMBER() OVER"
