@@ -753,7 +753,7 @@ class ReportFinding:
 class RunReport:
     """One stored run as every report renders it: read back from the store, never re-audited.
 
-    `previous` is the run before it over the same clusters (for "new since" and "resolved
+    `previous` is the complete run before it over the same clusters (for "new since" and "resolved
     since"); `resolved` the findings of that run this one no longer has (when this run is
     incomplete they may just not have been looked at, and the reports say so); `trend` the
     finished runs over the same clusters up to this one, oldest first.

@@ -36,8 +36,9 @@ from auditor.store.values import (
 )
 
 TREND_RUNS = 30
-# Runs that could not look (failed, interrupted) have no findings to compare with.
-_COMPARABLE = ("complete", "incomplete")
+# Only a complete run looked at everything: an incomplete one would make what it missed
+# look new tonight and resolved last night.
+_COMPARABLE = ("complete",)
 
 _FINDINGS = """
 SELECT fc.*, o.cluster, o.api_version, o.kind, o.namespace, o.name,
