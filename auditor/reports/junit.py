@@ -77,12 +77,18 @@ def _resource_suite(root: ET.Element, report: RunReport, category: str) -> ET.El
     return suite
 
 
-def _evaluation_case(suite: ET.Element, evaluation: Evaluation) -> None:
+def _evaluation_case(
+    suite: ET.Element, evaluation: Evaluation, findings: list[ReportFinding]
+) -> None:
+    """A failed evaluation fails with its findings (a warn too: every finding is a failure,
+    whatever its severity, as for drift); one that raised is an error."""
     case = _case(suite, evaluation.policy, _name(evaluation.ref))
     if evaluation.result == "error":
         error = ET.SubElement(case, "error", message=_text(evaluation.error or "policy error"))
         error.text = _text(evaluation.error or "")
-    elif evaluation.result == "fail":
+    elif findings:
+        _fail(case, findings)
+    elif evaluation.result in ("fail", "warn"):
         failure = ET.SubElement(
             case,
             "failure",
@@ -90,15 +96,16 @@ def _evaluation_case(suite: ET.Element, evaluation: Evaluation) -> None:
             type=_text(evaluation.policy),
         )
         failure.text = _text("\n".join(f"[{m.rule}] {m.msg}" for m in evaluation.messages))
-    elif evaluation.result == "warn":
-        out = ET.SubElement(case, "system-out")
-        out.text = _text("\n".join(f"[warn] {m.msg}" for m in evaluation.messages))
 
 
 def _policy_suite(root: ET.Element, report: RunReport) -> None:
     suite = ET.SubElement(root, "testsuite", name="policy")
+    of: dict[tuple[str, str], list[ReportFinding]] = {}
+    for item in report.findings:
+        if item.finding.category == "policy":
+            of.setdefault((item.finding.check, _name(item.finding.ref)), []).append(item)
     for evaluation in sorted(report.evaluations, key=lambda e: (e.policy, _name(e.ref))):
-        _evaluation_case(suite, evaluation)
+        _evaluation_case(suite, evaluation, of.get((evaluation.policy, _name(evaluation.ref)), []))
     # a policy finding no evaluation of this run carries (a store written by hand) still shows
     covered = {(e.policy, _name(e.ref)) for e in report.evaluations}
     for _key, items in sorted(
