@@ -43,11 +43,14 @@ def to_json_text(value: Any, *, what: str) -> str:
         raise ValueError(f"{what} is not JSON: {error}") from error
 
 
+# Compact and in C: the digest of a row is the encoding of its values as one JSON list.
+_ENCODE_ROW = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
 def digest(*parts: str | int | None) -> bytes:
-    """The content key of a row's values: SHA-256, cut to 16 bytes, of their length-prefixed
-    text (unambiguous whatever the values hold, and much cheaper than JSON)."""
-    text = "".join("-" if p is None else f"{len(str(p))}:{p}" for p in parts)
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()[:16]
+    """The content key of a row's values: SHA-256, cut to 16 bytes, of their JSON list
+    (unambiguous whatever the values hold)."""
+    return hashlib.sha256(_ENCODE_ROW(parts).encode("utf-8", "surrogatepass")).digest()[:16]
 
 
 def object_key(ref: ResourceRef) -> ObjectKey:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from auditor.model import (
@@ -23,17 +24,30 @@ from auditor.model import (
 )
 
 
+@lru_cache(maxsize=4096)
 def parse_time(text: str | None) -> datetime | None:
-    """A stored timestamp (`2026-11-23T16:56:00.000000Z`) as an aware UTC datetime."""
+    """A stored timestamp (`2026-11-23T16:56:00.000000Z`) as an aware UTC datetime.
+
+    Cached: thousands of findings share the few start times of the runs that saw them.
+    """
     if not text:
         return None
     moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+# The JSON texts nearly every row holds, decoded once (a fresh container each time).
+_COMMON: dict[str, Any] = {"null": None, "{}": dict, "[]": list}
+
+
 def _json(value: Any, default: Any) -> Any:
     if value is None:
         return default
+    common = _COMMON.get(value) if isinstance(value, str) else None
+    if common is not None:
+        return common()
+    if value == "null":
+        return None
     if isinstance(value, str):
         try:
             return json.loads(value)
