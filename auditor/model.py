@@ -86,6 +86,9 @@ class Resource:
     body: Mapping[str, Any] = field(compare=False, hash=False)
     side: Side
     origin: str  # `path@commit` for desired, `cluster-name` or `snapshot:FILE` for live
+    # The line its document starts on in the file `origin` names (None when rendered by
+    # kustomize or read from the API): where SARIF locates a finding on it.
+    line: int | None = field(default=None, compare=False, hash=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,9 +170,14 @@ class Finding:
     details: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
     controls: tuple[str, ...] = ()
     discriminator: str = ""  # part of the fingerprint: see `fingerprint`
+    # A finding read back from the store keeps the fingerprint it was recorded with: the
+    # store does not keep the discriminator, and a stored identity never changes.
+    recorded_fingerprint: str = field(default="", compare=False, hash=False)
 
     @property
     def fingerprint(self) -> str:
+        if self.recorded_fingerprint:
+            return self.recorded_fingerprint
         return fingerprint(self.category, self.check, self.ref, self.path, self.discriminator)
 
     def to_json(self) -> dict[str, Any]:
@@ -251,6 +259,10 @@ class Run:
     git_commit: str
     clusters: tuple[ClusterInfo, ...] = ()
     counts: Mapping[str, int] = field(default_factory=dict, compare=False, hash=False)
+    # What the run judged by: the trust policy's digest ("" without a `trust:` section).
+    trust_policy_digest: str = ""
+    # What the findings cannot say (e.g. snapshots without managedFields), for people.
+    notes: tuple[str, ...] = ()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -424,6 +436,7 @@ class ResourceStatus:
     ref: ResourceRef  # the live ref when the object is live, else the desired one
     status: ResourceStatusName
     desired_origin: str | None  # `path@commit`; None for unmanaged objects
+    desired_line: int | None = None  # where its document starts in that file, when known
 
 
 @dataclass(frozen=True, slots=True)
@@ -574,14 +587,35 @@ class PolicyInput:
 
 
 @dataclass(frozen=True, slots=True)
+class PolicyInfo:
+    """A policy as its METADATA describes it: what SARIF rules, JUnit and PolicyReport name.
+
+    `id` is the check id its findings carry; the rest comes from the `# METADATA` block (or a
+    Gatekeeper constraint) and is stored with the run, so a report of an old run names the
+    policies as they were then.
+    """
+
+    id: str
+    title: str = ""
+    description: str = ""
+    severity: Severity = "high"  # of deny/violation messages
+    warn_severity: Severity = "low"
+    controls: tuple[str, ...] = ()
+    source: str = ""  # the file it was loaded from
+    kind: str = "rego"  # rego | gatekeeper
+    digest: str = ""  # `sha256:` of its Rego (and a Gatekeeper constraint's spec) as evaluated
+
+
+@dataclass(frozen=True, slots=True)
 class StageOutcome:
     """What a stage that judges many resources returns: findings, the errors that make the
-    run incomplete, and its own records (evaluations, attestations)."""
+    run incomplete, and its own records (evaluations, attestations, the policies it ran)."""
 
     findings: tuple[Finding, ...] = ()
     errors: tuple[StageError, ...] = ()
     evaluations: tuple[Evaluation, ...] = ()
     attestations: tuple[Attestation, ...] = ()
+    policies: tuple[PolicyInfo, ...] = ()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -601,6 +635,7 @@ class AuditResult:
     evaluations: tuple[Evaluation, ...] = ()
     attestations: tuple[Attestation, ...] = ()
     notes: tuple[str, ...] = ()  # what was not checked, said to people (DriftResult.notes)
+    policies: tuple[PolicyInfo, ...] = ()
 
     @property
     def complete(self) -> bool:
@@ -620,3 +655,136 @@ class AuditResult:
         if any(at_least(f.severity, fail_on) for f in self.findings):
             return ExitCode.FINDINGS
         return ExitCode.CLEAN
+
+
+# ---------------------------------------------------------------------------------------------
+# A stored run, read back: what `auditor report`, `findings` and `history` show
+
+RESOURCE_STATUSES = ("in_sync", "drifted", "missing", "unmanaged", "live", "desired")
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceRecord:
+    """One resource a run looked at, and what the run concluded about it.
+
+    `status` is a drift verdict (`in_sync`, `drifted`, `missing`, `unmanaged`) or, when no
+    comparison was made, the side it was read from (`live`, `desired`). Bodies are never
+    stored: `body_digest` is enough to tell whether an object changed between runs. `origin`
+    and `line` say where Git declares it (`path@commit`, the document's first line).
+    """
+
+    ref: ResourceRef
+    status: str
+    origin: str
+    body_digest: str | None = None
+    line: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.status not in RESOURCE_STATUSES:
+            raise ValueError(
+                f"{self.ref.display()}: resource status {self.status!r} is not one of"
+                f" {', '.join(RESOURCE_STATUSES)}"
+            )
+
+    @property
+    def git_path(self) -> str | None:
+        """The repo-relative file that declares it, when Git does (`origin` is `path@commit`)."""
+        path, at, commit = self.origin.rpartition("@")
+        if not at or not path or not commit or self.origin.startswith("snapshot:"):
+            return None
+        return path
+
+
+FindingStatus = Literal["open", "resolved"]
+
+
+def iso(moment: datetime | None) -> str | None:
+    """How reports and `-o json` write a time: ISO-8601 in UTC, or None."""
+    return moment.isoformat() if moment is not None else None
+
+
+@dataclass(frozen=True, slots=True)
+class FindingHistory:
+    """A finding across runs (DESIGN "Reports and history"), by fingerprint.
+
+    Times are the start times of the runs that saw it. It is `open` until a complete run of
+    its scope (its cluster) no longer has it: an incomplete run did not look, so it never
+    resolves anything; `open_since` is where the current unbroken streak of sightings began.
+    """
+
+    first_seen: datetime
+    last_seen: datetime
+    runs_seen: int
+    open_since: datetime | None
+    resolved_at: datetime | None
+
+    @property
+    def status(self) -> FindingStatus:
+        return "resolved" if self.resolved_at is not None else "open"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "first_seen": iso(self.first_seen),
+            "last_seen": iso(self.last_seen),
+            "runs_seen": self.runs_seen,
+            "open_since": iso(self.open_since),
+            "resolved_at": iso(self.resolved_at),
+            "status": self.status,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class SourceLocation:
+    """Where Git declares the resource a finding is about: a repo-relative file and line."""
+
+    path: str
+    line: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReportFinding:
+    """A stored finding with its history; `new` when the previous run did not have it."""
+
+    finding: Finding
+    history: FindingHistory
+    new: bool = False
+    location: SourceLocation | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The finding of `-o json` plus its history (DESIGN `auditor findings -o json`)."""
+        return {**self.finding.to_json(), **self.history.to_json()}
+
+
+@dataclass(frozen=True, slots=True)
+class RunReport:
+    """One stored run as every report renders it: read back from the store, never re-audited.
+
+    `previous` is the complete run before it over the same clusters (for "new since" and "resolved
+    since"); `resolved` the findings of that run this one no longer has (when this run is
+    incomplete they may just not have been looked at, and the reports say so); `trend` the
+    finished runs over the same clusters up to this one, oldest first.
+    """
+
+    run: Run
+    exit_code: int | None
+    findings: tuple[ReportFinding, ...]
+    evaluations: tuple[Evaluation, ...] = ()
+    attestations: tuple[Attestation, ...] = ()
+    errors: tuple[StageError, ...] = ()
+    resources: tuple[ResourceRecord, ...] = ()
+    policies: tuple[PolicyInfo, ...] = ()
+    previous: Run | None = None
+    resolved: tuple[ReportFinding, ...] = ()
+    trend: tuple[Run, ...] = ()
+
+    @property
+    def complete(self) -> bool:
+        return self.run.status == "complete"
+
+    @property
+    def new(self) -> tuple[ReportFinding, ...]:
+        return tuple(f for f in self.findings if f.new)
+
+    @property
+    def still_open(self) -> tuple[ReportFinding, ...]:
+        return tuple(f for f in self.findings if not f.new)

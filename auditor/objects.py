@@ -95,4 +95,4 @@ def to_resource(
     ref = ResourceRef(
         cluster=cluster, api_version=api_version, kind=kind, namespace=ns or "", name=name
     )
-    return Resource(ref=ref, body=redact(data), side=side, origin=origin)
+    return Resource(ref=ref, body=redact(data), side=side, origin=origin, line=line)

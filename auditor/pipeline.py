@@ -37,6 +37,7 @@ from auditor.model import (
     PolicyInput,
     ProvenanceResult,
     Resource,
+    ResourceRecord,
     Run,
     RunStatus,
     StageError,
@@ -139,12 +140,7 @@ def _run(
     ]
     if stage is not None:
         provenance = stage.outcome()
-    judged = StageOutcome()
-    if policies and config.policy.enabled:
-        inputs = [i for c in clusters for i in c.inputs]
-        # Gatekeeper's data.inventory at audit time is what Git declares in scope.
-        inventory = [r.body for c in clusters for r in c.inventory]
-        judged = evaluate_inputs(config.policy, inputs, inventory)
+    judged = _judge(config, clusters) if policies and config.policy.enabled else StageOutcome()
     findings = apply_overrides(
         [
             *(f for c in clusters for f in c.drift.findings),
@@ -178,6 +174,8 @@ def _run(
         git_commit=desired.commit,
         clusters=tuple(c.info for c in clusters),
         counts=counts,
+        trust_policy_digest=config.trust.digest if config.trust is not None else "",
+        notes=notes,
     )
     return AuditResult(
         run=run,
@@ -189,7 +187,16 @@ def _run(
         evaluations=judged.evaluations,
         attestations=provenance.attestations,
         notes=notes,
+        policies=judged.policies,
     )
+
+
+def _judge(config: Config, clusters: Sequence[_ClusterAudit]) -> StageOutcome:
+    """Every policy over every cluster's inputs, once for the run."""
+    inputs = [i for c in clusters for i in c.inputs]
+    # Gatekeeper's data.inventory at audit time is what Git declares in scope.
+    inventory = [r.body for c in clusters for r in c.inventory]
+    return evaluate_inputs(config.policy, inputs, inventory)
 
 
 def _audit_cluster(
@@ -357,10 +364,10 @@ def _record_stop(
 
 
 def _record_result(store: Store, result: AuditResult, fail_on: str) -> None:
-    from auditor.store import ResourceRecord
-
     records = [
-        ResourceRecord(ref=s.ref, status=s.status, origin=s.desired_origin or "", body_digest=None)
+        ResourceRecord(
+            ref=s.ref, status=s.status, origin=s.desired_origin or "", line=s.desired_line
+        )
         for s in result.statuses
     ]
     store.finish_run(
@@ -371,6 +378,7 @@ def _record_result(store: Store, result: AuditResult, fail_on: str) -> None:
         exit_code=result.audit_exit_code(fail_on),
         evaluations=result.evaluations,
         attestations=result.attestations,
+        policies=result.policies,
     )
 
 

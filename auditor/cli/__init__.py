@@ -16,7 +16,7 @@ import traceback
 import click
 
 from auditor import __version__
-from auditor.cli import audit, drift, policy, verify
+from auditor.cli import audit, drift, history, policy, report, verify
 from auditor.errors import AuditorError
 from auditor.exit_codes import ExitCode
 
@@ -49,6 +49,11 @@ def cli(verbose: int) -> None:
 cli.add_command(drift.drift)
 cli.add_command(audit.audit)
 cli.add_command(policy.policy)
+cli.add_command(report.report)
+cli.add_command(history.findings)
+cli.add_command(history.runs)
+cli.add_command(history.history)
+cli.add_command(history.prune)
 # verify imports model-signing only inside its commands, so registering it costs nothing.
 cli.add_command(verify.verify)
 

@@ -9,7 +9,7 @@ import click
 
 from auditor.cli.options import console, output_option, print_json
 from auditor.config import load_config
-from auditor.model import SEVERITIES
+from auditor.model import SEVERITIES, AuditResult
 
 
 @click.command()
@@ -20,7 +20,8 @@ from auditor.model import SEVERITIES
     "--report",
     "report_path",
     type=click.Path(),
-    help="write a report: .json for machines, anything else Markdown",
+    help="write a report, its format from the suffix: .md .html .json .sarif .junit.xml "
+    ".policyreport.yaml (rendered from the stored run when there is a store)",
 )
 @click.option(
     "--trigger",
@@ -40,7 +41,7 @@ def audit(
 ) -> None:
     """Run a full audit and record it. Exit 0 clean, 1 findings, 2 error, 3 incomplete."""
     from auditor.reports.documents import audit_document
-    from auditor.reports.files import check_report_path, write_report
+    from auditor.reports.files import check_report_path
     from auditor.reports.text import render_text
 
     config = load_config(config_file)
@@ -52,7 +53,7 @@ def audit(
 
     result = run_audit(config, store_path=store_path, trigger=trigger)
     if report:
-        write_report(result, report, fail_on=threshold)
+        _write_report(result, report, store_path or config.store, threshold)
     if output == "json":
         print_json(audit_document(result, fail_on=threshold))
     else:
@@ -60,6 +61,22 @@ def audit(
         if result.run.id:
             click.echo(f"run {result.run.id}: {result.run.status}", err=True)
     sys.exit(result.audit_exit_code(threshold))
+
+
+def _write_report(result: AuditResult, path: str, store: str | None, fail_on: str) -> None:
+    """The report of the stored run (with its history) when there is a store, else of the
+    run in memory."""
+    from auditor.reports.files import write_report
+    from auditor.reports.inmemory import report_of_result
+    from auditor.store import Store
+
+    report = None
+    if store:
+        with Store.open(store) as opened:
+            report = opened.report(result.run.id)
+    if report is None:
+        report = report_of_result(result, exit_code=result.audit_exit_code(fail_on))
+    write_report(report, path)
 
 
 __all__ = ["audit"]

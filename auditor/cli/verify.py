@@ -117,3 +117,48 @@ def _print_text(result: ModelVerification) -> None:
 
 
 __all__ = ["verify"]
+
+
+@verify.command("evidence")
+@click.argument("envelope", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--key",
+    "key_file",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="PEM public key of the --sign-key that signed it",
+)
+@click.option(
+    "--report",
+    "reports",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="a report file that must be one of the evidence's subjects (repeatable)",
+)
+@output_option
+def evidence(envelope: Path, key_file: Path, reports: tuple[Path, ...], output: str) -> None:
+    """Verify a run's signed evidence (`auditor report --format intoto`). Exit 0 verified,
+    1 rejected (signature, statement or a report's digest), 2 error."""
+    from auditor.evidence_check import check_evidence
+    from auditor.provenance.dsse import verify_with_key
+    from auditor.trust.authorities import PublicKey
+
+    authority = PublicKey.load("evidence-key", key_file)
+    data = envelope.read_bytes()
+    verified = verify_with_key(data, authority, source=str(envelope))  # DsseError: exit 1
+    result = check_evidence(
+        verified.payload_type,
+        verified.payload,
+        {str(path): path.read_bytes() for path in reports},
+        source=str(envelope),
+    )
+    if output == "json":
+        print_json({**result, "signer": verified.signer.to_json()})
+    else:
+        predicate = result["predicate"]
+        click.echo(
+            f"verified: run {predicate['run']['id']} ({predicate['run']['status']}) signed by "
+            f"{verified.signer.identity}"
+        )
+        for name in result["reports"]:
+            click.echo(f"  report {name}: digest matches the evidence")

@@ -7,6 +7,7 @@ Walking and building are pure functions of a `Tree` and parsed documents; only
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import posixpath
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -55,6 +56,7 @@ class RawObject:
     file: str  # how messages name its file: `path@<short commit>`
     line: int
     origin: str  # `path@<commit>`, the Resource origin
+    rendered: bool = False  # by kustomize: `line` counts in its output, not in a Git file
 
 
 def normalize_path(path: str) -> str:
@@ -255,14 +257,16 @@ def parse_manifest(content: bytes, *, path: str, tree: Tree, max_bytes: int) -> 
     return list(objects_of(docs, file=file, origin=f"{path}@{tree.commit}"))
 
 
-def objects_of(docs: Iterable[Document], *, file: str, origin: str) -> Iterator[RawObject]:
+def objects_of(
+    docs: Iterable[Document], *, file: str, origin: str, rendered: bool = False
+) -> Iterator[RawObject]:
     """The Kubernetes objects among the documents; values files and tool configs are skipped."""
     for data, line in flatten(docs, file):
         if not is_object(data):
             continue  # a values file, dvc.lock, auditor.yaml...: not ours to apply
         if _is_tool_config(data):
             continue
-        yield RawObject(data=data, file=file, line=line, origin=origin)
+        yield RawObject(data=data, file=file, line=line, origin=origin, rendered=rendered)
 
 
 def _is_tool_config(data: dict[str, Any]) -> bool:
@@ -311,6 +315,9 @@ def build_resources(
             origin=obj.origin,
             namespace=namespace,
         )
+        if obj.rendered:
+            # no line of a Git file declares it: reports point at the kustomization file
+            resource = dataclasses.replace(resource, line=None)
         key = resource.ref.match_key
         first = seen.setdefault(key, obj)
         if first is not obj:

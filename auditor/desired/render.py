@@ -466,4 +466,5 @@ def render_kustomization(
     # line numbers below count in kustomize's output, which "(rendered)" makes plain
     shown = f"{where} (rendered)"
     docs = load_documents(output, source=shown, max_bytes=limits.max_snapshot_bytes)
-    return list(objects_of(docs, file=shown, origin=f"{kdir.kustomization}@{tree.commit}"))
+    origin = f"{kdir.kustomization}@{tree.commit}"
+    return list(objects_of(docs, file=shown, origin=origin, rendered=True))

@@ -83,17 +83,17 @@ def compute_drift(
         have = live_by_key.get(key)
         if have is None:
             if ignored.whole:
-                statuses.append(ResourceStatus(want.ref, "in_sync", want.origin))
+                statuses.append(ResourceStatus(want.ref, "in_sync", want.origin, want.line))
                 continue
             findings.append(differ.missing(want))
-            statuses.append(ResourceStatus(want.ref, "missing", want.origin))
+            statuses.append(ResourceStatus(want.ref, "missing", want.origin, want.line))
             continue
         if not ignored.whole:
             compared.append(have)
         found = [] if ignored.whole else differ.object_drift(want, have, ignored)
         findings.extend(found)
         status: Status = "drifted" if found else "in_sync"
-        statuses.append(ResourceStatus(have.ref, status, want.origin))
+        statuses.append(ResourceStatus(have.ref, status, want.origin, want.line))
 
     for have in live:
         if have.ref.match_key in declared or not scope.includes(have.ref):

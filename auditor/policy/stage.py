@@ -7,6 +7,8 @@ every input, in one evaluation at the end of the run (DESIGN "Policy input and o
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -16,14 +18,16 @@ from auditor.model import (
     EVALUATION_RESULTS,
     Finding,
     GitCommit,
+    PolicyInfo,
     PolicyInput,
     ProvenanceResult,
     ServedModel,
     StageError,
     StageOutcome,
 )
-from auditor.policy.engine import PolicyEngine
+from auditor.policy.engine import Policy, PolicyEngine
 from auditor.policy.inputs import build_input
+from auditor.policy.loader import PolicySet
 
 MatchKey = tuple[str, str, str, str]
 
@@ -106,7 +110,28 @@ def evaluate_inputs(
         if close is not None:
             close()
     return StageOutcome(
-        findings=outcome.findings, errors=outcome.errors, evaluations=outcome.evaluations
+        findings=outcome.findings,
+        errors=outcome.errors,
+        evaluations=outcome.evaluations,
+        policies=tuple(_info(p, policy_set) for p in policy_set.policies),
+    )
+
+
+def _info(policy: Policy, policy_set: PolicySet) -> PolicyInfo:
+    """What reports name a policy by, as its METADATA (or Gatekeeper constraint) says, and
+    the digest of what was evaluated (its package's Rego, a constraint's spec)."""
+    texts = sorted(m.text for m in policy_set.modules if m.package == policy.package)
+    material = json.dumps([texts, dict(policy.constraint)], sort_keys=True, default=str)
+    return PolicyInfo(
+        id=policy.id,
+        title=policy.title,
+        description=policy.description,
+        severity=policy.severity,
+        warn_severity=policy.warn_severity,
+        controls=policy.controls,
+        source=policy.source,
+        kind=policy.kind,
+        digest="sha256:" + hashlib.sha256(material.encode()).hexdigest(),
     )
 
 

@@ -28,6 +28,8 @@ from sigstore.errors import Error as SigstoreError
 from sigstore.errors import VerificationError as SigstoreVerificationError
 
 from auditor import checks
+from auditor.envelope import IN_TOTO_PAYLOAD_TYPE as IN_TOTO_PAYLOAD_TYPE  # re-exported
+from auditor.envelope import pae
 from auditor.errors import ConfigError, VerificationError, first_line
 from auditor.lru import LRU
 from auditor.model import Finding, ResourceRef
@@ -49,8 +51,6 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 K = TypeVar("K", bound=Hashable)
-
-IN_TOTO_PAYLOAD_TYPE = "application/vnd.in-toto+json"
 
 # Attestations are small JSON documents; anything bigger is hostile or a mistake, and is
 # refused before it is decoded. The envelope carries the payload in base64 (4/3 larger).
@@ -145,12 +145,6 @@ class VerifiedPayload:
     payload: bytes
     signer: SignerIdentity
     envelope_digest: str  # `sha256:<hex>` of the envelope (or bundle) bytes as read
-
-
-def pae(payload_type: str, payload: bytes) -> bytes:
-    """DSSE v1 Pre-Authentication Encoding: what is actually signed."""
-    kind = payload_type.encode("utf-8")
-    return b"DSSEv1 %d %b %d %b" % (len(kind), kind, len(payload), payload)
 
 
 def sha256_digest(data: bytes) -> str:

@@ -9,6 +9,7 @@ sequences), or reorder what a reader sees (bidirectional-override characters).
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import unicodedata
@@ -23,7 +24,9 @@ _SHORT_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 # end a table cell. A backslash is escaped too, so a value can never escape what follows it.
 # An `_` between two letters or digits can neither open nor close emphasis (CommonMark's
 # flanking rules), so `model_signed` stays readable in the raw file.
-_MARKDOWN_SPECIAL = re.compile(r"[\\`*\[<&|~]|(?<![^\W_])_|_(?![^\W_])")
+# `<`, `>` and `&` become entities first (no HTML, and an entity in a value is shown, not
+# decoded); the rest is backslash-escaped.
+_MARKDOWN_SPECIAL = re.compile(r"[\\`*\[\]|~]|(?<![^\W_])_|_(?![^\W_])")
 
 
 def printable(text: str) -> str:
@@ -59,6 +62,7 @@ def markdown_text(value: Any, *, limit: int | None = None) -> str:
     text = printable(as_text(value))
     if limit is not None:
         text = truncated(text, limit)
+    text = html.escape(text, quote=False)
     return _MARKDOWN_SPECIAL.sub(lambda m: "\\" + m.group(0), text)
 
 

@@ -7,27 +7,48 @@
         store.findings(open_only=True)
 
 The file is plain SQLite (WAL mode): `sqlite3 audit.db 'select * from open_findings'` works.
-Tables, views and migrations are in `schema.py` and `migrations/`; writing in `writer.py`;
-reading in `queries.py`.
+Tables, views and migrations are in `schema.py` and `migrations/`; writing in `writer.py`
+(with the integer keys of `keys.py` and the history of `history.py`); reading in
+`queries.py` and `runreport.py`; retention in `prune.py`.
 """
 
 from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from sqlite_utils import Database
 
-from auditor.model import Attestation, Evaluation, Finding, Run, StageError
+from auditor.model import (
+    RESOURCE_STATUSES,
+    Attestation,
+    Evaluation,
+    Finding,
+    PolicyInfo,
+    ReportFinding,
+    ResourceRecord,
+    Run,
+    RunReport,
+    StageError,
+)
 from auditor.store import queries, writer
+from auditor.store.prune import PruneResult, prune
+from auditor.store.queries import RunSighting
+from auditor.store.runreport import read_run_report
 from auditor.store.schema import BUSY_TIMEOUT_SECONDS, connect
-from auditor.store.writer import RESOURCE_STATUSES, ResourceRecord
 
-__all__ = ["RESOURCE_STATUSES", "ResourceRecord", "Store", "new_run_id"]
+__all__ = [
+    "RESOURCE_STATUSES",
+    "PruneResult",
+    "ResourceRecord",
+    "RunSighting",
+    "Store",
+    "new_run_id",
+]
 
 
 def new_run_id(now: datetime) -> str:
@@ -88,8 +109,10 @@ class Store:
         exit_code: int,
         evaluations: Sequence[Evaluation] = (),
         attestations: Sequence[Attestation] = (),
+        policies: Sequence[PolicyInfo] = (),
     ) -> None:
-        """Record the outcome and every row of a begun run, all or nothing."""
+        """Record the outcome and every row of a begun run, all or nothing, and its findings
+        in the history."""
         writer.finish_run(
             self.db,
             run,
@@ -99,6 +122,7 @@ class Store:
             exit_code=exit_code,
             evaluations=evaluations,
             attestations=attestations,
+            policies=policies,
         )
 
     def record_run(
@@ -112,6 +136,7 @@ class Store:
         config_path: str = "",
         evaluations: Sequence[Evaluation] = (),
         attestations: Sequence[Attestation] = (),
+        policies: Sequence[PolicyInfo] = (),
     ) -> None:
         """begin_run then finish_run, for callers that have everything at once."""
         self.begin_run(run, config_path=config_path)
@@ -123,7 +148,16 @@ class Store:
             exit_code=exit_code,
             evaluations=evaluations,
             attestations=attestations,
+            policies=policies,
         )
+
+    def prune(
+        self, keep_days: int, *, now: datetime | None = None, vacuum: bool = False
+    ) -> PruneResult:
+        """Deletes runs started more than `keep_days` days before `now`; history stays true."""
+        if keep_days < 0:
+            raise ValueError(f"keep_days must be 0 or more, not {keep_days}")
+        return prune(self.db, (now or datetime.now(UTC)) - timedelta(days=keep_days), vacuum=vacuum)
 
     # Reading
 
@@ -149,8 +183,30 @@ class Store:
         )
 
     def finding_history(self, fingerprint: str) -> dict[str, Any] | None:
-        """first_seen, last_seen, open_since and runs_seen of one fingerprint."""
+        """first_seen, last_seen, runs_seen, open_since, resolved_at and status of one
+        fingerprint; None when the store never saw it."""
         return queries.finding_history(self.db, fingerprint)
+
+    def report(self, run_id: str = queries.LATEST) -> RunReport | None:
+        """One run as every report renders it (id or "latest"); None when there is none."""
+        return read_run_report(self.db, run_id)
+
+    def known_findings(
+        self,
+        *,
+        open_only: bool = False,
+        severity: str | None = None,
+        category: str | None = None,
+        since: datetime | None = None,
+    ) -> list[ReportFinding]:
+        """Every finding the store knows, once each as last seen, with its history."""
+        return queries.known_findings(
+            self.db, open_only=open_only, severity=severity, category=category, since=since
+        )
+
+    def sightings(self, fingerprint: str) -> tuple[ReportFinding, list[RunSighting]] | None:
+        """A finding with its history and the runs over its cluster that had it or not."""
+        return queries.finding_sightings(self.db, fingerprint)
 
     def errors(self, run_id: str) -> list[dict[str, Any]]:
         """The stage errors of one run (id or "latest")."""

@@ -1,18 +1,24 @@
-"""Reading runs and findings back: plain dicts with their JSON columns decoded.
+"""Reading runs and findings back.
 
-Rows keep the table's column names, so what a report gets from here is what a person gets
-from `sqlite3 store.db 'select * from findings'`.
+Row functions return plain dicts with their JSON columns decoded, keeping the view's column
+names, so what a script gets from here is what a person gets from
+`sqlite3 store.db 'select * from findings'`. `known_findings` and `finding_sightings` return
+model values for `auditor findings` and `auditor history`.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlite_utils import Database
 
-from auditor.model import SEVERITIES
+from auditor.model import SEVERITIES, ReportFinding, Run
+from auditor.store.schema import utc_timestamp
+from auditor.store.values import finding_of, history_of, run_of
 
 CATEGORIES = ("drift", "provenance", "policy", "error")
 LATEST = "latest"
@@ -25,12 +31,12 @@ _JSON_COLUMNS: dict[str, tuple[str, ...]] = {
 }
 
 # Most severe first; SQL cannot sort by a Python tuple, so the rank is spelled out once here.
-_SEVERITY_ORDER = (
+SEVERITY_ORDER = (
     "CASE severity "
     + " ".join(f"WHEN '{name}' THEN {rank}" for rank, name in enumerate(SEVERITIES))
     + f" ELSE {len(SEVERITIES)} END"
 )
-_FINDING_ORDER = f"{_SEVERITY_ORDER}, cluster, kind, namespace, name, path, check_id, id"
+_FINDING_ORDER = f"{SEVERITY_ORDER}, cluster, kind, namespace, name, path, check_id"
 
 
 def _decode(rows: Iterable[dict[str, Any]], table: str) -> list[dict[str, Any]]:
@@ -67,6 +73,13 @@ def run(db: Database, run_id: str) -> dict[str, Any] | None:
     return rows[0] if rows else None
 
 
+def _check_filters(severity: str | None, category: str | None) -> None:
+    if severity is not None and severity not in SEVERITIES:
+        raise ValueError(f"unknown severity {severity!r}: one of {', '.join(SEVERITIES)}")
+    if category is not None and category not in CATEGORIES:
+        raise ValueError(f"unknown category {category!r}: one of {', '.join(CATEGORIES)}")
+
+
 def findings(
     db: Database,
     run_id: str | None = None,
@@ -78,41 +91,180 @@ def findings(
     """Findings, most severe first.
 
     `run_id` (or "latest") limits them to one run; without it, every run's findings.
-    `open_only` keeps findings still present in the latest finished run, and without a
-    `run_id` means that run. `severity` and `category` are exact matches.
+    `open_only` keeps findings still open (see `auditor.store.history`); without a `run_id`
+    it lists each open finding once, as last seen.
     """
-    if severity is not None and severity not in SEVERITIES:
-        raise ValueError(f"unknown severity {severity!r}: one of {', '.join(SEVERITIES)}")
-    if category is not None and category not in CATEGORIES:
-        raise ValueError(f"unknown category {category!r}: one of {', '.join(CATEGORIES)}")
-    if open_only and run_id is None:
-        run_id = LATEST
+    _check_filters(severity, category)
     where: list[str] = []
     params: list[Any] = []
+    view = "findings"
     if run_id is not None:
         resolved = resolve_run_id(db, run_id)
         if resolved is None:
             return []
         where.append("run_id = ?")
         params.append(resolved)
-    if open_only:
-        where.append("fingerprint IN (SELECT fingerprint FROM open_findings)")
+        if open_only:
+            where.append("fingerprint IN (SELECT fingerprint FROM open_findings)")
+    elif open_only:
+        view = "open_findings"
     if severity is not None:
         where.append("severity = ?")
         params.append(severity)
     if category is not None:
         where.append("category = ?")
         params.append(category)
-    rows = db.table("findings").rows_where(
-        " AND ".join(where) if where else None, params, order_by=_FINDING_ORDER
-    )
+    sql = f"SELECT * FROM {view}"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    rows = [dict(row) for row in db.query(sql + f" ORDER BY {_FINDING_ORDER}", params)]
+    if view == "open_findings":
+        rows = [_with_finding_columns(db, row) for row in rows]
     return _decode(rows, "findings")
 
 
+def _with_finding_columns(db: Database, row: dict[str, Any]) -> dict[str, Any]:
+    """An open_findings row with every column of its last sighting in `findings`."""
+    full = db.execute(
+        "SELECT expected, actual, changed_by_manager, changed_by_operation, changed_by_time,"
+        " details, controls FROM finding_contents fc JOIN finding_states s"
+        " ON s.last_content = fc.id WHERE s.fingerprint = ?",
+        [row["fingerprint"]],
+    ).fetchone()
+    names = (
+        "expected",
+        "actual",
+        "changed_by_manager",
+        "changed_by_operation",
+        "changed_by_time",
+        "details",
+        "controls",
+    )
+    return {**row, **dict(zip(names, full, strict=True))}
+
+
+_HISTORY_COLUMNS = (
+    "fingerprint",
+    "first_seen",
+    "last_seen",
+    "runs_seen",
+    "open_since",
+    "resolved_at",
+    "status",
+)
+
+
 def finding_history(db: Database, fingerprint: str) -> dict[str, Any] | None:
-    """first_seen, last_seen, open_since (None once fixed) and runs_seen of one fingerprint."""
-    rows = list(db.view("finding_history").rows_where("fingerprint = ?", [fingerprint]))
+    """first_seen, last_seen, runs_seen, open_since (None once resolved), resolved_at and
+    status of one fingerprint; None for a fingerprint the store never saw."""
+    columns = ", ".join(_HISTORY_COLUMNS)
+    rows = list(
+        db.query(f"SELECT {columns} FROM finding_history WHERE fingerprint = ?", [fingerprint])
+    )
     return rows[0] if rows else None
+
+
+_KNOWN = """
+SELECT fc.*, o.cluster, o.api_version, o.kind, o.namespace, o.name,
+    s.first_seen, s.last_seen, s.runs_seen, s.open_since, s.resolved_at
+FROM finding_states s
+JOIN finding_contents fc ON fc.id = s.last_content
+JOIN objects o ON o.id = fc.object
+"""
+
+
+def known_findings(
+    db: Database,
+    *,
+    open_only: bool = False,
+    severity: str | None = None,
+    category: str | None = None,
+    since: datetime | None = None,
+) -> list[ReportFinding]:
+    """Every finding the store knows, once each as last seen, with its history; most severe
+    first. `since` keeps those first seen at or after it."""
+    _check_filters(severity, category)
+    where: list[str] = []
+    params: list[Any] = []
+    if open_only:
+        where.append("s.resolved_at IS NULL")
+    if severity is not None:
+        where.append("fc.severity = ?")
+        params.append(severity)
+    if category is not None:
+        where.append("fc.category = ?")
+        params.append(category)
+    if since is not None:
+        where.append("s.first_seen >= ?")
+        params.append(utc_timestamp(since))
+    sql = _KNOWN + (" WHERE " + " AND ".join(where) if where else "")
+    order = (
+        SEVERITY_ORDER.replace("severity", "fc.severity")
+        + ", o.cluster, o.kind, o.namespace, o.name, fc.path, fc.check_id"
+    )
+    return [
+        ReportFinding(finding_of(row), history_of(row))
+        for row in db.query(f"{sql} ORDER BY {order}, s.fingerprint", params)
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class RunSighting:
+    """One run over a finding's cluster since it was first seen, and whether it had it."""
+
+    run: Run
+    seen: bool
+    severity: str | None  # as that run recorded it
+    message: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "run": self.run.id,
+            "started": self.run.started.isoformat(),
+            "status": self.run.status,
+            "seen": self.seen,
+            "severity": self.severity,
+            "message": self.message,
+        }
+
+
+def finding_sightings(
+    db: Database, fingerprint: str
+) -> tuple[ReportFinding, list[RunSighting]] | None:
+    """A finding as last seen with its history, and every finished run over its cluster from
+    its first sighting on, oldest first, saying whether each had it; None when unknown."""
+    rows = list(db.query(_KNOWN + " WHERE s.fingerprint = ?", [fingerprint]))
+    if not rows:
+        return None
+    known = ReportFinding(finding_of(rows[0]), history_of(rows[0]))
+    cluster = known.finding.ref.cluster
+    seen = {
+        row["run"]: row
+        for row in db.query(
+            "SELECT rf.run, fc.severity, fc.message FROM finding_contents fc"
+            " JOIN run_findings rf ON rf.content = fc.id WHERE fc.fingerprint = ?",
+            [fingerprint],
+        )
+    }
+    timeline = []
+    for row in db.query(
+        "SELECT * FROM runs WHERE finished IS NOT NULL AND started >= ? ORDER BY started, id",
+        [rows[0]["first_seen"]],
+    ):
+        run_value = run_of(row)
+        in_scope = not cluster or cluster in {c.name for c in run_value.clusters}
+        hit = seen.get(row["seq"])
+        if hit is None and not in_scope:
+            continue
+        timeline.append(
+            RunSighting(
+                run_value,
+                hit is not None,
+                hit["severity"] if hit else None,
+                hit["message"] if hit else None,
+            )
+        )
+    return known, timeline
 
 
 def errors(db: Database, run_id: str) -> list[dict[str, Any]]:
@@ -123,29 +275,22 @@ def errors(db: Database, run_id: str) -> list[dict[str, Any]]:
     return list(db.table("errors").rows_where("run_id = ?", [resolved], order_by="id"))
 
 
+def _run_rows(db: Database, view: str, run_id: str, order_by: str) -> list[dict[str, Any]]:
+    resolved = resolve_run_id(db, run_id)
+    if resolved is None:
+        return []
+    rows = db.query(f"SELECT * FROM {view} WHERE run_id = ? ORDER BY {order_by}", [resolved])
+    return list(rows) if view not in _JSON_COLUMNS else _decode(rows, view)
+
+
 def resources(db: Database, run_id: str) -> list[dict[str, Any]]:
     """The resources one run (or "latest") looked at, with their verdicts."""
-    resolved = resolve_run_id(db, run_id)
-    if resolved is None:
-        return []
-    return list(
-        db.table("resources").rows_where(
-            "run_id = ?", [resolved], order_by="cluster, kind, namespace, name, id"
-        )
-    )
-
-
-def _run_rows(db: Database, table: str, run_id: str, order_by: str) -> list[dict[str, Any]]:
-    resolved = resolve_run_id(db, run_id)
-    if resolved is None:
-        return []
-    rows = db.table(table).rows_where("run_id = ?", [resolved], order_by=order_by)
-    return _decode(rows, table)
+    return _run_rows(db, "resources", run_id, "cluster, kind, namespace, name, position")
 
 
 def evaluations(db: Database, run_id: str) -> list[dict[str, Any]]:
     """Every policy x resource result of one run (or "latest"), pass included."""
-    return _run_rows(db, "evaluations", run_id, "policy, cluster, kind, namespace, name, id")
+    return _run_rows(db, "evaluations", run_id, "policy, cluster, kind, namespace, name, position")
 
 
 def attestations(db: Database, run_id: str) -> list[dict[str, Any]]:

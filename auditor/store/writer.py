@@ -1,55 +1,35 @@
-"""Recording runs: a row at the start, everything else in one transaction at the end."""
+"""Recording runs: a row at the start, everything else in one transaction at the end.
+
+Rows go in through the connection's `executemany` rather than sqlite-utils' `insert_all`:
+a run of 100,000 findings is a few hundred thousand rows, and the per-row dict handling is
+most of the time otherwise (bench/store).
+"""
 
 from __future__ import annotations
 
-import json
 import sqlite3
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from sqlite_utils import Database
-from sqlite_utils.db import NotFoundError
 
 import auditor
-from auditor.model import Attestation, Evaluation, Finding, ResourceRef, Run, StageError
+from auditor.model import (
+    RESOURCE_STATUSES,
+    Attestation,
+    Evaluation,
+    Finding,
+    PolicyInfo,
+    ResourceRecord,
+    ResourceRef,
+    Run,
+    StageError,
+)
+from auditor.store import history, keys
+from auditor.store.keys import to_json_text
 from auditor.store.schema import now_timestamp, utc_timestamp, write_transaction
 
-RESOURCE_STATUSES = ("in_sync", "drifted", "missing", "unmanaged", "live", "desired")
-
-
-@dataclass(frozen=True, slots=True)
-class ResourceRecord:
-    """One resource a run looked at, and what the run concluded about it.
-
-    `status` is a drift verdict (`in_sync`, `drifted`, `missing`, `unmanaged`) or, when no
-    comparison was made, the side it was read from (`live`, `desired`). Bodies are never
-    stored: `body_digest` is enough to tell whether an object changed between runs.
-    """
-
-    ref: ResourceRef
-    status: str
-    origin: str
-    body_digest: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.status not in RESOURCE_STATUSES:
-            raise ValueError(
-                f"{self.ref.display()}: resource status {self.status!r} is not one of"
-                f" {', '.join(RESOURCE_STATUSES)}"
-            )
-
-
-def to_json_text(value: Any, *, what: str) -> str:
-    """`value` as plain JSON text; ValueError naming `what` when it is not JSON.
-
-    Strict on purpose (no NaN, no str() fallback): the stored value must read back equal,
-    and every consumer of the store must be able to parse it.
-    """
-    try:
-        return json.dumps(value, ensure_ascii=False, allow_nan=False)
-    except (TypeError, ValueError) as error:
-        raise ValueError(f"{what} is not JSON: {error}") from error
+__all__ = ["RESOURCE_STATUSES", "ResourceRecord", "begin_run", "finish_run", "to_json_text"]
 
 
 def begin_run(db: Database, run: Run, *, config_path: str = "") -> None:
@@ -75,6 +55,8 @@ def begin_run(db: Database, run: Run, *, config_path: str = "") -> None:
     }
     try:
         with write_transaction(db):
+            # The integer key the run's rows use; taken under the write lock, so unique.
+            row["seq"] = db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM runs").fetchone()[0]
             db.table("runs").insert(row)
     except sqlite3.IntegrityError as error:
         raise ValueError(f"run {run.id} is already in the store") from error
@@ -90,22 +72,22 @@ def finish_run(
     exit_code: int,
     evaluations: Iterable[Evaluation] = (),
     attestations: Iterable[Attestation] = (),
+    policies: Iterable[PolicyInfo] = (),
 ) -> None:
-    """Record the run's outcome and all its rows in one transaction.
-
-    On any exception nothing of it is kept and the row stays as begin_run left it. Rows are
-    streamed into the transaction, so a large run is never held twice in memory.
-    """
-    runs = db.table("runs")
+    """Record the run's outcome and all its rows in one transaction, and its findings in the
+    history. On any exception nothing of it is kept and the row stays as begin_run left it."""
     with write_transaction(db):
-        try:
-            existing = runs.get(run.id)
-        except NotFoundError:
-            raise ValueError(f"run {run.id} was never begun: call begin_run first") from None
-        if existing["finished"] is not None:
-            # A second finish would duplicate every finding of the run.
+        row = db.execute(
+            "SELECT seq, finished, started FROM runs WHERE id = ?", [run.id]
+        ).fetchone()
+        if row is None:
+            raise ValueError(f"run {run.id} was never begun: call begin_run first")
+        # `started` as begun is the run's time everywhere, history included
+        seq, finished, started = row
+        if finished is not None:
+            # A second finish would record every finding of the run twice.
             raise ValueError(f"run {run.id} is already finished")
-        runs.update(
+        db.table("runs").update(
             run.id,
             {
                 "finished": utc_timestamp(run.finished) if run.finished else now_timestamp(),
@@ -116,64 +98,137 @@ def finish_run(
                 "clusters": _clusters_json(run),
                 "counts": to_json_text(dict(run.counts), what=f"run {run.id} counts"),
                 "exit_code": exit_code,
+                "trust_policy_digest": run.trust_policy_digest or None,
+                "notes": to_json_text(list(run.notes), what=f"run {run.id} notes"),
             },
         )
-        db.table("resources").insert_all(_resource_rows(run.id, resources))
-        db.table("findings").insert_all(_finding_rows(run.id, findings))
+        conn = db.conn
+        objects = keys.ObjectKeys(conn)
+        sightings = _write_findings(conn, seq, findings, objects)
+        _write_resources(conn, seq, resources, objects)
+        _write_evaluations(conn, seq, list(evaluations), list(policies), objects)
         db.table("errors").insert_all(_error_rows(run.id, errors))
-        db.table("evaluations").insert_all(_evaluation_rows(run.id, evaluations))
         db.table("attestations").insert_all(_attestation_rows(run.id, attestations))
+        recorded = history.RecordedRun(
+            seq,
+            started,
+            run.status == "complete",
+            tuple(c.name for c in run.clusters),
+        )
+        history.record(conn, recorded, sightings)
+
+
+# Findings are written in chunks as they come, so a large run is never held twice in memory.
+_CHUNK = 1000
+
+
+def _write_findings(
+    conn: sqlite3.Connection, seq: int, findings: Iterable[Finding], objects: keys.ObjectKeys
+) -> list[history.Sighting]:
+    sightings: list[history.Sighting] = []
+    chunk: list[Finding] = []
+    for finding in findings:
+        chunk.append(finding)
+        if len(chunk) == _CHUNK:
+            sightings += _write_finding_chunk(conn, seq, len(sightings), chunk, objects)
+            chunk = []
+    sightings += _write_finding_chunk(conn, seq, len(sightings), chunk, objects)
+    return sightings
+
+
+def _write_finding_chunk(
+    conn: sqlite3.Connection,
+    seq: int,
+    start: int,
+    findings: Sequence[Finding],
+    objects: keys.ObjectKeys,
+) -> list[history.Sighting]:
+    object_ids = objects.many([keys.object_key(f.ref) for f in findings])
+    values = [keys.finding_values(f, o) for f, o in zip(findings, object_ids, strict=True)]
+    digests = [keys.digest(*v) for v in values]
+    content = keys.content_ids(
+        conn, "finding_contents", dict(zip(digests, values, strict=True)), keys.FINDING_COLUMNS
+    )
+    conn.executemany(
+        "INSERT INTO run_findings (run, position, content) VALUES (?, ?, ?)",
+        ((seq, start + n, content[d]) for n, d in enumerate(digests)),
+    )
+    return [
+        history.Sighting(v[0], f.ref.cluster, content[d])
+        for f, v, d in zip(findings, values, digests, strict=True)
+    ]
+
+
+def _write_resources(
+    conn: sqlite3.Connection,
+    seq: int,
+    resources: Iterable[ResourceRecord],
+    objects: keys.ObjectKeys,
+) -> None:
+    records = list(resources)
+    object_ids = objects.many([keys.object_key(r.ref) for r in records])
+    conn.executemany(
+        "INSERT INTO run_resources (run, position, object, status, origin, line, body_digest)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (
+            (seq, position, o, r.status, r.origin, r.line, r.body_digest)
+            for position, (r, o) in enumerate(zip(records, object_ids, strict=True))
+        ),
+    )
+
+
+def _messages_text(evaluation: Evaluation) -> str | None:
+    if not evaluation.messages:
+        return None
+    messages = [
+        {"rule": m.rule, "msg": m.msg, "details": dict(m.details)} for m in evaluation.messages
+    ]
+    return to_json_text(messages, what=f"evaluation of {evaluation.policy}: messages")
+
+
+def _write_evaluations(
+    conn: sqlite3.Connection,
+    seq: int,
+    evaluations: Sequence[Evaluation],
+    policies: Sequence[PolicyInfo],
+    objects: keys.ObjectKeys,
+) -> None:
+    known = {p.id for p in policies}
+    # A policy the caller did not describe (a test, an older caller) is known by its id.
+    described = [*policies, *(PolicyInfo(e.policy) for e in evaluations if e.policy not in known)]
+    policy_ids = keys.policy_ids(conn, {p.id: p for p in described}.values())
+    texts = [_messages_text(e) for e in evaluations]
+    object_ids = objects.many([keys.object_key(e.ref) for e in evaluations if e.ref is not None])
+    object_of = iter(object_ids)
+    rows = {keys.digest(t): (t,) for t in texts if t is not None}
+    message_ids = keys.content_ids(conn, "evaluation_messages", rows, ("messages",))
+    conn.executemany(
+        "INSERT INTO run_evaluations (run, position, policy, object, result, messages,"
+        " duration_us, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            (
+                seq,
+                position,
+                policy_ids[e.policy],
+                next(object_of) if e.ref is not None else None,
+                e.result,
+                message_ids[keys.digest(text)] if text is not None else None,
+                round(e.duration_ms * 1000),
+                e.error,
+            )
+            for position, (e, text) in enumerate(zip(evaluations, texts, strict=True))
+        ),
+    )
+    conn.executemany(
+        "INSERT OR IGNORE INTO run_policies (run, policy) VALUES (?, ?)",
+        ((seq, key) for key in policy_ids.values()),
+    )
 
 
 def _clusters_json(run: Run) -> str:
     return to_json_text(
         [cluster.to_json() for cluster in run.clusters], what=f"run {run.id} clusters"
     )
-
-
-def _resource_rows(run_id: str, records: Iterable[ResourceRecord]) -> Iterator[dict[str, Any]]:
-    for record in records:
-        ref = record.ref
-        yield {
-            "run_id": run_id,
-            "cluster": ref.cluster,
-            "api_version": ref.api_version,
-            "kind": ref.kind,
-            "namespace": ref.namespace,
-            "name": ref.name,
-            "status": record.status,
-            "origin": record.origin,
-            "body_digest": record.body_digest,
-        }
-
-
-def _finding_rows(run_id: str, findings: Iterable[Finding]) -> Iterator[dict[str, Any]]:
-    for finding in findings:
-        ref = finding.ref
-        what = f"finding {finding.check} on {ref.display()} at {finding.path!r}"
-        changed_by = finding.changed_by
-        yield {
-            "run_id": run_id,
-            "fingerprint": finding.fingerprint,
-            "category": finding.category,
-            "check_id": finding.check,
-            "severity": finding.severity,
-            "class": finding.drift_class,
-            "cluster": ref.cluster,
-            "api_version": ref.api_version,
-            "kind": ref.kind,
-            "namespace": ref.namespace,
-            "name": ref.name,
-            "path": finding.path,
-            "message": finding.message,
-            "expected": to_json_text(finding.expected, what=f"{what}: expected"),
-            "actual": to_json_text(finding.actual, what=f"{what}: actual"),
-            "changed_by_manager": changed_by.manager if changed_by else None,
-            "changed_by_operation": changed_by.operation if changed_by else None,
-            "changed_by_time": changed_by.time if changed_by else None,
-            "details": to_json_text(dict(finding.details), what=f"{what}: details"),
-            "controls": to_json_text(list(finding.controls), what=f"{what}: controls"),
-        }
 
 
 def _error_rows(run_id: str, errors: Iterable[StageError]) -> Iterator[dict[str, Any]]:
@@ -197,21 +252,6 @@ def _ref_columns(ref: ResourceRef | None) -> dict[str, str | None]:
         "namespace": ref.namespace,
         "name": ref.name,
     }
-
-
-def _evaluation_rows(run_id: str, evaluations: Iterable[Evaluation]) -> Iterator[dict[str, Any]]:
-    for ev in evaluations:
-        what = f"evaluation of {ev.policy}"
-        messages = [{"rule": m.rule, "msg": m.msg, "details": dict(m.details)} for m in ev.messages]
-        yield {
-            "run_id": run_id,
-            "policy": ev.policy,
-            **_ref_columns(ev.ref),
-            "result": ev.result,
-            "messages": to_json_text(messages, what=f"{what}: messages"),
-            "duration_ms": ev.duration_ms,
-            "error": ev.error,
-        }
 
 
 def _attestation_rows(run_id: str, attestations: Iterable[Attestation]) -> Iterator[dict[str, Any]]:

@@ -28,18 +28,31 @@ GOLDEN = Path(__file__).parent / "golden" / "example_audit.json"
 # Secret values are keyed digests under a key made per run: equal within a run, never across.
 SECRET_DIGEST = re.compile(r"hmac-sha256:[0-9a-f]{64}")
 CLOCK_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}(\+00:00|Z)")
+# ... and as reports show them to people, to the minute.
+REPORT_TIME = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC")
 # Clock columns: everything else (changed_by_time, say) comes from the example's data.
-CLOCK_KEYS = {"started", "finished", "applied_at", "first_seen", "last_seen", "open_since"}
+CLOCK_KEYS = {
+    "started",
+    "finished",
+    "applied_at",
+    "first_seen",
+    "last_seen",
+    "open_since",
+    "resolved_at",
+}
 # Integer row ids depend on insertion order only, which the other columns already pin.
 ROW_ID_KEYS = {"id"}
-TIMING_KEYS = {"duration_ms"}
+TIMING_KEYS = {"duration_ms", "duration_us"}
+# Content keys hash what they key, temporary paths included: the content is compared instead.
+DIGEST_KEYS = {"digest", "trust_policy_digest"}
 
 
 def _scrub(value: Any, subs: list[tuple[str, str]]) -> Any:
     if isinstance(value, str):
         for old, new in subs:
             value = value.replace(old, new)
-        return SECRET_DIGEST.sub("<secret digest>", CLOCK_TIME.sub("<time>", value))
+        value = REPORT_TIME.sub("<time>", CLOCK_TIME.sub("<time>", value))
+        return SECRET_DIGEST.sub("<secret digest>", value)
     if isinstance(value, list):
         return [_scrub(v, subs) for v in value]
     if isinstance(value, dict):
@@ -75,7 +88,7 @@ def _store_rows(store: Path) -> dict[str, list[dict[str, Any]]]:
             {
                 k: "<ms>" if k in TIMING_KEYS else _decoded(row[k])
                 for k in row.keys()  # noqa: SIM118
-                if not (k in ROW_ID_KEYS and isinstance(row[k], int))
+                if not (k in ROW_ID_KEYS and isinstance(row[k], int)) and k not in DIGEST_KEYS
             }
             for row in db.execute(f'SELECT * FROM "{table}"')
         ]

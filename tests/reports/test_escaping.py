@@ -93,15 +93,20 @@ def audited(git_repo: GitRepo, tmp_path: Path) -> tuple[CliResult, str]:
     return result, report.read_text()
 
 
+# A first run: every finding is new, in the report's first findings table.
+FINDINGS_SECTION = "New since the previous run"
+COLUMNS = 11  # severity, check, class, resource, path, message, Git, live, changed by, seen, open
+
+
 def findings_table(markdown: str) -> list[str]:
-    section = markdown.split("## Findings", 1)[1]
+    section = markdown.split(f"## {FINDINGS_SECTION}", 1)[1].split("\n## ", 1)[0]
     return [line for line in section.splitlines() if line.startswith("|")]
 
 
 def rendered_rows(markdown: str) -> list[list[str]]:
     """The findings table as a reader sees it: each row's cells as plain text."""
     html = MarkdownIt("commonmark").enable("table").render(markdown)
-    body = html.split("<h2>Findings</h2>", 1)[1]
+    body = html.split(f"<h2>{FINDINGS_SECTION}</h2>", 1)[1].split("<h2>", 1)[0]
     return [
         [unescape(cell) for cell in re.findall(r"<t[hd]>(.*?)</t[hd]>", row, re.DOTALL)]
         for row in re.findall(r"<tr>(.*?)</tr>", body, re.DOTALL)
@@ -113,13 +118,13 @@ def test_hostile_values_keep_the_findings_table_whole(audited: tuple[CliResult, 
     rows = findings_table(markdown)
     # header, delimiter, and one line per finding: the two drift paths and the policy's deny
     assert len(rows) == 2 + 3
-    assert [len(cells) for cells in rendered_rows(markdown)] == [9] * 4  # no cell split
+    assert [len(cells) for cells in rendered_rows(markdown)] == [COLUMNS] * 4  # no cell split
 
 
 def test_hostile_values_inject_no_html_link_or_formatting(audited: tuple[CliResult, str]) -> None:
     _, markdown = audited
     html = MarkdownIt("commonmark").enable("table").enable("strikethrough").render(markdown)
-    body = html.split("<h2>Findings</h2>", 1)[1]
+    body = html.split(f"<h2>{FINDINGS_SECTION}</h2>", 1)[1].split("<h2>", 1)[0]
     for tag in ("<img", "<script", "<i>", "<b>", "<a ", "<strong>", "<em>", "<code>", "<s>"):
         assert tag not in body, tag
     # shown as the text it is
@@ -156,8 +161,8 @@ def test_the_terminal_report_gets_no_escape_sequence_or_forged_line(
 def test_each_finding_s_message_is_in_the_markdown_report(audited: tuple[CliResult, str]) -> None:
     _, markdown = audited
     header, *rows = rendered_rows(markdown)
-    assert header[4] == "message"
-    messages = {row[1]: row[4] for row in rows if row[1] != "drift.changed"}
+    column = header.index("message")
+    messages = {row[1]: row[column] for row in rows if row[1] != "drift.changed"}
     # the policy judged the live object: its message carries the live value, shown as it is
     assert messages == {
         "acme.notes": f"ConfigMap ml/scorer-config: note says {printable(HOSTILE_LIVE)}"

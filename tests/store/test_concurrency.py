@@ -118,5 +118,5 @@ def test_two_processes_recording_at_once_serialize_and_lose_nothing(
         assert all(row["status"] == "complete" and row["finished"] for row in runs)
         per_run = dict(db.execute("SELECT run_id, COUNT(*) FROM findings GROUP BY run_id"))
         assert per_run == {row["id"]: 50 for row in runs}
-        assert db.table("resources").count == 2 * count * 5
+        assert db["resources"].count == 2 * count * 5
         assert db.table("errors").count == 2 * count

@@ -37,6 +37,8 @@ def test_a_finding_that_disappears_and_returns_is_open_again_since_its_return(
         "last_seen": started(three_runs, "r3"),
         "runs_seen": 2,
         "open_since": started(three_runs, "r3"),
+        "resolved_at": None,
+        "status": "open",
     }
 
 

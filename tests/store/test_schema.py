@@ -27,19 +27,38 @@ def test_open_creates_parent_folders_schema_version_tables_indexes_and_views(
 ) -> None:
     with Store.open(store_path) as store:
         db = store.db
-        assert {"schema_version", "runs", "resources", "findings", "errors"} <= set(
-            db.table_names()
-        )
-        assert {"latest_run", "open_findings", "finding_history"} <= set(db.view_names())
+        assert {
+            "schema_version",
+            "runs",
+            "objects",
+            "policies",
+            "finding_contents",
+            "run_findings",
+            "run_resources",
+            "run_evaluations",
+            "finding_states",
+            "errors",
+        } <= set(db.table_names())
+        assert {
+            "findings",
+            "resources",
+            "evaluations",
+            "latest_run",
+            "open_findings",
+            "finding_history",
+        } <= set(db.view_names())
         indexed = {
             (table, tuple(index.columns))
-            for table in ("findings", "resources")
+            for table in ("finding_contents", "run_findings", "finding_states", "runs")
             for index in db.table(table).indexes
         }
         assert {
-            ("findings", ("fingerprint",)),
-            ("findings", ("run_id",)),
-            ("resources", ("run_id",)),
+            ("finding_contents", ("fingerprint",)),
+            ("run_findings", ("content",)),
+            ("finding_states", ("first_seen",)),
+            ("finding_states", ("resolved_at",)),
+            ("finding_states", ("cluster",)),
+            ("runs", ("seq",)),
         } <= indexed
         row = next(db.query("SELECT * FROM schema_version"))
         assert row["version"] == 1 and row["applied_at"].endswith("Z")
@@ -67,7 +86,7 @@ def test_a_version_0_store_is_migrated(store_path: Path) -> None:
     with sqlite3.connect(store_path) as conn:
         conn.execute("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at TEXT)")
     with Store.open(store_path) as store:
-        assert store.db.table("findings").exists()
+        assert "findings" in store.db.view_names()
     assert versions(store_path) == list(range(1, LATEST_VERSION + 1))
 
 

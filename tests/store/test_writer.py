@@ -157,8 +157,8 @@ def test_an_exception_inside_finish_run_rolls_everything_back(store: Store) -> N
     row = store.run("r1")
     assert row is not None
     assert (row["status"], row["finished"], row["exit_code"]) == ("running", None, None)
-    for table in ("findings", "resources", "errors"):
-        assert store.db.table(table).count == 0, table
+    for table in ("findings", "resources", "errors", "run_findings", "run_resources"):
+        assert store.db[table].count == 0, table
     assert integrity(store) == "ok"
     # The store is still usable: the failure did not leave a transaction open.
     store.record_run(make_run("r2", minutes=1), findings=good, exit_code=1)
@@ -201,8 +201,8 @@ def test_deleting_a_run_deletes_its_rows(store: Store) -> None:
         exit_code=3,
     )
     store.db.execute("DELETE FROM runs WHERE id = 'r1'")
-    for table in ("findings", "resources", "errors"):
-        assert store.db.table(table).count == 0, table
+    for table in ("run_findings", "run_resources", "run_evaluations", "errors", "findings"):
+        assert store.db[table].count == 0, table
 
 
 def test_a_write_lock_held_past_the_busy_timeout_is_a_store_error(tmp_path: Path) -> None:

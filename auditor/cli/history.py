@@ -1,0 +1,156 @@
+"""`auditor findings`, `auditor runs`, `auditor history`, `auditor prune`: the store's history
+for people (text) and scripts (`-o json`, one object on stdout)."""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime
+
+import click
+
+from auditor.cli.options import output_option, print_json
+from auditor.cli.stored import open_store, store_option
+from auditor.errors import ConfigError
+from auditor.model import SEVERITIES, ReportFinding, iso
+
+CATEGORIES = ("drift", "provenance", "policy", "error")
+DATE_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%d %H:%M:%S"]
+
+
+def _day(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M") if moment else "-"
+
+
+def _line(item: ReportFinding) -> str:
+    f, h = item.finding, item.history
+    state = (
+        f"open since {_day(h.open_since)}"
+        if h.status == "open"
+        else f"resolved {_day(h.resolved_at)}"
+    )
+    where = f"{f.ref.cluster}: " if f.ref.cluster else ""
+    return (
+        f"{f.severity:<8} {h.status:<8} {f.check}  {where}{f.ref.display()} {f.path}\n"
+        f"         {f.message}\n"
+        f"         first seen {_day(h.first_seen)}, {h.runs_seen} runs, {state}; {f.fingerprint}"
+    )
+
+
+@click.command()
+@store_option
+@click.option("--open", "open_only", is_flag=True, help="only findings still open")
+@click.option("--severity", type=click.Choice(SEVERITIES), help="only this severity")
+@click.option("--category", type=click.Choice(CATEGORIES), help="only this category")
+@click.option(
+    "--since",
+    type=click.DateTime(DATE_FORMATS),
+    help="only findings first seen at or after this date (UTC)",
+)
+@output_option
+def findings(
+    store_path: str,
+    open_only: bool,
+    severity: str | None,
+    category: str | None,
+    since: datetime | None,
+    output: str,
+) -> None:
+    """Every finding the store knows, once each as last seen, with its history."""
+    with open_store(store_path) as store:
+        found = store.known_findings(
+            open_only=open_only,
+            severity=severity,
+            category=category,
+            since=since.replace(tzinfo=UTC) if since else None,
+        )
+    if output == "json":
+        print_json({"findings": [item.to_json() for item in found]})
+        return
+    for item in found:
+        click.echo(_line(item))
+    click.echo(f"{len(found)} findings", err=True)
+
+
+@click.command()
+@store_option
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
+@output_option
+def runs(store_path: str, limit: int, output: str) -> None:
+    """The runs in the store, newest first (unfinished ones included)."""
+    from auditor.reports.runjson import run_json
+    from auditor.store.values import run_of
+
+    with open_store(store_path) as store:
+        rows = store.runs(limit)
+    values = [(run_of(row), row.get("exit_code")) for row in rows]
+    if output == "json":
+        print_json({"runs": [run_json(run, code) for run, code in values]})
+        return
+    for run, code in values:
+        clusters = ",".join(c.name for c in run.clusters) or "-"
+        findings_count = run.counts.get("findings", "-")
+        finished = "never finished" if run.finished is None and run.status != "running" else ""
+        click.echo(
+            f"{run.id}  {run.status:<11} {run.trigger:<5} {_day(run.started)}  "
+            f"{clusters}  findings {findings_count}  exit {code if code is not None else '-'}"
+            + (f"  {finished}" if finished else "")
+        )
+
+
+@click.command()
+@store_option
+@click.argument("fingerprint")
+@output_option
+def history(store_path: str, fingerprint: str, output: str) -> None:
+    """One finding across runs: first and last seen, open since or resolved at, and every
+    run over its cluster since it appeared, with whether it had it."""
+    with open_store(store_path) as store:
+        found = store.sightings(fingerprint)
+    if found is None:
+        raise ConfigError(
+            f"no finding with fingerprint {fingerprint!r} in the store",
+            file=store_path,
+            hint="`auditor findings --store FILE` lists them with their fingerprints",
+        )
+    item, timeline = found
+    if output == "json":
+        print_json(
+            {
+                "finding": item.to_json(),
+                "runs": [sighting.to_json() for sighting in timeline],
+            }
+        )
+        return
+    click.echo(_line(item))
+    for sighting in timeline:
+        mark = "seen" if sighting.seen else "absent"
+        click.echo(
+            f"  {sighting.run.id}  {_day(sighting.run.started)}  {sighting.run.status:<10} {mark}"
+        )
+
+
+@click.command()
+@store_option
+@click.option(
+    "--keep-days",
+    type=click.IntRange(min=0),
+    required=True,
+    help="keep runs started this many days back",
+)
+@click.option("--vacuum", is_flag=True, help="give the freed space back to the file system")
+@output_option
+def prune(store_path: str, keep_days: int, vacuum: bool, output: str) -> None:
+    """Delete runs older than --keep-days with all their rows. Findings still open keep their
+    history (first seen, open since, runs seen)."""
+    with open_store(store_path) as store:
+        result = store.prune(keep_days, vacuum=vacuum)
+    if output == "json":
+        print_json(result.to_json())
+        return
+    sys.stdout.write(
+        f"deleted {result.runs} runs started before {iso(result.cutoff)}; "
+        f"forgot {result.forgotten} findings resolved before then\n"
+    )
+
+
+__all__ = ["findings", "history", "prune", "runs"]

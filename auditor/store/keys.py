@@ -1,0 +1,212 @@
+"""Integer keys for what runs repeat: objects, policies, finding contents, message lists.
+
+A nightly audit of one cluster sees the same 10,000 objects, the same policies and mostly
+the same findings every night. Each is stored once and named by an integer key from then
+on; a run's own rows are integers pointing at them (DESIGN "Store": a store that lasts).
+
+Contents are found again by a 128-bit digest of their canonical JSON: two different
+contents never share a key (a collision is as likely as a SHA-256 one cut to 128 bits).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from auditor.model import Finding, PolicyInfo, ResourceRef
+
+ObjectKey = tuple[str, str, str, str, str]  # cluster, apiVersion, kind, namespace, name
+
+# SQLite's default limit on bound parameters is 32766 since 3.32; stay well under it.
+_CHUNK = 5000
+
+
+# One encoder for every row: json.dumps with options builds a new encoder per call, which
+# is a third of the time of writing a large run.
+_ENCODE = json.JSONEncoder(ensure_ascii=False, allow_nan=False).encode
+
+
+def to_json_text(value: Any, *, what: str) -> str:
+    """`value` as plain JSON text; ValueError naming `what` when it is not JSON.
+
+    Strict on purpose (no NaN, no str() fallback): the stored value must read back equal,
+    and every consumer of the store must be able to parse it.
+    """
+    if value is None:
+        return "null"
+    try:
+        return _ENCODE(value)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{what} is not JSON: {error}") from error
+
+
+# Compact and in C: the digest of a row is the encoding of its values as one JSON list.
+_ENCODE_ROW = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def digest(*parts: str | int | None) -> bytes:
+    """The content key of a row's values: SHA-256, cut to 16 bytes, of their JSON list
+    (unambiguous whatever the values hold)."""
+    return hashlib.sha256(_ENCODE_ROW(parts).encode("utf-8", "surrogatepass")).digest()[:16]
+
+
+def object_key(ref: ResourceRef) -> ObjectKey:
+    return (ref.cluster, ref.api_version, ref.kind, ref.namespace, ref.name)
+
+
+def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), _CHUNK):
+        yield items[start : start + _CHUNK]
+
+
+def _next_id(conn: sqlite3.Connection, table: str) -> int:
+    return int(conn.execute(f"SELECT COALESCE(MAX(id), 0) + 1 FROM {table}").fetchone()[0])
+
+
+class ObjectKeys:
+    """The integer key of each object, adding the ones the store has not seen yet; one per
+    transaction (keys of an aborted transaction must not be remembered)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self.known: dict[ObjectKey, int] = {}
+        self._scanned: set[str] = set()
+
+    def _scan(self, cluster: str) -> None:
+        # One scan per cluster beats one lookup per object for a run that sees most of them.
+        self._scanned.add(cluster)
+        for row in self.conn.execute(
+            "SELECT id, cluster, api_version, kind, namespace, name FROM objects WHERE cluster = ?",
+            (cluster,),
+        ):
+            self.known[(row[1], row[2], row[3], row[4], row[5])] = row[0]
+
+    def many(self, wanted: Sequence[ObjectKey]) -> list[int]:
+        """The keys of `wanted`, in order; new objects are added in one statement."""
+        for cluster in {key[0] for key in wanted} - self._scanned:
+            self._scan(cluster)
+        missing = [key for key in dict.fromkeys(wanted) if key not in self.known]
+        if missing:
+            first = _next_id(self.conn, "objects")
+            self.conn.executemany(
+                "INSERT INTO objects (id, cluster, api_version, kind, namespace, name)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                ((first + n, *key) for n, key in enumerate(missing)),
+            )
+            self.known.update((key, first + n) for n, key in enumerate(missing))
+        return [self.known[key] for key in wanted]
+
+    def __call__(self, key: ObjectKey) -> int:
+        return self.many([key])[0]
+
+
+def content_ids(
+    conn: sqlite3.Connection, table: str, rows: dict[bytes, tuple[Any, ...]], columns: Sequence[str]
+) -> dict[bytes, int]:
+    """The key of every content (by digest) in `table`, inserting those not stored yet.
+
+    `rows` maps a digest to the values of `columns` (without `digest`).
+    """
+    digests = list(rows)
+    found: dict[bytes, int] = {}
+    for chunk in _chunks(digests):
+        marks = ",".join("?" * len(chunk))
+        found.update(
+            (bytes(row[1]), row[0])
+            for row in conn.execute(
+                f"SELECT id, digest FROM {table} WHERE digest IN ({marks})", chunk
+            )
+        )
+    missing = [key for key in digests if key not in found]
+    if missing:
+        first = _next_id(conn, table)
+        names = ", ".join(("id", "digest", *columns))
+        marks = ", ".join("?" * (len(columns) + 2))
+        conn.executemany(
+            f"INSERT INTO {table} ({names}) VALUES ({marks})",
+            ((first + n, key, *rows[key]) for n, key in enumerate(missing)),
+        )
+        found.update((key, first + n) for n, key in enumerate(missing))
+    return found
+
+
+FINDING_COLUMNS = (
+    "fingerprint",
+    "object",
+    "category",
+    "check_id",
+    "severity",
+    "class",
+    "path",
+    "message",
+    "expected",
+    "actual",
+    "changed_by_manager",
+    "changed_by_operation",
+    "changed_by_time",
+    "details",
+    "controls",
+)
+
+
+def finding_values(finding: Finding, object_id: int) -> tuple[Any, ...]:
+    """A finding as the values of FINDING_COLUMNS (JSON columns as JSON text)."""
+    ref = finding.ref
+    what = f"finding {finding.check} on {ref.display()} at {finding.path!r}"
+    changed_by = finding.changed_by
+    return (
+        finding.fingerprint,
+        object_id,
+        finding.category,
+        finding.check,
+        finding.severity,
+        finding.drift_class,
+        finding.path,
+        finding.message,
+        to_json_text(finding.expected, what=f"{what}: expected"),
+        to_json_text(finding.actual, what=f"{what}: actual"),
+        changed_by.manager if changed_by else None,
+        changed_by.operation if changed_by else None,
+        changed_by.time if changed_by else None,
+        to_json_text(dict(finding.details), what=f"{what}: details") if finding.details else "{}",
+        to_json_text(list(finding.controls), what=f"{what}: controls")
+        if finding.controls
+        else "[]",
+    )
+
+
+POLICY_COLUMNS = (
+    "policy",
+    "title",
+    "description",
+    "severity",
+    "warn_severity",
+    "controls",
+    "source",
+    "kind",
+    "source_digest",
+)
+
+
+def policy_values(policy: PolicyInfo) -> tuple[Any, ...]:
+    return (
+        policy.id,
+        policy.title,
+        policy.description,
+        policy.severity,
+        policy.warn_severity,
+        to_json_text(list(policy.controls), what=f"policy {policy.id} controls"),
+        policy.source,
+        policy.kind,
+        policy.digest,
+    )
+
+
+def policy_ids(conn: sqlite3.Connection, policies: Iterable[PolicyInfo]) -> dict[str, int]:
+    """Policy id -> the key of this run's version of it (METADATA as the run loaded it)."""
+    rows = {digest(*values): values for values in map(policy_values, policies)}
+    keys = content_ids(conn, "policies", rows, POLICY_COLUMNS)
+    return {values[0]: keys[key] for key, values in rows.items()}

@@ -1,0 +1,175 @@
+"""One stored run as a `RunReport`: everything `auditor report` renders, read in one go.
+
+The run, its findings with their history and where Git declares their resources, its
+evaluations, attestations, errors and resources, the policies it ran (with their METADATA as
+it was then), the previous run over the same clusters (for "new since" and "resolved since")
+and the trend of the runs before it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from sqlite_utils import Database
+
+from auditor.model import (
+    Finding,
+    FindingHistory,
+    ReportFinding,
+    ResourceRecord,
+    Run,
+    RunReport,
+    SourceLocation,
+    api_group,
+)
+from auditor.store.queries import resolve_run_id
+from auditor.store.values import (
+    attestation_of,
+    error_of,
+    evaluation_of,
+    finding_of,
+    history_of,
+    policy_of,
+    resource_of,
+    run_of,
+)
+
+TREND_RUNS = 30
+# Only a complete run looked at everything: an incomplete one would make what it missed
+# look new tonight and resolved last night.
+_COMPARABLE = ("complete",)
+
+_FINDINGS = """
+SELECT fc.*, o.cluster, o.api_version, o.kind, o.namespace, o.name,
+    s.first_seen, s.last_seen, s.runs_seen, s.open_since, s.resolved_at
+FROM run_findings rf
+JOIN finding_contents fc ON fc.id = rf.content
+JOIN objects o ON o.id = fc.object
+LEFT JOIN finding_states s ON s.fingerprint = fc.fingerprint
+WHERE rf.run = ?
+ORDER BY rf.position
+"""
+
+LocationKey = tuple[str, str, str, str, str]
+
+
+def _location_key(
+    cluster: str, api_version: str, kind: str, namespace: str, name: str
+) -> LocationKey:
+    # Git's apiVersion may be older than the live one: match like drift does, without version.
+    return (cluster, api_group(api_version), kind, namespace, name)
+
+
+def _locations(resources: Iterable[ResourceRecord]) -> dict[LocationKey, SourceLocation]:
+    found = {}
+    for record in resources:
+        path = record.git_path
+        if path is not None:
+            ref = record.ref
+            key = _location_key(ref.cluster, ref.api_version, ref.kind, ref.namespace, ref.name)
+            found[key] = SourceLocation(path, record.line)
+    return found
+
+
+def _report_finding(
+    row: Mapping[str, Any],
+    run: Run,
+    new: bool,
+    locations: Mapping[LocationKey, SourceLocation],
+) -> ReportFinding:
+    finding: Finding = finding_of(row)
+    if row.get("first_seen") is not None:
+        history = history_of(row)
+    else:  # pruned away: this run is all that is known
+        history = FindingHistory(run.started, run.started, 1, run.started, None)
+    ref = finding.ref
+    where = locations.get(
+        _location_key(ref.cluster, ref.api_version, ref.kind, ref.namespace, ref.name)
+    )
+    return ReportFinding(finding, history, new=new, location=where)
+
+
+def _rows(db: Database, sql: str, params: list[Any]) -> list[dict[str, Any]]:
+    return [dict(row) for row in db.query(sql, params)]
+
+
+def _same_scope_runs(db: Database, run_row: Mapping[str, Any], limit: int) -> list[dict[str, Any]]:
+    """Finished runs over the same clusters started before `run_row`, newest first."""
+    this = run_of(run_row)
+    clusters = sorted(c.name for c in this.clusters)
+    found = []
+    for row in db.query(
+        "SELECT * FROM runs WHERE finished IS NOT NULL AND (started < ? OR (started = ? AND id < ?))"
+        " ORDER BY started DESC, id DESC",
+        [run_row["started"], run_row["started"], run_row["id"]],
+    ):
+        if sorted(c.name for c in run_of(row).clusters) == clusters:
+            found.append(dict(row))
+            if len(found) >= limit:
+                break
+    return found
+
+
+def read_run_report(db: Database, run_id: str, *, trend: int = TREND_RUNS) -> RunReport | None:
+    """The report of one run ("latest" for the latest finished one); None when there is none."""
+    resolved = resolve_run_id(db, run_id)
+    rows = _rows(db, "SELECT * FROM runs WHERE id = ?", [resolved]) if resolved else []
+    if not rows:
+        return None
+    run_row = rows[0]
+    run = run_of(run_row)
+    earlier = _same_scope_runs(db, run_row, max(trend, 1) + 20)
+    previous_row = next((r for r in earlier if r["status"] in _COMPARABLE), None)
+    resources = tuple(
+        resource_of(r)
+        for r in _rows(db, "SELECT * FROM resources WHERE run_id = ? ORDER BY position", [run.id])
+    )
+    locations = _locations(resources)
+    finding_rows = _rows(db, _FINDINGS, [run_row["seq"]])
+    before = _rows(db, _FINDINGS, [previous_row["seq"]]) if previous_row else []
+    before_prints = {r["fingerprint"] for r in before}
+    now_prints = {r["fingerprint"] for r in finding_rows}
+    findings = tuple(
+        _report_finding(
+            r, run, r["fingerprint"] not in before_prints or not previous_row, locations
+        )
+        for r in finding_rows
+    )
+    resolved_since = tuple(
+        _report_finding(r, run, False, locations)
+        for r in before
+        if r["fingerprint"] not in now_prints
+    )
+    return RunReport(
+        run=run,
+        exit_code=run_row.get("exit_code"),
+        findings=findings,
+        evaluations=tuple(
+            evaluation_of(r)
+            for r in _rows(
+                db, "SELECT * FROM evaluations WHERE run_id = ? ORDER BY position", [run.id]
+            )
+        ),
+        attestations=tuple(
+            attestation_of(r)
+            for r in _rows(db, "SELECT * FROM attestations WHERE run_id = ? ORDER BY id", [run.id])
+        ),
+        errors=tuple(
+            error_of(r)
+            for r in _rows(db, "SELECT * FROM errors WHERE run_id = ? ORDER BY id", [run.id])
+        ),
+        resources=resources,
+        policies=tuple(
+            policy_of(r)
+            for r in _rows(
+                db,
+                "SELECT p.* FROM run_policies rp JOIN policies p ON p.id = rp.policy"
+                " WHERE rp.run = ? ORDER BY p.policy",
+                [run_row["seq"]],
+            )
+        ),
+        previous=run_of(previous_row) if previous_row else None,
+        resolved=resolved_since,
+        trend=(*tuple(run_of(r) for r in reversed(earlier[: max(trend - 1, 0)])), run),
+    )

@@ -1,0 +1,222 @@
+"""Store benchmark: writing a large run, querying a long history, growth per real run.
+
+    python bench/store/run.py [--findings 100000] [--runs 100] [--per-run 10000]
+                              [--resources 10000] [--work bench/.work/store]
+
+Prints one JSON object:
+- `write`: seconds to record one run of `--findings` findings into an empty store (all new
+  contents, objects and histories), and the same run again (the nightly case: known);
+- `queries`: on a store of `--runs` runs of `--per-run` findings each (2% of them change
+  from run to run), best of 5: the open findings with their history (`auditor findings
+  --open`), one finding's history and its run-by-run timeline (`auditor history`), and a
+  run's report read back (`auditor report`);
+- `growth`: a real 10,000-resource audit (bench/drift's generated repo and snapshot, the
+  shipped policies) recorded three times: bytes added by the first run into an empty store,
+  and by each later one;
+- the load average before and after, since other work on the machine moves every figure.
+Targets on 2 cores: write < 2 s, each query < 100 ms, growth <= 8 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import itertools
+import json
+import os
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from auditor.model import ClusterInfo, Finding, ResourceRecord, ResourceRef, Run
+from auditor.store import Store
+
+T0 = datetime(2026, 11, 1, 2, 0, tzinfo=UTC)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "drift"))
+
+
+def make_run(run_id: str, index: int) -> Run:
+    started = T0 + timedelta(days=index)
+    return Run(
+        id=run_id,
+        trigger="cron",
+        started=started,
+        finished=started + timedelta(minutes=3),
+        status="complete",
+        git_repo="https://git.example.com/acme/serving.git",
+        git_revision="main",
+        git_commit=f"{index:040x}",
+        clusters=(ClusterInfo("prod"),),
+        counts={"findings": 0},
+    )
+
+
+def finding(i: int, version: int = 0) -> Finding:
+    ref = ResourceRef("prod", "apps/v1", "Deployment", f"ml-{i % 20:02d}", f"model-{i:06d}-server")
+    return Finding(
+        category="drift",
+        check="drift.changed",
+        severity=("critical", "high", "medium", "low")[i % 4],  # type: ignore[arg-type]
+        ref=ref,
+        path="/spec/template/spec/containers/0/image",
+        message=f"Deployment {ref.namespace}/{ref.name}: runtime drift at image: Git "
+        f"registry.acme.io/serving/model-{i:06d}:1.{version}.0, live ...:1.{version}.0-patched",
+        expected=f"registry.acme.io/serving/model-{i:06d}:1.{version}.0",
+        actual=f"registry.acme.io/serving/model-{i:06d}:1.{version}.0-patched",
+        drift_class="runtime",
+    )
+
+
+def fresh(path: Path) -> Store:
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    return Store.open(path)
+
+
+def best(function: Callable[[], Any], times: int = 5) -> float:
+    timings = []
+    for _ in range(times):
+        start = time.perf_counter()
+        function()
+        timings.append(time.perf_counter() - start)
+    return min(timings)
+
+
+def bench_write(work: Path, count: int) -> dict[str, float]:
+    findings = [finding(i) for i in range(count)]
+    with fresh(work / "write.db") as store:
+        start = time.perf_counter()
+        store.record_run(make_run("new", 0), findings=findings, exit_code=1)
+        new = time.perf_counter() - start
+        start = time.perf_counter()
+        store.record_run(make_run("again", 1), findings=findings, exit_code=1)
+        again = time.perf_counter() - start
+    return {"findings": count, "new_s": round(new, 3), "known_s": round(again, 3)}
+
+
+def bench_queries(work: Path, runs: int, per_run: int) -> dict[str, Any]:
+    path = work / "history.db"
+    start = time.perf_counter()
+    with fresh(path) as store:
+        for index in range(runs):
+            # 2% of the findings change each night: half resolved, half new ones
+            shift = index * per_run // 100
+            found = [finding(i + shift) for i in range(per_run)]
+            store.record_run(make_run(f"run-{index:03d}", index), findings=found, exit_code=1)
+    built = time.perf_counter() - start
+    fingerprint = finding(per_run // 2 + runs).fingerprint  # seen by most runs
+    with Store.open(path) as store:
+        opened = store.known_findings(open_only=True)
+        results = {
+            "open_findings": best(lambda: store.known_findings(open_only=True)),
+            "open_findings_view_sql": best(
+                lambda: store.db.execute("SELECT * FROM open_findings").fetchall()
+            ),
+            "finding_history": best(lambda: store.finding_history(fingerprint)),
+            "history_timeline": best(lambda: store.sightings(fingerprint)),
+            "report_latest": best(lambda: store.report("latest"), 3),
+        }
+        rows = store.db.execute("SELECT COUNT(*) FROM run_findings").fetchone()[0]
+    return {
+        "runs": runs,
+        "findings_per_run": per_run,
+        "stored_sightings": rows,
+        "open": len(opened),
+        "build_s": round(built, 1),
+        "size_mb": round(path.stat().st_size / 1e6, 1),
+        **{f"{k}_ms": round(v * 1000, 1) for k, v in results.items()},
+    }
+
+
+def _store_size(store: Store) -> int:
+    store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return int(store.db.execute("PRAGMA page_count").fetchone()[0]) * int(
+        store.db.execute("PRAGMA page_size").fetchone()[0]
+    )
+
+
+def bench_growth(work: Path, resources: int) -> dict[str, Any]:
+    from generate import generate  # bench/drift's generator
+
+    from auditor.config import load_config
+    from auditor.pipeline import run_pipeline
+
+    inputs = work / "audit"
+    if not (inputs / "repo").exists():
+        inputs.mkdir(parents=True, exist_ok=True)
+        generate(inputs, resources)
+    (inputs / "auditor.yaml").write_text(
+        "git: {repo: repo, revision: HEAD, paths: [apps]}\n"
+        "clusters: [{name: prod, snapshot: live.json}]\n"
+        "policy: {paths: [builtin]}\n"
+    )
+    result = run_pipeline(load_config(str(inputs / "auditor.yaml")), run_id="bench")
+    records = [
+        ResourceRecord(s.ref, s.status, s.desired_origin or "", line=s.desired_line)
+        for s in result.statuses
+    ]
+    sizes = []
+    with fresh(work / "growth.db") as store:
+        sizes.append(_store_size(store))
+        for index in range(3):
+            run = dataclasses.replace(
+                result.run,
+                id=f"nightly-{index}",
+                started=T0 + timedelta(days=index),
+                finished=T0 + timedelta(days=index, minutes=3),
+            )
+            store.record_run(
+                run,
+                resources=records,
+                findings=result.findings,
+                errors=result.errors,
+                evaluations=result.evaluations,
+                attestations=result.attestations,
+                policies=result.policies,
+                exit_code=1,
+            )
+            sizes.append(_store_size(store))
+    added = [b - a for a, b in itertools.pairwise(sizes)]
+    return {
+        "resources": len(records),
+        "findings": len(result.findings),
+        "evaluations": len(result.evaluations),
+        "first_run_mb": round(added[0] / 1e6, 2),
+        "later_runs_mb": [round(a / 1e6, 2) for a in added[1:]],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--findings", type=int, default=100_000)
+    parser.add_argument("--runs", type=int, default=100)
+    parser.add_argument("--per-run", type=int, default=10_000)
+    parser.add_argument("--resources", type=int, default=10_000)
+    parser.add_argument(
+        "--work", default=str(Path(__file__).resolve().parents[1] / ".work" / "store")
+    )
+    parser.add_argument("--skip-growth", action="store_true")
+    args = parser.parse_args()
+    work = Path(args.work)
+    if work.exists():
+        for name in ("write.db", "history.db", "growth.db"):
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{work / name}{suffix}").unlink(missing_ok=True)
+    work.mkdir(parents=True, exist_ok=True)
+    out: dict[str, Any] = {"cores": os.cpu_count(), "load_before": os.getloadavg()}
+    out["write"] = bench_write(work, args.findings)
+    out["queries"] = bench_queries(work, args.runs, args.per_run)
+    if not args.skip_growth:
+        out["growth"] = bench_growth(work, args.resources)
+    out["load_after"] = os.getloadavg()
+    print(json.dumps(out, indent=2))
+    if os.environ.get("BENCH_CLEAN"):
+        shutil.rmtree(work)
+
+
+if __name__ == "__main__":
+    main()
