@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -128,6 +129,8 @@ class EmbeddedEngine:
         self._engine: regorus.Engine | None = None
         self._modules: dict[str, RegoModule] = {}
         self._batches: dict[tuple[str, ...], str] = {}
+        # regorus engines may only be used from the thread that made them (pyo3 panics)
+        self._thread: int | None = None
 
     def load(self, modules: Sequence[RegoModule], data: Mapping[str, Any]) -> None:
         engine = regorus.Engine()
@@ -153,6 +156,7 @@ class EmbeddedEngine:
         self._engine = engine
         self._modules = keys
         self._batches = {}
+        self._thread = threading.get_ident()
 
     def _loaded(self) -> regorus.Engine:
         if self._engine is None:
@@ -165,7 +169,13 @@ class EmbeddedEngine:
         other._engine = self._loaded().clone()
         other._modules = dict(self._modules)
         other._batches = dict(self._batches)
+        other._thread = threading.get_ident()
         return other
+
+    def usable_here(self) -> bool:
+        """Loaded, and by this thread: the only thread that may use it (and the one a process
+        forked from this thread inherits it in)."""
+        return self._engine is not None and self._thread == threading.get_ident()
 
     def set_input(self, input_doc: Mapping[str, Any]) -> None:
         self.set_input_json(input_json(input_doc))

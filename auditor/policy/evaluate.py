@@ -297,7 +297,7 @@ def evaluate_policies(
     size = len(inputs) * max(len(policy_set.policies), 1)
     parts = workers if workers > 1 and size >= PARALLEL_MIN_EVALUATIONS else 1
     if _isolatable(engine) and (timeout is not None or parts > 1):
-        for part in _evaluate_in_workers(policy_set, inputs, parts, timeout):
+        for part in _evaluate_in_workers(policy_set, inputs, engine, parts, timeout):
             collector.merge(part)
     else:
         _evaluate_into(collector, inputs, engine)
@@ -399,11 +399,13 @@ def _isolatable(engine: PolicyEngine) -> bool:
 def _evaluate_in_workers(
     policy_set: PolicySet,
     inputs: Sequence[tuple[ResourceRef | None, Mapping[str, Any]]],
+    engine: PolicyEngine,
     parts: int,
     timeout: float | None,
 ) -> list[_Collector]:
     """The inputs split into `parts` contiguous shares, each evaluated through a worker process
-    of its own (`worker.run_in_workers`); the collectors in input order."""
+    of its own (`worker.run_in_workers`) with `engine`'s policies; the collectors in input
+    order."""
     from auditor.policy.worker import run_in_workers
 
     if not inputs:
@@ -416,7 +418,8 @@ def _evaluate_in_workers(
         _evaluate_into(collector, inputs[bound[0] : bound[1]], worker)
         return collector
 
-    return run_in_workers((policy_set.modules, policy_set.data), timeout, bounds, run)
+    spec = (policy_set.modules, policy_set.data)
+    return run_in_workers(spec, timeout, bounds, run, engine=engine)
 
 
 def _evaluate_other(

@@ -7,7 +7,10 @@ import copy
 import json
 import os
 import signal
+import subprocess
+import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -140,6 +143,72 @@ def test_stopping_a_worker_from_another_thread_ends_the_call_in_progress(
     assert [type(e) for e in outcome] == [WorkerStopped]
     with pytest.raises(WorkerStopped):
         worker.evaluate_many(["data.budget.runaway.deny"], inputs(ISVC)[0][1])
+
+
+def test_a_worker_inherits_the_loaded_engine_only_from_the_thread_that_loaded_it(
+    tmp_path: Path,
+) -> None:
+    # A regorus engine panics when used from another thread than its maker's, and a forked
+    # worker runs as a copy of the forking thread: elsewhere it must load the policies anew.
+    # Told apart here by an engine whose data differs from the spec the worker would load.
+    modules, _ = spec(tmp_path, value="package budget.value\nimport rego.v1\nx := data.x\n")
+    engine = EmbeddedEngine()
+    engine.load(modules, {"x": "inherited"})
+    doc = inputs(ISVC)[0][1]
+
+    def value_through_a_worker() -> Any:
+        worker = WorkerEngine((modules, {"x": "loaded"}), timeout=60, engine=engine)
+        try:
+            return worker.evaluate("data.budget.value.x", doc)
+        finally:
+            worker.close()
+
+    assert value_through_a_worker() == "inherited"
+    seen: list[Any] = []
+    thread = threading.Thread(target=lambda: seen.append(value_through_a_worker()))
+    thread.start()
+    thread.join(60)
+    assert seen == ["loaded"]
+
+
+ORPHANED = """
+import os, signal, sys
+import auditor.policy.worker as worker
+from auditor.policy.engine import RegoModule
+
+worker._die_with_parent = lambda parent: None  # as where PR_SET_PDEATHSIG does not exist
+module = RegoModule(source="p.rego", package="p", text="package p\\nx := 1\\n")
+engines = [worker.WorkerEngine(([module], {}), 60) for _ in range(2)]
+for engine in engines:
+    engine.evaluate("data.p.x", {})
+print(*(engine.pid for engine in engines), flush=True)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_without_pdeathsig_idle_workers_still_end_with_their_parent(tmp_path: Path) -> None:
+    # each worker closes its copies of the parent's pipe ends, its own and its siblings':
+    # else none of them would ever read end-of-file once the parent is gone
+    out = tmp_path / "pids.txt"
+    with out.open("w") as handle:
+        proc = subprocess.run([sys.executable, "-c", ORPHANED], stdout=handle, timeout=60)
+    assert proc.returncode == -signal.SIGKILL
+    pids = [int(p) for p in out.read_text().split()]
+    assert len(pids) == 2
+
+    def ended(pid: int) -> bool:
+        try:
+            return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+        except FileNotFoundError:
+            return True
+
+    deadline = time.monotonic() + 60  # bounds a broken run only: no timing assertion
+    while not all(ended(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    leftover = [p for p in pids if not ended(p)]
+    for pid in leftover:
+        os.kill(pid, signal.SIGKILL)
+    assert leftover == []
 
 
 def test_without_fork_a_spawned_worker_loads_the_same_policies(
