@@ -109,6 +109,7 @@ class ScopeSettings:
 
 
 BUILTIN_POLICIES = "builtin"  # in policy.paths: the library shipped in policies/
+DEFAULT_POLICY_TIMEOUT_SECONDS = 5.0  # policy.timeout_seconds
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +124,9 @@ class PolicySettings:
     opa_token_file: str | None = None
     opa_upload: bool = True
     opa_timeout_seconds: float = 10.0
+    # The time budget of one evaluation by the embedded engine: a policy that overruns it is
+    # stopped, an `error` evaluation (the run incomplete) while the others go on.
+    timeout_seconds: float = DEFAULT_POLICY_TIMEOUT_SECONDS
 
     def resolved_paths(self) -> tuple[str, ...]:
         """`builtin` replaced by the shipped library's folder."""
@@ -449,6 +453,7 @@ def _policy_settings(
         opa_token_file=_resolve(base, opa_raw["token_file"]) if "token_file" in opa_raw else None,
         opa_upload=opa_raw.get("upload", True),
         opa_timeout_seconds=opa_raw.get("timeout_seconds", 10.0),
+        timeout_seconds=policy_raw.get("timeout_seconds", DEFAULT_POLICY_TIMEOUT_SECONDS),
     )
 
 

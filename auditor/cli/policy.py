@@ -8,6 +8,7 @@ import sys
 import click
 
 from auditor.cli.options import output_option, print_json
+from auditor.config import DEFAULT_POLICY_TIMEOUT_SECONDS
 
 
 @click.group()
@@ -34,12 +35,21 @@ def policy() -> None:
     type=click.Path(),
     help="objects for Gatekeeper's data.inventory (repeatable)",
 )
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=DEFAULT_POLICY_TIMEOUT_SECONDS,
+    show_default=True,
+    metavar="SECONDS",
+    help="time budget of one evaluation; an overrun is an error evaluation (exit 3)",
+)
 @click.argument("resource_files", nargs=-1, required=True, type=click.Path())
 @output_option
 def policy_eval(
     policy_paths: tuple[str, ...],
     data_files: tuple[str, ...],
     inventory_files: tuple[str, ...],
+    timeout: float,
     resource_files: tuple[str, ...],
     output: str,
 ) -> None:
@@ -49,7 +59,11 @@ def policy_eval(
     from auditor.policy.evaluate import evaluate_files, format_outcome, outcome_document
 
     outcome = evaluate_files(
-        policy_paths, resource_files, data_files=data_files, inventory_files=inventory_files
+        policy_paths,
+        resource_files,
+        data_files=data_files,
+        inventory_files=inventory_files,
+        timeout=timeout,
     )
     if output == "json":
         print_json(outcome_document(outcome))

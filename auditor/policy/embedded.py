@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -45,6 +46,19 @@ class RegoError:
 def _strip_backtrace(text: str) -> str:
     # With RUST_BACKTRACE set regorus appends a native stack trace nobody can act on.
     return text.split("Stack backtrace:", 1)[0].strip()
+
+
+def input_json(input_doc: Mapping[str, Any]) -> str:
+    """The input document as the JSON text regorus reads."""
+    try:
+        return json.dumps(input_doc)
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise PolicyEvalError(f"input is not JSON: {exc}") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = _strip_backtrace(str(exc))
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def describe_error(exc: BaseException, modules: Mapping[str, RegoModule]) -> RegoError:
@@ -107,13 +121,16 @@ class EmbeddedEngine:
     """PolicyEngine on regorus. Not thread-safe: give each thread its own `clone()`."""
 
     name = "embedded"
-    # In-process memory only: a forked child can keep evaluating with its copy.
-    fork_safe = True
+    # Self-contained (modules and data in memory): worker processes can load the same and
+    # evaluate with a time budget (worker.py).
+    isolatable = True
 
     def __init__(self) -> None:
         self._engine: regorus.Engine | None = None
         self._modules: dict[str, RegoModule] = {}
         self._batches: dict[tuple[str, ...], str] = {}
+        # regorus engines may only be used from the thread that made them (pyo3 panics)
+        self._thread: int | None = None
 
     def load(self, modules: Sequence[RegoModule], data: Mapping[str, Any]) -> None:
         engine = regorus.Engine()
@@ -123,7 +140,11 @@ class EmbeddedEngine:
                 add_module(engine, key, module)
             except RuntimeError as exc:
                 raise load_error(exc, keys) from None
-        engine.add_data_json(json.dumps(data))
+        try:
+            engine.add_data_json(json.dumps(data))
+        except (RuntimeError, RecursionError) as exc:
+            # the loaders keep data within MAX_DEPTH; this is the engine's own refusal
+            raise PolicyLoadError(f"policy data cannot be loaded: {_first_line(exc)}") from None
         # regorus compiles (unsafe variables, unknown references, recursion) on the first
         # evaluation: do it now, so a broken policy is a load error, not an error per resource.
         try:
@@ -135,6 +156,7 @@ class EmbeddedEngine:
         self._engine = engine
         self._modules = keys
         self._batches = {}
+        self._thread = threading.get_ident()
 
     def _loaded(self) -> regorus.Engine:
         if self._engine is None:
@@ -147,14 +169,23 @@ class EmbeddedEngine:
         other._engine = self._loaded().clone()
         other._modules = dict(self._modules)
         other._batches = dict(self._batches)
+        other._thread = threading.get_ident()
         return other
 
+    def usable_here(self) -> bool:
+        """Loaded, and by this thread: the only thread that may use it (and the one a process
+        forked from this thread inherits it in)."""
+        return self._engine is not None and self._thread == threading.get_ident()
+
     def set_input(self, input_doc: Mapping[str, Any]) -> None:
+        self.set_input_json(input_json(input_doc))
+
+    def set_input_json(self, text: str) -> None:
+        """The input as JSON text (what a worker process receives)."""
         try:
-            text = json.dumps(input_doc)
-        except (TypeError, ValueError) as exc:
-            raise PolicyEvalError(f"input is not JSON: {exc}") from None
-        self._loaded().set_input_json(text)
+            self._loaded().set_input_json(text)
+        except RuntimeError as exc:  # serde_json's depth limit, past what MAX_DEPTH lets in
+            raise PolicyEvalError(f"the engine cannot read the input: {_first_line(exc)}") from None
 
     def _eval(self, rule: str) -> Any:
         engine = self._loaded()
@@ -168,7 +199,10 @@ class EmbeddedEngine:
             raise PolicyEvalError(str(describe_error(exc, self._modules))) from None
         if text == _UNDEFINED:
             return self._query(rule)
-        return json.loads(text)
+        try:
+            return json.loads(text)
+        except RecursionError:
+            raise PolicyEvalError(f"the value of {rule} nests too deeply to read") from None
 
     def _query(self, rule: str) -> Any:
         try:
@@ -186,6 +220,10 @@ class EmbeddedEngine:
 
     def evaluate_many(self, rules: Sequence[str], input_doc: Mapping[str, Any]) -> list[Any]:
         self.set_input(input_doc)
+        return self.evaluate_loaded_many(rules)
+
+    def evaluate_loaded_many(self, rules: Sequence[str]) -> list[Any]:
+        """`evaluate_many` against the input set last."""
         if len(rules) > 1:
             batch = self._batch_rule(tuple(rules))
             try:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Final, Literal, Protocol
 
 from auditor.errors import InputError
 from auditor.model import RuleName, Severity
@@ -55,6 +55,15 @@ class PolicyEvalError(Exception):
     evaluation becomes `error` while the others still run."""
 
 
+class PolicyAborted(PolicyEvalError):
+    """The call never came back: the process evaluating it died (a crash in the engine) or was
+    stopped. Only the rules of that call are lost; the engine answers the next call."""
+
+
+class PolicyTimeout(PolicyAborted):
+    """The call overran its time budget (`policy.timeout_seconds`) and was stopped."""
+
+
 class PolicyEngine(Protocol):
     """Evaluates loaded Rego. Implementations: embedded (regorus), opa (a running server)."""
 
@@ -73,3 +82,51 @@ class PolicyEngine(Protocol):
         """Several rules over one input (one round trip for a server engine); an entry is a
         PolicyEvalError instance where that rule failed."""
         ...
+
+
+# The deepest document (policy input, data) policies are evaluated over, counting every mapping
+# and list, the document itself included. regorus reads documents as JSON through serde_json,
+# which refuses more than 127 levels ("recursion limit exceeded"); evaluating at that depth
+# needs under 100 KiB of stack. 100 leaves room for what the engine wraps around a value
+# (Gatekeeper's inventory puts each object 6 levels down in `data`), and no real Kubernetes
+# object comes near it. The same bound for every engine, so they agree on every input.
+MAX_DEPTH: Final = 100
+
+
+_SCALARS = (str, int, float, type(None))  # bool is an int
+
+
+def nesting_depth(value: Any, limit: int | None = None) -> int:
+    """How deeply `value` nests mappings and lists (a scalar is 0, `{"a": 1}` is 1). With a
+    `limit` the walk stops as soon as it is passed and returns `limit + 1`. Iterative: the
+    documents it judges may nest deeper than Python's recursion limit."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    pop, push = stack.pop, stack.append
+    while stack:
+        item, depth = pop()
+        if isinstance(item, Mapping):
+            children: Any = item.values()
+        elif isinstance(item, list | tuple):
+            children = item
+        else:
+            continue
+        if depth > deepest:
+            deepest = depth
+            if limit is not None and deepest > limit:
+                return limit + 1
+        for child in children:
+            if not isinstance(child, _SCALARS):
+                push((child, depth + 1))
+    return deepest
+
+
+def depth_over_limit(value: Any) -> int | None:
+    """The nesting depth of `value` when it is over MAX_DEPTH (for the message), else None."""
+    if nesting_depth(value, MAX_DEPTH) <= MAX_DEPTH:
+        return None
+    return nesting_depth(value)
+
+
+def depth_error(depth: int) -> str:
+    return f"nests {depth} levels deep, over the policy engine's limit of {MAX_DEPTH}"

@@ -8,6 +8,14 @@ policy raised: one `policy.error` finding then, and the other policies still run
 Plain Rego policies see the DESIGN input document as it is, all of them in one engine call per
 resource (the input is set once). A policy of another kind (Gatekeeper) is evaluated through
 its `PolicyKindHooks`: the hook builds that policy's own input, or says it does not apply.
+
+Hostile input and runaway policies cost evaluations, never the run: an input nested deeper than
+the engines read (`MAX_DEPTH`) is an error evaluation for each policy, and with a time budget
+the embedded engine evaluates in worker processes (`worker.py`), where a call that overruns is
+stopped. When the one call for all plain policies overruns, each is evaluated alone to find
+the one that did; a policy that overran runs alone from then on, and after `MAX_OVERRUNS`
+overruns it is not run on the remaining resources (an error evaluation each, saying so), so a
+policy that never finishes costs a few budgets per run rather than one per resource.
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ from typing import Any
 
 from auditor import checks
 from auditor.bounded import read_bounded
+from auditor.config import DEFAULT_POLICY_TIMEOUT_SECONDS
 from auditor.errors import InputError
 from auditor.exit_codes import ExitCode
 from auditor.model import (
@@ -35,7 +44,15 @@ from auditor.model import (
     StageError,
 )
 from auditor.objects import flatten, is_object, to_resource
-from auditor.policy.engine import Policy, PolicyEngine, PolicyEvalError
+from auditor.policy.engine import (
+    Policy,
+    PolicyAborted,
+    PolicyEngine,
+    PolicyEvalError,
+    PolicyTimeout,
+    depth_error,
+    depth_over_limit,
+)
 from auditor.policy.inputs import object_input
 from auditor.policy.loader import PolicySet, load_policy_files, with_inventory
 from auditor.safeyaml import DEFAULT_MAX_BYTES, load_documents
@@ -195,6 +212,18 @@ class _Collector:
         self.evaluations: list[Evaluation] = []
         self.findings: list[Finding] = []
         self.failures: dict[str, list[str]] = {}  # policy id -> error texts
+        self.overruns: Counter[str] = Counter()  # policy id -> evaluations that timed out
+
+    def overran(self, policy: Policy) -> bool:
+        return self.overruns[policy.id] > 0
+
+    def given_up(self, policy: Policy) -> PolicyEvalError | None:
+        """Why `policy` is no longer run, once it overran its budget MAX_OVERRUNS times."""
+        if self.overruns[policy.id] < MAX_OVERRUNS:
+            return None
+        return PolicyEvalError(
+            f"not evaluated: it overran its time budget on {MAX_OVERRUNS} objects already"
+        )
 
     def record(
         self,
@@ -234,7 +263,7 @@ class _Collector:
         )
         self.findings.extend(message_finding(policy, finding_ref, m) for m in messages)
 
-    def merge(self, part: _Part) -> None:
+    def merge(self, part: _Collector) -> None:
         self.evaluations.extend(part.evaluations)
         self.findings.extend(part.findings)
         for policy_id, texts in part.failures.items():
@@ -256,20 +285,24 @@ def evaluate_policies(
     *,
     engine: PolicyEngine,
     workers: int = 1,
+    timeout: float | None = None,
 ) -> PolicyOutcome:
     """Every policy over every input; `engine` must already be loaded with `policy_set`
     (`load_engine`). One Evaluation per policy x input (none when a plug-in policy does not
     apply to the input), one Finding per message, an error finding per failed evaluation.
 
     `duration_ms` of plain Rego policies is the resource's batch time shared among them: they
-    run in one engine call so the input is serialized once. With `workers` > 1 and an engine
-    that survives a fork (the embedded one), large runs are split over that many processes;
-    results come back in input order either way.
+    run in one engine call so the input is serialized once. With an engine that can run in a
+    worker process (the embedded one), `timeout` (seconds per engine call) evaluates in
+    workers that are stopped on overrun, and `workers` > 1 splits large runs over that many;
+    results come back in input order either way. Other engines (an OPA server: its requests
+    have their own timeout) evaluate here.
     """
     collector = _Collector(policy_set)
     size = len(inputs) * max(len(policy_set.policies), 1)
-    if workers > 1 and size >= PARALLEL_MIN_EVALUATIONS and _can_fork(engine):
-        for part in _evaluate_forked(policy_set, inputs, engine, workers):
+    parts = workers if workers > 1 and size >= PARALLEL_MIN_EVALUATIONS else 1
+    if _isolatable(engine) and (timeout is not None or parts > 1):
+        for part in _evaluate_in_workers(policy_set, inputs, engine, parts, timeout):
             collector.merge(part)
     else:
         _evaluate_into(collector, inputs, engine)
@@ -288,77 +321,110 @@ def _evaluate_into(
     policy_set = collector.policy_set
     plain = [p for p in policy_set.policies if p.kind == "rego"]
     others = [p for p in policy_set.policies if p.kind != "rego"]
-    plain_rules = [path for p in plain for path in _rule_paths(p)]
     for ref, input_doc in inputs:
         if plain:
-            started = time.perf_counter()
-            try:
-                values: list[Any] = engine.evaluate_many(plain_rules, input_doc)
-            except PolicyEvalError as exc:  # the input itself could not be evaluated
-                values = [exc] * len(plain_rules)
-            share = (time.perf_counter() - started) * 1000 / len(plain)
-            offset = 0
-            for policy in plain:
-                n = len(policy.rules)
-                collector.record(policy, ref, input_doc, values[offset : offset + n], share)
-                offset += n
+            _evaluate_plain(collector, plain, ref, input_doc, engine)
         for policy in others:
             _evaluate_other(collector, policy, ref, input_doc, engine)
 
 
+def _evaluate_plain(
+    collector: _Collector,
+    plain: Sequence[Policy],
+    ref: ResourceRef | None,
+    input_doc: Mapping[str, Any],
+    engine: PolicyEngine,
+) -> None:
+    """Every plain policy over one input, in one engine call but for the policies that overran
+    before (alone) or too often (not at all); recorded in policy order."""
+    depth = depth_over_limit(input_doc)
+    if depth is not None:
+        error = PolicyEvalError(f"input {depth_error(depth)}: not evaluated")
+        for policy in plain:
+            collector.record(policy, ref, input_doc, [error] * len(policy.rules), 0.0)
+        return
+    outcome: dict[int, tuple[list[Any], float]] = {}
+    alone: list[int] = []
+    batch: list[int] = []
+    for i, policy in enumerate(plain):
+        skip = collector.given_up(policy)
+        if skip is not None:
+            outcome[i] = ([skip] * len(policy.rules), 0.0)
+        else:
+            (alone if collector.overran(policy) else batch).append(i)
+    if batch:
+        rules = [path for i in batch for path in _rule_paths(plain[i])]
+        started = time.perf_counter()
+        try:
+            values: list[Any] = engine.evaluate_many(rules, input_doc)
+        except PolicyAborted:  # one of them overran or crashed the engine: find out which
+            alone, batch = sorted(alone + batch), []
+        except PolicyEvalError as exc:  # the input itself could not be evaluated
+            values = [exc] * len(rules)
+        share = (time.perf_counter() - started) * 1000 / max(len(batch), 1)
+        offset = 0
+        for i in batch:
+            n = len(plain[i].rules)
+            outcome[i] = (values[offset : offset + n], share)
+            offset += n
+    for i in alone:
+        outcome[i] = _evaluate_alone(collector, plain[i], input_doc, engine)
+    for i, policy in enumerate(plain):
+        collector.record(policy, ref, input_doc, *outcome[i])
+
+
+def _evaluate_alone(
+    collector: _Collector, policy: Policy, input_doc: Mapping[str, Any], engine: PolicyEngine
+) -> tuple[list[Any], float]:
+    """One policy's rules in an engine call of its own: (values, duration in ms)."""
+    started = time.perf_counter()
+    try:
+        values: list[Any] = engine.evaluate_many(_rule_paths(policy), input_doc)
+    except PolicyEvalError as exc:
+        if isinstance(exc, PolicyTimeout):
+            collector.overruns[policy.id] += 1
+        values = [exc] * len(policy.rules)
+    return values, (time.perf_counter() - started) * 1000
+
+
 # -- over several processes ----------------------------------------------------------------
 
-# Below this many evaluations a fork costs more than it saves.
+# Below this many evaluations, splitting a run over several workers costs more than it saves.
 PARALLEL_MIN_EVALUATIONS = 20_000
-# What forked workers inherit (set just before the fork, so nothing is pickled on the way in).
-_FORK_STATE: tuple[PolicySet, Sequence[tuple[ResourceRef | None, Mapping[str, Any]]], Any] | None
-_FORK_STATE = None
+# After this many overruns, a policy is not run on the rest of the resources.
+MAX_OVERRUNS = 3
 
 
-@dataclass(frozen=True, slots=True)
-class _Part:
-    evaluations: list[Evaluation]
-    findings: list[Finding]
-    failures: dict[str, list[str]]
+def _isolatable(engine: PolicyEngine) -> bool:
+    # A worker loads the set's modules and data into an engine of the same kind; only the
+    # embedded engine is that self-contained (an OPA server's requests time out on their own).
+    return bool(getattr(engine, "isolatable", False))
 
 
-def _can_fork(engine: PolicyEngine) -> bool:
-    # regorus engines are plain memory, safe to copy into a child; a server engine's
-    # connections are not. Only fork where fork exists (not Windows, not macOS's default).
-    return bool(getattr(engine, "fork_safe", False)) and "fork" in _start_methods()
-
-
-def _start_methods() -> list[str]:
-    import multiprocessing
-
-    return multiprocessing.get_all_start_methods()
-
-
-def _evaluate_part(bounds: tuple[int, int]) -> _Part:
-    assert _FORK_STATE is not None
-    policy_set, inputs, engine = _FORK_STATE
-    collector = _Collector(policy_set)
-    _evaluate_into(collector, inputs[bounds[0] : bounds[1]], engine)
-    return _Part(collector.evaluations, collector.findings, collector.failures)
-
-
-def _evaluate_forked(
+def _evaluate_in_workers(
     policy_set: PolicySet,
     inputs: Sequence[tuple[ResourceRef | None, Mapping[str, Any]]],
     engine: PolicyEngine,
-    workers: int,
-) -> list[_Part]:
-    import multiprocessing
+    parts: int,
+    timeout: float | None,
+) -> list[_Collector]:
+    """The inputs split into `parts` contiguous shares, each evaluated through a worker process
+    of its own (`worker.run_in_workers`) with `engine`'s policies; the collectors in input
+    order."""
+    from auditor.policy.worker import run_in_workers
 
-    global _FORK_STATE
-    step = -(-len(inputs) // workers)
+    if not inputs:
+        return []
+    step = -(-len(inputs) // parts)
     bounds = [(i, min(i + step, len(inputs))) for i in range(0, len(inputs), step)]
-    _FORK_STATE = (policy_set, inputs, engine)
-    try:
-        with multiprocessing.get_context("fork").Pool(len(bounds)) as pool:
-            return pool.map(_evaluate_part, bounds, chunksize=1)
-    finally:
-        _FORK_STATE = None
+
+    def run(bound: tuple[int, int], worker: PolicyEngine) -> _Collector:
+        collector = _Collector(policy_set)
+        _evaluate_into(collector, inputs[bound[0] : bound[1]], worker)
+        return collector
+
+    spec = (policy_set.modules, policy_set.data)
+    return run_in_workers(spec, timeout, bounds, run, engine=engine)
 
 
 def _evaluate_other(
@@ -377,8 +443,16 @@ def _evaluate_other(
         own_input = hooks.prepare_input(policy, input_doc, collector.policy_set.data)
         if own_input is None:
             return  # the policy does not apply to this resource: no evaluation at all
+        skip = collector.given_up(policy)
+        if skip is not None:
+            raise skip
+        depth = depth_over_limit(own_input)
+        if depth is not None:
+            raise PolicyEvalError(f"input {depth_error(depth)}: not evaluated")
         values = engine.evaluate_many(_rule_paths(policy), own_input)
     except PolicyEvalError as exc:
+        if isinstance(exc, PolicyTimeout):
+            collector.overruns[policy.id] += 1
         values = [exc] * len(policy.rules)
     duration = (time.perf_counter() - started) * 1000
     collector.record(policy, ref, input_doc, values, duration)
@@ -449,8 +523,19 @@ def read_objects(
 
 
 def read_inventory(files: Sequence[str]) -> list[dict[str, Any]]:
-    """Objects from `--inventory` files, as plain bodies for a plug-in's `data.inventory`."""
-    return [dict(r.body) for r in read_objects(files, what="inventory file")]
+    """Objects from `--inventory` files, as plain bodies for a plug-in's `data.inventory`.
+    An object nested too deeply for the engine is refused here, naming it: left out, a
+    conflict with it would go unseen."""
+    objects = []
+    for resource in read_objects(files, what="inventory file"):
+        depth = depth_over_limit(resource.body)
+        if depth is not None:
+            raise InputError(
+                f"{resource.ref.display()} {depth_error(depth)}: it cannot be in data.inventory",
+                file=resource.origin,
+            )
+        objects.append(dict(resource.body))
+    return objects
 
 
 def evaluate_files(
@@ -460,9 +545,11 @@ def evaluate_files(
     data_files: Sequence[str] = (),
     inventory_files: Sequence[str] = (),
     engine: PolicyEngine | None = None,
+    timeout: float | None = DEFAULT_POLICY_TIMEOUT_SECONDS,
 ) -> PolicyOutcome:
     """`auditor policy eval`: each object of `resource_files` judged on its own (admission
-    input: resource and desired are the object; no live, drift or Git)."""
+    input: resource and desired are the object; no live, drift or Git), each engine call
+    within `timeout` seconds."""
     from auditor.policy.gatekeeper import GATOR, hooks
 
     # Judged like `gator test`: scoped enforcement actions pick the gator enforcement point.
@@ -474,7 +561,7 @@ def evaluate_files(
     reviews = read_reviews(resource_files)
     loaded = load_engine(policy_set, engine)
     inputs = [(r.ref, object_input(r, request=request)) for r, request in reviews]
-    return evaluate_policies(policy_set, inputs, engine=loaded)
+    return evaluate_policies(policy_set, inputs, engine=loaded, timeout=timeout)
 
 
 def evaluation_json(evaluation: Evaluation) -> dict[str, Any]:

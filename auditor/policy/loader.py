@@ -29,7 +29,14 @@ from auditor.bounded import read_bounded
 from auditor.errors import InputError
 from auditor.model import EvaluationResult, RuleName
 from auditor.policy.embedded import describe_error, load_error
-from auditor.policy.engine import Policy, PolicyKind, PolicyLoadError, RegoModule
+from auditor.policy.engine import (
+    Policy,
+    PolicyKind,
+    PolicyLoadError,
+    RegoModule,
+    depth_error,
+    depth_over_limit,
+)
 from auditor.policy.metadata import Annotation, parse_annotations, policy_metadata
 from auditor.safeyaml import DEFAULT_MAX_BYTES, load_documents
 
@@ -319,6 +326,9 @@ def load_data_files(files: Sequence[str]) -> dict[str, Any]:
                     file=name,
                     line=doc.line,
                 )
+            depth = depth_over_limit(doc.data)
+            if depth is not None:
+                raise InputError(depth_error(depth), file=name, line=doc.line)
             merge_data(data, doc.data, name)
     return data
 
@@ -430,10 +440,28 @@ def load_policy_files(
     )
 
 
+def _within_depth(objects: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The objects the engine can hold in `data`. One nested deeper is left out, with a
+    warning: its own evaluations fail on the same depth, so the run is never clean for it."""
+    kept = []
+    for obj in objects:
+        depth = depth_over_limit(obj)
+        if depth is None:
+            kept.append(obj)
+            continue
+        metadata = obj.get("metadata")
+        name = metadata.get("name") if isinstance(metadata, Mapping) else None
+        log.warning(
+            "%s %s left out of data.inventory: it %s", obj.get("kind"), name, depth_error(depth)
+        )
+    return kept
+
+
 def with_inventory(policy_set: PolicySet, objects: Sequence[Mapping[str, Any]]) -> PolicySet:
     """The policy set with `data.inventory` built from `objects` by the plug-ins that want one
     (Gatekeeper); unchanged when none does."""
     data = dict(policy_set.data)
+    objects = _within_depth(objects)
     for hook in policy_set.hooks:
         if hook.inventory is not None:
             inventory = hook.inventory(objects)

@@ -101,6 +101,7 @@ def evaluate_inputs(
             [(i.ref, i.document) for i in inputs],
             engine=loaded,
             workers=1 if engine is not None else min(2, os.cpu_count() or 1),
+            timeout=settings.timeout_seconds,
         )
     except PolicyServerError as exc:
         error = StageError(stage="policy", message=exc.diagnostics(), target="opa server")

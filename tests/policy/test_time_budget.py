@@ -1,0 +1,289 @@
+"""The policy stage's bounds: the time budget per evaluation (`policy.timeout_seconds`), the
+worker processes that enforce it, and the nesting depth the engines read."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from auditor.config import DEFAULT_POLICY_TIMEOUT_SECONDS, load_config
+from auditor.errors import ConfigError
+from auditor.policy.embedded import EmbeddedEngine
+from auditor.policy.engine import (
+    MAX_DEPTH,
+    PolicyAborted,
+    PolicyEvalError,
+    PolicyLoadError,
+    PolicyTimeout,
+    RegoModule,
+    nesting_depth,
+)
+from auditor.policy.evaluate import PolicyOutcome, evaluate_policies, load_engine
+from auditor.policy.loader import load_policy_files
+from auditor.policy.worker import WorkerEngine, WorkerStopped
+from tests.policy.rego import ISVC, inputs, write
+
+LABELS = """
+    package budget.labels
+    import rego.v1
+    deny contains "no team label" if not input.resource.metadata.labels.team
+"""
+
+RUNAWAY = """
+    package budget.runaway
+    import rego.v1
+    deny contains "never reached" if {
+      some i in numbers.range(1, 100000)
+      some j in numbers.range(1, 100000)
+      i * j == -1
+    }
+"""
+
+
+def nested(levels: int) -> Any:
+    value: Any = "leaf"
+    for _ in range(levels):
+        value = {"k": value}
+    return value
+
+
+def spec(tmp_path: Path, **files: str) -> tuple[tuple[RegoModule, ...], dict[str, Any]]:
+    for name, text in files.items():
+        write(tmp_path, f"{name}.rego", text)
+    policy_set = load_policy_files([str(tmp_path)], hooks=())
+    return tuple(policy_set.modules), dict(policy_set.data)
+
+
+# -- configuration -------------------------------------------------------------------------
+
+CONFIG = "git: {repo: ./gitops}\nclusters: [{name: prod, snapshot: live.json}]\n"
+
+
+def test_the_time_budget_is_five_seconds_unless_configured(tmp_path: Path) -> None:
+    (tmp_path / "auditor.yaml").write_text(CONFIG)
+    assert load_config(tmp_path / "auditor.yaml").policy.timeout_seconds == 5.0
+    assert DEFAULT_POLICY_TIMEOUT_SECONDS == 5.0
+    (tmp_path / "auditor.yaml").write_text(CONFIG + "policy: {timeout_seconds: 0.5}\n")
+    assert load_config(tmp_path / "auditor.yaml").policy.timeout_seconds == 0.5
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "soon"])
+def test_a_time_budget_that_is_not_a_positive_number_is_a_config_error(
+    tmp_path: Path, value: str
+) -> None:
+    (tmp_path / "auditor.yaml").write_text(CONFIG + f"policy:\n  timeout_seconds: {value}\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(tmp_path / "auditor.yaml")
+    assert err.value.line == 4
+    assert "timeout_seconds" in err.value.diagnostics()
+
+
+# -- the worker process --------------------------------------------------------------------
+
+
+def test_a_call_that_overruns_is_stopped_and_the_next_call_gets_a_fresh_worker(
+    tmp_path: Path,
+) -> None:
+    worker = WorkerEngine(spec(tmp_path, labels=LABELS, runaway=RUNAWAY), timeout=0.5)
+    doc = inputs(ISVC)[0][1]
+    try:
+        with pytest.raises(PolicyTimeout, match=r"did not finish within 0\.5 s, the time budget"):
+            worker.evaluate_many(["data.budget.runaway.deny"], doc)
+        assert worker.pid is None  # killed and forgotten
+        assert worker.evaluate_many(["data.budget.labels.deny"], doc) == [[]]
+    finally:
+        worker.close()
+
+
+def test_a_worker_that_dies_costs_only_the_call_it_was_on(tmp_path: Path) -> None:
+    worker = WorkerEngine(spec(tmp_path, labels=LABELS), timeout=None)
+    doc = inputs(ISVC)[0][1]
+    try:
+        assert worker.evaluate("data.budget.labels.deny", doc) == []
+        assert worker.pid is not None
+        os.kill(worker.pid, signal.SIGKILL)  # as a native crash would end it
+        with pytest.raises(PolicyAborted, match="process died \\(SIGKILL\\)"):
+            worker.evaluate("data.budget.labels.deny", doc)
+        assert worker.evaluate("data.budget.labels.deny", doc) == []
+    finally:
+        worker.close()
+
+
+def test_stopping_a_worker_from_another_thread_ends_the_call_in_progress(
+    tmp_path: Path,
+) -> None:
+    # what an interrupted parallel run does: the main thread stops every worker
+    worker = WorkerEngine(spec(tmp_path, runaway=RUNAWAY), timeout=None)
+    outcome: list[BaseException] = []
+
+    def call() -> None:
+        try:
+            worker.evaluate_many(["data.budget.runaway.deny"], inputs(ISVC)[0][1])
+        except BaseException as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=call)
+    thread.start()
+    while worker.pid is None and thread.is_alive():
+        thread.join(0.01)
+    worker.stop()
+    thread.join(60)
+    worker.close()
+    assert not thread.is_alive()
+    assert [type(e) for e in outcome] == [WorkerStopped]
+    with pytest.raises(WorkerStopped):
+        worker.evaluate_many(["data.budget.runaway.deny"], inputs(ISVC)[0][1])
+
+
+def test_a_worker_inherits_the_loaded_engine_only_from_the_thread_that_loaded_it(
+    tmp_path: Path,
+) -> None:
+    # A regorus engine panics when used from another thread than its maker's, and a forked
+    # worker runs as a copy of the forking thread: elsewhere it must load the policies anew.
+    # Told apart here by an engine whose data differs from the spec the worker would load.
+    modules, _ = spec(tmp_path, value="package budget.value\nimport rego.v1\nx := data.x\n")
+    engine = EmbeddedEngine()
+    engine.load(modules, {"x": "inherited"})
+    doc = inputs(ISVC)[0][1]
+
+    def value_through_a_worker() -> Any:
+        worker = WorkerEngine((modules, {"x": "loaded"}), timeout=60, engine=engine)
+        try:
+            return worker.evaluate("data.budget.value.x", doc)
+        finally:
+            worker.close()
+
+    assert value_through_a_worker() == "inherited"
+    seen: list[Any] = []
+    thread = threading.Thread(target=lambda: seen.append(value_through_a_worker()))
+    thread.start()
+    thread.join(60)
+    assert seen == ["loaded"]
+
+
+ORPHANED = """
+import os, signal, sys
+import auditor.policy.worker as worker
+from auditor.policy.engine import RegoModule
+
+worker._die_with_parent = lambda parent: None  # as where PR_SET_PDEATHSIG does not exist
+module = RegoModule(source="p.rego", package="p", text="package p\\nx := 1\\n")
+engines = [worker.WorkerEngine(([module], {}), 60) for _ in range(2)]
+for engine in engines:
+    engine.evaluate("data.p.x", {})
+print(*(engine.pid for engine in engines), flush=True)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_without_pdeathsig_idle_workers_still_end_with_their_parent(tmp_path: Path) -> None:
+    # each worker closes its copies of the parent's pipe ends, its own and its siblings':
+    # else none of them would ever read end-of-file once the parent is gone
+    out = tmp_path / "pids.txt"
+    with out.open("w") as handle:
+        proc = subprocess.run([sys.executable, "-c", ORPHANED], stdout=handle, timeout=60)
+    assert proc.returncode == -signal.SIGKILL
+    pids = [int(p) for p in out.read_text().split()]
+    assert len(pids) == 2
+
+    def ended(pid: int) -> bool:
+        try:
+            return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+        except FileNotFoundError:
+            return True
+
+    deadline = time.monotonic() + 60  # bounds a broken run only: no timing assertion
+    while not all(ended(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    leftover = [p for p in pids if not ended(p)]
+    for pid in leftover:
+        os.kill(pid, signal.SIGKILL)
+    assert leftover == []
+
+
+def test_without_fork_a_spawned_worker_loads_the_same_policies(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import multiprocessing
+
+    monkeypatch.setattr(multiprocessing, "get_all_start_methods", lambda: ["spawn"])
+    worker = WorkerEngine(spec(tmp_path, labels=LABELS), timeout=60)
+    body = copy.deepcopy(ISVC)
+    del body["metadata"]["labels"]
+    try:
+        assert worker.evaluate("data.budget.labels.deny", inputs(body)[0][1]) == ["no team label"]
+    finally:
+        worker.close()
+
+
+def test_parallel_workers_with_a_budget_give_the_serial_outcome(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import auditor.policy.evaluate as evaluate
+
+    write(tmp_path, "labels.rego", LABELS)
+    write(tmp_path, "broken.rego", "package b\nimport rego.v1\ndeny contains 1 + input.x if true\n")
+    policy_set = load_policy_files([str(tmp_path)], hooks=())
+    engine = load_engine(policy_set)
+    bodies = [copy.deepcopy(ISVC) for _ in range(5)]
+    for i, body in enumerate(bodies):
+        body["metadata"]["name"] = f"m{i}"
+    serial = evaluate_policies(policy_set, inputs(*bodies), engine=engine)
+    monkeypatch.setattr(evaluate, "PARALLEL_MIN_EVALUATIONS", 0)
+    budgeted = evaluate_policies(policy_set, inputs(*bodies), engine=engine, workers=2, timeout=60)
+
+    def summary(outcome: PolicyOutcome) -> list[tuple[Any, ...]]:
+        return [(e.policy, e.ref, e.result, e.messages, e.error) for e in outcome.evaluations]
+
+    assert summary(budgeted) == summary(serial)
+    assert budgeted.findings == serial.findings
+
+
+# -- nesting depth -------------------------------------------------------------------------
+
+
+def test_nesting_depth_counts_mappings_and_lists_without_recursing() -> None:
+    assert [nesting_depth(v) for v in ("x", 1, None, {}, [], {"a": 1}, {"a": [1]})] == [
+        0,
+        0,
+        0,
+        1,
+        1,
+        1,
+        2,
+    ]
+    deep = nested(20_000)  # far past Python's recursion limit
+    assert nesting_depth(deep) == 20_000
+    assert nesting_depth(deep, limit=MAX_DEPTH) == MAX_DEPTH + 1
+
+
+def test_the_engine_itself_refuses_what_serde_json_cannot_read_with_a_clear_error() -> None:
+    # MAX_DEPTH keeps inputs and data well inside this; the engine must still never raise a
+    # bare RuntimeError (exit 4) if something deeper reaches it
+    engine = EmbeddedEngine()
+    engine.load([], {})
+    with pytest.raises(PolicyEvalError, match="the engine cannot read the input"):
+        engine.evaluate("data.x", {"x": nested(200)})
+    with pytest.raises(PolicyLoadError, match="policy data cannot be loaded"):
+        EmbeddedEngine().load([], {"x": nested(200)})
+
+
+def test_the_depth_limit_is_below_what_the_engine_reads() -> None:
+    # regorus (serde_json) reads 127 levels and refuses 128: measured, and kept honest here
+    engine = EmbeddedEngine()
+    engine.load([], {})
+    assert engine.evaluate("input.k.k", nested(127)) is not None
+    with pytest.raises(PolicyEvalError):
+        engine.evaluate("input.k.k", nested(128))
+    assert MAX_DEPTH + 6 < 127  # Gatekeeper's inventory holds objects 6 levels down in data
+    assert json.loads(json.dumps(nested(MAX_DEPTH))) == nested(MAX_DEPTH)
