@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
@@ -559,6 +559,14 @@ EvaluationResult = Literal["pass", "fail", "warn", "error"]
 EVALUATION_RESULTS: tuple[EvaluationResult, ...] = ("pass", "fail", "warn", "error")
 
 
+def result_counts(evaluations: Iterable[Evaluation]) -> dict[str, int]:
+    """How many evaluations came out pass, fail, warn and error, in that order, zeros kept."""
+    counts: dict[str, int] = dict.fromkeys(EVALUATION_RESULTS, 0)
+    for evaluation in evaluations:
+        counts[evaluation.result] += 1
+    return counts
+
+
 @dataclass(frozen=True, slots=True)
 class PolicyMessage:
     rule: RuleName
@@ -634,12 +642,16 @@ class AuditResult:
     statuses: tuple[ResourceStatus, ...]
     evaluations: tuple[Evaluation, ...] = ()
     attestations: tuple[Attestation, ...] = ()
-    notes: tuple[str, ...] = ()  # what was not checked, said to people (DriftResult.notes)
     policies: tuple[PolicyInfo, ...] = ()
 
     @property
     def complete(self) -> bool:
         return self.run.status == "complete"
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """What the findings cannot say (`Run.notes`), for people."""
+        return self.run.notes
 
     def drift_exit_code(self) -> ExitCode:
         """`auditor drift`: like `kubectl diff`, 1 when there is drift; 3 when incomplete."""

@@ -155,7 +155,6 @@ def _run(
         *judged.errors,
     )
     summary = sum((c.drift.summary for c in clusters), EMPTY_SUMMARY)
-    notes = tuple(note for c in clusters for note in c.drift.notes)
     status: RunStatus = "incomplete" if errors else "complete"
     counts = _counts(summary, findings, errors)
     if policies and config.policy.enabled:
@@ -175,7 +174,7 @@ def _run(
         clusters=tuple(c.info for c in clusters),
         counts=counts,
         trust_policy_digest=config.trust.digest if config.trust is not None else "",
-        notes=notes,
+        notes=tuple(note for c in clusters for note in c.drift.notes),
     )
     return AuditResult(
         run=run,
@@ -186,7 +185,6 @@ def _run(
         statuses=tuple(s for c in clusters for s in c.drift.statuses),
         evaluations=judged.evaluations,
         attestations=provenance.attestations,
-        notes=notes,
         policies=judged.policies,
     )
 

@@ -42,6 +42,7 @@ from auditor.model import (
     ResourceRef,
     RuleName,
     StageError,
+    result_counts,
 )
 from auditor.objects import flatten, is_object, to_resource
 from auditor.policy.engine import (
@@ -67,8 +68,7 @@ class PolicyOutcome:
     errors: tuple[StageError, ...]  # one per policy that errored, for the run's `incomplete`
 
     def counts(self) -> dict[str, int]:
-        results = Counter(e.result for e in self.evaluations)
-        return {r: results.get(r, 0) for r in ("pass", "fail", "warn", "error")}
+        return result_counts(self.evaluations)
 
     def exit_code(self) -> ExitCode:
         """INCOMPLETE (3) when an evaluation errored (an error is not a pass), else FINDINGS (1)

@@ -15,7 +15,6 @@ from typing import Any
 
 from auditor.config import PolicySettings
 from auditor.model import (
-    EVALUATION_RESULTS,
     Finding,
     GitCommit,
     PolicyInfo,
@@ -24,6 +23,7 @@ from auditor.model import (
     ServedModel,
     StageError,
     StageOutcome,
+    result_counts,
 )
 from auditor.policy.engine import Policy, PolicyEngine
 from auditor.policy.inputs import build_input
@@ -138,8 +138,7 @@ def _info(policy: Policy, policy_set: PolicySet) -> PolicyInfo:
 
 def evaluation_counts(outcome: StageOutcome) -> dict[str, int]:
     """`policy_pass`, `policy_fail`, ... for the run's counts."""
-    results = [e.result for e in outcome.evaluations]
-    return {f"policy_{r}": results.count(r) for r in EVALUATION_RESULTS}
+    return {f"policy_{r}": n for r, n in result_counts(outcome.evaluations).items()}
 
 
 def _engine(settings: PolicySettings) -> PolicyEngine | None:

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
-from collections import Counter
 from typing import Any
 
-from auditor.model import AuditResult
+from auditor.model import AuditResult, result_counts
 
 
 def _status(result: AuditResult) -> str:
@@ -45,9 +44,5 @@ def audit_document(result: AuditResult, *, fail_on: str) -> dict[str, Any]:
         "fail_on": fail_on,
         "exit_code": result.audit_exit_code(fail_on),
     }
-    results = Counter(ev.result for ev in result.evaluations)
-    doc["policy"] = {
-        "evaluated": len(result.evaluations),
-        **{r: results.get(r, 0) for r in ("pass", "fail", "warn", "error")},
-    }
+    doc["policy"] = {"evaluated": len(result.evaluations), **result_counts(result.evaluations)}
     return doc

@@ -16,6 +16,7 @@ from auditor.model import (
     ReportFinding,
     Run,
     RunReport,
+    result_counts,
 )
 
 CATEGORIES = ("drift", "provenance", "policy", "error")
@@ -155,8 +156,7 @@ def trend_point(run: Run) -> TrendPoint:
 
 
 def policy_totals(evaluations: tuple[Evaluation, ...]) -> dict[str, int]:
-    results = Counter(e.result for e in evaluations)
-    return {"evaluated": len(evaluations), **{r: results.get(r, 0) for r in EVALUATION_RESULTS}}
+    return {"evaluated": len(evaluations), **result_counts(evaluations)}
 
 
 def summarize(report: RunReport) -> Summary:
