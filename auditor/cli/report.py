@@ -38,8 +38,10 @@ def report(
 ) -> None:
     """Render a stored run: md or html for people; json, sarif, junit, policyreport for
     machines; intoto for signed evidence (with --sign-key). Exit 0, or 2 for a usage error."""
+    from auditor.bounded import read_bounded
     from auditor.reports.files import check_writable, write_atomically
     from auditor.reports.render import render, render_evidence
+    from auditor.trust.authorities import MAX_TRUST_FILE_BYTES
 
     if fmt == "intoto" and not sign_key:
         raise ConfigError(
@@ -63,12 +65,10 @@ def report(
         )
     if fmt == "intoto":
         assert sign_key is not None
-        try:
-            key = Path(sign_key).read_bytes()
-        except OSError as error:
-            raise ConfigError(
-                f"cannot read the signing key: {error.strerror}", file=sign_key
-            ) from None
+        # a key file is small: a pipe, a device or a huge file is refused, never read whole
+        key = read_bounded(
+            sign_key, max_bytes=MAX_TRUST_FILE_BYTES, what="signing key", error=ConfigError
+        )
         evidence = render_evidence(stored, key, key_file=sign_key)
         text = evidence.envelope
         for name, data in evidence.reports.items() if reports_dir else ():

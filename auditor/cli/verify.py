@@ -139,17 +139,23 @@ __all__ = ["verify"]
 def evidence(envelope: Path, key_file: Path, reports: tuple[Path, ...], output: str) -> None:
     """Verify a run's signed evidence (`auditor report --format intoto`). Exit 0 verified,
     1 rejected (signature, statement or a report's digest), 2 error."""
+    from auditor.bounded import read_bounded
+    from auditor.config import Limits
     from auditor.evidence_check import check_evidence
-    from auditor.provenance.dsse import verify_with_key
+    from auditor.provenance.dsse import MAX_ENVELOPE_BYTES, verify_with_key
     from auditor.trust.authorities import PublicKey
 
     authority = PublicKey.load("evidence-key", key_file)
-    data = envelope.read_bytes()
+    data = read_bounded(envelope, max_bytes=MAX_ENVELOPE_BYTES, what="evidence envelope")
     verified = verify_with_key(data, authority, source=str(envelope))  # DsseError: exit 1
+    report_limit = Limits().max_snapshot_bytes  # a report is at most as large as a snapshot
     result = check_evidence(
         verified.payload_type,
         verified.payload,
-        {str(path): path.read_bytes() for path in reports},
+        {
+            str(path): read_bounded(path, max_bytes=report_limit, what="report file")
+            for path in reports
+        },
         source=str(envelope),
     )
     if output == "json":

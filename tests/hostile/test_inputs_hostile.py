@@ -176,6 +176,10 @@ COMMANDS: dict[str, Command] = {
         None,
     ),
     "verify --trust-policy": lambda w, h: (_verify(w, Path(h)), None),
+    "verify evidence ENVELOPE": lambda w, h: (
+        ["verify", "evidence", h, "--key", str(EXAMPLE_KEY)],
+        None,
+    ),
     "trust key": lambda w, h: (_verify(w, w.trust_policy(f"key: {h}")), None),
     "trust certificate_chain": lambda w, h: (
         _verify(w, w.trust_policy(f"certificate_chain: [{h}]")),
