@@ -15,6 +15,9 @@ from typing import Any
 from auditor.model import ModelRef, Resource, ServedModel, api_group
 
 ANNOTATION_PREFIX = "auditor.gitops.ml/"
+# The group of auditor's own pseudo-kinds: a bare model directory (`Model`), the audited
+# repository (`GitRepository`), which findings need a ref for although no cluster holds them.
+AUDITOR_API_VERSION = ANNOTATION_PREFIX + "v1"
 URI_ANNOTATION = ANNOTATION_PREFIX + "model-uri"
 DIGEST_ANNOTATION = ANNOTATION_PREFIX + "model-digest"
 NAME_ANNOTATION = ANNOTATION_PREFIX + "model-name"
@@ -175,6 +178,7 @@ def served_models(
 
 __all__ = [
     "ATTESTATIONS_ANNOTATION",
+    "AUDITOR_API_VERSION",
     "DIGEST_ANNOTATION",
     "KSERVE_FRAMEWORKS",
     "NAME_ANNOTATION",

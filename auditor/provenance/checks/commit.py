@@ -14,9 +14,7 @@ from pathlib import Path
 from auditor.config import ProvenanceSettings
 from auditor.model import Attestation, Finding, ResourceRef
 from auditor.provenance.gitsig import commit_finding, verify_commit
-
-# the group of auditor's own pseudo-kinds (model_signing files a bare model as a `Model` in it)
-API_VERSION = "auditor.gitops.ml/v1"
+from auditor.serving import AUDITOR_API_VERSION
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +29,7 @@ def check_commit(git_dir: str, repo: str, commit: str, settings: ProvenanceSetti
     Raises AuditorError when Git cannot read the commit or the signer files are unusable.
     """
     ref = ResourceRef(
-        cluster="", api_version=API_VERSION, kind="GitRepository", namespace="", name=repo
+        cluster="", api_version=AUDITOR_API_VERSION, kind="GitRepository", namespace="", name=repo
     )
     signature = verify_commit(
         Path(git_dir),

@@ -19,12 +19,13 @@ from auditor.provenance.signing.cache import VERIFICATIONS, cache_key
 from auditor.provenance.signing.manifest import Hasher
 from auditor.provenance.signing.results import ModelVerification, Problem, Signer
 from auditor.provenance.signing.signature import Authentic, SignatureOutcome, check_signature
+from auditor.serving import AUDITOR_API_VERSION
 from auditor.trust.authorities import Requirement
 from auditor.trust.policy import TrustPolicy
 
 # A pseudo-kind for a model directory verified on its own (`auditor verify model`); the audit
 # binding passes the serving resource's ref instead, so findings land on the InferenceService.
-MODEL_API_VERSION = "auditor.gitops.ml/v1"
+MODEL_API_VERSION = AUDITOR_API_VERSION
 MODEL_KIND = "Model"
 
 # Among an authority's failures, the reason that got furthest says the most: a sound signature
