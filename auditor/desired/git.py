@@ -24,6 +24,7 @@ from typing import IO
 
 from auditor.config import is_url
 from auditor.errors import InputError, SourceError
+from auditor.model import short_sha
 from auditor.redact import redact_url
 
 log = logging.getLogger(__name__)
@@ -59,10 +60,6 @@ def git_env() -> dict[str, str]:
     # an unattended cron job must fail on a missing key, not wait on a passphrase prompt
     env.setdefault("GIT_SSH_COMMAND", "ssh -o BatchMode=yes")
     return env
-
-
-def short(commit: str) -> str:
-    return commit[:12]
 
 
 def _stderr_text(raw: bytes | str | None) -> str:
@@ -159,7 +156,7 @@ class Tree:
 
     def at(self, path: str) -> str:
         """`path@<short commit>`, how messages name a file of this commit."""
-        return f"{path}@{short(self.commit)}"
+        return f"{path}@{short_sha(self.commit)}"
 
     def _escape(self, link: str) -> InputError:
         if link in self.links:

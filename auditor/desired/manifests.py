@@ -14,10 +14,10 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from auditor.desired.git import BlobReader, Tree, TreeEntry, short
+from auditor.desired.git import BlobReader, Tree, TreeEntry
 from auditor.errors import InputError
 from auditor.kinds import is_namespaced
-from auditor.model import Resource, api_group
+from auditor.model import Resource, api_group, short_sha
 from auditor.objects import flatten, is_object, to_resource
 from auditor.repo_paths import RepoPathError, repo_path
 from auditor.safeyaml import Document, check_size, load_documents
@@ -118,7 +118,7 @@ class _Walker:
             self._dir(real)
         else:
             raise InputError(
-                f"path {path!r} does not exist at commit {short(self.tree.commit)}", key="path"
+                f"path {path!r} does not exist at commit {short_sha(self.tree.commit)}", key="path"
             )
         self.reached[normal] = tuple(self._reach)
 
@@ -209,7 +209,7 @@ def require_objects(
     would compare nothing, and a run that compared nothing must never be reported clean:
     what that path was meant to hold would go unchecked.
     """
-    commit = short(tree.commit)
+    commit = short_sha(tree.commit)
     for path, reached in found.reached.items():
         if not reached:
             raise InputError(

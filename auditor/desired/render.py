@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from auditor.config import Limits
-from auditor.desired.git import BlobReader, Tree, TreeEntry, short
+from auditor.desired.git import BlobReader, Tree, TreeEntry
 from auditor.desired.manifests import (
     KustomizeDir,
     RawObject,
@@ -36,6 +36,7 @@ from auditor.desired.manifests import (
     relocated,
 )
 from auditor.errors import InputError, SourceError
+from auditor.model import short_sha
 from auditor.safeyaml import check_size, load_documents, load_one
 from auditor.tempdirs import make_temp_dir
 
@@ -242,7 +243,9 @@ def _local(tree: Tree, base: str, item: str, where: str, key: str, *, remote_cap
     if remote_capable and _looks_like_host(item):
         raise _remote(item, where, key)
     raise InputError(
-        f"{key} entry {item!r} does not exist at commit {short(tree.commit)}", file=where, key=key
+        f"{key} entry {item!r} does not exist at commit {short_sha(tree.commit)}",
+        file=where,
+        key=key,
     )
 
 
