@@ -7,7 +7,8 @@ run must keep each cluster's findings apart):
 - every third cluster: a ConfigMap edited by hand (drift.changed);
 - every fifth: a ConfigMap missing (drift.missing);
 - every seventh: a Deployment nobody declared (drift.unmanaged);
-- every fourth: a model server whose canary runs at 50% (drift.changed, policy findings).
+- every fourth: a model server whose canary runs at 50% (drift.changed, policy findings);
+- every tenth: a snapshot taken without managedFields (a note on the run).
 
 `night` shifts those choices, so a second night resolves some findings and opens others.
 """
@@ -46,7 +47,19 @@ def live_objects(cluster: int, night: int = 0) -> list[dict[str, Any]]:
         live.append(deployment(f"hotfix-{cluster}"))
     if n % 5 == 0:
         del live[1]
+    if cluster % 10 != 0:
+        for obj in live:
+            obj["metadata"]["managedFields"] = [APPLIED]
     return live
+
+
+APPLIED = {
+    "manager": "argocd-controller",
+    "operation": "Apply",
+    "time": "2026-11-30T02:00:00Z",
+    "fieldsType": "FieldsV1",
+    "fieldsV1": {"f:metadata": {"f:name": {}}},
+}
 
 
 def write_repo(repo: GitRepo) -> str:
