@@ -7,7 +7,6 @@ reports is exactly what that commit declares, whatever is checked out or edited 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import logging
 import os
@@ -17,13 +16,14 @@ import subprocess
 import tempfile
 import threading
 from collections import deque
-from collections.abc import Generator, Iterable, Iterator
+from collections.abc import Generator, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
 from auditor.config import is_url
 from auditor.errors import InputError, SourceError
+from auditor.filelock import locked_beside
 from auditor.model import short_sha
 from auditor.redact import redact_url
 
@@ -421,24 +421,12 @@ def cache_path(url: str, cache_dir: str | None) -> Path:
     return cache_root(cache_dir) / hashlib.sha256(url.encode()).hexdigest()[:16]
 
 
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    """Two audits at once must not fetch into the same cache together."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_name(path.name + ".lock"), "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def _open_cached(url: str, *, revision: str, cache_dir: str | None) -> Repo:
     """A URL through a bare cache reused from run to run: each run fetches only the commit its
     revision names, shallow (`fetch --depth 1`), never a clone of the whole history."""
     target = cache_path(url, cache_dir)
     shown = redact_url(url)
-    with _locked(target):
+    with locked_beside(target):  # two audits at once must not fetch into one cache together
         if not (target / "HEAD").exists():
             _create_cache(target)
         repo = Repo(git_dir=str(target), display=shown)

@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 
 from auditor.errors import ConfigError
 from auditor.exit_codes import ExitCode
+from auditor.filelock import locked_beside
 from auditor.model import (
     EMPTY_SUMMARY,
     Attestation,
@@ -91,7 +92,8 @@ def merge_stores(out: str | Path, shard_stores: Sequence[str | Path]) -> list[Me
     """
     groups = _grouped([run for path in shard_stores for run in _shard_runs(Path(path))])
     outcomes = []
-    with Store.open(out) as store:
+    # one merge into `out` at a time: two would both find a run missing and both record it
+    with locked_beside(Path(out), ".merge-lock"), Store.open(out) as store:
         for runs in sorted(groups.values(), key=lambda rs: min(r.report.run.started for r in rs)):
             outcomes.append(_merge_run(store, runs))
     return outcomes
