@@ -236,3 +236,25 @@ def test_a_shard_needs_a_store_and_a_valid_shard(fleet: Config, tmp_path: Path) 
         assert result.code == 2 and message in result.err
     result = run_cli("audit", "--config", config, "--shard", "0/3")
     assert result.code == 2 and "--shard needs a store" in result.err
+
+
+def test_shards_that_hold_no_cluster_record_empty_runs_the_merge_accounts_for(
+    git_repo: GitRepo, tmp_path: Path
+) -> None:
+    world.write_repo(git_repo)
+    snapshots = world.write_snapshots(tmp_path / "live", 3)
+    config = load_config(
+        world.write_config(tmp_path / "auditor.yaml", git_repo.path, snapshots, policies=False)
+    )
+    stores = []
+    for index in range(6):  # 3 clusters over 6 shards: at least 3 shards are empty
+        store = tmp_path / f"shard-{index}.db"
+        result = run_audit(config, store_path=str(store), run_id="f", fleet=Fleet(Shard(index, 6)))
+        assert result.run.status == "complete"
+        stores.append(store)
+    [outcome] = merge_stores(tmp_path / "merged.db", stores)
+    single = tmp_path / "single.db"
+    run_audit(config, store_path=str(single))
+
+    assert outcome.status == "complete" and outcome.shards == (0, 1, 2, 3, 4, 5)
+    assert answers(tmp_path / "merged.db") == answers(single)
