@@ -425,6 +425,12 @@ def run_audit(
             " their stores",
             key="--shard",
         )
+    if fleet.shard is not None and not run_id:
+        raise ConfigError(
+            "--shard needs --run-id: every shard of one fleet run passes the same id, which is "
+            "how the merge knows they are one run",
+            key="--run-id",
+        )
     started = _now()
     store = Store.open(path) if path else None
     if store is not None and run_id and store.run(run_id) is not None:

@@ -229,13 +229,18 @@ def test_a_store_without_shard_runs_is_not_merged(fleet: Config, tmp_path: Path)
     assert "not a shard store" in result.err and "Traceback" not in result.err
 
 
-def test_a_shard_needs_a_store_and_a_valid_shard(fleet: Config, tmp_path: Path) -> None:
-    config = str(tmp_path / "auditor.yaml")
-    for shard, message in (("3/3", "index must be 0 to N-1"), ("1of3", "write I/N")):
-        result = run_cli("audit", "--config", config, "--shard", shard, "--store", "x.db")
-        assert result.code == 2 and message in result.err
-    result = run_cli("audit", "--config", config, "--shard", "0/3")
-    assert result.code == 2 and "--shard needs a store" in result.err
+def test_a_shard_needs_a_valid_shard_a_store_and_a_run_id(fleet: Config, tmp_path: Path) -> None:
+    def audit(*args: str) -> str:
+        result = run_cli("audit", "--config", fleet.path, *args, cwd=tmp_path)
+        assert result.code == 2 and "Traceback" not in result.err
+        return result.err
+
+    assert "index must be 0 to N-1" in audit("--shard", "3/3", "--run-id", "f", "--store", "x.db")
+    assert "write I/N" in audit("--shard", "1of3", "--run-id", "f", "--store", "x.db")
+    assert "--shard needs a store" in audit("--shard", "0/3", "--run-id", "f")
+    assert "--shard needs --run-id" in audit("--shard", "0/3", "--store", "x.db")
+    assert "run id" in audit("--shard", "0/3", "--run-id", "../x", "--store", "x.db")
+    assert not (tmp_path / "x.db").exists()
 
 
 def test_shards_that_hold_no_cluster_record_empty_runs_the_merge_accounts_for(
