@@ -37,9 +37,14 @@ while [ "$(find "$dir" -name 'shard-*.done' | wc -l)" -lt "$shards" ] &&
     [ "$(date +%s)" -lt "$deadline" ]; do
     sleep 10
 done
-set -- "$dir"/shard-*.db
-if [ ! -e "$1" ]; then
-    echo "fleet run $run: no shard store in $dir" >&2
+# Only the stores of shards that ended: one still being written is never read from another
+# node (SQLite's WAL needs every user of a file on one host); its shard is merged as missing.
+set --
+for done in "$dir"/shard-*.done; do
+    [ -e "$done" ] && [ -e "${done%.done}.db" ] && set -- "$@" "${done%.done}.db"
+done
+if [ "$#" -eq 0 ]; then
+    echo "fleet run $run: no shard of it ended within the wait, nothing to merge" >&2
     exit 3
 fi
 auditor store merge "$data/audit.db" "$@"

@@ -61,12 +61,14 @@ def test_three_shard_pods_and_the_merge_pod_record_one_fleet_run(
     )
 
 
-def test_a_shard_pod_that_never_ended_leaves_the_fleet_run_incomplete(
+def test_a_shard_pod_that_has_not_ended_leaves_the_fleet_run_incomplete(
     fleet: Config, tmp_path: Path
 ) -> None:
     data = tmp_path / "volume"
     assert step(0, fleet, data) == 0 and step(2, fleet, data) == 0
-    assert step(3, fleet, data, wait=0) == 3  # shard 1's pod never ran: incomplete
+    # shard 1's pod is still writing its store on another node: the merge must not read it
+    (data / "shards" / "auditor-fleet-29405117" / "shard-1.db").write_bytes(b"half written")
+    assert step(3, fleet, data, wait=0) == 3  # shard 1 never ended: incomplete
 
     with Store.open(data / "audit.db") as store:
         [run] = store.runs()
