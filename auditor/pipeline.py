@@ -505,4 +505,4 @@ def _record_result(store: Store, result: AuditResult, fail_on: str) -> None:
     )
 
 
-__all__ = ["check_drift", "run_audit", "run_pipeline"]
+__all__ = ["ALL_CLUSTERS", "Fleet", "check_drift", "in_order", "run_audit", "run_pipeline"]
