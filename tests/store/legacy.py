@@ -1,5 +1,5 @@
-"""Stores as earlier auditors wrote them: the schema of version 1 or 2 (the migrations of the
-time) and rows exactly as their writers inserted them. Frozen: a store in the field was
+"""Stores as earlier auditors wrote them: the schema of version 1, 2 or 3 (the migrations of
+the time) and rows exactly as their writers inserted them (version 3's writer is today's). Frozen: a store in the field was
 written this way, whatever the writer does today."""
 
 from __future__ import annotations
@@ -52,6 +52,22 @@ def write_run(
     attestations: Sequence[Attestation] = (),
     exit_code: int,
 ) -> None:
+    if version >= 3:
+        # schema 3 is today's layout of runs and rows; later versions only add tables
+        from auditor.store import writer
+
+        writer.begin_run(db, run)
+        writer.finish_run(
+            db,
+            run,
+            resources=resources,
+            findings=findings,
+            errors=errors,
+            evaluations=evaluations,
+            attestations=attestations,
+            exit_code=exit_code,
+        )
+        return
     db.table("runs").insert(
         {
             "id": run.id,
