@@ -45,6 +45,7 @@ from auditor.model import (
     Trigger,
 )
 from auditor.policy.stage import build_inputs, evaluate_inputs, evaluation_counts
+from auditor.rbac import ReadAccess, resources_to_read
 from auditor.redact import redact_url
 from auditor.scope import KindSelector, Scope
 from auditor.serving import declared_models, is_oci, served_models
@@ -346,6 +347,24 @@ def run_audit(
     return result
 
 
+def read_access(config: Config) -> list[ReadAccess]:
+    """Every kind `run_audit` lists from a cluster under this config, for RBAC and the doctor:
+    the kinds `scope.kinds` names (Git is read only when it names none, to learn Git's), and
+    Pods when models are verified (an OCI model's running digest is in its Pods)."""
+    resources: Sequence[Resource] = ()
+    if config.scope.kinds is None:
+        desired = read_desired(config.git, limits=config.limits, keep_files=False)
+        resources = desired.resources
+    scope = Scope.from_desired(
+        resources,
+        kinds=config.scope.kinds,
+        namespaces=config.scope.namespaces,
+        exclude_namespaces=config.scope.exclude_namespaces,
+    )
+    declared = {(r.ref.group, r.ref.kind) for r in resources}
+    return resources_to_read(scope, declared=declared, pods=config.trust is not None)
+
+
 def _new_run_id(started: datetime) -> str:
     from auditor.store import new_run_id
 
@@ -380,4 +399,4 @@ def _record_result(store: Store, result: AuditResult, fail_on: str) -> None:
     )
 
 
-__all__ = ["check_drift", "run_audit", "run_pipeline"]
+__all__ = ["check_drift", "read_access", "run_audit", "run_pipeline"]
