@@ -44,6 +44,8 @@ from auditor.model import (
     StageOutcome,
     Trigger,
 )
+from auditor.observe import events
+from auditor.observe.events import Progress, no_progress
 from auditor.policy.stage import build_inputs, evaluate_inputs, evaluation_counts
 from auditor.rbac import ReadAccess, resources_to_read
 from auditor.redact import redact_url
@@ -90,15 +92,25 @@ def run_pipeline(
     run_id: str = "",
     policies: bool = True,
     provenance: bool = True,
+    progress: Progress = no_progress,
 ) -> AuditResult:
     """Every stage over every cluster, without storing. With `provenance` (and a `trust:`
     section) serving resources are verified; with `policies` every resource in scope is judged
     with inputs that carry those provenance results (or say provenance is not configured)."""
     started = _now()
     stage = _provenance_stage(config) if provenance and config.verifies_provenance else None
-    desired = read_desired(config.git, limits=config.limits, keep_files=stage is not None)
+    with events.stage(progress, "desired") as counts:
+        desired = read_desired(config.git, limits=config.limits, keep_files=stage is not None)
+        counts["resources"] = len(desired.resources)
+    log.info(
+        "Git %s at %s: commit %s, %d objects",
+        desired.repo,
+        desired.revision,
+        desired.commit,
+        len(desired.resources),
+    )
     try:
-        return _run(config, desired, stage, policies, trigger, run_id, started)
+        return _run(config, desired, stage, policies, trigger, run_id, started, progress)
     finally:
         if stage is not None:
             stage.close()
@@ -122,6 +134,7 @@ def _run(
     trigger: Trigger,
     run_id: str,
     started: datetime,
+    progress: Progress = no_progress,
 ) -> AuditResult:
     scope = Scope.from_desired(
         desired.resources,
@@ -136,12 +149,23 @@ def _run(
         stage.verify_commit()
     declared = declared_models(desired.resources)
     clusters = [
-        _audit_cluster(config, desired, declared, scope, cluster, stage, with_inputs=policies)
+        _audit_cluster(
+            config,
+            desired,
+            declared,
+            scope,
+            cluster,
+            stage,
+            with_inputs=policies,
+            progress=progress,
+        )
         for cluster in config.clusters
     ]
     if stage is not None:
         provenance = stage.outcome()
-    judged = _judge(config, clusters) if policies and config.policy.enabled else StageOutcome()
+    judged = (
+        _judge(config, clusters, progress) if policies and config.policy.enabled else StageOutcome()
+    )
     findings = apply_overrides(
         [
             *(f for c in clusters for f in c.drift.findings),
@@ -190,12 +214,21 @@ def _run(
     )
 
 
-def _judge(config: Config, clusters: Sequence[_ClusterAudit]) -> StageOutcome:
+def _judge(
+    config: Config, clusters: Sequence[_ClusterAudit], progress: Progress = no_progress
+) -> StageOutcome:
     """Every policy over every cluster's inputs, once for the run."""
     inputs = [i for c in clusters for i in c.inputs]
     # Gatekeeper's data.inventory at audit time is what Git declares in scope.
     inventory = [r.body for c in clusters for r in c.inventory]
-    return evaluate_inputs(config.policy, inputs, inventory)
+    with events.stage(progress, "policy") as counts:
+        judged = evaluate_inputs(config.policy, inputs, inventory)
+        counts.update(
+            evaluations=len(judged.evaluations),
+            findings=len(judged.findings),
+            errors=len(judged.errors),
+        )
+    return judged
 
 
 def _audit_cluster(
@@ -207,6 +240,7 @@ def _audit_cluster(
     stage: ProvenanceStage | None,
     *,
     with_inputs: bool,
+    progress: Progress = no_progress,
 ) -> _ClusterAudit:
     """Desired in scope against one cluster's live objects: drift, provenance, policy inputs."""
     # Pods are read only when models are verified and Git declares an OCI model, whose
@@ -214,10 +248,14 @@ def _audit_cluster(
     verifies_models = stage is not None and config.trust is not None
     needs_pods = verifies_models and any(is_oci(m) for m in declared.values())
     read_scope = _with_pods(scope) if needs_pods else scope
-    live = read_live(cluster, read_scope, config.limits)
+    with events.stage(progress, "live", cluster.name) as counts:
+        live = read_live(cluster, read_scope, config.limits)
+        counts.update(resources=len(live.resources), errors=len(live.errors))
     desired_here = _for_cluster(desired.resources, cluster.name, scope)
     live_here = [r for r in live.resources if scope.includes(r.ref)]
-    drift = compute_drift(desired_here, live_here, scope=scope, settings=config.drift)
+    with events.stage(progress, "drift", cluster.name) as counts:
+        drift = compute_drift(desired_here, live_here, scope=scope, settings=config.drift)
+        counts.update(resources=drift.summary.resources, findings=len(drift.findings))
     for note in drift.notes:
         log.warning("%s", note)  # on stderr as it happens; the result keeps it for the reports
     if live.unread:
@@ -227,7 +265,9 @@ def _audit_cluster(
     served = served_models(desired_here, live_here, declared)
     results: Mapping[MatchKey, ProvenanceResult] | None = None
     if stage is not None:
-        results = stage.verify(cluster.name, served, _pods(live.resources, scope))
+        with events.stage(progress, "provenance", cluster.name) as counts:
+            results = stage.verify(cluster.name, served, _pods(live.resources, scope))
+            counts["resources"] = len(results)
     inputs: list[PolicyInput] = []
     if with_inputs and config.policy.enabled:
         inputs = build_inputs(
@@ -302,7 +342,11 @@ def _counts(
 
 
 def run_audit(
-    config: Config, *, store_path: str | None = None, trigger: Trigger = "cli"
+    config: Config,
+    *,
+    store_path: str | None = None,
+    trigger: Trigger = "cli",
+    progress: Progress = no_progress,
 ) -> AuditResult:
     """A full audit recorded in the store. The run row is written first, as `running`; it
     ends `complete` or `incomplete`, `failed` when an error stopped it, `interrupted` on
@@ -325,11 +369,11 @@ def run_audit(
         git_commit="",
     )
     if store is None:
-        return run_pipeline(config, trigger=trigger, run_id=placeholder.id)
+        return run_pipeline(config, trigger=trigger, run_id=placeholder.id, progress=progress)
     with store:
         store.begin_run(placeholder, config_path=config.path)
         try:
-            result = run_pipeline(config, trigger=trigger, run_id=placeholder.id)
+            result = run_pipeline(config, trigger=trigger, run_id=placeholder.id, progress=progress)
         except AuditorError as exc:
             _record_stop(store, placeholder, "failed", exc.diagnostics(), exc.exit_code)
             raise
@@ -343,7 +387,9 @@ def run_audit(
             why = f"internal error: {type(exc).__name__}: {exc}"
             _record_stop(store, placeholder, "failed", why, ExitCode.INTERNAL)
             raise
-        _record_result(store, result, config.fail_on)
+        with events.stage(progress, "store") as counts:
+            _record_result(store, result, config.fail_on)
+            counts["findings"] = len(result.findings)
     return result
 
 

@@ -7,7 +7,7 @@ from typing import Literal
 
 import click
 
-from auditor.cli.options import console, output_option, print_json
+from auditor.cli.options import console, output_option, print_json, verbosity
 from auditor.config import load_config
 from auditor.model import SEVERITIES, AuditResult
 
@@ -30,6 +30,16 @@ from auditor.model import SEVERITIES, AuditResult
     show_default=True,
     help="what started the run, as the store records it (the CronJob passes cron)",
 )
+@click.option(
+    "--metrics-file",
+    type=click.Path(dir_okay=False),
+    help="write the run's metrics here, for node-exporter's textfile collector (*.prom)",
+)
+@click.option(
+    "--pushgateway",
+    metavar="URL",
+    help="push the run's metrics to this Prometheus Pushgateway (job auditor)",
+)
 @output_option
 def audit(
     config_file: str,
@@ -37,6 +47,8 @@ def audit(
     fail_on: str | None,
     report_path: str | None,
     trigger: Literal["cli", "cron"],
+    metrics_file: str | None,
+    pushgateway: str | None,
     output: str,
 ) -> None:
     """Run a full audit and record it. Exit 0 clean, 1 findings, 2 error, 3 incomplete."""
@@ -49,9 +61,15 @@ def audit(
     report = report_path or config.report
     if report:
         check_report_path(report)
+    from auditor.observe.run import MetricsTargets, watched_run
     from auditor.pipeline import run_audit  # the cluster client loads only for commands that read
 
-    result = run_audit(config, store_path=store_path, trigger=trigger)
+    targets = MetricsTargets(file=metrics_file, pushgateway=pushgateway)
+    with watched_run(targets, verbosity()) as watched:
+        result = run_audit(
+            config, store_path=store_path, trigger=trigger, progress=watched.progress
+        )
+        watched.finish(result, result.audit_exit_code(threshold))
     if report:
         _write_report(result, report, store_path or config.store, threshold)
     if output == "json":
@@ -59,7 +77,9 @@ def audit(
     else:
         render_text(result, console())
         if result.run.id:
-            click.echo(f"run {result.run.id}: {result.run.status}", err=True)
+            from auditor.observe.progress import announce_run
+
+            announce_run(result.run.id, result.run.status)
     sys.exit(result.audit_exit_code(threshold))
 
 

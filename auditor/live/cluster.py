@@ -172,6 +172,7 @@ class _Reader:
         except _NoLongerServed:
             log.debug("cluster %s: %s is no longer served", self._source.name, rtype.qualified)
             return []
+        log.info("cluster %s: %s: %d objects", self._source.name, action, len(items))
         return self._to_resources(rtype, items, filter_scope, action, target)
 
     def _list_items(self, rtype: ApiResource, namespace: str | None) -> list[Any]:
