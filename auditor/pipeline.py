@@ -150,14 +150,7 @@ def _run(
     declared = declared_models(desired.resources)
     clusters = [
         _audit_cluster(
-            config,
-            desired,
-            declared,
-            scope,
-            cluster,
-            stage,
-            with_inputs=policies,
-            progress=progress,
+            config, desired, declared, scope, cluster, stage, progress, with_inputs=policies
         )
         for cluster in config.clusters
     ]
@@ -238,9 +231,9 @@ def _audit_cluster(
     scope: Scope,
     cluster: ClusterSource,
     stage: ProvenanceStage | None,
+    progress: Progress = no_progress,
     *,
     with_inputs: bool,
-    progress: Progress = no_progress,
 ) -> _ClusterAudit:
     """Desired in scope against one cluster's live objects: drift, provenance, policy inputs."""
     # Pods are read only when models are verified and Git declares an OCI model, whose
