@@ -392,8 +392,14 @@ def read_access(config: Config) -> list[ReadAccess]:
     Pods when models are verified (an OCI model's running digest is in its Pods)."""
     resources: Sequence[Resource] = ()
     if config.scope.kinds is None:
-        desired = read_desired(config.git, limits=config.limits, keep_files=False)
-        resources = desired.resources
+        resources = read_desired(config.git, limits=config.limits, keep_files=False).resources
+    return scope_and_access(config, resources)[1]
+
+
+def scope_and_access(
+    config: Config, resources: Sequence[Resource]
+) -> tuple[Scope, list[ReadAccess]]:
+    """The run's scope given what Git declares (`resources`), and the kinds to list in it."""
     scope = Scope.from_desired(
         resources,
         kinds=config.scope.kinds,
@@ -401,7 +407,7 @@ def read_access(config: Config) -> list[ReadAccess]:
         exclude_namespaces=config.scope.exclude_namespaces,
     )
     declared = {(r.ref.group, r.ref.kind) for r in resources}
-    return resources_to_read(scope, declared=declared, pods=config.trust is not None)
+    return scope, resources_to_read(scope, declared=declared, pods=config.trust is not None)
 
 
 def _new_run_id(started: datetime) -> str:
@@ -438,4 +444,4 @@ def _record_result(store: Store, result: AuditResult, fail_on: str) -> None:
     )
 
 
-__all__ = ["check_drift", "read_access", "run_audit", "run_pipeline"]
+__all__ = ["check_drift", "read_access", "run_audit", "run_pipeline", "scope_and_access"]

@@ -15,7 +15,7 @@ import traceback
 import click
 
 from auditor import __version__
-from auditor.cli import audit, deploy, drift, history, policy, report, verify
+from auditor.cli import audit, deploy, doctor, drift, history, policy, report, verify
 from auditor.cli.options import VERBOSITY
 from auditor.errors import AuditorError
 from auditor.exit_codes import ExitCode
@@ -61,6 +61,7 @@ cli.add_command(history.runs)
 cli.add_command(history.history)
 cli.add_command(history.prune)
 cli.add_command(deploy.deploy)
+cli.add_command(doctor.doctor)
 # verify imports model-signing only inside its commands, so registering it costs nothing.
 cli.add_command(verify.verify)
 
