@@ -6,6 +6,7 @@
 #
 # Base images are pinned to an exact release; pin their digests too (`@sha256:...`) in a
 # registry you control, and let Renovate or Dependabot move both together.
+# Debian bookworm's glibc (2.36) runs the manylinux_2_34 wheel of regorus, the Rego engine.
 ARG PYTHON_IMAGE=python:3.12.8-slim-bookworm
 ARG KUBECTL_VERSION=v1.32.4
 

@@ -178,15 +178,28 @@ def write_metrics_file(path: str, metrics: RunMetrics) -> None:
     os.chmod(path, 0o644)  # node-exporter runs as another user
 
 
-def push_metrics(url: str, metrics: RunMetrics, *, job: str = DEFAULT_JOB) -> None:
-    """Pushes the run's metrics to the Pushgateway under `job`. A successful run replaces the
-    group (PUT); any other pushes without a last-success time and replaces only what it sends
-    (POST), so the Pushgateway keeps the last success it had."""
+def push_metrics(
+    url: str,
+    metrics: RunMetrics,
+    *,
+    job: str = DEFAULT_JOB,
+    grouping: Mapping[str, str] | None = None,
+) -> None:
+    """Pushes the run's metrics to the Pushgateway under `job` (and `grouping`, labels that
+    tell apart runs that must not replace each other's metrics, e.g. a fleet's shards). A
+    successful run replaces the group (PUT); any other pushes without a last-success time and
+    replaces only what it sends (POST), so the Pushgateway keeps the last success it had."""
     from prometheus_client import push_to_gateway, pushadd_to_gateway
 
     registry = registry_of(metrics, last_success=None)
     send = push_to_gateway if metrics.succeeded else pushadd_to_gateway
-    send(url, job=job, registry=registry, timeout=PUSH_TIMEOUT_SECONDS)
+    send(
+        url,
+        job=job,
+        registry=registry,
+        grouping_key=dict(grouping or {}),
+        timeout=PUSH_TIMEOUT_SECONDS,
+    )
 
 
 __all__ = [

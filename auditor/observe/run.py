@@ -5,7 +5,7 @@ signal). What `auditor audit` wraps around `run_audit`."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -35,6 +35,8 @@ class MetricsTargets:
     file: str | None = None
     pushgateway: str | None = None
     job: str = DEFAULT_JOB
+    # Pushgateway grouping labels besides the job (a fleet shard's index, say)
+    grouping: Mapping[str, str] = field(default_factory=dict)
 
     def check(self) -> None:
         """Refuses unusable targets before the run (exit 2), not after an hour of audit."""
@@ -53,7 +55,7 @@ class MetricsTargets:
                 log.error("metrics file %s not written: %s", self.file, exc)
         if self.pushgateway:
             try:
-                push_metrics(self.pushgateway, metrics, job=self.job)
+                push_metrics(self.pushgateway, metrics, job=self.job, grouping=self.grouping)
             except OSError as exc:  # URLError and HTTPError are OSErrors
                 log.error("metrics not pushed to %s: %s", self.pushgateway, exc)
 

@@ -153,3 +153,21 @@ def test_an_unreachable_pushgateway_is_logged_and_the_exit_code_stays(config: Pa
     assert code == ExitCode.CLEAN
     [record] = [json.loads(line) for line in err.splitlines() if url in line]
     assert record["level"] == "error" and "not pushed" in record["event"]
+
+
+def test_grouping_labels_keep_pushes_apart() -> None:
+    from datetime import UTC, datetime
+
+    from auditor.observe.metrics import RunMetrics, push_metrics
+
+    now = datetime.now(UTC)
+    metrics = RunMetrics(status="complete", exit_code=0, started=now, finished=now)
+    with Pushgateway() as gateway:
+        push_metrics(gateway.url, metrics, grouping={"shard": "0"})
+        push_metrics(gateway.url, metrics, grouping={"shard": "1"})
+        assert [p.path for p in gateway.pushes] == [
+            "/metrics/job/auditor/shard/0",
+            "/metrics/job/auditor/shard/1",
+        ]
+        for shard in ("0", "1"):
+            assert gateway.samples((("job", "auditor"), ("shard", shard)))[LAST_SUCCESS] > 0
