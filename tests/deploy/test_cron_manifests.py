@@ -141,3 +141,22 @@ def test_deploy_rbac_prints_the_shipped_clusterrole() -> None:
     result = run_cli("deploy", "rbac", "--config", str(CRON / "auditor.yaml"))
     assert result.code == 0, result.err
     assert result.out == (CRON / "clusterrole.yaml").read_text()
+
+
+def test_the_image_is_pinned_to_a_release() -> None:
+    pod = one(build(CRON), "CronJob")["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    [container] = pod["containers"]
+    name, _, tag = container["image"].rpartition(":")
+    assert name and tag and tag != "latest"
+
+
+def test_without_scope_kinds_the_role_covers_what_git_declares() -> None:
+    # the example names no scope.kinds: Git's kinds are read, a Secret among them, and its
+    # trust policy verifies models, so Pods join
+    access = read_access(load_config(PROJECT / "examples" / "auditor.yaml"))
+    resources = {(a.group, a.resource) for a in access}
+    assert {("", "secrets"), ("", "pods"), ("serving.kserve.io", "inferenceservices")} <= resources
+    assert ("", "pods") not in {
+        (a.group, a.resource)
+        for a in read_access(load_config(CRON / "auditor.yaml"))  # no trust: section
+    }

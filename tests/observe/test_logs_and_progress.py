@@ -3,6 +3,7 @@ log), a live view per cluster and stage on a terminal, and -q / -v that do what 
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import pty
@@ -10,8 +11,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import yaml
+
 from auditor.exit_codes import ExitCode
-from tests.conftest import run_cli
+from tests.conftest import GitRepo, run_cli
+from tests.kubeapi.builders import secret
 from tests.kubeapi.server import Fault, KubeAPIServer
 
 STAGES = [("desired", ""), ("live", "prod"), ("drift", "prod"), ("store", "")]
@@ -97,3 +101,22 @@ def test_a_terminal_gets_a_live_view_per_cluster_and_stage(config: Path) -> None
     assert "prod" in text and "drift ✓" in text and "store ✓" in text, text
     assert '"event"' not in text  # not the JSON lines
     assert "run " in text and ": complete" in text
+
+
+def test_secret_values_reach_neither_logs_nor_metrics(
+    config: Path, tmp_path: Path, git_repo: GitRepo, kube: KubeAPIServer
+) -> None:
+    in_git, live = "git-value-do-not-log", "live-value-do-not-log"
+    git_repo.write("ml/secret.yaml", yaml.safe_dump(secret("token", in_git)))
+    git_repo.commit("a secret")
+    kube.add(secret("token", live))
+    metrics = tmp_path / "auditor.prom"
+    result = run_cli(
+        "-vv", "audit", "--config", str(config), "--metrics-file", str(metrics), "--fail-on", "info"
+    )
+    assert result.code == ExitCode.FINDINGS, result.err  # the Secret drifted
+    shown = result.err + metrics.read_text()
+    for value in (in_git, live):
+        for form in (value, base64.b64encode(value.encode()).decode()):
+            assert form not in shown
+    assert any(json.loads(line).get("level") == "debug" for line in result.err.splitlines())
