@@ -386,14 +386,14 @@ def run_audit(
     return result
 
 
-def read_access(config: Config) -> list[ReadAccess]:
-    """Every kind `run_audit` lists from a cluster under this config, for RBAC and the doctor:
-    the kinds `scope.kinds` names (Git is read only when it names none, to learn Git's), and
-    Pods when models are verified (an OCI model's running digest is in its Pods)."""
+def read_access(config: Config) -> tuple[Scope, list[ReadAccess]]:
+    """The scope, and every kind `run_audit` lists from a cluster under this config, for RBAC
+    and the doctor: the kinds `scope.kinds` names (Git is read only when it names none, to learn
+    Git's), and Pods when models are verified (an OCI model's running digest is in its Pods)."""
     resources: Sequence[Resource] = ()
     if config.scope.kinds is None:
         resources = read_desired(config.git, limits=config.limits, keep_files=False).resources
-    return scope_and_access(config, resources)[1]
+    return scope_and_access(config, resources)
 
 
 def scope_and_access(

@@ -1,5 +1,5 @@
-"""What an audit reads from a cluster, as Kubernetes RBAC: the one least-privilege ClusterRole
-(`auditor deploy rbac`) and the access `auditor doctor` asks the API server about.
+"""What an audit reads from a cluster, as Kubernetes RBAC: the least-privilege roles and
+bindings (`auditor deploy rbac`) and the access `auditor doctor` asks the API server about.
 
 Both come from the same list, `resources_to_read`, so the shipped role, the doctor's checks and
 the kinds the live stage lists cannot drift apart: get, list and watch on exactly the kinds in
@@ -9,7 +9,7 @@ write verb, Secrets only when Secrets are in scope.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +19,7 @@ from auditor.scope import Scope
 
 READ_VERBS = ("get", "list", "watch")
 DEFAULT_ROLE_NAME = "auditor-reader"
+DEFAULT_ACCOUNT = ("auditor", "auditor")  # the ServiceAccount of deploy/cron: namespace, name
 
 # The groups of kinds that a config may name without one (`scope.kinds: [Deployment]`): the
 # built-in kinds and those of the model servers auditor knows (serving.py).
@@ -132,11 +133,65 @@ def cluster_role(access: Iterable[ReadAccess], *, name: str = DEFAULT_ROLE_NAME)
     }
 
 
+def rbac_manifests(
+    access: Sequence[ReadAccess],
+    namespaces: Sequence[str] | None,
+    *,
+    name: str = DEFAULT_ROLE_NAME,
+    account: tuple[str, str] = DEFAULT_ACCOUNT,
+) -> list[dict[str, Any]]:
+    """The roles and bindings that let the ServiceAccount `account` (namespace, name) read
+    exactly `access`, and no more widely than the live stage reads it.
+
+    With `namespaces` (the literal namespaces the live stage lists one by one), the
+    namespaced kinds are granted by a RoleBinding in each of them; cluster-scoped kinds, and
+    every kind when the scope is all namespaces (None), by a ClusterRoleBinding.
+    """
+    if namespaces is None:
+        role = cluster_role(access, name=name)
+        return [role, _binding(role, account)]
+    namespaced = [a for a in access if a.namespaced]
+    cluster_wide = [a for a in access if not a.namespaced]
+    manifests: list[dict[str, Any]] = []
+    if namespaced:
+        role = cluster_role(namespaced, name=name)
+        manifests.append(role)
+        manifests.extend(_binding(role, account, namespace=ns) for ns in namespaces)
+    if cluster_wide:
+        role = cluster_role(cluster_wide, name=f"{name}-cluster")
+        manifests.extend([role, _binding(role, account)])
+    return manifests
+
+
+def _binding(
+    role: dict[str, Any], account: tuple[str, str], *, namespace: str | None = None
+) -> dict[str, Any]:
+    """A binding of the ClusterRole `role` to the ServiceAccount: in `namespace`, or
+    cluster-wide."""
+    metadata: dict[str, Any] = {"name": role["metadata"]["name"]}
+    if namespace is not None:
+        metadata["namespace"] = namespace
+    metadata["labels"] = dict(role["metadata"]["labels"])
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding" if namespace is not None else "ClusterRoleBinding",
+        "metadata": metadata,
+        "roleRef": {
+            "apiGroup": "rbac.authorization.k8s.io",
+            "kind": "ClusterRole",
+            "name": role["metadata"]["name"],
+        },
+        "subjects": [{"kind": "ServiceAccount", "name": account[1], "namespace": account[0]}],
+    }
+
+
 __all__ = [
+    "DEFAULT_ACCOUNT",
     "DEFAULT_ROLE_NAME",
     "READ_VERBS",
     "ReadAccess",
     "cluster_role",
     "plural_of",
+    "rbac_manifests",
     "resources_to_read",
 ]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from auditor.errors import ConfigError
-from auditor.rbac import cluster_role, plural_of, resources_to_read
+from auditor.rbac import cluster_role, plural_of, rbac_manifests, resources_to_read
 from auditor.scope import KindSelector, Scope
 
 
@@ -64,3 +64,26 @@ def test_the_role_has_one_read_only_rule_per_group() -> None:
         },
         {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["get", "list", "watch"]},
     ]
+
+
+def test_listed_namespaces_get_role_bindings_and_cluster_kinds_a_role_of_their_own() -> None:
+    access = resources_to_read(scope("apps/Deployment", "core/Namespace"))
+    manifests = rbac_manifests(access, ["ml", "ml-staging"], account=("ops", "reader"))
+    shape = [(m["kind"], m["metadata"]["name"], m["metadata"].get("namespace")) for m in manifests]
+    assert shape == [
+        ("ClusterRole", "auditor-reader", None),
+        ("RoleBinding", "auditor-reader", "ml"),
+        ("RoleBinding", "auditor-reader", "ml-staging"),
+        ("ClusterRole", "auditor-reader-cluster", None),
+        ("ClusterRoleBinding", "auditor-reader-cluster", None),
+    ]
+    assert manifests[0]["rules"][0]["resources"] == ["deployments"]
+    assert manifests[3]["rules"][0]["resources"] == ["namespaces"]
+    assert manifests[1]["subjects"] == [
+        {"kind": "ServiceAccount", "name": "reader", "namespace": "ops"}
+    ]
+
+
+def test_every_namespace_in_scope_is_one_cluster_wide_binding() -> None:
+    manifests = rbac_manifests(resources_to_read(scope("apps/Deployment")), None)
+    assert [m["kind"] for m in manifests] == ["ClusterRole", "ClusterRoleBinding"]

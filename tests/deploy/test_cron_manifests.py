@@ -1,6 +1,7 @@
 """deploy/cron as `kubectl apply -k` would send it: every manifest valid against the Kubernetes
-API schemas (kubernetes-validate, offline), the pod hardened, the ClusterRole least-privilege
-and equal to what `auditor deploy rbac` derives from the shipped config."""
+API schemas (kubernetes-validate, offline), the pod hardened, the RBAC least-privilege (read
+verbs on exactly the kinds in scope, bound only in the namespaces in scope) and equal to what
+`auditor deploy rbac` derives from the shipped config."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import yaml
 
 from auditor.config import load_config
 from auditor.pipeline import read_access
-from auditor.rbac import READ_VERBS, cluster_role
+from auditor.rbac import READ_VERBS, rbac_manifests
 from tests.conftest import PROJECT, run_cli
 
 CRON = PROJECT / "deploy" / "cron"
@@ -47,12 +48,16 @@ def test_the_kustomization_builds_every_part(manifests: list[dict[str, Any]]) ->
             "Namespace",
             "ServiceAccount",
             "ClusterRole",
-            "ClusterRoleBinding",
+            "RoleBinding",
+            "RoleBinding",
             "PersistentVolumeClaim",
             "CronJob",
             "ConfigMap",
         ]
     )
+    for manifest in manifests:
+        if manifest["kind"] not in ("Namespace", "ClusterRole", "RoleBinding"):
+            assert manifest["metadata"]["namespace"] == "auditor", manifest["kind"]
 
 
 @pytest.mark.parametrize("version", VERSIONS)
@@ -122,25 +127,39 @@ def test_the_clusterrole_only_reads(manifests: list[dict[str, Any]]) -> None:
         assert "nonResourceURLs" not in rule and "resourceNames" not in rule
     resources = {r for rule in rules for r in rule["resources"]}
     assert "secrets" not in resources  # the shipped config leaves Secrets out of scope
-    binding = one(manifests, "ClusterRoleBinding")
-    assert binding["roleRef"]["name"] == one(manifests, "ClusterRole")["metadata"]["name"]
-    [subject] = binding["subjects"]
-    assert (subject["kind"], subject["name"], subject["namespace"]) == (
-        "ServiceAccount",
-        "auditor",
-        "auditor",
-    )
 
 
-def test_the_shipped_clusterrole_is_what_the_shipped_config_needs() -> None:
-    shipped = yaml.safe_load((CRON / "clusterrole.yaml").read_text())
-    assert shipped == cluster_role(read_access(load_config(CRON / "auditor.yaml")))
+def test_the_role_is_bound_only_in_the_namespaces_in_scope(
+    manifests: list[dict[str, Any]],
+) -> None:
+    config = yaml.safe_load(one(manifests, "ConfigMap")["data"]["auditor.yaml"])
+    bindings = [m for m in manifests if m["kind"] in ("RoleBinding", "ClusterRoleBinding")]
+    # every kind in scope is namespaced: no cluster-wide grant at all
+    assert {b["kind"] for b in bindings} == {"RoleBinding"}
+    assert sorted(b["metadata"]["namespace"] for b in bindings) == config["scope"]["namespaces"]
+    role = one(manifests, "ClusterRole")["metadata"]["name"]
+    account = one(manifests, "ServiceAccount")["metadata"]
+    for binding in bindings:
+        assert binding["roleRef"] == {
+            "apiGroup": "rbac.authorization.k8s.io",
+            "kind": "ClusterRole",
+            "name": role,
+        }
+        assert binding["subjects"] == [
+            {"kind": "ServiceAccount", "name": account["name"], "namespace": account["namespace"]}
+        ]
 
 
-def test_deploy_rbac_prints_the_shipped_clusterrole() -> None:
+def test_the_shipped_rbac_is_what_the_shipped_config_needs() -> None:
+    shipped = [d for d in yaml.safe_load_all((CRON / "rbac.yaml").read_text()) if d]
+    scope, access = read_access(load_config(CRON / "auditor.yaml"))
+    assert shipped == rbac_manifests(access, scope.namespaces_to_list())
+
+
+def test_deploy_rbac_prints_the_shipped_rbac() -> None:
     result = run_cli("deploy", "rbac", "--config", str(CRON / "auditor.yaml"))
     assert result.code == 0, result.err
-    assert result.out == (CRON / "clusterrole.yaml").read_text()
+    assert result.out == (CRON / "rbac.yaml").read_text()
 
 
 def test_the_image_is_pinned_to_a_release() -> None:
@@ -153,10 +172,10 @@ def test_the_image_is_pinned_to_a_release() -> None:
 def test_without_scope_kinds_the_role_covers_what_git_declares() -> None:
     # the example names no scope.kinds: Git's kinds are read, a Secret among them, and its
     # trust policy verifies models, so Pods join
-    access = read_access(load_config(PROJECT / "examples" / "auditor.yaml"))
+    _, access = read_access(load_config(PROJECT / "examples" / "auditor.yaml"))
     resources = {(a.group, a.resource) for a in access}
     assert {("", "secrets"), ("", "pods"), ("serving.kserve.io", "inferenceservices")} <= resources
     assert ("", "pods") not in {
         (a.group, a.resource)
-        for a in read_access(load_config(CRON / "auditor.yaml"))  # no trust: section
+        for a in read_access(load_config(CRON / "auditor.yaml"))[1]  # no trust: section
     }
