@@ -37,27 +37,6 @@ def audit(config: Path, *args: str) -> tuple[int, str, str]:
     return result.code, result.out, result.err
 
 
-def test_a_clean_run_reports_every_stage_ok_and_a_success(config: Path, tmp_path: Path) -> None:
-    path = tmp_path / "textfile" / "auditor.prom"
-    path.parent.mkdir()
-    code, _, err = audit(config, "--metrics-file", str(path))
-    assert code == ExitCode.CLEAN, err
-    metrics = read_metrics(path)
-    assert metrics['auditor_run_status{status="complete"}'] == 1
-    assert metrics['auditor_run_status{status="failed"}'] == 0
-    assert metrics["auditor_run_exit_code"] == 0
-    assert metrics[LAST_SUCCESS] == metrics[LAST_RUN]
-    assert metrics["auditor_run_duration_seconds"] > 0
-    for stage in ('cluster="",stage="desired"', 'cluster="prod",stage="live"',
-                  'cluster="prod",stage="drift"', 'cluster="",stage="store"'):  # fmt: skip
-        assert metrics[f"auditor_stage_ok{{{stage}}}"] == 1, stage
-    assert metrics['auditor_resources{status="in_sync"}'] == 3
-    assert sum(v for k, v in metrics.items() if k.startswith("auditor_findings{")) == 0
-    # written atomically: the temporary file was renamed over the target, none is left behind
-    assert [p.name for p in path.parent.iterdir()] == ["auditor.prom"]
-    assert path.stat().st_mode & 0o044 == 0o044  # node-exporter, another user, reads it
-
-
 def test_findings_are_counted_by_category_and_severity(
     config: Path, tmp_path: Path, kube: KubeAPIServer
 ) -> None:
@@ -81,12 +60,28 @@ def test_findings_are_counted_by_category_and_severity(
     assert reported == expected
 
 
-def test_an_incomplete_run_keeps_the_last_success_and_names_the_stage(
+def test_a_clean_run_then_an_incomplete_one_keeps_the_last_success(
     config: Path, tmp_path: Path, kube: KubeAPIServer
 ) -> None:
-    path = tmp_path / "auditor.prom"
-    assert audit(config, "--metrics-file", str(path))[0] == ExitCode.CLEAN
+    path = tmp_path / "textfile" / "auditor.prom"
+    path.parent.mkdir()
+    code, _, err = audit(config, "--metrics-file", str(path))
+    assert code == ExitCode.CLEAN, err
     first = read_metrics(path)
+    assert first['auditor_run_status{status="complete"}'] == 1
+    assert first['auditor_run_status{status="failed"}'] == 0
+    assert first["auditor_run_exit_code"] == 0
+    assert first[LAST_SUCCESS] == first[LAST_RUN]
+    assert first["auditor_run_duration_seconds"] > 0
+    for stage in ('cluster="",stage="desired"', 'cluster="prod",stage="live"',
+                  'cluster="prod",stage="drift"', 'cluster="",stage="store"'):  # fmt: skip
+        assert first[f"auditor_stage_ok{{{stage}}}"] == 1, stage
+    assert first['auditor_resources{status="in_sync"}'] == 3
+    assert sum(v for k, v in first.items() if k.startswith("auditor_findings{")) == 0
+    # written atomically: the temporary file was renamed over the target, none is left behind
+    assert [p.name for p in path.parent.iterdir()] == ["auditor.prom"]
+    assert path.stat().st_mode & 0o044 == 0o044  # node-exporter, another user, reads it
+
     kube.inject(Fault(status=403, plural="configmaps"))
     code, _, err = audit(config, "--metrics-file", str(path))
     assert code == ExitCode.INCOMPLETE, err
