@@ -35,14 +35,19 @@ def level_for(verbosity: int) -> int:
 def setup_logging(verbosity: int, fmt: LogFormat | None = None) -> None:
     """Configures the root logger for the process: one handler on stderr."""
     fmt = fmt or log_format()
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler(sys.stderr)
     handler.setFormatter(_json_formatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT))
     root = logging.getLogger()
-    root.handlers = [handler]
+    # ours replaces ours (a second call), never a handler the embedding program put there
+    root.handlers = [h for h in root.handlers if not isinstance(h, _StderrHandler)] + [handler]
     root.setLevel(level_for(verbosity))
     # progress is shown unless -q, whatever the level of the rest
     progress = logging.getLogger(PROGRESS_LOGGER)
     progress.setLevel(logging.INFO if verbosity >= 0 else logging.ERROR)
+
+
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """auditor's own handler, told apart from others on the root logger."""
 
 
 def _json_formatter() -> logging.Formatter:

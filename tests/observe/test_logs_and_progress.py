@@ -117,3 +117,22 @@ def test_secret_values_reach_neither_logs_nor_metrics(
         for form in (value, base64.b64encode(value.encode()).decode()):
             assert form not in shown
     assert any(json.loads(line).get("level") == "debug" for line in result.err.splitlines())
+
+
+def test_setting_up_logging_twice_keeps_one_handler_and_leaves_others_alone() -> None:
+    import logging
+
+    from auditor.observe.logs import setup_logging
+
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level)
+    foreign = logging.NullHandler()
+    root.addHandler(foreign)
+    try:
+        setup_logging(0, "json")
+        setup_logging(1, "text")
+        ours = [h for h in root.handlers if h is not foreign and h not in saved[0]]
+        assert len(ours) == 1 and foreign in root.handlers
+        assert root.level == logging.INFO
+    finally:
+        root.handlers, root.level = saved[0], saved[1]
