@@ -45,7 +45,10 @@ from auditor.model import (
     attestation_counts,
     run_counts,
 )
+from auditor.observe import events
+from auditor.observe.events import Progress, no_progress
 from auditor.policy.stage import build_inputs, evaluate_inputs, evaluation_counts
+from auditor.rbac import ReadAccess, resources_to_read
 from auditor.redact import redact_url
 from auditor.scope import KindSelector, Scope
 from auditor.serving import declared_models, is_oci, served_models
@@ -126,6 +129,7 @@ def run_pipeline(
     policies: bool = True,
     provenance: bool = True,
     fleet: Fleet = ALL_CLUSTERS,
+    progress: Progress = no_progress,
 ) -> AuditResult:
     """Every stage over every cluster (of `fleet.shard`, when given), without storing. With
     `provenance` (and a `trust:` section) serving resources are verified; with `policies`
@@ -134,9 +138,18 @@ def run_pipeline(
     in the configured order whatever order they finish in."""
     started = _now()
     stage = _provenance_stage(config) if provenance and config.verifies_provenance else None
-    desired = read_desired(config.git, limits=config.limits, keep_files=stage is not None)
+    with events.stage(progress, "desired") as counts:
+        desired = read_desired(config.git, limits=config.limits, keep_files=stage is not None)
+        counts["resources"] = len(desired.resources)
+    log.info(
+        "Git %s at %s: commit %s, %d objects",
+        desired.repo,
+        desired.revision,
+        desired.commit,
+        len(desired.resources),
+    )
     try:
-        return _run(config, desired, stage, policies, trigger, run_id, started, fleet)
+        return _run(config, desired, stage, policies, trigger, run_id, started, fleet, progress)
     finally:
         if stage is not None:
             stage.close()
@@ -161,6 +174,7 @@ def _run(
     run_id: str,
     started: datetime,
     fleet: Fleet,
+    progress: Progress = no_progress,
 ) -> AuditResult:
     scope = Scope.from_desired(
         desired.resources,
@@ -174,10 +188,12 @@ def _run(
         stage.start(desired.repo, desired.files)
         stage.verify_commit()
     with_inputs = policies and config.policy.enabled
-    clusters = _audit_clusters(config, desired, scope, stage, fleet, with_inputs=with_inputs)
+    clusters = _audit_clusters(
+        config, desired, scope, stage, fleet, progress, with_inputs=with_inputs
+    )
     if stage is not None:
         provenance = stage.outcome()
-    judged = _judge(config, clusters) if with_inputs else StageOutcome()
+    judged = _judge(config, clusters, progress) if with_inputs else StageOutcome()
     places = positions(c.name for c in config.clusters)
     findings = order_findings(
         apply_overrides(
@@ -237,6 +253,7 @@ def _audit_clusters(
     scope: Scope,
     stage: ProvenanceStage | None,
     fleet: Fleet,
+    progress: Progress,
     *,
     with_inputs: bool,
 ) -> list[_ClusterAudit]:
@@ -245,12 +262,12 @@ def _audit_clusters(
     sources = select(config.clusters, fleet.shard, lambda c: c.name)
 
     def observe(source: ClusterSource) -> _ClusterRead:
-        return _read_cluster(config, desired, declared, scope, source, stage)
+        return _read_cluster(config, desired, declared, scope, source, stage, progress)
 
     return [
         # provenance and policy inputs in the configured order, on this thread: the
         # provenance stage keeps per-run state and its findings in the order it is called
-        _finish_cluster(read, desired, stage, with_inputs=with_inputs)
+        _finish_cluster(read, desired, stage, progress, with_inputs=with_inputs)
         for read in in_order(observe, sources, fleet.concurrency or config.concurrency)
     ]
 
@@ -290,12 +307,21 @@ def in_order(work: Callable[[T], R], items: Sequence[T], concurrency: int) -> It
         pool.shutdown(wait=False, cancel_futures=True)
 
 
-def _judge(config: Config, clusters: Sequence[_ClusterAudit]) -> StageOutcome:
+def _judge(
+    config: Config, clusters: Sequence[_ClusterAudit], progress: Progress = no_progress
+) -> StageOutcome:
     """Every policy over every cluster's inputs, once for the run."""
     inputs = [i for c in clusters for i in c.inputs]
     # Gatekeeper's data.inventory at audit time is what Git declares in scope.
     inventory = [r.body for c in clusters for r in c.inventory]
-    return evaluate_inputs(config.policy, inputs, inventory)
+    with events.stage(progress, "policy") as counts:
+        judged = evaluate_inputs(config.policy, inputs, inventory)
+        counts.update(
+            evaluations=len(judged.evaluations),
+            findings=len(judged.findings),
+            errors=len(judged.errors),
+        )
+    return judged
 
 
 def _read_cluster(
@@ -305,6 +331,7 @@ def _read_cluster(
     scope: Scope,
     cluster: ClusterSource,
     stage: ProvenanceStage | None,
+    progress: Progress = no_progress,
 ) -> _ClusterRead:
     """Desired in scope against one cluster's live objects: the read and the drift, which
     touch nothing shared and so may run beside other clusters'."""
@@ -313,10 +340,14 @@ def _read_cluster(
     verifies_models = stage is not None and config.trust is not None
     needs_pods = verifies_models and any(is_oci(m) for m in declared.values())
     read_scope = _with_pods(scope) if needs_pods else scope
-    live = read_live(cluster, read_scope, config.limits)
+    with events.stage(progress, "live", cluster.name) as counts:
+        live = read_live(cluster, read_scope, config.limits)
+        counts.update(resources=len(live.resources), errors=len(live.errors))
     desired_here = _for_cluster(desired.resources, cluster.name, scope)
     live_here = [r for r in live.resources if scope.includes(r.ref)]
-    drift = compute_drift(desired_here, live_here, scope=scope, settings=config.drift)
+    with events.stage(progress, "drift", cluster.name) as counts:
+        drift = compute_drift(desired_here, live_here, scope=scope, settings=config.drift)
+        counts.update(resources=drift.summary.resources, findings=len(drift.findings))
     for note in drift.notes:
         log.warning("%s", note)  # on stderr as it happens; the result keeps it for the reports
     if live.unread:
@@ -332,6 +363,7 @@ def _finish_cluster(
     read: _ClusterRead,
     desired: DesiredState,
     stage: ProvenanceStage | None,
+    progress: Progress,
     *,
     with_inputs: bool,
 ) -> _ClusterAudit:
@@ -339,7 +371,9 @@ def _finish_cluster(
     name = read.source.name
     results: Mapping[MatchKey, ProvenanceResult] | None = None
     if stage is not None:
-        results = stage.verify(name, read.served, read.pods)
+        with events.stage(progress, "provenance", name) as counts:
+            results = stage.verify(name, read.served, read.pods)
+            counts["resources"] = len(results)
     inputs: list[PolicyInput] = []
     if with_inputs:
         inputs = build_inputs(
@@ -407,6 +441,7 @@ def run_audit(
     trigger: Trigger = "cli",
     run_id: str | None = None,
     fleet: Fleet = ALL_CLUSTERS,
+    progress: Progress = no_progress,
 ) -> AuditResult:
     """A full audit recorded in the store. The run row is written first, as `running`; it
     ends `complete` or `incomplete`, `failed` when an error stopped it, `interrupted` on
@@ -447,13 +482,17 @@ def run_audit(
         git_commit="",
     )
     if store is None:
-        return run_pipeline(config, trigger=trigger, run_id=placeholder.id, fleet=fleet)
+        return run_pipeline(
+            config, trigger=trigger, run_id=placeholder.id, fleet=fleet, progress=progress
+        )
     with store:
         store.begin_run(placeholder, config_path=config.path)
         if fleet.shard is not None:
             store.record_shard(placeholder.id, fleet.shard, [c.name for c in config.clusters])
         try:
-            result = run_pipeline(config, trigger=trigger, run_id=placeholder.id, fleet=fleet)
+            result = run_pipeline(
+                config, trigger=trigger, run_id=placeholder.id, fleet=fleet, progress=progress
+            )
         except AuditorError as exc:
             _record_stop(store, placeholder, "failed", exc.diagnostics(), exc.exit_code)
             raise
@@ -467,8 +506,34 @@ def run_audit(
             why = f"internal error: {type(exc).__name__}: {exc}"
             _record_stop(store, placeholder, "failed", why, ExitCode.INTERNAL)
             raise
-        _record_result(store, result, config.fail_on)
+        with events.stage(progress, "store") as counts:
+            _record_result(store, result, config.fail_on)
+            counts["findings"] = len(result.findings)
     return result
+
+
+def read_access(config: Config) -> tuple[Scope, list[ReadAccess]]:
+    """The scope, and every kind `run_audit` lists from a cluster under this config, for RBAC
+    and the doctor: the kinds `scope.kinds` names (Git is read only when it names none, to learn
+    Git's), and Pods when models are verified (an OCI model's running digest is in its Pods)."""
+    resources: Sequence[Resource] = ()
+    if config.scope.kinds is None:
+        resources = read_desired(config.git, limits=config.limits, keep_files=False).resources
+    return scope_and_access(config, resources)
+
+
+def scope_and_access(
+    config: Config, resources: Sequence[Resource]
+) -> tuple[Scope, list[ReadAccess]]:
+    """The run's scope given what Git declares (`resources`), and the kinds to list in it."""
+    scope = Scope.from_desired(
+        resources,
+        kinds=config.scope.kinds,
+        namespaces=config.scope.namespaces,
+        exclude_namespaces=config.scope.exclude_namespaces,
+    )
+    declared = {(r.ref.group, r.ref.kind) for r in resources}
+    return scope, resources_to_read(scope, declared=declared, pods=config.trust is not None)
 
 
 def _new_run_id(started: datetime) -> str:
@@ -505,4 +570,13 @@ def _record_result(store: Store, result: AuditResult, fail_on: str) -> None:
     )
 
 
-__all__ = ["ALL_CLUSTERS", "Fleet", "check_drift", "in_order", "run_audit", "run_pipeline"]
+__all__ = [
+    "ALL_CLUSTERS",
+    "Fleet",
+    "check_drift",
+    "in_order",
+    "read_access",
+    "run_audit",
+    "run_pipeline",
+    "scope_and_access",
+]
