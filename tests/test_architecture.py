@@ -34,8 +34,9 @@ STAGES = (
     "admission",
     "fleet",
 )
-# What may put stages together: the orchestration and the command line.
-COMPOSERS = ("pipeline", "cli", "__main__")
+# What may put stages together: the orchestration (`pipeline` for runs, `admit` for one
+# object under admission review) and the command line.
+COMPOSERS = ("pipeline", "admit", "cli", "__main__")
 MAX_FUNCTION_LINES = 80
 # Schema migrations are declarative tables, and frozen once shipped: a released migration is
 # never edited (stores in the field ran it as it was), so it is not split either.
