@@ -77,9 +77,12 @@ class Server:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"the server exited: {self.log.read_text()}")
+            # a probe of its own each time: a connection made before the workers accept would
+            # otherwise stay open in the pool and hold the server's graceful shutdown
             try:
-                if self.session.get(f"{self.base}/readyz", timeout=2).status_code == 200:
-                    return
+                with https_session(self.tls) as probe:
+                    if probe.get(f"{self.base}/readyz", timeout=2).status_code == 200:
+                        return
             except requests.exceptions.SSLError:
                 raise
             except requests.ConnectionError:
@@ -103,6 +106,7 @@ class Server:
         )
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 60) -> int:
+        self.session.close()  # a kept-alive connection would hold the graceful shutdown
         if self.process.poll() is None:
             self.process.send_signal(sig)
         try:
@@ -110,8 +114,6 @@ class Server:
         except subprocess.TimeoutExpired:
             self.process.kill()
             return self.process.wait()
-        finally:
-            self.session.close()
 
 
 def denial(response: dict[str, Any]) -> str:
