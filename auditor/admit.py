@@ -29,8 +29,7 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,12 +38,14 @@ from auditor.checks import RUNNING_DIGEST_UNKNOWN
 from auditor.config import DEFAULT_ADMISSION_KINDS, Config, load_config, lockfile_in_repo
 from auditor.desired import open_commit_files
 from auditor.errors import AuditorError, VerificationError
+from auditor.lru import LRU
 from auditor.model import (
     AdmissionDecision,
     AdmissionRequest,
     CommitFiles,
     DecisionReason,
     Finding,
+    GitFile,
     ModelRef,
     PolicyMessage,
     ProvenanceResult,
@@ -56,10 +57,10 @@ from auditor.objects import to_resource
 from auditor.policy.compiled import CompiledPolicies
 from auditor.policy.evaluate import PolicyOutcome
 from auditor.policy.inputs import build_input
-from auditor.provenance.checks.attestations import attestation_directory
+from auditor.provenance.checks.attestations import AttestationDirectory, attestation_directory
 from auditor.provenance.stage import ProvenanceStage
 from auditor.scope import KindSelector, Scope
-from auditor.serving import model_ref
+from auditor.serving import ATTESTATIONS_ANNOTATION, model_ref, serving_annotations
 
 log = logging.getLogger(__name__)
 
@@ -81,49 +82,80 @@ class Verified:
     findings: tuple[Finding, ...]
 
 
+class SharedFiles:
+    """One commit's files for several threads: the reader behind them (one `git cat-file`
+    process) serves one read at a time, so each read takes a lock, and verifications run side
+    by side between reads (hashing and signature checks release the GIL)."""
+
+    def __init__(self, files: CommitFiles) -> None:
+        self._files = files
+        self._lock = threading.Lock()
+        self.commit = files.commit
+        self.git_dir = files.git_dir
+
+    def resolve(self, path: str) -> str:
+        with self._lock:
+            return self._files.resolve(path)
+
+    def is_dir(self, path: str) -> bool:
+        with self._lock:
+            return self._files.is_dir(path)
+
+    def child_paths(self, directory: str) -> list[str]:
+        with self._lock:
+            return self._files.child_paths(directory)
+
+    def file(self, shown: str, resolved: str) -> GitFile | None:
+        with self._lock:
+            return self._files.file(shown, resolved)
+
+    def close(self) -> None:
+        with self._lock:
+            self._files.close()
+
+
 class AttestationSource:
     """The configured Git repository's files at the newest commit of its revision.
 
     `refresh()` fetches (a URL: the bare cached clone of `desired`) and resolves the revision
-    again; a new commit replaces the files in use. A refresh that fails keeps the commit that
-    was good (its error is logged and remembered for `/readyz`). The files are read under a
-    lock: one `git cat-file` process serves them.
+    again; a new commit replaces the files in use. The files it replaced stay open until the
+    refresh after (a verification that started on them finishes on them). A refresh that fails
+    keeps the commit that was good (its error is logged and remembered for `/readyz`).
     """
 
     def __init__(self, config: Config) -> None:
         self._config = config
-        self._files: CommitFiles | None = None
-        self._lock = threading.RLock()
+        self._current: SharedFiles | None = None
+        self._retired: SharedFiles | None = None
+        self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self.last_error = ""
 
     @property
     def commit(self) -> str:
-        files = self._files
-        return files.commit if files is not None else ""
+        current = self._current
+        return current.commit if current is not None else ""
 
     def refresh(self) -> bool:
         """True when a new commit is now in use. Raises SourceError when Git cannot be read."""
         source = self._config.git
         fresh = open_commit_files(source, source.revision, limits=self._config.limits)
         with self._lock:
-            old = self._files
-            if old is not None and old.commit == fresh.commit:
+            if self._current is not None and self._current.commit == fresh.commit:
                 fresh.close()
                 return False
-            self._files = fresh
-        if old is not None:
-            old.close()
+            closing, self._retired = self._retired, self._current
+            self._current = SharedFiles(fresh)
+        if closing is not None:
+            closing.close()
         log.info("admission: attestations at commit %s", fresh.commit)
         return True
 
     def start(self, interval: float) -> None:
         """Refreshes every `interval` seconds in a daemon thread until `close()`."""
-        self._thread = threading.Thread(
-            target=self._loop, args=(interval,), name="auditor-git-refresh", daemon=True
-        )
-        self._thread.start()
+        thread = threading.Thread(target=self._loop, args=(interval,), daemon=True)
+        thread.name = "auditor-git-refresh"
+        thread.start()
 
     def _loop(self, interval: float) -> None:
         while not self._stop.wait(interval):
@@ -134,19 +166,19 @@ class AttestationSource:
                 self.last_error = exc.diagnostics() if isinstance(exc, AuditorError) else str(exc)
                 log.warning("admission: Git refresh failed: %s", self.last_error)
 
-    @contextmanager
-    def files(self) -> Iterator[CommitFiles]:
-        with self._lock:
-            if self._files is None:
-                raise DecisionError("the attestations' Git repository has not been read yet")
-            yield self._files
+    def files(self) -> SharedFiles:
+        current = self._current
+        if current is None:
+            raise DecisionError("the attestations' Git repository has not been read yet")
+        return current
 
     def close(self) -> None:
         self._stop.set()
         with self._lock:
-            if self._files is not None:
-                self._files.close()
-                self._files = None
+            for files in (self._current, self._retired):
+                if files is not None:
+                    files.close()
+            self._current = self._retired = None
 
 
 def admission_scope(config: Config) -> Scope:
@@ -188,6 +220,7 @@ class Decider:
             settings.cache_size, settings.cache_ttl_seconds
         )
         self._verify = verify or self._verify_with_stage
+        self._material: LRU[tuple[str, ...], tuple[str, str]] = LRU(max(settings.cache_size, 1))
         self._lockfile = lockfile_in_repo(config) if config.trust is not None else None
 
     @property
@@ -238,41 +271,42 @@ class Decider:
         """(provenance of the object's model, from the cache?, the commit it used)."""
         if model is None or self.config.trust is None or self.attestations is None:
             return None, False, self.commit
-        with self.attestations.files() as files:
-            key = self._cache_key(resource, model, files)
-            found = self.provenance_cache.get(key)
-            if found is not None:
-                return found, True, files.commit
-            verified = self._verify(resource, files)
-            self.provenance_cache.put(key, verified)
-            return verified, False, files.commit
+        files = self.attestations.files()
+        key = self._cache_key(resource, model, files)
+        found = self.provenance_cache.get(key)
+        if found is not None:
+            return found, True, files.commit
+        verified = self._verify(resource, files)
+        self.provenance_cache.put(key, verified)
+        return verified, False, files.commit
 
     def _cache_key(
         self, resource: Resource, model: ModelRef, files: CommitFiles
     ) -> tuple[str, ...]:
+        """(model digest, bundle digest, trust policy digest), and what else the verdict
+        depends on: the model's URI (its files), which rule applies (namespace/name), the
+        datasets Git pins (the lockfile's digest)."""
         assert self.config.trust is not None
         ref = resource.ref
-        directory = attestation_directory(files, self.config.provenance, ref, resource)
-        listed = directory.files
-        bundle = hashlib.sha256()
-        for group in (
-            listed.signatures,
-            listed.provenance,
-            listed.image_signatures,
-            listed.layouts,
-        ):
-            for file in group:
-                bundle.update(f"{file.path}\0{file.digest}\0".encode())
-        for name, file in listed.links:
-            bundle.update(f"{name}\0{file.digest}\0".encode())
+        given = serving_annotations(resource.body).get(ATTESTATIONS_ANNOTATION)
+        # a commit's files never change: what they hash to is worked out once per commit
+        where = (files.commit, ref.namespace, ref.name, str(given))
+        material = self._material.get(where)
+        if material is None:
+            directory = attestation_directory(files, self.config.provenance, ref, resource)
+            material = (
+                _bundle_digest(directory),
+                self._lockfile_digest(files, ref.namespace, ref.name),
+            )
+            self._material.put(where, material)
         return (
             model.digest or "",
-            "sha256:" + bundle.hexdigest(),
+            material[0],
             self.config.trust.digest,
             model.uri or "",
             ref.namespace,
             ref.name,
-            self._lockfile_digest(files, ref.namespace, ref.name),
+            material[1],
         )
 
     def _lockfile_digest(self, files: CommitFiles, namespace: str, name: str) -> str:
@@ -341,6 +375,19 @@ class Decider:
             self.policies.close()
         if self.attestations is not None:
             self.attestations.close()
+
+
+def _bundle_digest(directory: AttestationDirectory) -> str:
+    """One digest over every file of the attestation directory (bundles, provenance,
+    layouts and links), with their paths."""
+    listed = directory.files
+    bundle = hashlib.sha256()
+    for group in (listed.signatures, listed.provenance, listed.image_signatures, listed.layouts):
+        for file in group:
+            bundle.update(f"{file.path}\0{file.digest}\0".encode())
+    for name, file in listed.links:
+        bundle.update(f"{name}\0{file.digest}\0".encode())
+    return "sha256:" + bundle.hexdigest()
 
 
 def _subject(request: AdmissionRequest) -> Mapping[str, Any] | None:
