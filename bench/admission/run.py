@@ -8,7 +8,10 @@ workers each): one as configured (verification and policy caches on), one with
 `admission.cache_size: 0` (every request verifies the model's signature over its files and
 evaluates every policy). At each rate, open loop for `--seconds`: requests are sent on a fixed
 schedule by client threads with kept-alive connections (`http.client`), each carrying a fresh
-AdmissionReview (new uid) for the example's signed LLM Deployment (allowed). The same server's
+AdmissionReview (new uid) for the example's signed LLM Deployment (allowed). Three variants:
+`cached` (the same object each time: verdicts from the caches), `new_objects` (a label of its
+own on every object: policies evaluated each time, the model's verification cached) and
+`uncached` (caches off: the model verified and the policies evaluated each time). The same server's
 `/healthz` at the same rate is the baseline: what TLS, HTTP and the event loop cost without a
 decision. Every answer is checked (HTTP 200, uid echoed, allowed). Prints one JSON object.
 
@@ -18,6 +21,7 @@ Targets on 2 cores: cached p99 < 10 ms and within 3x of /healthz's p99; uncached
 from __future__ import annotations
 
 import argparse
+import copy
 import http.client
 import json
 import os
@@ -94,13 +98,22 @@ class Client(threading.Thread):
                 self.errors.append(f"unexpected answer: {data[:300]!r}")
 
 
-def load(server: Server, path: str, rate: float, seconds: float) -> dict[str, Any]:
+def body(base: dict[str, Any], index: int, distinct: bool) -> bytes:
+    """A review of `base`; with `distinct`, an object no request sent before (a label of its
+    own), so no policy result is cached for it (the model's verification still may be)."""
+    if distinct:
+        base = copy.deepcopy(base)
+        base["metadata"].setdefault("labels", {})["bench/request"] = str(index)
+    return json.dumps(review(base)).encode()
+
+
+def load(
+    server: Server, path: str, rate: float, seconds: float, *, distinct: bool = False
+) -> dict[str, Any]:
     """Open loop at `rate` requests/s for `seconds`; latency percentiles in ms."""
     count = int(rate * seconds)
     base = llm()
-    bodies = [
-        json.dumps(review(base)).encode() if path == "/validate" else b"" for _ in range(count)
-    ]
+    bodies = [body(base, i, distinct) if path == "/validate" else b"" for i in range(count)]
     start = time.perf_counter() + 0.5  # the schedule starts once every body is ready
     slots = [start + i / rate for i in range(count)]
     clients = [
@@ -134,15 +147,17 @@ def start(world: ExampleWorld, tmp: Path, name: str, workers: int) -> Server:
     )  # fmt: skip
 
 
-def measure(server: Server, rates: list[float], seconds: float, kind: str) -> list[dict[str, Any]]:
+def measure(
+    server: Server, rates: list[float], seconds: float, kind: str, *, distinct: bool = False
+) -> list[dict[str, Any]]:
     load(server, "/validate", 20, 1)  # warm: connections, caches, the policy worker
     rows = []
     for rate in rates:
-        validate = load(server, "/validate", rate, seconds)
+        validate = load(server, "/validate", rate, seconds, distinct=distinct)
         healthz = load(server, "/healthz", rate, seconds)
         rows.append(
             {
-                "server": kind,
+                "variant": kind,
                 "rate": rate,
                 "validate": validate,
                 "healthz": healthz,
@@ -167,12 +182,17 @@ def main() -> None:
         cached_world = ExampleWorld(tmp / "cached", key)
         uncached_world = ExampleWorld(tmp / "uncached", key, cache_size=0)
         rows = []
-        for world, kind in ((cached_world, "cached"), (uncached_world, "uncached")):
-            server = start(world, tmp, kind, args.workers)
-            try:
-                rows += measure(server, rates, args.seconds, kind)
-            finally:
-                server.stop()
+        server = start(cached_world, tmp, "cached", args.workers)
+        try:
+            rows += measure(server, rates, args.seconds, "cached")
+            rows += measure(server, rates, args.seconds, "new_objects", distinct=True)
+        finally:
+            server.stop()
+        server = start(uncached_world, tmp, "uncached", args.workers)
+        try:
+            rows += measure(server, rates, args.seconds, "uncached")
+        finally:
+            server.stop()
     print(
         json.dumps(
             {

@@ -1,7 +1,9 @@
+"""One example world and one running server for the admission tests (starting one costs
+seconds: each worker compiles the policy library and reads Git)."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -16,17 +18,17 @@ def impostor_key(tmp_path_factory: pytest.TempPathFactory) -> SigningKey:
     return make_key(tmp_path_factory.mktemp("impostor"), "p256", "impostor")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def world(tmp_path_factory: pytest.TempPathFactory, impostor_key: SigningKey) -> ExampleWorld:
     return ExampleWorld(tmp_path_factory.mktemp("admission"), impostor_key)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def tls(tmp_path_factory: pytest.TempPathFactory) -> TLSFiles:
     return TLSFiles(tmp_path_factory.mktemp("tls"))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def server(
     world: ExampleWorld, tls: TLSFiles, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Server]:
@@ -34,7 +36,3 @@ def server(
     running = Server(world.config, world.store, tls, log)
     yield running
     running.stop()
-
-
-def read_log(path: Path) -> str:
-    return path.read_text(errors="replace")
