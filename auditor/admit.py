@@ -243,7 +243,7 @@ class Decider:
             return AdmissionDecision(request, "skip", commit=self.commit)
         try:
             resource = to_resource(
-                dict(subject), source="admission request", line=0, side="live",
+                _named(subject, request), source="admission request", line=0, side="live",
                 cluster=self.cluster, origin=f"admission:{request.uid}",
                 namespace=request.namespace or None,
             )  # fmt: skip
@@ -396,6 +396,19 @@ def _subject(request: AdmissionRequest) -> Mapping[str, Any] | None:
     if request.operation not in ("CREATE", "UPDATE"):
         return None
     return request.object
+
+
+def _named(subject: Mapping[str, Any], request: AdmissionRequest) -> dict[str, Any]:
+    """The object with a name to be judged by: a CREATE with `generateName` may reach
+    admission before its name is made, and is judged as `prefix*`."""
+    body = dict(subject)
+    metadata = body.get("metadata")
+    if isinstance(metadata, Mapping) and not metadata.get("name"):
+        prefix = metadata.get("generateName")
+        name = request.name or (f"{prefix}*" if isinstance(prefix, str) and prefix else "")
+        if name:
+            body["metadata"] = {**metadata, "name": name}
+    return body
 
 
 def _digest(document: Mapping[str, Any]) -> str:

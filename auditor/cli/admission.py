@@ -51,8 +51,15 @@ def serve(
     # failing to start
     config = load_config(config_file)
     environment = {CONFIG_ENV: str(Path(config.path))}
-    if store_path:
-        environment[STORE_ENV] = str(Path(store_path).resolve())
+    store = store_path or config.store
+    if not store:
+        # every decision is recorded (DESIGN "Admission"): no store, no webhook
+        raise ConfigError(
+            "admission serve records every decision: give --store FILE or `store:` in the config",
+            file=config.path,
+            key="store",
+        )
+    environment[STORE_ENV] = str(Path(store).resolve())
     run_server(
         host=host,
         port=port,

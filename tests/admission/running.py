@@ -70,7 +70,11 @@ class Server:
                 args, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **_ENV}
             )
         self.session = https_session(tls)
-        self._wait_ready()
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.stop()  # never leave a server behind a failed start
+            raise
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + START_SECONDS
@@ -88,7 +92,6 @@ class Server:
             except requests.ConnectionError:
                 pass
             time.sleep(0.2)
-        self.stop()
         raise RuntimeError(f"the server did not get ready: {self.log.read_text()}")
 
     def validate(self, review: dict[str, Any]) -> dict[str, Any]:

@@ -136,3 +136,12 @@ def test_health_readiness_and_metrics(server: Server) -> None:
     assert 'auditor_admission_decisions_total{operation="CREATE",result="allow"}' in text
     assert 'auditor_admission_cache_lookups_total{result="hit"}' in text
     assert "auditor_admission_decision_seconds_bucket" in text
+
+
+def test_object_named_only_by_generate_name_is_judged_not_refused(server: Server) -> None:
+    body = llm()
+    del body["metadata"]["name"]
+    body["metadata"]["generateName"] = "llm-"
+    message = denial(server.validate(review(body)))
+    assert "Deployment ml-prod/llm-*" in message
+    assert "provenance.unsigned" in message  # judged: no attestations for an unnamed object

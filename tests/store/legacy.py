@@ -55,11 +55,9 @@ def write_run(
     if version >= 3:
         # Schema 3's rows are the ones today's writer writes: the migrations after it only add
         # tables of their own (4: admission_decisions), which no run writes to.
-        from auditor.store import writer
+        from auditor.store import Store
 
-        writer.begin_run(db, run)
-        writer.finish_run(
-            db,
+        Store(db, Path(db.conn.execute("PRAGMA database_list").fetchone()[2])).record_run(
             run,
             resources=resources,
             findings=findings,
