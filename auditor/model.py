@@ -836,9 +836,14 @@ class AdmissionRequest:
         return name if isinstance(name, str) else ""
 
     def display(self) -> str:
-        """`InferenceService ml-prod/fraud-scorer`, as every other message names an object."""
-        where = f"{self.namespace}/{self.name}" if self.namespace else self.name
-        return f"{self.kind} {where or '(unnamed)'}"
+        """`InferenceService ml-prod/fraud-scorer`, as every other message names an object
+        (`prefix*` for one that only has a generateName yet)."""
+        name = self.name
+        if not name:
+            metadata = (self.object or self.old_object or {}).get("metadata")
+            prefix = metadata.get("generateName") if isinstance(metadata, Mapping) else None
+            name = f"{prefix}*" if isinstance(prefix, str) and prefix else "(unnamed)"
+        return f"{self.kind} {self.namespace}/{name}" if self.namespace else f"{self.kind} {name}"
 
     def to_policy_json(self) -> dict[str, Any]:
         """The policy input's `request` (DESIGN "Policy input and output"), which Gatekeeper

@@ -1,0 +1,68 @@
+"""The attestations' Git clone: refreshed in the background, each decision naming its commit."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from auditor.admission.review import parse_review
+from auditor.admit import AttestationSource, Decider
+from auditor.config import load_config
+from tests.admission.world import NS, ExampleWorld, llm, review
+
+
+def decide(decider: Decider, body: dict[str, Any]) -> Any:
+    return decider(parse_review(json.dumps(review(body)).encode()))
+
+
+def test_a_new_commit_is_picked_up_in_the_background_and_recorded(
+    tmp_path: Path, impostor_key: Any
+) -> None:
+    world = ExampleWorld(tmp_path, impostor_key)
+    config = load_config(world.config)
+    source = AttestationSource(config)
+    assert source.refresh() is True
+    source.start(0.1)
+    decider = Decider(config, policies=None, attestations=source)
+    try:
+        first = world.repo.head()
+        before = decide(decider, llm("llm-copy"))
+        assert (before.result, before.commit) == ("deny", first)  # no attestations for it yet
+        # the same signed model's attestations, committed for a second name
+        attestations = world.examples / "gitops/attestations" / NS
+        shutil.copytree(attestations / "llm-server", attestations / "llm-copy")
+        world.repo.git("add", "-A")
+        world.repo.git("commit", "-q", "-m", "attest llm-copy")
+        second = world.repo.head()
+        deadline = time.monotonic() + 30
+        while source.commit != second and time.monotonic() < deadline:
+            time.sleep(0.05)
+        after = decide(decider, llm("llm-copy"))
+        assert after.commit == second
+        assert after.result == "deny"  # signed, but its datasets are pinned for llm-server only
+        assert [r.check for r in after.reasons] == ["provenance.dataset_mismatch"]
+    finally:
+        decider.close()
+
+
+def test_a_failed_refresh_keeps_the_last_good_commit(tmp_path: Path, impostor_key: Any) -> None:
+    world = ExampleWorld(tmp_path, impostor_key)
+    config = load_config(world.config)
+    source = AttestationSource(config)
+    source.refresh()
+    good = source.commit
+    shutil.rmtree(world.repo.path / ".git")  # the repository is gone
+    source.start(0.05)
+    try:
+        deadline = time.monotonic() + 30
+        while not source.last_error and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert "not a Git repository" in source.last_error
+        assert source.commit == good
+        decider = Decider(config, policies=None, attestations=source)
+        assert decider.ready == (True, "")
+    finally:
+        source.close()
