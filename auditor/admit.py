@@ -74,6 +74,10 @@ class DecisionError(VerificationError):
     """The decision could not be made (verification unfinished): deny, fail closed."""
 
 
+class _NotCached(Exception):
+    """`Decider.cached`: this decision needs more than the caches."""
+
+
 @dataclass(frozen=True, slots=True)
 class Verified:
     """What provenance said about one object's model: the document, and its findings."""
@@ -235,9 +239,18 @@ class Decider:
         return True, ""
 
     def __call__(self, request: AdmissionRequest) -> AdmissionDecision:
-        return dataclasses.replace(self._decide(request), cluster=self.cluster)
+        return dataclasses.replace(self._decide(request, False), cluster=self.cluster)
 
-    def _decide(self, request: AdmissionRequest) -> AdmissionDecision:
+    def cached(self, request: AdmissionRequest) -> AdmissionDecision | None:
+        """The decision when the caches (or the scope) make it without reading Git, verifying
+        or evaluating, else None: cheap enough for the server to answer on its event loop."""
+        try:
+            decision = self._decide(request, True)
+        except _NotCached:
+            return None
+        return dataclasses.replace(decision, cluster=self.cluster)
+
+    def _decide(self, request: AdmissionRequest, only_cached: bool) -> AdmissionDecision:
         subject = _subject(request)
         if subject is None:
             return AdmissionDecision(request, "skip", commit=self.commit)
@@ -253,8 +266,8 @@ class Decider:
         if not self.scope.includes(resource.ref):
             return AdmissionDecision(request, "skip", commit=self.commit)
         model = model_ref(resource.body)
-        verified, cached, commit = self._provenance(resource, model)
-        outcome = self._policies(request, resource, model, verified, commit)
+        verified, cached, commit = self._provenance(resource, model, only_cached)
+        outcome = self._policies(request, resource, model, verified, commit, only_cached)
         reasons, warnings = _judge(verified, outcome, self.config.fail_on)
         return AdmissionDecision(
             request,
@@ -266,22 +279,24 @@ class Decider:
         )
 
     def _provenance(
-        self, resource: Resource, model: ModelRef | None
+        self, resource: Resource, model: ModelRef | None, only_cached: bool
     ) -> tuple[Verified | None, bool, str]:
         """(provenance of the object's model, from the cache?, the commit it used)."""
         if model is None or self.config.trust is None or self.attestations is None:
             return None, False, self.commit
         files = self.attestations.files()
-        key = self._cache_key(resource, model, files)
+        key = self._cache_key(resource, model, files, only_cached)
         found = self.provenance_cache.get(key)
         if found is not None:
             return found, True, files.commit
+        if only_cached:
+            raise _NotCached()
         verified = self._verify(resource, files)
         self.provenance_cache.put(key, verified)
         return verified, False, files.commit
 
     def _cache_key(
-        self, resource: Resource, model: ModelRef, files: CommitFiles
+        self, resource: Resource, model: ModelRef, files: CommitFiles, only_cached: bool
     ) -> tuple[str, ...]:
         """(model digest, bundle digest, trust policy digest), and what else the verdict
         depends on: the model's URI (its files), which rule applies (namespace/name), the
@@ -292,6 +307,8 @@ class Decider:
         # a commit's files never change: what they hash to is worked out once per commit
         where = (files.commit, ref.namespace, ref.name, str(given))
         material = self._material.get(where)
+        if material is None and only_cached:
+            raise _NotCached()
         if material is None:
             directory = attestation_directory(files, self.config.provenance, ref, resource)
             material = (
@@ -342,6 +359,7 @@ class Decider:
         model: ModelRef | None,
         verified: Verified | None,
         commit: str,
+        only_cached: bool,
     ) -> PolicyOutcome | None:
         if self.policies is None:
             return None
@@ -365,6 +383,8 @@ class Decider:
         found = self.policy_cache.get(key)
         if found is not None:
             return found
+        if only_cached:
+            raise _NotCached()
         outcome = self.policies.evaluate(resource.ref, document)
         if not any(e.result == "error" for e in outcome.evaluations):
             self.policy_cache.put(key, outcome)

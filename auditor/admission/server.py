@@ -100,6 +100,16 @@ async def _body(request: Request, limit: int) -> bytes:
 async def _decide(state: _State, review: AdmissionRequest) -> AdmissionDecision:
     decider, executor = state.decider, state.executor
     assert decider is not None and executor is not None
+    # A verdict the caches hold is answered here, on the event loop (well under a ms): no
+    # hop to a thread, no wait behind verifications in progress.
+    quick = getattr(decider, "cached", None)
+    if quick is not None:
+        try:
+            found = quick(review)
+        except Exception:  # whatever went wrong is met again, and handled, on the full path
+            found = None
+        if found is not None:
+            return found  # type: ignore[no-any-return]
     budget = state.settings.timeout_seconds
     future = asyncio.get_running_loop().run_in_executor(executor, decider, review)
     try:

@@ -66,3 +66,34 @@ def test_a_failed_refresh_keeps_the_last_good_commit(tmp_path: Path, impostor_ke
         assert decider.ready == (True, "")
     finally:
         source.close()
+
+
+def test_the_cached_path_answers_only_what_the_caches_hold(
+    tmp_path: Path, impostor_key: Any
+) -> None:
+    world = ExampleWorld(tmp_path, impostor_key)
+    config = load_config(world.config)
+    source = AttestationSource(config)
+    source.refresh()
+    calls: list[str] = []
+    decider = Decider(config, policies=None, attestations=source)
+    verify = decider._verify
+
+    def counting(resource: Any, files: Any) -> Any:
+        calls.append(resource.ref.name)
+        return verify(resource, files)
+
+    decider._verify = counting
+    try:
+        request = parse_review(json.dumps(review(llm())).encode())
+        assert decider.cached(request) is None  # nothing verified yet: the full path decides
+        first = decider(request)
+        again = decider.cached(request)
+        assert again is not None
+        assert (first.result, first.cache) == ("allow", "miss")
+        assert (again.result, again.cache, again.commit) == ("allow", "hit", first.commit)
+        assert calls == ["llm-server"]  # verified once
+        tampered = parse_review(json.dumps(review(llm("other"))).encode())
+        assert decider.cached(tampered) is None
+    finally:
+        decider.close()
