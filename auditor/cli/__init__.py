@@ -16,7 +16,7 @@ import traceback
 import click
 
 from auditor import __version__
-from auditor.cli import admission, audit, drift, history, policy, report, verify
+from auditor.cli import admission, audit, drift, history, policy, report, store, verify
 from auditor.errors import AuditorError
 from auditor.exit_codes import ExitCode
 
@@ -54,6 +54,7 @@ cli.add_command(history.findings)
 cli.add_command(history.runs)
 cli.add_command(history.history)
 cli.add_command(history.prune)
+cli.add_command(store.store)
 # verify imports model-signing only inside its commands, so registering it costs nothing.
 cli.add_command(verify.verify)
 cli.add_command(admission.admission)

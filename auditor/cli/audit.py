@@ -10,6 +10,7 @@ import click
 from auditor.cli.options import console, output_option, print_json
 from auditor.config import load_config
 from auditor.model import SEVERITIES, AuditResult
+from auditor.shards import check_run_id, parse_shard
 
 
 @click.command()
@@ -30,6 +31,21 @@ from auditor.model import SEVERITIES, AuditResult
     show_default=True,
     help="what started the run, as the store records it (the CronJob passes cron)",
 )
+@click.option(
+    "--shard",
+    metavar="I/N",
+    help="audit only the clusters whose stable hash falls in shard I of N (0-based, as an "
+    "Indexed Job's JOB_COMPLETION_INDEX), into this shard's store; see auditor store merge",
+)
+@click.option(
+    "--run-id",
+    help="the run's id; every shard of one fleet run passes the same (e.g. the Job's name)",
+)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(min=1, max=256),
+    help="clusters read at once [config: concurrency, 4]",
+)
 @output_option
 def audit(
     config_file: str,
@@ -37,6 +53,9 @@ def audit(
     fail_on: str | None,
     report_path: str | None,
     trigger: Literal["cli", "cron"],
+    shard: str | None,
+    run_id: str | None,
+    concurrency: int | None,
     output: str,
 ) -> None:
     """Run a full audit and record it. Exit 0 clean, 1 findings, 2 error, 3 incomplete."""
@@ -49,9 +68,16 @@ def audit(
     report = report_path or config.report
     if report:
         check_report_path(report)
-    from auditor.pipeline import run_audit  # the cluster client loads only for commands that read
+    from auditor.pipeline import Fleet, run_audit  # the cluster client loads only when reading
 
-    result = run_audit(config, store_path=store_path, trigger=trigger)
+    fleet = Fleet(shard=parse_shard(shard) if shard else None, concurrency=concurrency)
+    result = run_audit(
+        config,
+        store_path=store_path,
+        trigger=trigger,
+        run_id=check_run_id(run_id) if run_id else None,
+        fleet=fleet,
+    )
     if report:
         _write_report(result, report, store_path or config.store, threshold)
     if output == "json":

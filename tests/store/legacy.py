@@ -1,5 +1,5 @@
-"""Stores as earlier auditors wrote them: the schema of version 1 or 2 (the migrations of the
-time) and rows exactly as their writers inserted them. Frozen: a store in the field was
+"""Stores as earlier auditors wrote them: the schema of version 1, 2 or 3 (the migrations of
+the time) and rows exactly as their writers inserted them (version 3's writer is today's). Frozen: a store in the field was
 written this way, whatever the writer does today."""
 
 from __future__ import annotations
@@ -53,18 +53,19 @@ def write_run(
     exit_code: int,
 ) -> None:
     if version >= 3:
-        # Schema 3's rows are the ones today's writer writes: the migrations after it only add
-        # tables of their own (4: admission_decisions), which no run writes to.
-        from auditor.store import Store
+        # schema 3 is today's layout of runs and rows; later versions only add tables
+        from auditor.store import writer
 
-        Store(db, Path(db.conn.execute("PRAGMA database_list").fetchone()[2])).record_run(
+        writer.begin_run(db, run)
+        writer.finish_run(
+            db,
             run,
             resources=resources,
             findings=findings,
             errors=errors,
-            exit_code=exit_code,
             evaluations=evaluations,
             attestations=attestations,
+            exit_code=exit_code,
         )
         return
     db.table("runs").insert(

@@ -1,4 +1,4 @@
-"""Schema version 4: the admission webhook's decisions (DESIGN "Admission").
+"""Schema version 5: the admission webhook's decisions (DESIGN "Admission").
 
 One row per AdmissionReview answered: when, which request (uid) on which object, by whom,
 the result and whether it was allowed, the reasons and warnings (JSON lists), how long the
