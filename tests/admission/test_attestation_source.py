@@ -10,7 +10,7 @@ from typing import Any
 
 from auditor.admission.review import parse_review
 from auditor.admit import AttestationSource, Decider
-from auditor.config import load_config
+from auditor.config import Config, load_config
 from tests.admission.world import NS, ExampleWorld, llm, review
 
 
@@ -18,13 +18,19 @@ def decide(decider: Decider, body: dict[str, Any]) -> Any:
     return decider(parse_review(json.dumps(review(body)).encode()))
 
 
-def test_a_new_commit_is_picked_up_in_the_background_and_recorded(
-    tmp_path: Path, impostor_key: Any
-) -> None:
-    world = ExampleWorld(tmp_path, impostor_key)
+def read_example(tmp_path: Path, key: Any) -> tuple[ExampleWorld, Config, AttestationSource]:
+    """The example repository, its config, and its attestations read once at HEAD."""
+    world = ExampleWorld(tmp_path, key)
     config = load_config(world.config)
     source = AttestationSource(config)
     assert source.refresh() is True
+    return world, config, source
+
+
+def test_a_new_commit_is_picked_up_in_the_background_and_recorded(
+    tmp_path: Path, impostor_key: Any
+) -> None:
+    world, config, source = read_example(tmp_path, impostor_key)
     source.start(0.1)
     decider = Decider(config, policies=None, attestations=source)
     try:
@@ -49,10 +55,7 @@ def test_a_new_commit_is_picked_up_in_the_background_and_recorded(
 
 
 def test_a_failed_refresh_keeps_the_last_good_commit(tmp_path: Path, impostor_key: Any) -> None:
-    world = ExampleWorld(tmp_path, impostor_key)
-    config = load_config(world.config)
-    source = AttestationSource(config)
-    source.refresh()
+    world, config, source = read_example(tmp_path, impostor_key)
     good = source.commit
     shutil.rmtree(world.repo.path / ".git")  # the repository is gone
     source.start(0.05)
@@ -71,10 +74,7 @@ def test_a_failed_refresh_keeps_the_last_good_commit(tmp_path: Path, impostor_ke
 def test_the_cached_path_answers_only_what_the_caches_hold(
     tmp_path: Path, impostor_key: Any
 ) -> None:
-    world = ExampleWorld(tmp_path, impostor_key)
-    config = load_config(world.config)
-    source = AttestationSource(config)
-    source.refresh()
+    _, config, source = read_example(tmp_path, impostor_key)
     calls: list[str] = []
     decider = Decider(config, policies=None, attestations=source)
     verify = decider._verify
