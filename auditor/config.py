@@ -159,6 +159,32 @@ class ProvenanceSettings:
         return self.ssh_allowed_signers is not None or bool(self.gpg_keys)
 
 
+# The serving kinds judged at admission when neither `admission.kinds` nor `scope.kinds` says.
+DEFAULT_ADMISSION_KINDS = (
+    "serving.kserve.io/InferenceService",
+    "machinelearning.seldon.io/SeldonDeployment",
+    "apps/Deployment",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class AdmissionSettings:
+    """`auditor admission serve`: the webhook's time budget, scope, cache and Git refresh."""
+
+    # Below the ValidatingWebhookConfiguration's timeoutSeconds, so auditor answers (deny)
+    # before the API server gives up and applies its own failurePolicy.
+    timeout_seconds: float = 2.0
+    fail_open_namespaces: tuple[str, ...] = ()  # globs; every other namespace fails closed
+    kinds: tuple[str, ...] | None = None  # None: scope.kinds, else DEFAULT_ADMISSION_KINDS
+    cluster: str | None = None  # the name decisions carry; default: the first cluster's
+    cache_size: int = 1024  # verification results kept (0: no cache)
+    cache_ttl_seconds: float = 300.0
+    refresh_seconds: float = 60.0  # how often the attestations' Git clone is refreshed
+    # The API server sends at most 3 MiB objects; a review is that plus oldObject and framing.
+    max_body_bytes: int = 7 * 1024 * 1024
+    queue_size: int = 10_000  # decisions waiting for the store before new ones are dropped
+
+
 @dataclass(frozen=True, slots=True)
 class Limits:
     max_manifest_bytes: int = 8 * 1024 * 1024
@@ -196,6 +222,7 @@ class Config:
     severity_overrides: Mapping[str, Severity] = field(default_factory=dict)
     # how many clusters are read at once; their results keep the configured order
     concurrency: int = DEFAULT_CONCURRENCY
+    admission: AdmissionSettings = AdmissionSettings()
 
     @property
     def verifies_provenance(self) -> bool:
@@ -356,7 +383,17 @@ def parse_config(raw: dict[str, Any], *, source: str, lines: Lines | None = None
         fail_on=raw.get("fail_on", "high"),
         severity_overrides=dict(severity_raw.get("checks", {})),
         concurrency=raw.get("concurrency", DEFAULT_CONCURRENCY),
+        admission=_admission_settings(raw.get("admission", {})),
     )
+
+
+def _admission_settings(raw: Mapping[str, Any]) -> AdmissionSettings:
+    # the schema has checked every key and bound; fields not given keep their defaults
+    given = dict(raw)
+    for key in ("fail_open_namespaces", "kinds"):
+        if key in given:
+            given[key] = tuple(given[key])
+    return AdmissionSettings(**given)
 
 
 def _git_source(git_raw: Mapping[str, Any], base: Path) -> GitSource:

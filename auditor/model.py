@@ -839,3 +839,99 @@ class RunReport:
     @property
     def still_open(self) -> tuple[ReportFinding, ...]:
         return tuple(f for f in self.findings if not f.new)
+
+
+# -- admission ---------------------------------------------------------------------------
+
+AdmissionOperation = Literal["CREATE", "UPDATE", "DELETE", "CONNECT"]
+# allow / deny: evaluated; skip: outside the scope, allowed without evaluation; error: the
+# decision could not be made (internal error, time budget) and was denied (fail closed);
+# fail_open: the same, allowed because its namespace is configured fail-open.
+DecisionResult = Literal["allow", "deny", "skip", "error", "fail_open"]
+DECISION_RESULTS: tuple[DecisionResult, ...] = ("allow", "deny", "skip", "error", "fail_open")
+
+
+@dataclass(frozen=True, slots=True)
+class AdmissionRequest:
+    """The `request` of an `admission.k8s.io/v1` AdmissionReview, as the webhook received it
+    (read and checked by `admission.review`; bodies are untrusted until the decider judges
+    them)."""
+
+    uid: str
+    group: str
+    version: str
+    kind: str
+    namespace: str
+    name: str
+    operation: str
+    user_info: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    object: Mapping[str, Any] | None = field(default=None, compare=False, hash=False)
+    old_object: Mapping[str, Any] | None = field(default=None, compare=False, hash=False)
+    dry_run: bool = False
+
+    @property
+    def user(self) -> str:
+        name = self.user_info.get("username")
+        return name if isinstance(name, str) else ""
+
+    def display(self) -> str:
+        """`InferenceService ml-prod/fraud-scorer`, as every other message names an object
+        (`prefix*` for one that only has a generateName yet)."""
+        name = self.name
+        if not name:
+            metadata = (self.object or self.old_object or {}).get("metadata")
+            prefix = metadata.get("generateName") if isinstance(metadata, Mapping) else None
+            name = f"{prefix}*" if isinstance(prefix, str) and prefix else "(unnamed)"
+        return f"{self.kind} {self.namespace}/{name}" if self.namespace else f"{self.kind} {name}"
+
+    def to_policy_json(self) -> dict[str, Any]:
+        """The policy input's `request` (DESIGN "Policy input and output"), which Gatekeeper
+        templates read as `input.review`."""
+        return {
+            "uid": self.uid,
+            "kind": {"group": self.group, "version": self.version, "kind": self.kind},
+            "name": self.name,
+            "namespace": self.namespace,
+            "operation": self.operation,
+            "userInfo": dict(self.user_info),
+            "object": self.object,
+            "oldObject": self.old_object,
+            "dryRun": self.dry_run,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionReason:
+    """Why an object was denied: the check id (or policy id) and its message."""
+
+    check: str
+    message: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"check": self.check, "message": self.message}
+
+
+@dataclass(frozen=True, slots=True)
+class AdmissionDecision:
+    """The webhook's answer for one request, and what the store records of it."""
+
+    request: AdmissionRequest
+    result: DecisionResult
+    reasons: tuple[DecisionReason, ...] = ()
+    warnings: tuple[str, ...] = ()
+    commit: str = ""  # the attestations' Git commit the decision used ("" when none was)
+    cluster: str = ""  # the cluster the webhook serves, as auditor.yaml names it
+    # the provenance verification: "hit" from the cache, "miss" made now, "" none was needed
+    cache: Literal["hit", "miss", ""] = ""
+    latency_ms: float = 0.0
+    time: datetime | None = None
+
+    @property
+    def allowed(self) -> bool:
+        return self.result in ("allow", "skip", "fail_open")
+
+    def message(self) -> str:
+        """The denial text the API server shows the user: the object, each check, its reason."""
+        verb = "denied" if not self.allowed else "allowed"
+        lines = "; ".join(f"{r.check}: {r.message}" for r in self.reasons)
+        return f"auditor {verb} {self.request.display()}" + (f": {lines}" if lines else "")

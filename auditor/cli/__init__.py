@@ -15,7 +15,18 @@ import traceback
 import click
 
 from auditor import __version__
-from auditor.cli import audit, deploy, doctor, drift, history, policy, report, store, verify
+from auditor.cli import (
+    admission,
+    audit,
+    deploy,
+    doctor,
+    drift,
+    history,
+    policy,
+    report,
+    store,
+    verify,
+)
 from auditor.cli.options import VERBOSITY
 from auditor.errors import AuditorError
 from auditor.exit_codes import ExitCode
@@ -65,6 +76,7 @@ cli.add_command(deploy.deploy)
 cli.add_command(doctor.doctor)
 # verify imports model-signing only inside its commands, so registering it costs nothing.
 cli.add_command(verify.verify)
+cli.add_command(admission.admission)
 
 
 class Terminated(KeyboardInterrupt):

@@ -25,6 +25,7 @@ from sqlite_utils import Database
 
 from auditor.model import (
     RESOURCE_STATUSES,
+    AdmissionDecision,
     Attestation,
     Evaluation,
     Finding,
@@ -36,7 +37,7 @@ from auditor.model import (
     StageError,
 )
 from auditor.shards import Shard
-from auditor.store import queries, writer
+from auditor.store import decisions, queries, writer
 from auditor.store.prune import PruneResult, prune
 from auditor.store.queries import RunSighting
 from auditor.store.runreport import read_run_report
@@ -166,7 +167,17 @@ class Store:
             raise ValueError(f"keep_days must be 0 or more, not {keep_days}")
         return prune(self.db, (now or datetime.now(UTC)) - timedelta(days=keep_days), vacuum=vacuum)
 
+    def record_decisions(self, batch: Sequence[AdmissionDecision]) -> None:
+        """The admission webhook's decisions, one transaction per batch."""
+        decisions.record_decisions(self.db, batch)
+
     # Reading
+
+    def decisions(
+        self, *, denied_only: bool = False, since: datetime | None = None, limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        """The admission webhook's decisions, newest first."""
+        return decisions.decisions(self.db, denied_only=denied_only, since=since, limit=limit)
 
     def runs(self, limit: int | None = None) -> list[dict[str, Any]]:
         """Every run, newest first, killed and running ones included (finished NULL)."""

@@ -1,0 +1,64 @@
+"""Running the webhook: uvicorn over TLS, one or several worker processes.
+
+uvicorn starts each worker from an import string (`APP`, a factory), so every worker builds
+its own decider: policies compiled once per worker, its own Git reader, its own cache. With
+several workers, the Prometheus values of all of them are kept in one folder
+(PROMETHEUS_MULTIPROC_DIR) so `/metrics` adds them up; the folder is made here, before the
+workers start, unless one is given.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+
+import uvicorn
+
+from auditor.admission.tls import reloading_context
+
+# The factory each worker calls; it reads its settings from the environment.
+APP = "auditor.admit:create_app"
+# In-flight requests get this long to finish on SIGTERM before the worker exits; the
+# Deployment's terminationGracePeriodSeconds leaves room for it and the store flush.
+GRACEFUL_SHUTDOWN_SECONDS = 10
+
+
+def serve(
+    *,
+    host: str,
+    port: int,
+    certfile: str,
+    keyfile: str,
+    workers: int,
+    environment: dict[str, str],
+    log_level: str = "warning",
+) -> None:
+    """Serves until SIGTERM/SIGINT. `environment` is what the app factory reads."""
+    os.environ.update(environment)
+    own_metrics_dir = None
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        own_metrics_dir = tempfile.mkdtemp(prefix="auditor-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = own_metrics_dir
+    try:
+        uvicorn.run(
+            APP,
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            ssl_certfile=certfile,
+            ssl_keyfile=keyfile,
+            ssl_context_factory=reloading_context,
+            lifespan="on",
+            access_log=False,
+            log_level=log_level,
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+            server_header=False,
+        )
+    finally:
+        if own_metrics_dir is not None:
+            shutil.rmtree(own_metrics_dir, ignore_errors=True)
+
+
+__all__ = ["APP", "serve"]

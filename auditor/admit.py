@@ -1,0 +1,529 @@
+"""Admission decisions: one object judged by the pipeline's own provenance and policy functions.
+
+The webhook (`auditor.admission`) receives a `Decider` as a plain callable and never imports
+a stage; this module is where the stages are put together for one object, as `pipeline.py`
+puts them together for a run (it is a composer like `pipeline`, which
+`tests/test_architecture.py` allows). For one AdmissionRequest:
+
+1. An object outside the admission scope (kinds, `scope.namespaces`) is allowed unjudged.
+2. Its model, when it names one, is verified by `ProvenanceStage` against the trust policy,
+   with the attestations of the configured Git repository at the newest commit of its revision
+   (a local clone, refreshed in the background by `AttestationSource`). The object under review
+   is what will run: the model it names is the one whose signature, digest binding and datasets
+   must hold. Results are cached by (model digest, bundle digest, trust policy digest), with
+   the resource's namespace/name (which trust rule applies) and the lockfile's digest.
+3. Its policy input (`context: "admission"`, `request` filled with the review, so Gatekeeper
+   templates see `input.review`) is evaluated by policies compiled once (`CompiledPolicies`).
+4. Deny on a failed required signature, digest binding or dataset check, or any deny or
+   violation; a policy that errored denies too (fail closed). Warn rules become warnings.
+
+A verification that cannot finish raises `DecisionError`; the server turns it, like any other
+exception or an overrun of the time budget, into a denial (or fail-open where configured).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from auditor.admission.cache import VerdictCache
+from auditor.checks import RUNNING_DIGEST_UNKNOWN
+from auditor.config import DEFAULT_ADMISSION_KINDS, Config, load_config, lockfile_in_repo
+from auditor.desired import open_commit_files
+from auditor.errors import AuditorError, VerificationError
+from auditor.lru import LRU
+from auditor.model import (
+    AdmissionDecision,
+    AdmissionRequest,
+    CommitFiles,
+    DecisionReason,
+    Finding,
+    GitFile,
+    ModelRef,
+    PolicyMessage,
+    ProvenanceResult,
+    Resource,
+    ServedModel,
+    at_least,
+)
+from auditor.objects import to_resource
+from auditor.policy.compiled import CompiledPolicies
+from auditor.policy.evaluate import PolicyOutcome
+from auditor.policy.inputs import build_input
+from auditor.provenance.checks.attestations import AttestationDirectory, attestation_directory
+from auditor.provenance.stage import ProvenanceStage
+from auditor.scope import KindSelector, Scope
+from auditor.serving import ATTESTATIONS_ANNOTATION, model_ref, serving_annotations
+
+log = logging.getLogger(__name__)
+
+# The environment variables `auditor admission serve` hands its server workers (uvicorn starts
+# each from an import string, so arguments cannot be passed any other way).
+CONFIG_ENV = "AUDITOR_ADMISSION_CONFIG"
+STORE_ENV = "AUDITOR_ADMISSION_STORE"
+
+
+class DecisionError(VerificationError):
+    """The decision could not be made (verification unfinished): deny, fail closed."""
+
+
+class _NotCached(Exception):
+    """`Decider.cached`: this decision needs more than the caches."""
+
+
+@dataclass(frozen=True, slots=True)
+class Verified:
+    """What provenance said about one object's model: the document, and its findings."""
+
+    result: ProvenanceResult
+    findings: tuple[Finding, ...]
+
+
+class SharedFiles:
+    """One commit's files for several threads: the reader behind them (one `git cat-file`
+    process) serves one read at a time, so each read takes a lock, and verifications run side
+    by side between reads (hashing and signature checks release the GIL)."""
+
+    def __init__(self, files: CommitFiles) -> None:
+        self._files = files
+        self._lock = threading.Lock()
+        self.commit = files.commit
+        self.git_dir = files.git_dir
+
+    def resolve(self, path: str) -> str:
+        with self._lock:
+            return self._files.resolve(path)
+
+    def is_dir(self, path: str) -> bool:
+        with self._lock:
+            return self._files.is_dir(path)
+
+    def child_paths(self, directory: str) -> list[str]:
+        with self._lock:
+            return self._files.child_paths(directory)
+
+    def file(self, shown: str, resolved: str) -> GitFile | None:
+        with self._lock:
+            return self._files.file(shown, resolved)
+
+    def close(self) -> None:
+        with self._lock:
+            self._files.close()
+
+
+class AttestationSource:
+    """The configured Git repository's files at the newest commit of its revision.
+
+    `refresh()` fetches (a URL: the bare cached clone of `desired`) and resolves the revision
+    again; a new commit replaces the files in use. The files it replaced stay open until the
+    refresh after (a verification that started on them finishes on them). A refresh that fails
+    keeps the commit that was good (its error is logged and remembered for `/readyz`).
+    """
+
+    def __init__(self, config: Config) -> None:
+        self._config = config
+        self._current: SharedFiles | None = None
+        self._retired: SharedFiles | None = None
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self.last_error = ""
+
+    @property
+    def commit(self) -> str:
+        current = self._current
+        return current.commit if current is not None else ""
+
+    def refresh(self) -> bool:
+        """True when a new commit is now in use. Raises SourceError when Git cannot be read."""
+        source = self._config.git
+        fresh = open_commit_files(source, source.revision, limits=self._config.limits)
+        with self._lock:
+            if self._current is not None and self._current.commit == fresh.commit:
+                fresh.close()
+                return False
+            closing, self._retired = self._retired, self._current
+            self._current = SharedFiles(fresh)
+        if closing is not None:
+            closing.close()
+        log.info("admission: attestations at commit %s", fresh.commit)
+        return True
+
+    def start(self, interval: float) -> None:
+        """Refreshes every `interval` seconds in a daemon thread until `close()`."""
+        thread = threading.Thread(target=self._loop, args=(interval,), daemon=True)
+        thread.name = "auditor-git-refresh"
+        thread.start()
+
+    def _loop(self, interval: float) -> None:
+        while not self._stop.wait(interval):
+            try:
+                self.refresh()
+                self.last_error = ""
+            except Exception as exc:  # the last good commit stays in use
+                self.last_error = exc.diagnostics() if isinstance(exc, AuditorError) else str(exc)
+                log.warning("admission: Git refresh failed: %s", self.last_error)
+
+    def files(self) -> SharedFiles:
+        current = self._current
+        if current is None:
+            raise DecisionError("the attestations' Git repository has not been read yet")
+        return current
+
+    def close(self) -> None:
+        self._stop.set()
+        with self._lock:
+            for files in (self._current, self._retired):
+                if files is not None:
+                    files.close()
+            self._current = self._retired = None
+
+
+def admission_scope(config: Config) -> Scope:
+    """The kinds judged at admission and the namespaces of `scope:`."""
+    kinds = config.admission.kinds or config.scope.kinds or DEFAULT_ADMISSION_KINDS
+    return Scope(
+        kinds=tuple(KindSelector.parse(k) for k in kinds),
+        namespaces=config.scope.namespaces,
+        exclude_namespaces=config.scope.exclude_namespaces,
+    )
+
+
+class Decider:
+    """`decider(request) -> AdmissionDecision`, safe to call from several threads.
+
+    Built once per server worker (`build_decider`): policies compiled, Git read, caches empty.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        policies: CompiledPolicies | None,
+        attestations: AttestationSource | None,
+        verify: Callable[[Resource, CommitFiles], Verified] | None = None,
+    ) -> None:
+        self.config = config
+        self.scope = admission_scope(config)
+        self.cluster = config.admission.cluster or (
+            config.clusters[0].name if config.clusters else ""
+        )
+        self.policies = policies
+        self.attestations = attestations
+        settings = config.admission
+        self.provenance_cache: VerdictCache[tuple[str, ...], Verified] = VerdictCache(
+            settings.cache_size, settings.cache_ttl_seconds
+        )
+        self.policy_cache: VerdictCache[str, PolicyOutcome] = VerdictCache(
+            settings.cache_size, settings.cache_ttl_seconds
+        )
+        self._verify = verify or self._verify_with_stage
+        self._material: LRU[tuple[str, ...], tuple[str, str]] = LRU(max(settings.cache_size, 1))
+        self._lockfile = lockfile_in_repo(config) if config.trust is not None else None
+
+    @property
+    def commit(self) -> str:
+        return self.attestations.commit if self.attestations is not None else ""
+
+    @property
+    def ready(self) -> tuple[bool, str]:
+        """Policies compiled and Git read at a known commit: (ready, why not)."""
+        if self.attestations is not None and not self.commit:
+            return False, self.attestations.last_error or "Git attestations not loaded yet"
+        return True, ""
+
+    def __call__(self, request: AdmissionRequest) -> AdmissionDecision:
+        return dataclasses.replace(self._decide(request, False), cluster=self.cluster)
+
+    def cached(self, request: AdmissionRequest) -> AdmissionDecision | None:
+        """The decision when the caches (or the scope) make it without reading Git, verifying
+        or evaluating, else None: cheap enough for the server to answer on its event loop."""
+        try:
+            decision = self._decide(request, True)
+        except _NotCached:
+            return None
+        return dataclasses.replace(decision, cluster=self.cluster)
+
+    def _decide(self, request: AdmissionRequest, only_cached: bool) -> AdmissionDecision:
+        subject = _subject(request)
+        if subject is None:
+            return AdmissionDecision(request, "skip", commit=self.commit)
+        try:
+            resource = to_resource(
+                _named(subject, request), source="admission request", line=0, side="live",
+                cluster=self.cluster, origin=f"admission:{request.uid}",
+                namespace=request.namespace or None,
+            )  # fmt: skip
+        except AuditorError as exc:
+            reason = DecisionReason("admission.invalid_object", exc.message)
+            return AdmissionDecision(request, "deny", (reason,), commit=self.commit)
+        if not self.scope.includes(resource.ref):
+            return AdmissionDecision(request, "skip", commit=self.commit)
+        model = model_ref(resource.body)
+        verified, cached, commit = self._provenance(resource, model, only_cached)
+        outcome = self._policies(request, resource, model, verified, commit, only_cached)
+        reasons, warnings = _judge(verified, outcome, self.config.fail_on)
+        return AdmissionDecision(
+            request,
+            "deny" if reasons else "allow",
+            tuple(reasons),
+            tuple(warnings),
+            commit=commit,
+            cache="" if verified is None else ("hit" if cached else "miss"),
+        )
+
+    def _provenance(
+        self, resource: Resource, model: ModelRef | None, only_cached: bool
+    ) -> tuple[Verified | None, bool, str]:
+        """(provenance of the object's model, from the cache?, the commit it used)."""
+        if model is None or self.config.trust is None or self.attestations is None:
+            return None, False, self.commit
+        files = self.attestations.files()
+        key = self._cache_key(resource, model, files, only_cached)
+        found = self.provenance_cache.get(key)
+        if found is not None:
+            return found, True, files.commit
+        if only_cached:
+            raise _NotCached()
+        verified = self._verify(resource, files)
+        self.provenance_cache.put(key, verified)
+        return verified, False, files.commit
+
+    def _cache_key(
+        self, resource: Resource, model: ModelRef, files: CommitFiles, only_cached: bool
+    ) -> tuple[str, ...]:
+        """(model digest, bundle digest, trust policy digest), and what else the verdict
+        depends on: the model's URI (its files), which rule applies (namespace/name), the
+        datasets Git pins (the lockfile's digest)."""
+        assert self.config.trust is not None
+        ref = resource.ref
+        given = serving_annotations(resource.body).get(ATTESTATIONS_ANNOTATION)
+        # a commit's files never change: what they hash to is worked out once per commit
+        where = (files.commit, ref.namespace, ref.name, str(given))
+        material = self._material.get(where)
+        if material is None and only_cached:
+            raise _NotCached()
+        if material is None:
+            directory = attestation_directory(files, self.config.provenance, ref, resource)
+            material = (
+                _bundle_digest(directory),
+                self._lockfile_digest(files, ref.namespace, ref.name),
+            )
+            self._material.put(where, material)
+        return (
+            model.digest or "",
+            material[0],
+            self.config.trust.digest,
+            model.uri or "",
+            ref.namespace,
+            ref.name,
+            material[1],
+        )
+
+    def _lockfile_digest(self, files: CommitFiles, namespace: str, name: str) -> str:
+        if self._lockfile is None:
+            return ""
+        path = self._lockfile.format(namespace=namespace, name=name)
+        try:
+            found = files.file(path, files.resolve(path))
+        except AuditorError:
+            return "unreadable"
+        return (found.digest or "oversized") if found is not None else "absent"
+
+    def _verify_with_stage(self, resource: Resource, files: CommitFiles) -> Verified:
+        """The provenance stage, exactly as an audit runs it, over this one object."""
+        stage = ProvenanceStage(self.config)
+        try:
+            stage.start(self.config.git.repo, files)
+            model = model_ref(resource.body)
+            served = ServedModel(desired=resource, live=resource, declared=model, live_model=model)
+            results = stage.verify(self.cluster, {resource.ref.match_key: served})
+        finally:
+            outcome = stage.outcome()
+        if outcome.errors:
+            raise DecisionError(
+                "provenance could not be verified: " + "; ".join(e.message for e in outcome.errors)
+            )
+        return Verified(results[resource.ref.match_key], outcome.findings)
+
+    def _policies(
+        self,
+        request: AdmissionRequest,
+        resource: Resource,
+        model: ModelRef | None,
+        verified: Verified | None,
+        commit: str,
+        only_cached: bool,
+    ) -> PolicyOutcome | None:
+        if self.policies is None:
+            return None
+        provenance = verified.result.to_json() if verified is not None else None
+        if verified is None and model is not None:
+            provenance = ProvenanceResult.not_configured().to_json()
+        document = build_input(
+            resource=resource,
+            desired=resource,
+            live=None,
+            drift=(),
+            git={"repo": self.config.git.repo, "commit": commit, "path": None},
+            cluster=self.cluster,
+            context="admission",
+            model=model,
+            provenance=provenance,
+            request=request.to_policy_json(),
+        )
+        # the uid differs on every request and no policy should judge by it: not in the key
+        key = _digest({**document, "request": {**document["request"], "uid": ""}})
+        found = self.policy_cache.get(key)
+        if found is not None:
+            return found
+        if only_cached:
+            raise _NotCached()
+        outcome = self.policies.evaluate(resource.ref, document)
+        if not any(e.result == "error" for e in outcome.evaluations):
+            self.policy_cache.put(key, outcome)
+        return outcome
+
+    def close(self) -> None:
+        if self.policies is not None:
+            self.policies.close()
+        if self.attestations is not None:
+            self.attestations.close()
+
+
+def _bundle_digest(directory: AttestationDirectory) -> str:
+    """One digest over every file of the attestation directory (bundles, provenance,
+    layouts and links), with their paths."""
+    listed = directory.files
+    bundle = hashlib.sha256()
+    for group in (listed.signatures, listed.provenance, listed.image_signatures, listed.layouts):
+        for file in group:
+            bundle.update(f"{file.path}\0{file.digest}\0".encode())
+    for name, file in listed.links:
+        bundle.update(f"{name}\0{file.digest}\0".encode())
+    return "sha256:" + bundle.hexdigest()
+
+
+def _subject(request: AdmissionRequest) -> Mapping[str, Any] | None:
+    """The object to judge: the new object of a CREATE or UPDATE. A DELETE or CONNECT starts
+    nothing that serves a model."""
+    if request.operation not in ("CREATE", "UPDATE"):
+        return None
+    return request.object
+
+
+def _named(subject: Mapping[str, Any], request: AdmissionRequest) -> dict[str, Any]:
+    """The object with a name to be judged by: a CREATE with `generateName` may reach
+    admission before its name is made, and is judged as `prefix*`."""
+    body = dict(subject)
+    metadata = body.get("metadata")
+    if isinstance(metadata, Mapping) and not metadata.get("name"):
+        prefix = metadata.get("generateName")
+        name = request.name or (f"{prefix}*" if isinstance(prefix, str) and prefix else "")
+        if name:
+            body["metadata"] = {**metadata, "name": name}
+    return body
+
+
+def _digest(document: Mapping[str, Any]) -> str:
+    text = json.dumps(document, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _judge(
+    verified: Verified | None, outcome: PolicyOutcome | None, fail_on: str
+) -> tuple[list[DecisionReason], list[str]]:
+    """Deny reasons and warnings: the binding's reasons when the model is not verified,
+    provenance findings at or above `fail_on` (a dataset mismatch), every deny or violation,
+    every policy that errored; warnings from warn rules and lesser provenance findings."""
+    reasons: list[DecisionReason] = []
+    warnings: list[str] = []
+    if verified is not None:
+        if not verified.result.verified:
+            reasons += [DecisionReason(r.check, r.message) for r in verified.result.reasons]
+        seen = {(r.check, r.message) for r in reasons}
+        for finding in verified.findings:
+            if finding.check == RUNNING_DIGEST_UNKNOWN:
+                continue  # nothing runs yet at admission: there are no pods to compare
+            text = finding.message.removeprefix(f"{finding.ref.display()}: ")
+            if at_least(finding.severity, fail_on):
+                if (finding.check, text) not in seen:
+                    reasons.append(DecisionReason(finding.check, text))
+            else:
+                warnings.append(f"{finding.check}: {text}")
+    for evaluation in outcome.evaluations if outcome is not None else ():
+        if evaluation.result == "error":
+            reasons.append(DecisionReason(evaluation.policy, f"policy error: {evaluation.error}"))
+            continue
+        for message in evaluation.messages:
+            if _denies(evaluation.result, message):
+                reasons.append(DecisionReason(evaluation.policy, message.msg))
+            else:
+                warnings.append(f"{evaluation.policy}: {message.msg}")
+    return reasons, warnings
+
+
+def _denies(result: str, message: PolicyMessage) -> bool:
+    # a violation of a Gatekeeper constraint whose action is warn makes the evaluation `warn`
+    return result == "fail" and message.rule in ("deny", "violation")
+
+
+def build_decider(config: Config) -> Decider:
+    """Everything one server worker needs, loaded now: policies compiled, Git read. Raises
+    AuditorError (a usage error) for a policy or repository that cannot be read."""
+    settings = config.admission
+    policies = None
+    if config.policy.enabled:
+        policies = CompiledPolicies(
+            config.policy, timeout=min(config.policy.timeout_seconds, settings.timeout_seconds)
+        )
+    attestations = None
+    if config.trust is not None:
+        attestations = AttestationSource(config)
+        attestations.refresh()
+        attestations.start(settings.refresh_seconds)
+    return Decider(config, policies=policies, attestations=attestations)
+
+
+class StoreSink:
+    """Writes decisions to the store; opened lazily in the thread that writes (a sqlite
+    connection belongs to the thread that made it)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._store: Any = None
+
+    def __call__(self, decisions: Sequence[AdmissionDecision]) -> None:
+        if self._store is None:
+            from auditor.store import Store
+
+            self._store = Store.open(self.path)
+        self._store.record_decisions(decisions)
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+
+def create_app() -> Any:
+    """The ASGI app of one server worker, from the settings `auditor admission serve` put in
+    the environment (uvicorn calls this factory in every worker it starts)."""
+    from auditor.admission.server import create_app as server_app
+
+    config = load_config(os.environ[CONFIG_ENV])
+    store = os.environ.get(STORE_ENV) or config.store
+    return server_app(
+        lambda: build_decider(config),
+        settings=config.admission,
+        sink_factory=(lambda: StoreSink(store)) if store else None,
+    )
+
+
+__all__ = ["CONFIG_ENV", "STORE_ENV", "Decider", "DecisionError", "build_decider", "create_app"]
