@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import sys
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import click
 
 from auditor.cli.options import console, output_option, print_json
-from auditor.config import load_config
-from auditor.model import SEVERITIES, AuditResult
+from auditor.defaults import SEVERITIES
+
+if TYPE_CHECKING:
+    from auditor.model import AuditResult
 
 
 @click.command()
@@ -40,6 +42,7 @@ def audit(
     output: str,
 ) -> None:
     """Run a full audit and record it. Exit 0 clean, 1 findings, 2 error, 3 incomplete."""
+    from auditor.config import load_config
     from auditor.reports.documents import audit_document
     from auditor.reports.files import check_report_path
     from auditor.reports.text import render_text
@@ -50,16 +53,18 @@ def audit(
     if report:
         check_report_path(report)
     from auditor.pipeline import run_audit  # the cluster client loads only for commands that read
+    from auditor.safeyaml import gc_paused
 
-    result = run_audit(config, store_path=store_path, trigger=trigger)
-    if report:
-        _write_report(result, report, store_path or config.store, threshold)
-    if output == "json":
-        print_json(audit_document(result, fail_on=threshold))
-    else:
-        render_text(result, console())
-        if result.run.id:
-            click.echo(f"run {result.run.id}: {result.run.status}", err=True)
+    with gc_paused():  # to the end: the output is built from the run's objects (pipeline.py)
+        result = run_audit(config, store_path=store_path, trigger=trigger)
+        if report:
+            _write_report(result, report, store_path or config.store, threshold)
+        if output == "json":
+            print_json(audit_document(result, fail_on=threshold))
+        else:
+            render_text(result, console())
+            if result.run.id:
+                click.echo(f"run {result.run.id}: {result.run.status}", err=True)
     sys.exit(result.audit_exit_code(threshold))
 
 

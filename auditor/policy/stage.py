@@ -11,7 +11,7 @@ import hashlib
 import json
 import os
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from auditor.config import PolicySettings
 from auditor.model import (
@@ -27,7 +27,9 @@ from auditor.model import (
 )
 from auditor.policy.engine import Policy, PolicyEngine
 from auditor.policy.inputs import build_input
-from auditor.policy.loader import PolicySet
+
+if TYPE_CHECKING:  # regorus and the loader load only when policies are evaluated
+    from auditor.policy.loader import PolicySet
 
 MatchKey = tuple[str, str, str, str]
 
