@@ -44,6 +44,9 @@ class Policy:
     controls: tuple[str, ...] = ()
     # Gatekeeper: the constraint's spec (parameters, match, enforcementAction)
     constraint: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    # The (group, kind)s it judges ("*" group: any), from METADATA `custom.matchers.kinds` or
+    # the constraint's `match.kinds` (`applies.py`); None: every kind.
+    kinds: frozenset[tuple[str, str]] | None = None
 
 
 class PolicyLoadError(InputError):
