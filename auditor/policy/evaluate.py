@@ -410,8 +410,10 @@ def _evaluate_alone(
 
 # -- over several processes ----------------------------------------------------------------
 
-# Below this many evaluations, splitting a run over several workers costs more than it saves.
-PARALLEL_MIN_EVALUATIONS = 20_000
+# Below this many evaluations, splitting a run over several workers costs more than it saves
+# (a worker is one fork of the loaded engine, a few milliseconds; 2,000 evaluations take 0.2 s
+# or more).
+PARALLEL_MIN_EVALUATIONS = 2_000
 # Inputs a worker takes at a time: small enough that workers finish together, large enough
 # that taking one costs nothing.
 CHUNK_INPUTS = 32

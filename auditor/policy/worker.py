@@ -187,6 +187,14 @@ class WorkerEngine:
             self._ready = True
         return conn
 
+    def start(self) -> None:
+        """Forks the worker now, from this thread (else the first call does)."""
+        with self._lock:
+            if self._stopped:
+                raise WorkerStopped("the policy evaluation was stopped")
+            if self._conn is None:
+                self._start()
+
     def _start(self) -> None:
         # fork is cheaper (nothing pickled); spawn where fork does not exist
         inherited = None
@@ -269,6 +277,10 @@ def run_in_workers(
     interrupted (KeyboardInterrupt, or SIGTERM turned into an exception)."""
     workers = [WorkerEngine(spec, timeout, engine=engine) for _ in jobs]
     try:
+        for worker in workers:
+            # forked here, by the thread that loaded `engine`, each inherits it (no re-parsing:
+            # 220 ms with 10,000 objects of inventory); the threads below only use them
+            worker.start()
         if len(jobs) == 1:
             return [run(jobs[0], workers[0])]
         pool = ThreadPoolExecutor(len(jobs), thread_name_prefix="auditor-policy")
