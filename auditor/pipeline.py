@@ -139,14 +139,17 @@ def _run(
         assert desired.files is not None
         stage.start(desired.repo, desired.files)
         stage.verify_commit()
-    declared = declared_models(desired.resources)
+    # the models Git declares, and below what each side serves, only for the stages that
+    # read them (provenance, policy inputs): `auditor drift` compares bodies alone
+    judges = policies and config.policy.enabled
+    declared = declared_models(desired.resources) if stage is not None or judges else {}
     clusters = [
         _audit_cluster(config, desired, declared, scope, cluster, stage, with_inputs=policies)
         for cluster in config.clusters
     ]
     if stage is not None:
         provenance = stage.outcome()
-    judged = _judge(config, clusters) if policies and config.policy.enabled else StageOutcome()
+    judged = _judge(config, clusters) if judges else StageOutcome()
     findings = apply_overrides(
         [
             *(f for c in clusters for f in c.drift.findings),
@@ -163,7 +166,7 @@ def _run(
     summary = sum((c.drift.summary for c in clusters), EMPTY_SUMMARY)
     status: RunStatus = "incomplete" if errors else "complete"
     counts = _counts(summary, findings, errors)
-    if policies and config.policy.enabled:
+    if judges:
         counts.update(evaluation_counts(judged))
     if stage is not None:
         counts["attestations"] = len(provenance.attestations)
@@ -229,12 +232,17 @@ def _audit_cluster(
         # A kind that could not be read would show up as "missing": those objects are
         # unknown, and the run is incomplete, which says so.
         drift = _drop_unknown(drift, live)
+    wants_inputs = with_inputs and config.policy.enabled
+    if stage is None and not wants_inputs:
+        return _ClusterAudit(
+            info=live.info, drift=drift, errors=live.errors, inputs=(), inventory=()
+        )
     served = served_models(desired_here, live_here, declared)
     results: Mapping[MatchKey, ProvenanceResult] | None = None
     if stage is not None:
         results = stage.verify(cluster.name, served, _pods(live.resources, scope))
     inputs: list[PolicyInput] = []
-    if with_inputs and config.policy.enabled:
+    if wants_inputs:
         inputs = build_inputs(
             git=desired.git,
             cluster=cluster.name,
