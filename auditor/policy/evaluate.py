@@ -358,7 +358,8 @@ def _evaluate_plain(
 ) -> None:
     """Every plain policy over one input, in one engine call but for the policies that overran
     before (alone) or too often (not at all); recorded in policy order."""
-    depth = depth_over_limit(input_doc)
+    # an engine that checks depth itself (a worker process) records the same error
+    depth = None if getattr(engine, "checks_depth", False) else depth_over_limit(input_doc)
     if depth is not None:
         error = PolicyEvalError(f"input {depth_error(depth)}: not evaluated")
         for policy in plain:
@@ -457,7 +458,8 @@ def _evaluate_in_workers(
             done[index] = collector
 
     spec = (policy_set.modules, policy_set.data)
-    run_in_workers(spec, timeout, list(range(parts)), run, engine=engine)
+    shared = [document for _, document in inputs]
+    run_in_workers(spec, timeout, list(range(parts)), run, engine=engine, shared=shared)
     assert all(c is not None for c in done)  # run_in_workers returns once every job has
     return [c for c in done if c is not None]
 
