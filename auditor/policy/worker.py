@@ -205,13 +205,7 @@ class WorkerEngine:
 
     def _connection(self) -> Connection:
         """The pipe to a worker that has loaded its engine, started if need be."""
-        with self._lock:
-            if self._stopped:
-                raise WorkerStopped("the policy evaluation was stopped")
-            if self._conn is None:
-                self._start()
-            conn, ready = self._conn, self._ready
-        assert conn is not None
+        conn, ready = self.start()
         if not ready:
             # loading is work the parent has already done once: no budget for it
             try:
@@ -221,13 +215,17 @@ class WorkerEngine:
             self._ready = True
         return conn
 
-    def start(self) -> None:
-        """Forks the worker now, from this thread (else the first call does)."""
+    def start(self) -> tuple[Connection, bool]:
+        """Forks the worker now, from this thread, unless it runs (else the first call does
+        it); its pipe, and whether it has said it is ready."""
         with self._lock:
             if self._stopped:
                 raise WorkerStopped("the policy evaluation was stopped")
             if self._conn is None:
                 self._start()
+            conn, ready = self._conn, self._ready
+        assert conn is not None
+        return conn, ready
 
     def _start(self) -> None:
         # fork is cheaper (nothing pickled); spawn where fork does not exist
