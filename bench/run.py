@@ -470,6 +470,16 @@ def table(results: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
+def stamp(section: Any, when: str) -> None:
+    for item in section if isinstance(section, list) else [section]:
+        if isinstance(item, dict):
+            item.setdefault("when", when)
+
+
+def results_drift(results: dict[str, Any]) -> list[dict[str, Any]]:
+    return list(results.get("drift", []))
+
+
 def write_readme(results: dict[str, Any]) -> None:
     readme = BENCH / "README.md"
     text = readme.read_text()
@@ -496,7 +506,11 @@ def main() -> None:
     parser.add_argument("--sizes", default="1000,10000", help="drift sizes, comma-separated")
     parser.add_argument("--full", action="store_true", help="add 50,000 and 100,000 resources")
     parser.add_argument("--audit-sizes", default="10000")
-    parser.add_argument("--only", default="", help="sections: drift,audit,policy,verify,...")
+    parser.add_argument(
+        "--only",
+        default="",
+        help="sections: drift,audit,policy,verify,store,admission,startup (merged into --out)",
+    )
     parser.add_argument("--repeat", type=int, default=2, help="best of this many runs")
     parser.add_argument("--out", default=str(BENCH / "results.json"))
     parser.add_argument("--no-readme", action="store_true")
@@ -547,6 +561,17 @@ def main() -> None:
         results["admission"] = bench_admission()
     if "startup" in sections:
         results["startup"] = bench_startup(5)
+    if args.only and Path(args.out).exists():
+        # a partial run updates its sections of the last full one, each keeping its own time
+        previous = json.loads(Path(args.out).read_text())
+        for name in list(results):
+            if isinstance(results[name], dict | list) and name not in ("targets",):
+                stamp(results[name], results["when"])
+        results = {**previous, **{k: v for k, v in results.items() if k != "problems"}}
+        if "drift" in sections and "drift" in previous:
+            merged = {d["resources"]: d for d in previous["drift"]}
+            merged.update({d["resources"]: d for d in results_drift(results)})
+            results["drift"] = [merged[n] for n in sorted(merged)]
     results["problems"] = {
         name: section["problems"]
         for name, section in results.items()
