@@ -483,11 +483,14 @@ def results_drift(results: dict[str, Any]) -> list[dict[str, Any]]:
 def write_readme(results: dict[str, Any]) -> None:
     readme = BENCH / "README.md"
     text = readme.read_text()
-    load_text = ", ".join(
-        f"{name} {section['load_average'][0]}"
-        for name, section in results.items()
-        if isinstance(section, dict) and "load_average" in section
-    )
+    loads = []
+    for name, section in results.items():
+        for item in section if isinstance(section, list) else [section]:
+            if isinstance(item, dict) and "load_average" in item:
+                size = f" {item['resources']:,}" if name in ("drift", "audit") else ""
+                when = f" at {item['when'][11:16]}" if "when" in item else ""
+                loads.append(f"{name}{size} {item['load_average'][0]}{when}")
+    load_text = ", ".join(loads)
     block = (
         f"{MARK_START}\n"
         f"Last `bench/run` ({results['when']}, {results['cores']} cores; load average at the start "

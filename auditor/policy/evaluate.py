@@ -326,10 +326,14 @@ def _evaluate_into(
     chosen: dict[tuple[str, str], tuple[list[Policy], list[Policy]]] = {}
     for ref, input_doc in inputs:
         key = _kind_of(ref, input_doc)
-        policies = chosen.get(key)
-        if policies is None:
-            policies = chosen[key] = _applicable(collector.policy_set, *key)
-        plain, others = policies
+        if key not in chosen:
+            chosen[key] = _applicable(collector.policy_set, *key)
+    prefetch = getattr(engine, "prefetch", None)
+    if prefetch is not None:  # a worker process: the batch calls below, sent ahead
+        requests = [(_batch_rules(collector, chosen[_kind_of(r, d)][0]), d) for r, d in inputs]
+        prefetch([(rules, d) for rules, d in requests if rules])
+    for ref, input_doc in inputs:
+        plain, others = chosen[_kind_of(ref, input_doc)]
         if plain:
             _evaluate_plain(collector, plain, ref, input_doc, engine)
         for policy in others:
@@ -375,7 +379,7 @@ def _evaluate_plain(
         else:
             (alone if collector.overran(policy) else batch).append(i)
     if batch:
-        rules = [path for i in batch for path in _rule_paths(plain[i])]
+        rules = _batch_rules(collector, plain)
         started = time.perf_counter()
         try:
             values: list[Any] = engine.evaluate_many(rules, input_doc)
@@ -393,6 +397,17 @@ def _evaluate_plain(
         outcome[i] = _evaluate_alone(collector, plain[i], input_doc, engine)
     for i, policy in enumerate(plain):
         collector.record(policy, ref, input_doc, *outcome[i])
+
+
+def _batch_rules(collector: _Collector, plain: Sequence[Policy]) -> list[str]:
+    """The rules of the one engine call for these plain policies: those that neither overran
+    before (they run alone) nor were given up."""
+    return [
+        path
+        for policy in plain
+        if collector.given_up(policy) is None and not collector.overran(policy)
+        for path in _rule_paths(policy)
+    ]
 
 
 def _evaluate_alone(

@@ -28,6 +28,7 @@ import signal
 import sys
 import threading
 import weakref
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.connection import Connection
@@ -161,6 +162,8 @@ class WorkerEngine:
         self._shared = shared
         self._positions = {id(doc): i for i, doc in enumerate(shared)}
         self._forked = False  # the running worker has `shared` in its memory
+        # (rules, id(input)) sent ahead by prefetch, answers not read yet, in order
+        self._pending: deque[tuple[tuple[str, ...], int]] = deque()
 
     # -- the PolicyEngine interface ---------------------------------------------------------
 
@@ -173,18 +176,51 @@ class WorkerEngine:
             raise value
         return value
 
-    def evaluate_many(self, rules: Sequence[str], input_doc: Mapping[str, Any]) -> list[Any]:
-        conn = self._connection()
+    def _shared_position(self, input_doc: Mapping[str, Any]) -> int | None:
         position = self._positions.get(id(input_doc))
         if self._forked and position is not None and self._shared[position] is input_doc:
-            request: tuple[tuple[str, ...], str, Any] = (tuple(rules), "at", position)
+            return position
+        return None
+
+    def prefetch(self, requests: Sequence[tuple[Sequence[str], Mapping[str, Any]]]) -> None:
+        """Sends these evaluations ahead, in the order they will be asked for
+        (`evaluate_many`), so the worker goes from one to the next without waiting for this
+        process to read each answer and send the next: on a busy machine each such hand-over
+        waits for a core. Only inputs the worker has in memory; the budget of each still
+        runs from when its answer is waited for."""
+        conn = self._connection()
+        for rules, input_doc in requests:
+            position = self._shared_position(input_doc)
+            if position is None:
+                return
+            try:
+                conn.send((tuple(rules), "at", position))
+            except (BrokenPipeError, ConnectionResetError):
+                return  # the next evaluate_many finds the worker lost
+            self._pending.append((tuple(rules), id(input_doc)))
+
+    def evaluate_many(self, rules: Sequence[str], input_doc: Mapping[str, Any]) -> list[Any]:
+        conn = self._connection()
+        key = (tuple(rules), id(input_doc))
+        if self._pending and self._pending[0] != key:
+            # asked out of the order sent (a policy overran since): the answers ahead are
+            # nobody's now; a fresh worker is cheaper than waiting for them
+            self._discard()
+            conn = self._connection()
+        if self._pending:
+            self._pending.popleft()
         else:
-            # JSON text, which the engine reads anyway: cheaper to send than the nested dicts
-            request = (tuple(rules), "json", _checked_json(input_doc))
-        try:
-            conn.send(request)
-        except (BrokenPipeError, ConnectionResetError):
-            raise self._lost() from None
+            position = self._shared_position(input_doc)
+            request: tuple[tuple[str, ...], str, Any]
+            if position is not None:
+                request = (tuple(rules), "at", position)
+            else:
+                # JSON text, which the engine reads anyway: cheaper to send than the nested dicts
+                request = (tuple(rules), "json", _checked_json(input_doc))
+            try:
+                conn.send(request)
+            except (BrokenPipeError, ConnectionResetError):
+                raise self._lost() from None
         if not conn.poll(self.timeout):
             self._discard()
             raise PolicyTimeout(
@@ -257,6 +293,7 @@ class WorkerEngine:
         with self._lock:
             process, conn = self._process, self._conn
             self._process = self._conn = None
+            self._pending.clear()
         if process is not None:
             with contextlib.suppress(OSError, ValueError):
                 process.kill()
