@@ -571,7 +571,7 @@ def main() -> None:
             if isinstance(results[name], dict | list) and name not in ("targets",):
                 stamp(results[name], results["when"])
         results = {**previous, **{k: v for k, v in results.items() if k != "problems"}}
-        if "drift" in sections and "drift" in previous:
+        if drift_by_size and "drift" in previous:
             merged = {d["resources"]: d for d in previous["drift"]}
             merged.update({d["resources"]: d for d in results_drift(results)})
             results["drift"] = [merged[n] for n in sorted(merged)]
