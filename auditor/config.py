@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from auditor.defaults import DEFAULT_POLICY_TIMEOUT_SECONDS
 from auditor.errors import ConfigError
 from auditor.located import (
     NO_LINES,
@@ -109,7 +110,6 @@ class ScopeSettings:
 
 
 BUILTIN_POLICIES = "builtin"  # in policy.paths: the library shipped in policies/
-DEFAULT_POLICY_TIMEOUT_SECONDS = 5.0  # policy.timeout_seconds
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,14 +12,16 @@ import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jsonschema
 import yaml
 
 from auditor.bounded import read_bounded
 from auditor.errors import ConfigError, InputError
 from auditor.safeyaml import load_located
+
+if TYPE_CHECKING:  # jsonschema (60 ms to import) loads only when a file is validated
+    import jsonschema
 
 MAX_CONFIG_BYTES = 1024 * 1024
 
@@ -126,6 +128,8 @@ def schema_error(error: jsonschema.ValidationError, source: str, lines: Lines) -
 
 @functools.cache
 def _validator(schema_file: Path) -> jsonschema.protocols.Validator:
+    import jsonschema
+
     schema = json.loads(schema_file.read_text())
     cls = jsonschema.validators.validator_for(schema)
     return cls(schema)  # type: ignore[no-any-return]
@@ -139,6 +143,8 @@ def validate(instance: Any, schema_file: Path, source: str, lines: Lines) -> Non
         key=lambda e: list(map(str, e.absolute_path)),
     )
     if errors:
+        import jsonschema
+
         raise schema_error(jsonschema.exceptions.best_match(errors), source, lines)
 
 

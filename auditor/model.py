@@ -17,18 +17,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
+from auditor.defaults import SEVERITIES, Severity
 from auditor.exit_codes import ExitCode
 
 Side = Literal["desired", "live"]
 Category = Literal["drift", "provenance", "policy", "error"]
-Severity = Literal["critical", "high", "medium", "low", "info"]
 DriftClass = Literal["model", "runtime", "traffic", "scale", "config"]
 Trigger = Literal["cron", "cli", "admission", "fleet"]
 # running: the row exists, the run has not ended (or was killed outright: it stays so);
 # interrupted: stopped by SIGINT/SIGTERM; failed: stopped by an error before it could finish.
 RunStatus = Literal["running", "complete", "incomplete", "failed", "interrupted"]
 
-SEVERITIES: tuple[Severity, ...] = ("critical", "high", "medium", "low", "info")
 SEVERITY_RANK: dict[str, int] = {name: rank for rank, name in enumerate(reversed(SEVERITIES))}
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -48,11 +49,11 @@ class Scope:
         return next((v for g, k, v in self.versions if (g, k) == (group, kind)), None)
 
     def includes_namespace(self, namespace: str) -> bool:
-        if any(fnmatch.fnmatchcase(namespace, p) for p in self.exclude_namespaces):
+        if _matches_any(namespace, self.exclude_namespaces):
             return False
         if self.namespaces is None:
             return True
-        return any(fnmatch.fnmatchcase(namespace, p) for p in self.namespaces)
+        return _matches_any(namespace, self.namespaces)
 
     def namespaces_to_list(self) -> tuple[str, ...] | None:
         """Literal namespaces to list one by one, or None to list all namespaces and filter.
@@ -149,6 +150,13 @@ def _require_git_in_scope(
             f"declares ({_listed(matched)}), so nothing would be compared",
             key="scope.exclude_namespaces",
         )
+
+
+@functools.lru_cache(maxsize=4096)
+def _matches_any(namespace: str, patterns: tuple[str, ...]) -> bool:
+    """Whether a namespace matches one of the globs. Cached: a run asks it for every object
+    (twice), over the few namespaces a cluster has, and the globs are the same all run."""
+    return any(fnmatch.fnmatchcase(namespace, p) for p in patterns)
 
 
 def _namespace_of(ref: ResourceRef) -> str:

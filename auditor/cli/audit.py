@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import sys
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import click
 
 from auditor.cli.options import console, output_option, print_json, verbosity
-from auditor.config import load_config
-from auditor.model import SEVERITIES, AuditResult
-from auditor.shards import check_run_id, parse_shard
+from auditor.defaults import SEVERITIES
+
+if TYPE_CHECKING:
+    from auditor.model import AuditResult
 
 
 @click.command()
@@ -71,6 +72,7 @@ def audit(
     output: str,
 ) -> None:
     """Run a full audit and record it. Exit 0 clean, 1 findings, 2 error, 3 incomplete."""
+    from auditor.config import load_config
     from auditor.reports.documents import audit_document
     from auditor.reports.files import check_report_path
     from auditor.reports.text import render_text
@@ -82,10 +84,13 @@ def audit(
         check_report_path(report)
     from auditor.observe.run import MetricsTargets, watched_run
     from auditor.pipeline import Fleet, run_audit  # the cluster client loads only when reading
+    from auditor.safeyaml import gc_paused
+    from auditor.shards import check_run_id, parse_shard
 
     fleet = Fleet(shard=parse_shard(shard) if shard else None, concurrency=concurrency)
     targets = MetricsTargets(file=metrics_file, pushgateway=pushgateway)
-    with watched_run(targets, verbosity()) as watched:
+    # the GC paused to the end: the output is built from the run's objects (pipeline.py)
+    with gc_paused(), watched_run(targets, verbosity()) as watched:
         result = run_audit(
             config,
             store_path=store_path,
@@ -95,16 +100,16 @@ def audit(
             progress=watched.progress,
         )
         watched.finish(result, result.audit_exit_code(threshold))
-    if report:
-        _write_report(result, report, store_path or config.store, threshold)
-    if output == "json":
-        print_json(audit_document(result, fail_on=threshold))
-    else:
-        render_text(result, console())
-        if result.run.id:
-            from auditor.observe.progress import announce_run
+        if report:
+            _write_report(result, report, store_path or config.store, threshold)
+        if output == "json":
+            print_json(audit_document(result, fail_on=threshold))
+        else:
+            render_text(result, console())
+            if result.run.id:
+                from auditor.observe.progress import announce_run
 
-            announce_run(result.run.id, result.run.status)
+                announce_run(result.run.id, result.run.status)
     sys.exit(result.audit_exit_code(threshold))
 
 

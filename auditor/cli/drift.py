@@ -11,7 +11,6 @@ import sys
 import click
 
 from auditor.cli.options import console, output_option, print_json
-from auditor.config import Config
 
 
 @click.command()
@@ -46,8 +45,8 @@ def drift(
     output: str,
 ) -> None:
     """Diff Git at a commit against the cluster. Exit 0 in sync, 1 drift, 2 error, 3 incomplete."""
+    from auditor.config import Config
     from auditor.reports.documents import drift_document
-    from auditor.reports.text import render_text
 
     config = Config.for_drift(
         config_file=config_file,
@@ -61,12 +60,16 @@ def drift(
         default_namespace=default_namespace,
     )
     from auditor.pipeline import check_drift  # the cluster client loads only for commands that read
+    from auditor.safeyaml import gc_paused
 
-    result = check_drift(config, trigger="cli")
-    if output == "json":
-        print_json(drift_document(result))
-    else:
-        render_text(result, console())
+    with gc_paused():  # to the end: the output is built from the run's objects (pipeline.py)
+        result = check_drift(config, trigger="cli")
+        if output == "json":
+            print_json(drift_document(result))
+        else:
+            from auditor.reports.text import render_text
+
+            render_text(result, console())
     sys.exit(result.drift_exit_code())
 
 

@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import sys
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import click
 
 from auditor.cli.options import output_option, print_json
 from auditor.cli.stored import open_store, store_option
+from auditor.defaults import SEVERITIES
 from auditor.errors import ConfigError
-from auditor.model import SEVERITIES, ReportFinding, iso
+
+if TYPE_CHECKING:
+    from auditor.model import ReportFinding
 
 CATEGORIES = ("drift", "provenance", "policy", "error")
 DATE_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%d %H:%M:%S"]
@@ -142,6 +146,8 @@ def history(store_path: str, fingerprint: str, output: str) -> None:
 def prune(store_path: str, keep_days: int, vacuum: bool, output: str) -> None:
     """Delete runs older than --keep-days with all their rows. Findings still open keep their
     history (first seen, open since, runs seen)."""
+    from auditor.model import iso
+
     with open_store(store_path) as store:
         result = store.prune(keep_days, vacuum=vacuum)
     if output == "json":

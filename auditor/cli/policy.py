@@ -8,7 +8,7 @@ import sys
 import click
 
 from auditor.cli.options import output_option, print_json
-from auditor.config import DEFAULT_POLICY_TIMEOUT_SECONDS
+from auditor.defaults import DEFAULT_POLICY_TIMEOUT_SECONDS
 
 
 @click.group()

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from auditor.desired.git import BlobReader, Tree, TreeEntry
+from auditor.desired.parallel import parse_all
 from auditor.errors import InputError
 from auditor.kinds import is_namespaced
 from auditor.model import Resource, api_group, short_sha
@@ -242,10 +243,15 @@ def read_manifest_files(
     """The objects of each file, in order; sizes are checked before any blob is read."""
     for f in files:
         check_size(f.entry.size, tree.at(f.path), max_bytes)
-    # closing: a bad file ends the batch at once, so the reader can shut down cleanly
+    # closing: a failed read ends the batch at once, so the reader can shut down cleanly
     with contextlib.closing(reader.read_many([f.entry.sha for f in files])) as contents:
-        for f, content in zip(files, contents, strict=True):
-            yield parse_manifest(content, path=f.path, tree=tree, max_bytes=max_bytes)
+        blobs = list(zip(files, contents, strict=True))
+
+    def parse(item: tuple[ManifestFile, bytes]) -> list[RawObject]:
+        f, content = item
+        return parse_manifest(content, path=f.path, tree=tree, max_bytes=max_bytes)
+
+    yield from parse_all(blobs, [len(content) for _, content in blobs], parse)
 
 
 def parse_manifest(content: bytes, *, path: str, tree: Tree, max_bytes: int) -> list[RawObject]:

@@ -44,6 +44,9 @@ class Policy:
     controls: tuple[str, ...] = ()
     # Gatekeeper: the constraint's spec (parameters, match, enforcementAction)
     constraint: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    # The (group, kind)s it judges ("*" group: any), from METADATA `custom.matchers.kinds` or
+    # the constraint's `match.kinds` (`applies.py`); None: every kind.
+    kinds: frozenset[tuple[str, str]] | None = None
 
 
 class PolicyLoadError(InputError):
@@ -103,6 +106,9 @@ def nesting_depth(value: Any, limit: int | None = None) -> int:
     deepest = 0
     stack: list[tuple[Any, int]] = [(value, 1)]
     pop, push = stack.pop, stack.append
+    # A container seen before at this depth or deeper adds nothing: an audit input holds the
+    # live body twice (`resource` and `live`), and walking it once halves the work.
+    walked: dict[int, int] = {}
     while stack:
         item, depth = pop()
         if isinstance(item, Mapping):
@@ -111,6 +117,9 @@ def nesting_depth(value: Any, limit: int | None = None) -> int:
             children = item
         else:
             continue
+        if walked.get(id(item), 0) >= depth:
+            continue
+        walked[id(item)] = depth
         if depth > deepest:
             deepest = depth
             if limit is not None and deepest > limit:

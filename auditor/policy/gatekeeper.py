@@ -34,6 +34,7 @@ import yaml
 from auditor.errors import InputError
 from auditor.located import Lines
 from auditor.model import EvaluationResult, Severity, api_group
+from auditor.policy.applies import Kinds, kinds_from_entries
 from auditor.policy.engine import Policy, PolicyEvalError, PolicyLoadError, RegoModule
 from auditor.policy.gatekeeper_inventory import (
     ObjectLike,
@@ -453,7 +454,15 @@ def _policy(
         severity=severity,
         warn_severity=severity,
         constraint=spec,
+        kinds=_match_kinds(spec),
     )
+
+
+def _match_kinds(spec: Mapping[str, Any]) -> Kinds:
+    """The kinds `spec.match.kinds` names (None: every kind, also when malformed: the match
+    then reports it on each evaluation, as before)."""
+    match = spec.get("match")
+    return kinds_from_entries(match.get("kinds")) if isinstance(match, Mapping) else None
 
 
 # --- loading ------------------------------------------------------------------------------

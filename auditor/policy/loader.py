@@ -373,6 +373,7 @@ def _policies(parsed: Sequence[ParsedModule]) -> list[Policy]:
                 severity=meta.severity,
                 warn_severity=meta.warn_severity,
                 controls=meta.controls,
+                kinds=meta.kinds,
             )
         )
     return policies

@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from auditor.errors import InputError
 from auditor.model import SEVERITIES, RuleName, Severity
+from auditor.policy.applies import Kinds, kinds_from_entries, union
 from auditor.policy.engine import PolicyLoadError
 from auditor.safeyaml import load_documents
 
@@ -60,6 +61,7 @@ class PolicyMetadata:
     severity: Severity = "high"
     warn_severity: Severity = "low"
     controls: tuple[str, ...] = ()
+    kinds: Kinds = None  # custom.matchers.kinds of the package (or an enclosing one)
 
 
 def _blocks(text: str) -> list[_Block]:
@@ -107,6 +109,32 @@ def _controls(value: Any, source: str, line: int) -> tuple[str, ...]:
     return tuple(dict.fromkeys(v.strip() for v in value))
 
 
+def _check_matchers(custom: Mapping[str, Any], source: str, line: int) -> None:
+    """`custom.matchers.kinds` as Konstraint and Gatekeeper write kinds: a list of
+    `{apiGroups: [...], kinds: [...]}`; refused here when malformed rather than read as "every
+    kind", which would hide the author's mistake."""
+    matchers = custom.get("matchers")
+    if matchers is None:
+        return
+    entries = matchers.get("kinds") if isinstance(matchers, dict) else None
+    well_formed = isinstance(entries, list) and all(
+        isinstance(e, dict)
+        and set(e) <= {"apiGroups", "kinds"}
+        and all(
+            isinstance(e.get(k, []), list) and all(isinstance(v, str) for v in e.get(k, []))
+            for k in ("apiGroups", "kinds")
+        )
+        for e in entries
+    )
+    if not isinstance(matchers, dict) or set(matchers) != {"kinds"} or not well_formed:
+        raise _fail(
+            "custom.matchers must be {kinds: [{apiGroups: [...], kinds: [...]}]}",
+            source,
+            line,
+            "custom.matchers",
+        )
+
+
 def _annotation(data: Any, source: str, line: int) -> tuple[Annotation, bool]:
     """The validated annotation and whether its scope was given explicitly."""
     if data is None:
@@ -124,6 +152,7 @@ def _annotation(data: Any, source: str, line: int) -> tuple[Annotation, bool]:
         raise _fail("custom must be a mapping", source, line, "custom")
     severity = _severity(custom["severity"], source, line) if "severity" in custom else None
     controls = _controls(custom["controls"], source, line) if "controls" in custom else ()
+    _check_matchers(custom, source, line)
     annotation = Annotation(
         scope=scope or "rule",
         line=line,
@@ -177,6 +206,10 @@ def parse_annotations(
             scope = "package" if name == "" else "rule"
         if scope in ("rule", "document") and name == "":
             raise _fail(f"scope {scope} must precede a rule, not the package", source, line)
+        if scope in ("rule", "document") and "matchers" in annotation.custom:
+            # the policy is evaluated as a whole (all its rules in one call): kinds belong
+            # to it, not to one of its rules
+            raise _fail("custom.matchers belongs on the package, not a rule", source, line)
         target_name = name if scope in ("rule", "document") else ""
         out.append(dataclasses.replace(annotation, scope=scope, target=target_name))
     return tuple(out)
@@ -205,12 +238,20 @@ def policy_metadata(
 
     controls = tuple(dict.fromkeys(c for a in [*package, *inherited, *rules] for c in a.controls))
     title_order = [*package, *deny_rules, *warn_rules, *inherited]
+    # the package's own declarations, else its enclosing packages' (together: a union only
+    # widens, never narrows what the author wrote)
+    declared = [a for a in package if "matchers" in a.custom] or [
+        a for a in inherited if "matchers" in a.custom
+    ]
     return PolicyMetadata(
         title=first("title", title_order) or "",
         description=first("description", title_order) or "",
         severity=first("severity", ordered) or "high",
         warn_severity=first("severity", warn_rules) or "low",
         controls=controls,
+        kinds=union(kinds_from_entries(a.custom["matchers"]["kinds"]) for a in declared)
+        if declared
+        else None,
     )
 
 

@@ -11,9 +11,10 @@ import hashlib
 import json
 import os
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from auditor.config import PolicySettings
+from auditor.errors import AuditorError
 from auditor.model import (
     Finding,
     GitCommit,
@@ -27,7 +28,9 @@ from auditor.model import (
 )
 from auditor.policy.engine import Policy, PolicyEngine
 from auditor.policy.inputs import build_input
-from auditor.policy.loader import PolicySet
+
+if TYPE_CHECKING:  # regorus and the loader load only when policies are evaluated
+    from auditor.policy.loader import PolicySet
 
 MatchKey = tuple[str, str, str, str]
 
@@ -87,13 +90,18 @@ def evaluate_inputs(
     from auditor.policy import gatekeeper
     from auditor.policy.evaluate import evaluate_policies, load_engine
     from auditor.policy.loader import load_policy_files, with_inventory
-    from auditor.policy.opa_server import PolicyServerError
 
     policy_set = load_policy_files(
         settings.resolved_paths(), data_files=settings.data, hooks=(gatekeeper.HOOKS,)
     )
     policy_set = with_inventory(policy_set, [dict(d) for d in inventory])
     engine = _engine(settings)
+    # requests and the OPA client load only for the `opa` engine (1 s on a busy machine)
+    server_errors: tuple[type[AuditorError], ...] = ()
+    if engine is not None:
+        from auditor.policy.opa_server import PolicyServerError
+
+        server_errors = (PolicyServerError,)
     try:
         loaded = load_engine(policy_set, engine)
         outcome = evaluate_policies(
@@ -103,7 +111,7 @@ def evaluate_inputs(
             workers=1 if engine is not None else min(2, os.cpu_count() or 1),
             timeout=settings.timeout_seconds,
         )
-    except PolicyServerError as exc:
+    except server_errors as exc:
         error = StageError(stage="policy", message=exc.diagnostics(), target="opa server")
         return StageOutcome(errors=(error,))
     finally:

@@ -219,9 +219,15 @@ def _drift(live: dict[str, Any], rng: random.Random) -> None:
 
 
 def generate(
-    root: Path, resources: int, drift_percent: float = 1.0, seed: int = 7
+    root: Path,
+    resources: int,
+    drift_percent: float = 1.0,
+    seed: int = 7,
+    *,
+    yaml_snapshot: bool = True,
 ) -> dict[str, Any]:
-    """Writes root/repo (a committed Git repo) and root/live.json + live.yaml."""
+    """Writes root/repo (a committed Git repo) and root/live.json (+ live.yaml). Returns the
+    counts and the planted drifts as [kind, namespace, name], sorted."""
     rng = random.Random(seed)
     repo = root / "repo"
     repo.mkdir(parents=True, exist_ok=True)
@@ -255,6 +261,15 @@ def generate(
         "items": live_items,
     }
     (root / "live.json").write_text(json.dumps(snapshot, indent=4))
-    with open(root / "live.yaml", "w") as handle:
-        yaml.dump(snapshot, handle, Dumper=yaml.CSafeDumper, sort_keys=False)
-    return {"resources": len(live_items), "drifted": len(drifted)}
+    if yaml_snapshot:
+        with open(root / "live.yaml", "w") as handle:
+            yaml.dump(snapshot, handle, Dumper=yaml.CSafeDumper, sort_keys=False)
+    planted = sorted(
+        [
+            live_items[i]["kind"],
+            live_items[i]["metadata"]["namespace"],
+            live_items[i]["metadata"]["name"],
+        ]
+        for i in drifted
+    )
+    return {"resources": len(live_items), "drifted": len(drifted), "planted": planted}

@@ -10,6 +10,20 @@
 #   controls:
 #     - NIST-800-53-CM-8
 #     - NIST-SSDF-PS.3.2
+#   matchers:
+#     # the workload kinds of lib/serving.rego (kind_classes: workload); the policy cannot
+#     # fire on any other kind
+#     kinds:
+#       - apiGroups: [apps]
+#         kinds: [Deployment, StatefulSet, DaemonSet, ReplicaSet]
+#       - apiGroups: [""]
+#         kinds: [ReplicationController, Pod]
+#       - apiGroups: [batch]
+#         kinds: [Job, CronJob]
+#       - apiGroups: [argoproj.io]
+#         kinds: [Rollout]
+#       - apiGroups: [serving.knative.dev]
+#         kinds: [Service]
 package auditor.model.uri_annotation
 
 import rego.v1

@@ -15,6 +15,26 @@
 #     - NIST-800-53-CM-2
 #     - NIST-800-53-CM-14
 #     - SLSA-v1.0-Build-L1
+#   matchers:
+#     # the kinds lib/serving.rego finds serving pods in (kind_classes: isvc, serving_runtime,
+#     # seldon_deployment, seldon_server, workload); the policy cannot fire on any other kind
+#     kinds:
+#       - apiGroups: [serving.kserve.io]
+#         kinds: [InferenceService, ServingRuntime, ClusterServingRuntime]
+#       - apiGroups: [machinelearning.seldon.io]
+#         kinds: [SeldonDeployment]
+#       - apiGroups: [mlops.seldon.io]
+#         kinds: [Server, ServerConfig]
+#       - apiGroups: [apps]
+#         kinds: [Deployment, StatefulSet, DaemonSet, ReplicaSet]
+#       - apiGroups: [""]
+#         kinds: [ReplicationController, Pod]
+#       - apiGroups: [batch]
+#         kinds: [Job, CronJob]
+#       - apiGroups: [argoproj.io]
+#         kinds: [Rollout]
+#       - apiGroups: [serving.knative.dev]
+#         kinds: [Service]
 package auditor.runtime.image_tags
 
 import rego.v1

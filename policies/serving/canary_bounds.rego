@@ -15,6 +15,13 @@
 #     - NIST-800-53-CM-3(2)
 #     - NIST-800-53-CM-4
 #     - NIST-SSDF-PW.9.1
+#   matchers:
+#     # canaries are read from InferenceService components and SeldonDeployment predictors
+#     kinds:
+#       - apiGroups: [serving.kserve.io]
+#         kinds: [InferenceService]
+#       - apiGroups: [machinelearning.seldon.io]
+#         kinds: [SeldonDeployment]
 package auditor.serving.canary_bounds
 
 import rego.v1

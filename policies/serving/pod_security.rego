@@ -18,6 +18,26 @@
 #     - CIS-K8s-5.2.12
 #     - NIST-800-53-AC-6
 #     - NIST-800-53-CM-7
+#   matchers:
+#     # the kinds lib/serving.rego finds serving pods in (kind_classes: isvc, serving_runtime,
+#     # seldon_deployment, seldon_server, workload); the policy cannot fire on any other kind
+#     kinds:
+#       - apiGroups: [serving.kserve.io]
+#         kinds: [InferenceService, ServingRuntime, ClusterServingRuntime]
+#       - apiGroups: [machinelearning.seldon.io]
+#         kinds: [SeldonDeployment]
+#       - apiGroups: [mlops.seldon.io]
+#         kinds: [Server, ServerConfig]
+#       - apiGroups: [apps]
+#         kinds: [Deployment, StatefulSet, DaemonSet, ReplicaSet]
+#       - apiGroups: [""]
+#         kinds: [ReplicationController, Pod]
+#       - apiGroups: [batch]
+#         kinds: [Job, CronJob]
+#       - apiGroups: [argoproj.io]
+#         kinds: [Rollout]
+#       - apiGroups: [serving.knative.dev]
+#         kinds: [Service]
 package auditor.serving.pod_security
 
 import rego.v1

@@ -10,6 +10,20 @@
 #   controls:
 #     - NIST-800-53-SC-5
 #     - NIST-800-53-CP-10
+#   matchers:
+#     # the workload kinds of lib/serving.rego (kind_classes: workload); the policy cannot
+#     # fire on any other kind
+#     kinds:
+#       - apiGroups: [apps]
+#         kinds: [Deployment, StatefulSet, DaemonSet, ReplicaSet]
+#       - apiGroups: [""]
+#         kinds: [ReplicationController, Pod]
+#       - apiGroups: [batch]
+#         kinds: [Job, CronJob]
+#       - apiGroups: [argoproj.io]
+#         kinds: [Rollout]
+#       - apiGroups: [serving.knative.dev]
+#         kinds: [Service]
 package auditor.serving.readiness_probe
 
 import rego.v1

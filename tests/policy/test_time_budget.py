@@ -287,3 +287,37 @@ def test_the_depth_limit_is_below_what_the_engine_reads() -> None:
         engine.evaluate("input.k.k", nested(128))
     assert MAX_DEPTH + 6 < 127  # Gatekeeper's inventory holds objects 6 levels down in data
     assert json.loads(json.dumps(nested(MAX_DEPTH))) == nested(MAX_DEPTH)
+
+
+def test_an_overrun_among_inputs_sent_ahead_costs_that_input_alone(tmp_path: Path) -> None:
+    # A worker is sent a chunk of inputs ahead (prefetch); the runaway policy overruns on one
+    # of them (the one labelled slow): that evaluation is an error, the others' results
+    # are what they are one by one, in input order.
+    write(tmp_path, "labels.rego", LABELS)
+    write(
+        tmp_path,
+        "slow.rego",
+        RUNAWAY.replace("package budget.runaway", "package budget.slow").replace(
+            "some i in", 'input.resource.metadata.labels.speed == "slow"\n      some i in'
+        ),
+    )
+    policy_set = load_policy_files([str(tmp_path)], hooks=())
+    engine = load_engine(policy_set)
+    bodies = [copy.deepcopy(ISVC) for _ in range(8)]
+    for i, body in enumerate(bodies):
+        body["metadata"]["name"] = f"m{i}"
+    bodies[3]["metadata"]["labels"]["speed"] = "slow"
+    del bodies[5]["metadata"]["labels"]["team"]
+    outcome = evaluate_policies(policy_set, inputs(*bodies), engine=engine, timeout=1.0)
+    results = [(e.policy, e.ref.name if e.ref else "", e.result) for e in outcome.evaluations]
+    expected = [
+        (policy, f"m{i}", result)
+        for i in range(8)
+        for policy, result in (
+            ("budget.labels", "fail" if i == 5 else "pass"),
+            ("budget.slow", "error" if i == 3 else "pass"),
+        )
+    ]
+    assert results == expected
+    (error,) = [e for e in outcome.evaluations if e.result == "error"]
+    assert "time budget" in (error.error or "")
