@@ -124,11 +124,12 @@ def findings(
 # Each open finding once, with every column of its last sighting in `findings`: one join, not
 # a query per finding.
 _OPEN_WITH_VALUES = """(
-    SELECT open_findings.*, fc.expected, fc.actual, fc.changed_by_manager,
-        fc.changed_by_operation, fc.changed_by_time, fc.details, fc.controls
+    SELECT open_findings.*, v.expected, v.actual, v.changed_by_manager,
+        v.changed_by_operation, v.changed_by_time, v.details, v.controls
     FROM open_findings
-    JOIN finding_states s ON s.fingerprint = open_findings.fingerprint
-    JOIN finding_contents fc ON fc.id = s.last_content
+    JOIN fingerprints fp ON fp.fingerprint = open_findings.fingerprint
+    JOIN finding_states s ON s.finding = fp.id
+    JOIN finding_values v ON v.id = s.last_content
 )"""
 
 
@@ -154,11 +155,9 @@ def finding_history(db: Database, fingerprint: str) -> dict[str, Any] | None:
 
 
 _KNOWN = """
-SELECT fc.*, o.cluster, o.api_version, o.kind, o.namespace, o.name,
-    s.first_seen, s.last_seen, s.runs_seen, s.open_since, s.resolved_at
+SELECT v.*, s.first_seen, s.last_seen, s.runs_seen, s.open_since, s.resolved_at
 FROM finding_states s
-JOIN finding_contents fc ON fc.id = s.last_content
-JOIN objects o ON o.id = fc.object
+JOIN finding_values v ON v.id = s.last_content
 """
 
 
@@ -178,22 +177,22 @@ def known_findings(
     if open_only:
         where.append("s.resolved_at IS NULL")
     if severity is not None:
-        where.append("fc.severity = ?")
+        where.append("v.severity = ?")
         params.append(severity)
     if category is not None:
-        where.append("fc.category = ?")
+        where.append("v.category = ?")
         params.append(category)
     if since is not None:
         where.append("s.first_seen >= ?")
         params.append(utc_timestamp(since))
     sql = _KNOWN + (" WHERE " + " AND ".join(where) if where else "")
     order = (
-        SEVERITY_ORDER.replace("severity", "fc.severity")
-        + ", o.cluster, o.kind, o.namespace, o.name, fc.path, fc.check_id"
+        SEVERITY_ORDER.replace("severity", "v.severity")
+        + ", v.cluster, v.kind, v.namespace, v.name, v.path, v.check_id"
     )
     return [
         ReportFinding(finding_of(row), history_of(row))
-        for row in db.query(f"{sql} ORDER BY {order}, s.fingerprint", params)
+        for row in db.query(f"{sql} ORDER BY {order}, v.fingerprint", params)
     ]
 
 
@@ -222,7 +221,12 @@ def finding_sightings(
 ) -> tuple[ReportFinding, list[RunSighting]] | None:
     """A finding as last seen with its history, and every finished run over its cluster from
     its first sighting on, oldest first, saying whether each had it; None when unknown."""
-    rows = list(db.query(_KNOWN + " WHERE s.fingerprint = ?", [fingerprint]))
+    rows = list(
+        db.query(
+            _KNOWN + " WHERE s.finding = (SELECT id FROM fingerprints WHERE fingerprint = ?)",
+            [fingerprint],
+        )
+    )
     if not rows:
         return None
     known = ReportFinding(finding_of(rows[0]), history_of(rows[0]))
@@ -230,9 +234,9 @@ def finding_sightings(
     seen = {
         row["run"]: row
         for row in db.query(
-            "SELECT rf.run, fc.severity, fc.message FROM finding_contents fc"
-            " JOIN run_findings rf ON rf.content = fc.id WHERE fc.fingerprint = ?",
-            [fingerprint],
+            "SELECT rf.run, v.severity, v.message FROM finding_values v"
+            " JOIN run_findings rf ON rf.content = v.id WHERE v.finding = ?",
+            [rows[0]["finding"]],
         )
     }
     timeline = []

@@ -57,6 +57,16 @@ def plan() -> list[dict[str, Any]]:
     return runs
 
 
+def _decoded(value: Any) -> Any:
+    """JSON columns compared as values: a view may build them without spaces."""
+    if isinstance(value, str) and value[:1] in "[{":
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
 def observed(path: Path) -> dict[str, Any]:
     with Store.open(path) as store:
         reports = {}
@@ -69,7 +79,7 @@ def observed(path: Path) -> dict[str, Any]:
         )
         views = {
             view: sorted(
-                json.dumps(dict(row), sort_keys=True)
+                json.dumps({k: _decoded(v) for k, v in dict(row).items()}, sort_keys=True)
                 for row in store.db.query(f"SELECT * FROM {view}")
             )
             for view in (
