@@ -38,7 +38,7 @@ def canonical(value: Any) -> str | None:
     the writer's own check names what is wrong)."""
     try:
         return _CANONICAL(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):
         return None
 
 

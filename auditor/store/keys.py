@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from auditor.model import Finding, PolicyInfo, ResourceRef
@@ -25,9 +25,47 @@ ObjectKey = tuple[str, str, str, str, str]  # cluster, apiVersion, kind, namespa
 _CHUNK = 5000
 
 
-# One encoder for every row: json.dumps with options builds a new encoder per call, which
-# is a third of the time of writing a large run.
-_ENCODE = json.JSONEncoder(ensure_ascii=False, allow_nan=False).encode
+def _encoder(**options: Any) -> Callable[[Any], str]:
+    """`json.JSONEncoder(**options).encode`, with its C encoder built once.
+
+    `encode` builds a new C encoder for every list or object it is given, which costs more
+    than encoding a small value: a large run encodes a few hundred thousand of them.
+    Circular values are not looked for (what the store is given was parsed from JSON or
+    YAML); one would end in RecursionError, which `to_json_text` reports like any non-JSON.
+    """
+    encoder = json.JSONEncoder(check_circular=False, **options)
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:
+        return encoder.encode
+    strings = (
+        json.encoder.encode_basestring_ascii
+        if encoder.ensure_ascii
+        else (json.encoder.encode_basestring)
+    )
+    try:
+        chunks = make(
+            None,
+            encoder.default,
+            strings,
+            encoder.indent,
+            encoder.key_separator,
+            encoder.item_separator,
+            encoder.sort_keys,
+            encoder.skipkeys,
+            encoder.allow_nan,
+        )
+    except TypeError:  # another Python's C encoder: the plain way
+        return encoder.encode
+
+    def encode(value: Any) -> str:
+        if isinstance(value, str):
+            return strings(value)  # type: ignore[no-any-return]
+        return "".join(chunks(value, 0))
+
+    return encode
+
+
+_ENCODE = _encoder(ensure_ascii=False, allow_nan=False)
 
 
 def to_json_text(value: Any, *, what: str) -> str:
@@ -40,12 +78,12 @@ def to_json_text(value: Any, *, what: str) -> str:
         return "null"
     try:
         return _ENCODE(value)
-    except (TypeError, ValueError) as error:
+    except (TypeError, ValueError, RecursionError) as error:
         raise ValueError(f"{what} is not JSON: {error}") from error
 
 
-# Compact and in C: the digest of a row is the encoding of its values as one JSON list.
-_ENCODE_ROW = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+# Compact: the digest of a row is the encoding of its values as one JSON list.
+_ENCODE_ROW = _encoder(ensure_ascii=False, separators=(",", ":"))
 
 
 def digest(*parts: str | int | None) -> bytes:
@@ -160,9 +198,9 @@ def _json_columns(finding: Finding, details: Any, controls: bool) -> tuple[str, 
             _ENCODE(finding.expected),
             _ENCODE(finding.actual),
             _ENCODE(dict(details)) if details else "{}",
-            *((_ENCODE(list(finding.controls)),) if controls else ()),
+            *((_ENCODE(list(finding.controls)) if finding.controls else "[]",) if controls else ()),
         )
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):
         pass
     # Named only on failure: building the names costs more than the encoding.
     what = f"finding {finding.check} on {finding.ref.display()} at {finding.path!r}"

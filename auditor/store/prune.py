@@ -28,7 +28,8 @@ _GARBAGE = (
         "id NOT IN (SELECT content FROM run_findings)"
         " AND id NOT IN (SELECT last_content FROM finding_states)"
         " AND id NOT IN (SELECT part.value FROM evaluation_messages m, json_each(m.contents) part"
-        " WHERE m.contents IS NOT NULL)",
+        " WHERE m.contents IS NOT NULL)"
+        " AND id NOT IN (SELECT -messages FROM run_evaluations WHERE messages < 0)",
     ),
     (
         "fingerprints",

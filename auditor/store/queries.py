@@ -18,7 +18,15 @@ from sqlite_utils import Database
 
 from auditor.model import SEVERITIES, ReportFinding, Run
 from auditor.store.schema import utc_timestamp
-from auditor.store.values import finding_of, history_of, run_of
+from auditor.store.values import (
+    FINDING_COLUMNS,
+    HISTORY_COLUMNS,
+    finding_from,
+    finding_of,
+    history_from,
+    history_of,
+    run_of,
+)
 
 CATEGORIES = ("drift", "provenance", "policy", "error")
 LATEST = "latest"
@@ -161,6 +169,15 @@ JOIN finding_values v ON v.id = s.last_content
 """
 
 
+_KNOWN_FAST = (
+    "SELECT "
+    + ", ".join(f"v.{c}" for c in FINDING_COLUMNS)
+    + ", "
+    + ", ".join(f"s.{c}" for c in HISTORY_COLUMNS)
+    + " FROM finding_states s JOIN finding_values v ON v.id = s.last_content"
+)
+
+
 def known_findings(
     db: Database,
     *,
@@ -185,15 +202,17 @@ def known_findings(
     if since is not None:
         where.append("s.first_seen >= ?")
         params.append(utc_timestamp(since))
-    sql = _KNOWN + (" WHERE " + " AND ".join(where) if where else "")
     order = (
         SEVERITY_ORDER.replace("severity", "v.severity")
         + ", v.cluster, v.kind, v.namespace, v.name, v.path, v.check_id"
     )
-    return [
-        ReportFinding(finding_of(row), history_of(row))
-        for row in db.query(f"{sql} ORDER BY {order}, v.fingerprint", params)
-    ]
+    # Plain tuples in a known order, not a dict per row: `auditor findings --open` reads every
+    # open finding, and building its values is most of its time.
+    rows = db.conn.execute(
+        f"{_KNOWN_FAST} WHERE {' AND '.join(where) or '1'} ORDER BY {order}, v.fingerprint", params
+    )
+    width = len(FINDING_COLUMNS)
+    return [ReportFinding(finding_from(row[:width]), history_from(row[width:])) for row in rows]
 
 
 @dataclass(frozen=True, slots=True)

@@ -260,18 +260,30 @@ def _derived(
     return refs
 
 
+_MessageValues = tuple[str | None, str | None] | int | None
+
+
 def _message_values(
     evaluation: Evaluation,
     object_id: int | None,
     found: dict[tuple[str, int], list[tuple[int, str]]],
-) -> tuple[str | None, str | None] | None:
-    """(messages, contents) of the evaluation's `evaluation_messages` row; None without any."""
+) -> _MessageValues:
+    """(messages, contents) of the evaluation's `evaluation_messages` row, or minus the one
+    finding content its only message is made of; None without messages."""
     if not evaluation.messages:
         return None
     refs = _derived(evaluation, object_id, found)
     if refs is None:
         return (_messages_text(evaluation), None)
+    if len(refs) == 1:
+        return -refs[0]
     return (None, _ENCODE_IDS(refs))
+
+
+def _message_key(values: _MessageValues, keys_of: dict[bytes, int]) -> int | None:
+    if values is None or isinstance(values, int):
+        return values
+    return keys_of[keys.digest(*values)]
 
 
 _ENCODE_IDS = json.JSONEncoder(separators=(",", ":")).encode
@@ -290,7 +302,7 @@ def _write_evaluations(
     evaluated = [(e, next(object_of) if e.ref is not None else None) for e in evaluations]
     results = keys.codes(conn, "evaluation_results", "result", (e.result for e in evaluations))
     values = [_message_values(e, o, found) for e, o in evaluated]
-    rows = {keys.digest(*v): v for v in values if v is not None}
+    rows = {keys.digest(*v): v for v in values if v is not None and not isinstance(v, int)}
     message_ids = keys.content_ids(conn, "evaluation_messages", rows, ("messages", "contents"))
     conn.executemany(
         "INSERT INTO run_evaluations (run, position, policy, object, result, messages,"
@@ -302,7 +314,7 @@ def _write_evaluations(
                 policies[e.policy].key,
                 o,
                 results[e.result],
-                message_ids[keys.digest(*v)] if v is not None else None,
+                _message_key(v, message_ids),
                 round(e.duration_ms * 1000),
                 e.error,
             )

@@ -10,9 +10,11 @@ Most of it repeated what the store had already, or what the same run said elsewh
   set takes them from that `policies` row (its stored `details` lack `policy_title` and
   `source`; `controls` NULL is the policy's), and `message_form` 1 or 2 says its message is
   `<Kind ns/name>: ` + (or just) the `msg` of its details, so the text is stored once;
-- an evaluation's messages repeated the findings they produced: an `evaluation_messages`
-  row holds either the message list (`messages`) or the finding contents it is made of
-  (`contents`, a JSON list of ids), from which the `evaluations` view builds the same list;
+- an evaluation's messages repeated the findings they produced: `run_evaluations.messages`
+  is either a key of `evaluation_messages`, whose row holds the message list (`messages`) or
+  the finding contents it is made of (`contents`, a JSON list of ids), or, negative, minus
+  the key of the one finding content its only message is made of; the `evaluations` view
+  builds the same list from them (`finding_messages`: the message each content gives back);
 - `run_evaluations.result` and `run_resources.status` are small integer codes (named in
   `evaluation_results` and `resource_statuses`); `run_resources.origin` (`path@commit`) is two
   keys into `origin_parts`, so a path and a commit are stored once however many runs see them;
@@ -137,23 +139,34 @@ JOIN resource_statuses s ON s.code = rr.status
 LEFT JOIN origin_parts op ON op.id = rr.origin_path
 LEFT JOIN origin_parts oc ON oc.id = rr.origin_commit;
 
+CREATE VIEW finding_messages AS
+SELECT fc.id, json_object(
+    'rule', json_extract(fc.details, '$.rule'),
+    'msg', CASE json_type(fc.details, '$.message')
+        WHEN 'object' THEN {_MSG} ELSE json_extract(fc.details, '$.message') END,
+    'details', CASE json_type(fc.details, '$.message')
+        WHEN 'object' THEN json(json_extract(fc.details, '$.message')) ELSE json('{{}}') END
+) AS message
+FROM finding_contents fc;
+
 CREATE VIEW evaluation_message_lists AS
 SELECT m.id, COALESCE(m.messages, (
-    SELECT json_group_array(json_object(
-        'rule', json_extract(fc.details, '$.rule'),
-        'msg', CASE json_type(fc.details, '$.message')
-            WHEN 'object' THEN {_MSG} ELSE json_extract(fc.details, '$.message') END,
-        'details', CASE json_type(fc.details, '$.message')
-            WHEN 'object' THEN json(json_extract(fc.details, '$.message')) ELSE json('{{}}') END
-    ))
+    SELECT json_group_array(json(fm.message))
     FROM json_each(m.contents) AS part
-    JOIN finding_contents fc ON fc.id = part.value
+    JOIN finding_messages fm ON fm.id = part.value
 )) AS messages
 FROM evaluation_messages m;
 
 CREATE VIEW evaluations AS
 SELECT runs.id AS run_id, re.position, p.policy, o.cluster, o.api_version, o.kind,
-    o.namespace, o.name, r.result, COALESCE(m.messages, '[]') AS messages,
+    o.namespace, o.name, r.result,
+    CASE
+        WHEN re.messages < 0 THEN (
+            SELECT json_array(json(fm.message)) FROM finding_messages fm
+            WHERE fm.id = -re.messages
+        )
+        ELSE COALESCE(m.messages, '[]')
+    END AS messages,
     re.duration_us / 1000.0 AS duration_ms, re.error
 FROM run_evaluations re
 JOIN runs ON runs.seq = re.run
