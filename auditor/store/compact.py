@@ -4,7 +4,8 @@ A form is taken only when the views give back exactly what was recorded (see
 `migrations/m0004_normalised_contents.py`); these functions decide that, and nothing else:
 
 - a policy finding's details without `policy_title` and `source` (the `policies` row has
-  them), and its controls as NULL when they are the policy's;
+  them, and its id and category), its controls as NULL when they are the policy's, its path
+  as NULL when it is the `path` of its details' message;
 - a message that is `<Kind ns/name>: ` + the `msg` of its details (form 1) or that `msg`
   itself (form 2), as NULL;
 - an evaluation message that a finding of the same run already holds: the message is built
@@ -60,6 +61,12 @@ def policy_details(finding: Finding, policy: PolicyText) -> dict[str, Any] | Non
     if details["policy_title"] != policy.title or details["source"] != policy.source:
         return None
     return {k: v for k, v in details.items() if k not in _POLICY_KEYS}
+
+
+def path_in_details(finding: Finding) -> bool:
+    """Whether the finding's path is the `path` of its details' message."""
+    message = finding.details.get("message")
+    return isinstance(message, Mapping) and message.get("path") == finding.path
 
 
 def _display(object_key: tuple[str, str, str, str, str]) -> str:

@@ -229,14 +229,15 @@ def content_values(
     form = compact.message_form(finding, object_key) if details else None
     expected, actual, details_text, *controls = _json_columns(finding, details, own_controls)
     changed_by = finding.changed_by
+    by_policy = policy_key is not None
     return (
         object_id,
         policy_key,
-        finding.category,
-        finding.check,
+        None if by_policy else finding.category,
+        None if by_policy else finding.check,
         finding.severity,
         finding.drift_class,
-        finding.path,
+        None if by_policy and compact.path_in_details(finding) else finding.path,
         form,
         None if form else finding.message,
         expected,

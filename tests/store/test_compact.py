@@ -96,6 +96,7 @@ def forms(store: Store) -> dict[str, int]:
     return {
         "policy details": count("SELECT COUNT(*) FROM finding_contents WHERE policy IS NOT NULL"),
         "policy controls": count("SELECT COUNT(*) FROM finding_contents WHERE controls IS NULL"),
+        "path from details": count("SELECT COUNT(*) FROM finding_contents WHERE path IS NULL"),
         "message from details": count(
             "SELECT COUNT(*) FROM finding_contents WHERE message_form IS NOT NULL"
         ),
@@ -121,6 +122,7 @@ def test_messages_the_findings_hold_are_stored_once(store: Store) -> None:
     assert forms(store) == {
         "policy details": 4,
         "policy controls": 4,
+        "path from details": 3,  # the message naming the object itself has no path
         "message from details": 4,
         "one message from a finding": 2,
         "messages from findings": 1,
@@ -146,6 +148,7 @@ def test_what_the_compact_forms_cannot_give_back_is_stored_as_recorded(store: St
     assert forms(store) == {
         "policy details": 2,  # other_controls and reworded: details are the policy's
         "policy controls": 1,  # reworded only
+        "path from details": 2,
         "message from details": 2,  # retitled and other_controls
         "one message from a finding": 0,
         "messages from findings": 0,

@@ -6,10 +6,12 @@ Most of it repeated what the store had already, or what the same run said elsewh
 - a fingerprint (32 characters) was the key of `finding_states` and sat again in its three
   indexes, in every finding content and in an index on those: now `fingerprints` holds each
   once, and contents and history name it by an integer (`finding`);
-- a policy finding carried its policy's title, source and controls; a content with `policy`
-  set takes them from that `policies` row (its stored `details` lack `policy_title` and
-  `source`; `controls` NULL is the policy's), and `message_form` 1 or 2 says its message is
-  `<Kind ns/name>: ` + (or just) the `msg` of its details, so the text is stored once;
+- a policy finding carried its policy's id, title, source and controls, and the path its
+  message named; a content with `policy` set takes them from that `policies` row (category
+  `policy`, check_id the policy's id; its stored `details` lack `policy_title` and `source`;
+  `controls` NULL is the policy's, `path` NULL the `path` of its details' message), and
+  `message_form` 1 or 2 says its message is `<Kind ns/name>: ` + (or just) the `msg` of its
+  details, so the text is stored once;
 - an evaluation's messages repeated the findings they produced: `run_evaluations.messages`
   is either a key of `evaluation_messages`, whose row holds the message list (`messages`) or
   the finding contents it is made of (`contents`, a JSON list of ids), or, negative, minus
@@ -51,7 +53,7 @@ CREATE TABLE finding_contents (
     digest BLOB NOT NULL,
     object INTEGER NOT NULL,
     policy INTEGER,
-    category TEXT NOT NULL, check_id TEXT NOT NULL, severity TEXT NOT NULL, class TEXT,
+    category TEXT, check_id TEXT, severity TEXT NOT NULL, class TEXT,
     path TEXT, message_form INTEGER, message TEXT, expected TEXT, actual TEXT,
     changed_by_manager TEXT, changed_by_operation TEXT, changed_by_time TEXT,
     details TEXT, controls TEXT
@@ -100,7 +102,11 @@ _MSG = "json_extract(fc.details, '$.message.msg')"
 VIEWS = f"""
 CREATE VIEW finding_values AS
 SELECT fc.id, fp.fingerprint, fc.finding, fc.object, o.cluster, o.api_version, o.kind,
-    o.namespace, o.name, fc.category, fc.check_id, fc.severity, fc.class, fc.path,
+    o.namespace, o.name, COALESCE(fc.category, 'policy') AS category,
+    COALESCE(fc.check_id, p.policy) AS check_id, fc.severity, fc.class,
+    CASE WHEN fc.path IS NULL AND fc.policy IS NOT NULL
+        THEN json_extract(fc.details, '$.message.path') ELSE fc.path
+    END AS path,
     CASE fc.message_form
         WHEN 1 THEN {_DISPLAY} || ': ' || {_MSG}
         WHEN 2 THEN {_MSG}
