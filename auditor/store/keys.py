@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -250,6 +251,17 @@ def content_values(
     )
 
 
+_HEX32 = re.compile(r"[0-9a-f]{32}")
+
+
+def stored_fingerprint(fingerprint: str) -> str | bytes:
+    """A fingerprint as `fingerprints` holds it: the 16 bytes of the 32 lowercase hex digits
+    auditor makes, the text of any other (the views show the hex again)."""
+    if len(fingerprint) == 32 and _HEX32.fullmatch(fingerprint):
+        return bytes.fromhex(fingerprint)
+    return fingerprint
+
+
 class FingerprintKeys:
     """The integer key of each fingerprint, adding new ones; one per transaction."""
 
@@ -259,23 +271,24 @@ class FingerprintKeys:
         self.added: set[int] = set()  # keys this transaction added: nothing refers to them yet
 
     def many(self, wanted: Sequence[str]) -> list[int]:
-        unknown = [p for p in dict.fromkeys(wanted) if p not in self.known]
-        for chunk in _chunks(unknown):
+        unknown = {stored_fingerprint(p): p for p in wanted if p not in self.known}
+        for chunk in _chunks(list(unknown)):
             marks = ",".join("?" * len(chunk))
             self.known.update(
-                self.conn.execute(
+                (unknown[stored], key)
+                for stored, key in self.conn.execute(
                     f"SELECT fingerprint, id FROM fingerprints WHERE fingerprint IN ({marks})",
                     chunk,
                 )
             )
-        missing = [p for p in unknown if p not in self.known]
+        missing = [(s, p) for s, p in unknown.items() if p not in self.known]
         if missing:
             first = _next_id(self.conn, "fingerprints")
             self.conn.executemany(
                 "INSERT INTO fingerprints (id, fingerprint) VALUES (?, ?)",
-                ((first + n, p) for n, p in enumerate(missing)),
+                ((first + n, stored) for n, (stored, _) in enumerate(missing)),
             )
-            self.known.update((p, first + n) for n, p in enumerate(missing))
+            self.known.update((p, first + n) for n, (_, p) in enumerate(missing))
             self.added.update(range(first, first + len(missing)))
         return [self.known[p] for p in wanted]
 

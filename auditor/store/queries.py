@@ -17,6 +17,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from auditor.model import SEVERITIES, ReportFinding, Run
+from auditor.store.keys import stored_fingerprint
 from auditor.store.schema import utc_timestamp
 from auditor.store.values import (
     FINDING_COLUMNS,
@@ -132,32 +133,31 @@ def findings(
 # Each open finding once, with every column of its last sighting in `findings`: one join, not
 # a query per finding.
 _OPEN_WITH_VALUES = """(
-    SELECT open_findings.*, v.expected, v.actual, v.changed_by_manager,
+    SELECT v.fingerprint, v.category, v.check_id, v.severity, v.class, v.cluster,
+        v.api_version, v.kind, v.namespace, v.name, v.path, v.message,
+        s.first_seen, s.last_seen, s.runs_seen, s.open_since, s.resolved_at,
+        'open' AS status, runs.id AS run_id, v.expected, v.actual, v.changed_by_manager,
         v.changed_by_operation, v.changed_by_time, v.details, v.controls
-    FROM open_findings
-    JOIN fingerprints fp ON fp.fingerprint = open_findings.fingerprint
-    JOIN finding_states s ON s.finding = fp.id
+    FROM finding_states s
     JOIN finding_values v ON v.id = s.last_content
+    LEFT JOIN runs ON runs.seq = s.last_run
+    WHERE s.resolved_at IS NULL
 )"""
 
 
-_HISTORY_COLUMNS = (
-    "fingerprint",
-    "first_seen",
-    "last_seen",
-    "runs_seen",
-    "open_since",
-    "resolved_at",
-    "status",
-)
+_FINDING_KEY = "SELECT id FROM fingerprints WHERE fingerprint = ?"
 
 
 def finding_history(db: Database, fingerprint: str) -> dict[str, Any] | None:
     """first_seen, last_seen, runs_seen, open_since (None once resolved), resolved_at and
     status of one fingerprint; None for a fingerprint the store never saw."""
-    columns = ", ".join(_HISTORY_COLUMNS)
     rows = list(
-        db.query(f"SELECT {columns} FROM finding_history WHERE fingerprint = ?", [fingerprint])
+        db.query(
+            "SELECT ? AS fingerprint, first_seen, last_seen, runs_seen, open_since, resolved_at,"
+            " CASE WHEN resolved_at IS NULL THEN 'open' ELSE 'resolved' END AS status"
+            f" FROM finding_states WHERE finding = ({_FINDING_KEY})",
+            [fingerprint, stored_fingerprint(fingerprint)],
+        )
     )
     return rows[0] if rows else None
 
@@ -242,8 +242,8 @@ def finding_sightings(
     its first sighting on, oldest first, saying whether each had it; None when unknown."""
     rows = list(
         db.query(
-            _KNOWN + " WHERE s.finding = (SELECT id FROM fingerprints WHERE fingerprint = ?)",
-            [fingerprint],
+            _KNOWN + f" WHERE s.finding = ({_FINDING_KEY})",
+            [stored_fingerprint(fingerprint)],
         )
     )
     if not rows:

@@ -182,3 +182,23 @@ def test_a_policy_whose_metadata_changed_keeps_each_runs_title_and_controls(
     assert second.findings[0].finding.details["policy_title"] == "Models are pinned"
     assert second.findings[0].finding.controls == ("CM-2",)
     assert second.evaluations == (evaluation,)
+
+
+def test_fingerprints_are_stored_as_16_bytes_and_any_other_text_as_it_is(store: Store) -> None:
+    _, [made] = evaluated(*CASES["object with msg"])
+    # an identity recorded by another tool or an older store: not auditor's 32 hex digits
+    odd = dataclasses.replace(made, path="/other", recorded_fingerprint="Legacy:ABC-1")
+    record(store, [], [made, odd])
+    stored = dict(
+        store.db.execute(
+            "SELECT typeof(fingerprint), COUNT(*) FROM fingerprints GROUP BY 1"
+        ).fetchall()
+    )
+    assert stored == {"blob": 1, "text": 1}
+    for fingerprint in (made.fingerprint, "Legacy:ABC-1"):
+        history = store.finding_history(fingerprint)
+        assert history is not None and history["fingerprint"] == fingerprint
+        sightings = store.sightings(fingerprint)
+        assert sightings is not None and sightings[0].finding.fingerprint == fingerprint
+    assert {r["fingerprint"] for r in store.findings("r1")} == {made.fingerprint, "Legacy:ABC-1"}
+    assert store.finding_history(made.fingerprint.upper()) is None

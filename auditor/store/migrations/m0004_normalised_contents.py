@@ -5,7 +5,8 @@ Most of it repeated what the store had already, or what the same run said elsewh
 
 - a fingerprint (32 characters) was the key of `finding_states` and sat again in its three
   indexes, in every finding content and in an index on those: now `fingerprints` holds each
-  once, and contents and history name it by an integer (`finding`);
+  once (as its 16 bytes when it is 32 lowercase hex digits, as auditor makes them; the views
+  show the hex), and contents and history name it by an integer (`finding`);
 - a policy finding carried its policy's id, title, source and controls, and the path its
   message named; a content with `policy` set takes them from that `policies` row (category
   `policy`, check_id the policy's id; its stored `details` lack `policy_title` and `source`;
@@ -34,6 +35,7 @@ Self-contained: everything this migration needs is in this module.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 
 from sqlite_utils import Database
@@ -98,10 +100,16 @@ _DISPLAY = (
     "o.kind || ' ' || CASE WHEN o.namespace != '' THEN o.namespace || '/' ELSE '' END || o.name"
 )
 _MSG = "json_extract(fc.details, '$.message.msg')"
+# A fingerprint is 16 bytes when it is the 32 hex digits auditor makes, else its text.
+_FINGERPRINT = (
+    "CASE WHEN typeof(fp.fingerprint) = 'blob' THEN lower(hex(fp.fingerprint))"
+    " ELSE fp.fingerprint END"
+)
 
 VIEWS = f"""
 CREATE VIEW finding_values AS
-SELECT fc.id, fp.fingerprint, fc.finding, fc.object, o.cluster, o.api_version, o.kind,
+SELECT fc.id, {_FINGERPRINT} AS fingerprint, fc.finding, fc.object, o.cluster, o.api_version,
+    o.kind,
     o.namespace, o.name, COALESCE(fc.category, 'policy') AS category,
     COALESCE(fc.check_id, p.policy) AS check_id, fc.severity, fc.class,
     CASE WHEN fc.path IS NULL AND fc.policy IS NOT NULL
@@ -182,7 +190,7 @@ LEFT JOIN objects o ON o.id = re.object
 LEFT JOIN evaluation_message_lists m ON m.id = re.messages;
 
 CREATE VIEW finding_history AS
-SELECT fp.fingerprint, v.category, v.check_id, v.severity, v.class, v.cluster,
+SELECT v.fingerprint, v.category, v.check_id, v.severity, v.class, v.cluster,
     v.api_version, v.kind, v.namespace, v.name, v.path, v.message,
     s.first_seen, s.last_seen, s.runs_seen, s.open_since, s.resolved_at,
     CASE WHEN s.resolved_at IS NULL THEN 'open' ELSE 'resolved' END AS status,
@@ -275,6 +283,17 @@ def _origin_part(conn: sqlite3.Connection, known: dict[str, int], text: str | No
     return known[text]
 
 
+_HEX32 = re.compile(r"[0-9a-f]{32}")
+
+
+def _convert_fingerprints(conn: sqlite3.Connection) -> None:
+    rows = conn.execute("SELECT id, fingerprint FROM fingerprints").fetchall()
+    conn.executemany(
+        "UPDATE fingerprints SET fingerprint = ? WHERE id = ?",
+        ((bytes.fromhex(text), key) for key, text in rows if _HEX32.fullmatch(text)),
+    )
+
+
 def _convert_resources(conn: sqlite3.Connection) -> None:
     """`path@commit` split at its last `@` (none: the whole text is the path)."""
     statuses = dict(conn.execute("SELECT status, code FROM resource_statuses"))
@@ -321,6 +340,7 @@ def migrate(db: Database) -> None:
         enumerate(RESOURCE_STATUSES),
     )
     _script(conn, CONVERT)
+    _convert_fingerprints(conn)
     _convert_resources(conn)
     for table in (*_REPLACED, "run_resources"):
         conn.execute(f"DROP TABLE {table}_v3")
