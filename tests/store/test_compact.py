@@ -202,3 +202,71 @@ def test_fingerprints_are_stored_as_16_bytes_and_any_other_text_as_it_is(store: 
         assert sightings is not None and sightings[0].finding.fingerprint == fingerprint
     assert {r["fingerprint"] for r in store.findings("r1")} == {made.fingerprint, "Legacy:ABC-1"}
     assert store.finding_history(made.fingerprint.upper()) is None
+
+
+DANGLING = {
+    "content without its fingerprint": "SELECT COUNT(*) FROM finding_contents"
+    " WHERE finding NOT IN (SELECT id FROM fingerprints)",
+    "content without its policy": "SELECT COUNT(*) FROM finding_contents"
+    " WHERE policy IS NOT NULL AND policy NOT IN (SELECT id FROM policies)",
+    "history without its content": "SELECT COUNT(*) FROM finding_states"
+    " WHERE last_content NOT IN (SELECT id FROM finding_contents)",
+    "evaluation without its message's finding": "SELECT COUNT(*) FROM run_evaluations"
+    " WHERE messages < 0 AND -messages NOT IN (SELECT id FROM finding_contents)",
+    "message list without its findings": "SELECT COUNT(*) FROM evaluation_messages m,"
+    " json_each(m.contents) part WHERE part.value NOT IN (SELECT id FROM finding_contents)",
+    "resource without its origin": "SELECT COUNT(*) FROM run_resources"
+    " WHERE origin_path NOT IN (SELECT id FROM origin_parts)"
+    " OR origin_commit NOT IN (SELECT id FROM origin_parts)",
+}
+
+
+def prod_run(run_id: str, day: int) -> Any:
+    from auditor.model import ClusterInfo
+
+    return dataclasses.replace(
+        make_run(run_id, minutes=60 * 24 * day), clusters=(ClusterInfo("prod"),)
+    )
+
+
+def test_prune_keeps_what_the_runs_left_name_and_removes_the_rest(store: Store) -> None:
+    from tests.store.factories import make_record
+
+    first, first_findings = evaluated(*CASES["two messages"])  # on NODE
+    second, second_findings = evaluated(*CASES["object with msg"])  # on SCORER
+    for run_id, day, evaluation, findings, resource in (
+        ("r1", 0, first, first_findings, "old-model"),
+        ("r2", 2, second, second_findings, "scorer"),  # NODE's findings resolved here
+        ("r3", 4, second, second_findings, "scorer"),
+    ):
+        store.record_run(
+            prod_run(run_id, day),
+            resources=[make_record(resource)],
+            findings=findings,
+            evaluations=[evaluation],
+            policies=[INFO],
+            exit_code=1,
+        )
+    before = store.report("r3")
+    result = store.prune(1, now=prod_run("r3", 4).started)  # cutoff between r2 and r3
+    assert result.runs == 2
+    # resolved before the cutoff: forgotten with their contents, fingerprints, message list
+    # and objects (NODE; old-model, the resource only r1 saw)
+    assert result.forgotten == 2
+    assert result.removed == {
+        "evaluation_messages": 1,
+        "finding_contents": 2,
+        "fingerprints": 2,
+        "policies": 0,
+        "objects": 2,
+        "origin_parts": 0,  # every run's resources were at the same path@commit
+    }
+    after = store.report("r3")
+    assert before is not None and after is not None
+    # the same findings, history and evaluations (the previous run is gone with r2)
+    assert [(f.finding.to_json(), f.history) for f in after.findings] == [
+        (f.finding.to_json(), f.history) for f in before.findings
+    ]
+    assert after.evaluations == before.evaluations
+    for problem, sql in DANGLING.items():
+        assert store.db.execute(sql).fetchone()[0] == 0, problem
