@@ -172,6 +172,11 @@ class Limits:
     render_memory_bytes: int = 4 * 1024 * 1024 * 1024
 
 
+# Cluster reads wait on API servers: a few at once hide most of that wait, and each in flight
+# holds one cluster's live objects in memory.
+DEFAULT_CONCURRENCY = 4
+
+
 @dataclass(frozen=True, slots=True)
 class Config:
     path: str  # the file it was loaded from ("" when built from flags)
@@ -189,6 +194,8 @@ class Config:
     provenance: ProvenanceSettings = ProvenanceSettings()
     # `severity.checks`: per check id (drift, provenance, policy ids), applied to every finding
     severity_overrides: Mapping[str, Severity] = field(default_factory=dict)
+    # how many clusters are read at once; their results keep the configured order
+    concurrency: int = DEFAULT_CONCURRENCY
 
     @property
     def verifies_provenance(self) -> bool:
@@ -348,6 +355,7 @@ def parse_config(raw: dict[str, Any], *, source: str, lines: Lines | None = None
         report=_resolve(base, raw["report"]) if "report" in raw else None,
         fail_on=raw.get("fail_on", "high"),
         severity_overrides=dict(severity_raw.get("checks", {})),
+        concurrency=raw.get("concurrency", DEFAULT_CONCURRENCY),
     )
 
 

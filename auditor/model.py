@@ -245,6 +245,10 @@ class ClusterInfo:
     context: str = ""
     uid: str = ""  # kube-system namespace uid, a common stable cluster id
     version: str = ""
+    # How this cluster's audit ended: `complete`, `incomplete` (something on it could not be
+    # read or verified), `not audited` (its shard of a fleet run is missing or failed); ""
+    # until the run has judged it.
+    status: str = ""
 
     def to_json(self) -> dict[str, str]:
         return {
@@ -253,6 +257,7 @@ class ClusterInfo:
             "context": self.context,
             "uid": self.uid,
             "version": self.version,
+            "status": self.status,
         }
 
 
@@ -574,6 +579,40 @@ def result_counts(evaluations: Iterable[Evaluation]) -> dict[str, int]:
     for evaluation in evaluations:
         counts[evaluation.result] += 1
     return counts
+
+
+def run_counts(
+    summary: DriftSummary, findings: Iterable[Finding], errors: Iterable[StageError]
+) -> dict[str, int]:
+    """A run's counts of resources, findings (per severity and category) and errors: one
+    rule for the pipeline and for a fleet run merged from its shards."""
+    by_severity: dict[str, int] = {}
+    by_category: dict[str, int] = {}
+    total = 0
+    for finding in findings:
+        total += 1
+        by_severity[finding.severity] = by_severity.get(finding.severity, 0) + 1
+        by_category[finding.category] = by_category.get(finding.category, 0) + 1
+    counts = summary.to_json()
+    counts["findings"] = total
+    counts.update({severity: by_severity.get(severity, 0) for severity in SEVERITIES})
+    counts.update({f"category_{c}": n for c, n in sorted(by_category.items())})
+    counts["errors"] = sum(1 for _ in errors)
+    return counts
+
+
+def policy_counts(evaluations: Iterable[Evaluation]) -> dict[str, int]:
+    """`policy_pass`, `policy_fail`, ... for a run's counts."""
+    return {f"policy_{r}": n for r, n in result_counts(evaluations).items()}
+
+
+def attestation_counts(attestations: Iterable[Attestation]) -> dict[str, int]:
+    """`attestations` and `attestations_verified` for a run's counts."""
+    listed = list(attestations)
+    return {
+        "attestations": len(listed),
+        "attestations_verified": sum(1 for a in listed if a.verified),
+    }
 
 
 @dataclass(frozen=True, slots=True)

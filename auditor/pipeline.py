@@ -10,28 +10,26 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from auditor.checks import DRIFT_MISSING, apply_overrides
 from auditor.config import ClusterSource, Config
 from auditor.desired import read_desired
 from auditor.drift import compute_drift
-from auditor.errors import AuditorError
+from auditor.errors import AuditorError, ConfigError
 from auditor.exit_codes import ExitCode
 from auditor.live.read import read_live
 from auditor.model import (
     EMPTY_SUMMARY,
-    SEVERITIES,
     AuditResult,
     ClusterInfo,
     DesiredState,
     DriftResult,
-    DriftSummary,
-    Finding,
     LiveRead,
     ModelRef,
     PolicyInput,
@@ -40,14 +38,29 @@ from auditor.model import (
     ResourceRecord,
     Run,
     RunStatus,
+    ServedModel,
     StageError,
     StageOutcome,
     Trigger,
+    attestation_counts,
+    run_counts,
 )
+from auditor.observe import events
+from auditor.observe.events import Progress, no_progress
 from auditor.policy.stage import build_inputs, evaluate_inputs, evaluation_counts
+from auditor.rbac import ReadAccess, resources_to_read
 from auditor.redact import redact_url
 from auditor.scope import KindSelector, Scope
 from auditor.serving import declared_models, is_oci, served_models
+from auditor.shards import (
+    Shard,
+    order_attestations,
+    order_errors,
+    order_evaluations,
+    order_findings,
+    positions,
+    select,
+)
 from auditor.tempdirs import sweep_stale_temp_dirs
 
 if TYPE_CHECKING:
@@ -58,6 +71,8 @@ log = logging.getLogger(__name__)
 
 MatchKey = tuple[str, str, str, str]
 POD = KindSelector(group="", kind="Pod")
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +86,18 @@ class _ClusterAudit:
     inventory: tuple[Resource, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class _ClusterRead:
+    """One cluster read and compared: the part of its audit that may run beside others'."""
+
+    source: ClusterSource
+    live: LiveRead
+    drift: DriftResult
+    desired: tuple[Resource, ...]  # Git's objects in scope, addressed to this cluster
+    served: Mapping[MatchKey, ServedModel]
+    pods: tuple[Resource, ...]  # in scope, for the digest an OCI model runs
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -82,6 +109,18 @@ def check_drift(config: Config, *, trigger: Trigger = "cli", run_id: str = "") -
     return run_pipeline(config, trigger=trigger, run_id=run_id, policies=False, provenance=False)
 
 
+@dataclass(frozen=True, slots=True)
+class Fleet:
+    """How a run covers the configured clusters: all of them or one shard's, and how many it
+    reads at once (`concurrency:` in auditor.yaml, `--concurrency`)."""
+
+    shard: Shard | None = None
+    concurrency: int | None = None  # None: the config's
+
+
+ALL_CLUSTERS = Fleet()
+
+
 def run_pipeline(
     config: Config,
     *,
@@ -89,15 +128,28 @@ def run_pipeline(
     run_id: str = "",
     policies: bool = True,
     provenance: bool = True,
+    fleet: Fleet = ALL_CLUSTERS,
+    progress: Progress = no_progress,
 ) -> AuditResult:
-    """Every stage over every cluster, without storing. With `provenance` (and a `trust:`
-    section) serving resources are verified; with `policies` every resource in scope is judged
-    with inputs that carry those provenance results (or say provenance is not configured)."""
+    """Every stage over every cluster (of `fleet.shard`, when given), without storing. With
+    `provenance` (and a `trust:` section) serving resources are verified; with `policies`
+    every resource in scope is judged with inputs that carry those provenance results (or say
+    provenance is not configured). Clusters are read `concurrency` at a time; the result is
+    in the configured order whatever order they finish in."""
     started = _now()
     stage = _provenance_stage(config) if provenance and config.verifies_provenance else None
-    desired = read_desired(config.git, limits=config.limits, keep_files=stage is not None)
+    with events.stage(progress, "desired") as counts:
+        desired = read_desired(config.git, limits=config.limits, keep_files=stage is not None)
+        counts["resources"] = len(desired.resources)
+    log.info(
+        "Git %s at %s: commit %s, %d objects",
+        desired.repo,
+        desired.revision,
+        desired.commit,
+        len(desired.resources),
+    )
     try:
-        return _run(config, desired, stage, policies, trigger, run_id, started)
+        return _run(config, desired, stage, policies, trigger, run_id, started, fleet, progress)
     finally:
         if stage is not None:
             stage.close()
@@ -121,6 +173,8 @@ def _run(
     trigger: Trigger,
     run_id: str,
     started: datetime,
+    fleet: Fleet,
+    progress: Progress = no_progress,
 ) -> AuditResult:
     scope = Scope.from_desired(
         desired.resources,
@@ -133,35 +187,38 @@ def _run(
         assert desired.files is not None
         stage.start(desired.repo, desired.files)
         stage.verify_commit()
-    declared = declared_models(desired.resources)
-    clusters = [
-        _audit_cluster(config, desired, declared, scope, cluster, stage, with_inputs=policies)
-        for cluster in config.clusters
-    ]
+    with_inputs = policies and config.policy.enabled
+    clusters = _audit_clusters(
+        config, desired, scope, stage, fleet, progress, with_inputs=with_inputs
+    )
     if stage is not None:
         provenance = stage.outcome()
-    judged = _judge(config, clusters) if policies and config.policy.enabled else StageOutcome()
-    findings = apply_overrides(
-        [
-            *(f for c in clusters for f in c.drift.findings),
-            *provenance.findings,
-            *judged.findings,
-        ],
-        config.severity_overrides,
+    judged = _judge(config, clusters, progress) if with_inputs else StageOutcome()
+    places = positions(c.name for c in config.clusters)
+    findings = order_findings(
+        apply_overrides(
+            [
+                *(f for c in clusters for f in c.drift.findings),
+                *provenance.findings,
+                *judged.findings,
+            ],
+            config.severity_overrides,
+        ),
+        places,
     )
-    errors = (
-        *(e for c in clusters for e in c.errors),
-        *provenance.errors,
-        *judged.errors,
+    errors = tuple(
+        order_errors(
+            (*(e for c in clusters for e in c.errors), *provenance.errors, *judged.errors),
+            places,
+        )
     )
     summary = sum((c.drift.summary for c in clusters), EMPTY_SUMMARY)
     status: RunStatus = "incomplete" if errors else "complete"
-    counts = _counts(summary, findings, errors)
-    if policies and config.policy.enabled:
+    counts = run_counts(summary, findings, errors)
+    if with_inputs:
         counts.update(evaluation_counts(judged))
     if stage is not None:
-        counts["attestations"] = len(provenance.attestations)
-        counts["attestations_verified"] = sum(1 for a in provenance.attestations if a.verified)
+        counts.update(attestation_counts(provenance.attestations))
     run = Run(
         id=run_id,
         trigger=trigger,
@@ -171,52 +228,126 @@ def _run(
         git_repo=desired.repo,
         git_revision=desired.revision,
         git_commit=desired.commit,
-        clusters=tuple(c.info for c in clusters),
+        clusters=tuple(_judged(c.info, errors) for c in clusters),
         counts=counts,
         trust_policy_digest=config.trust.digest if config.trust is not None else "",
-        notes=tuple(note for c in clusters for note in c.drift.notes),
+        # sorted: each names its cluster, and a fleet merged from shards lists them alike
+        notes=tuple(sorted(note for c in clusters for note in c.drift.notes)),
     )
     return AuditResult(
         run=run,
         git=desired.git,
-        findings=findings,
+        findings=tuple(findings),
         errors=errors,
         summary=summary,
         statuses=tuple(s for c in clusters for s in c.drift.statuses),
-        evaluations=judged.evaluations,
-        attestations=provenance.attestations,
+        evaluations=tuple(order_evaluations(judged.evaluations, places)),
+        attestations=tuple(order_attestations(provenance.attestations, places)),
         policies=judged.policies,
     )
 
 
-def _judge(config: Config, clusters: Sequence[_ClusterAudit]) -> StageOutcome:
+def _audit_clusters(
+    config: Config,
+    desired: DesiredState,
+    scope: Scope,
+    stage: ProvenanceStage | None,
+    fleet: Fleet,
+    progress: Progress,
+    *,
+    with_inputs: bool,
+) -> list[_ClusterAudit]:
+    """The fleet's (or shard's) clusters, read `concurrency` at a time, in configured order."""
+    declared = declared_models(desired.resources)
+    sources = select(config.clusters, fleet.shard, lambda c: c.name)
+
+    def observe(source: ClusterSource) -> _ClusterRead:
+        return _read_cluster(config, desired, declared, scope, source, stage, progress)
+
+    return [
+        # provenance and policy inputs in the configured order, on this thread: the
+        # provenance stage keeps per-run state and its findings in the order it is called
+        _finish_cluster(read, desired, stage, progress, with_inputs=with_inputs)
+        for read in in_order(observe, sources, fleet.concurrency or config.concurrency)
+    ]
+
+
+def _judged(info: ClusterInfo, errors: Sequence[StageError]) -> ClusterInfo:
+    """The cluster's identity with how its audit ended: incomplete when an error names it."""
+    incomplete = any(e.cluster == info.name for e in errors)
+    return dataclasses.replace(info, status="incomplete" if incomplete else "complete")
+
+
+def in_order(work: Callable[[T], R], items: Sequence[T], concurrency: int) -> Iterator[R]:
+    """`work` over `items` on up to `concurrency` threads, results yielded in item order.
+
+    At most twice `concurrency` results wait to be taken, so a slow first cluster never makes
+    the whole fleet's live objects pile up in memory. Cluster reads wait on the network, which
+    threads overlap; an error raised by `work` is raised here, and what was not started yet
+    never starts.
+    """
+    if concurrency <= 1 or len(items) <= 1:
+        yield from map(work, items)
+        return
+    pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="auditor-cluster")
+    pending: deque[Future[R]] = deque()
+    upcoming = iter(items)
+    try:
+        for item in upcoming:
+            pending.append(pool.submit(work, item))
+            if len(pending) >= 2 * concurrency:
+                break
+        while pending:
+            result = pending.popleft().result()
+            following = next(upcoming, None)
+            if following is not None:
+                pending.append(pool.submit(work, following))
+            yield result
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _judge(
+    config: Config, clusters: Sequence[_ClusterAudit], progress: Progress = no_progress
+) -> StageOutcome:
     """Every policy over every cluster's inputs, once for the run."""
     inputs = [i for c in clusters for i in c.inputs]
     # Gatekeeper's data.inventory at audit time is what Git declares in scope.
     inventory = [r.body for c in clusters for r in c.inventory]
-    return evaluate_inputs(config.policy, inputs, inventory)
+    with events.stage(progress, "policy") as counts:
+        judged = evaluate_inputs(config.policy, inputs, inventory)
+        counts.update(
+            evaluations=len(judged.evaluations),
+            findings=len(judged.findings),
+            errors=len(judged.errors),
+        )
+    return judged
 
 
-def _audit_cluster(
+def _read_cluster(
     config: Config,
     desired: DesiredState,
     declared: Mapping[MatchKey, ModelRef | None],
     scope: Scope,
     cluster: ClusterSource,
     stage: ProvenanceStage | None,
-    *,
-    with_inputs: bool,
-) -> _ClusterAudit:
-    """Desired in scope against one cluster's live objects: drift, provenance, policy inputs."""
+    progress: Progress = no_progress,
+) -> _ClusterRead:
+    """Desired in scope against one cluster's live objects: the read and the drift, which
+    touch nothing shared and so may run beside other clusters'."""
     # Pods are read only when models are verified and Git declares an OCI model, whose
     # running digest they hold.
     verifies_models = stage is not None and config.trust is not None
     needs_pods = verifies_models and any(is_oci(m) for m in declared.values())
     read_scope = _with_pods(scope) if needs_pods else scope
-    live = read_live(cluster, read_scope, config.limits)
+    with events.stage(progress, "live", cluster.name) as counts:
+        live = read_live(cluster, read_scope, config.limits)
+        counts.update(resources=len(live.resources), errors=len(live.errors))
     desired_here = _for_cluster(desired.resources, cluster.name, scope)
     live_here = [r for r in live.resources if scope.includes(r.ref)]
-    drift = compute_drift(desired_here, live_here, scope=scope, settings=config.drift)
+    with events.stage(progress, "drift", cluster.name) as counts:
+        drift = compute_drift(desired_here, live_here, scope=scope, settings=config.drift)
+        counts.update(resources=drift.summary.resources, findings=len(drift.findings))
     for note in drift.notes:
         log.warning("%s", note)  # on stderr as it happens; the result keeps it for the reports
     if live.unread:
@@ -224,24 +355,40 @@ def _audit_cluster(
         # unknown, and the run is incomplete, which says so.
         drift = _drop_unknown(drift, live)
     served = served_models(desired_here, live_here, declared)
+    pods = tuple(_pods(live.resources, scope)) if stage is not None else ()
+    return _ClusterRead(cluster, live, drift, tuple(desired_here), served, pods)
+
+
+def _finish_cluster(
+    read: _ClusterRead,
+    desired: DesiredState,
+    stage: ProvenanceStage | None,
+    progress: Progress,
+    *,
+    with_inputs: bool,
+) -> _ClusterAudit:
+    """One cluster's provenance and policy inputs, on what its read produced."""
+    name = read.source.name
     results: Mapping[MatchKey, ProvenanceResult] | None = None
     if stage is not None:
-        results = stage.verify(cluster.name, served, _pods(live.resources, scope))
+        with events.stage(progress, "provenance", name) as counts:
+            results = stage.verify(name, read.served, read.pods)
+            counts["resources"] = len(results)
     inputs: list[PolicyInput] = []
-    if with_inputs and config.policy.enabled:
+    if with_inputs:
         inputs = build_inputs(
             git=desired.git,
-            cluster=cluster.name,
-            served=served,
-            drift=drift.findings,
+            cluster=name,
+            served=read.served,
+            drift=read.drift.findings,
             provenance=results,
         )
     return _ClusterAudit(
-        info=live.info,
-        drift=drift,
-        errors=live.errors,
+        info=read.live.info,
+        drift=read.drift,
+        errors=read.live.errors,
         inputs=tuple(inputs),
-        inventory=tuple(desired_here),
+        inventory=read.desired,
     )
 
 
@@ -287,34 +434,45 @@ def _drop_unknown(result: DriftResult, live: LiveRead) -> DriftResult:
     return dataclasses.replace(result, findings=kept, statuses=statuses, summary=summary)
 
 
-def _counts(
-    summary: DriftSummary, findings: Sequence[Finding], errors: Sequence[StageError]
-) -> dict[str, int]:
-    by_severity = Counter(f.severity for f in findings)
-    by_category = Counter(f.category for f in findings)
-    counts = dataclasses.asdict(summary)
-    counts["findings"] = len(findings)
-    counts.update({severity: by_severity.get(severity, 0) for severity in SEVERITIES})
-    counts.update({f"category_{c}": n for c, n in sorted(by_category.items())})
-    counts["errors"] = len(errors)
-    return counts
-
-
 def run_audit(
-    config: Config, *, store_path: str | None = None, trigger: Trigger = "cli"
+    config: Config,
+    *,
+    store_path: str | None = None,
+    trigger: Trigger = "cli",
+    run_id: str | None = None,
+    fleet: Fleet = ALL_CLUSTERS,
+    progress: Progress = no_progress,
 ) -> AuditResult:
     """A full audit recorded in the store. The run row is written first, as `running`; it
     ends `complete` or `incomplete`, `failed` when an error stopped it, `interrupted` on
     SIGINT/SIGTERM. A run killed outright stays `running` with no finish time: never missing,
-    never "clean". Credentials in the Git URL never reach the store."""
+    never "clean". Credentials in the Git URL never reach the store.
+
+    `run_id` names the run (shards of one fleet run share it); with `fleet.shard` the run
+    is recorded as that shard, for `auditor store merge`."""
     from auditor.store import Store
 
     sweep_stale_temp_dirs()
     path = store_path or config.store
+    if fleet.shard is not None and not path:
+        raise ConfigError(
+            "--shard needs a store (--store or store: in auditor.yaml): shards are merged from"
+            " their stores",
+            key="--shard",
+        )
+    if fleet.shard is not None and not run_id:
+        raise ConfigError(
+            "--shard needs --run-id: every shard of one fleet run passes the same id, which is "
+            "how the merge knows they are one run",
+            key="--run-id",
+        )
     started = _now()
     store = Store.open(path) if path else None
+    if store is not None and run_id and store.run(run_id) is not None:
+        store.close()
+        raise ConfigError(f"run {run_id} is already in the store {path}", key="--run-id")
     placeholder = Run(
-        id=_new_run_id(started),
+        id=run_id or _new_run_id(started),
         trigger=trigger,
         started=started,
         finished=None,
@@ -324,11 +482,17 @@ def run_audit(
         git_commit="",
     )
     if store is None:
-        return run_pipeline(config, trigger=trigger, run_id=placeholder.id)
+        return run_pipeline(
+            config, trigger=trigger, run_id=placeholder.id, fleet=fleet, progress=progress
+        )
     with store:
         store.begin_run(placeholder, config_path=config.path)
+        if fleet.shard is not None:
+            store.record_shard(placeholder.id, fleet.shard, [c.name for c in config.clusters])
         try:
-            result = run_pipeline(config, trigger=trigger, run_id=placeholder.id)
+            result = run_pipeline(
+                config, trigger=trigger, run_id=placeholder.id, fleet=fleet, progress=progress
+            )
         except AuditorError as exc:
             _record_stop(store, placeholder, "failed", exc.diagnostics(), exc.exit_code)
             raise
@@ -342,8 +506,34 @@ def run_audit(
             why = f"internal error: {type(exc).__name__}: {exc}"
             _record_stop(store, placeholder, "failed", why, ExitCode.INTERNAL)
             raise
-        _record_result(store, result, config.fail_on)
+        with events.stage(progress, "store") as counts:
+            _record_result(store, result, config.fail_on)
+            counts["findings"] = len(result.findings)
     return result
+
+
+def read_access(config: Config) -> tuple[Scope, list[ReadAccess]]:
+    """The scope, and every kind `run_audit` lists from a cluster under this config, for RBAC
+    and the doctor: the kinds `scope.kinds` names (Git is read only when it names none, to learn
+    Git's), and Pods when models are verified (an OCI model's running digest is in its Pods)."""
+    resources: Sequence[Resource] = ()
+    if config.scope.kinds is None:
+        resources = read_desired(config.git, limits=config.limits, keep_files=False).resources
+    return scope_and_access(config, resources)
+
+
+def scope_and_access(
+    config: Config, resources: Sequence[Resource]
+) -> tuple[Scope, list[ReadAccess]]:
+    """The run's scope given what Git declares (`resources`), and the kinds to list in it."""
+    scope = Scope.from_desired(
+        resources,
+        kinds=config.scope.kinds,
+        namespaces=config.scope.namespaces,
+        exclude_namespaces=config.scope.exclude_namespaces,
+    )
+    declared = {(r.ref.group, r.ref.kind) for r in resources}
+    return scope, resources_to_read(scope, declared=declared, pods=config.trust is not None)
 
 
 def _new_run_id(started: datetime) -> str:
@@ -380,4 +570,13 @@ def _record_result(store: Store, result: AuditResult, fail_on: str) -> None:
     )
 
 
-__all__ = ["check_drift", "run_audit", "run_pipeline"]
+__all__ = [
+    "ALL_CLUSTERS",
+    "Fleet",
+    "check_drift",
+    "in_order",
+    "read_access",
+    "run_audit",
+    "run_pipeline",
+    "scope_and_access",
+]

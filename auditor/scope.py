@@ -10,6 +10,8 @@ from auditor.errors import ConfigError
 from auditor.kinds import parse_kind
 from auditor.model import Resource, ResourceRef
 
+_GLOB_CHARS = frozenset("*?[")
+
 
 @dataclass(frozen=True, slots=True)
 class KindSelector:
@@ -51,6 +53,15 @@ class Scope:
         if self.namespaces is None:
             return True
         return any(fnmatch.fnmatchcase(namespace, p) for p in self.namespaces)
+
+    def namespaces_to_list(self) -> tuple[str, ...] | None:
+        """Literal namespaces to list one by one, or None to list all namespaces and filter.
+
+        Per-namespace lists need only namespaced RBAC, which is what an auditor usually has.
+        """
+        if self.namespaces is None or any(_GLOB_CHARS & set(ns) for ns in self.namespaces):
+            return None
+        return tuple(ns for ns in dict.fromkeys(self.namespaces) if self.includes_namespace(ns))
 
     def includes(self, ref: ResourceRef) -> bool:
         if not any(sel.matches(ref.group, ref.kind) for sel in self.kinds):

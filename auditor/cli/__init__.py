@@ -7,7 +7,6 @@ library, prints, and picks the exit code.
 
 from __future__ import annotations
 
-import logging
 import os
 import signal
 import sys
@@ -16,7 +15,8 @@ import traceback
 import click
 
 from auditor import __version__
-from auditor.cli import audit, drift, history, policy, report, verify
+from auditor.cli import audit, deploy, doctor, drift, history, policy, report, store, verify
+from auditor.cli.options import VERBOSITY
 from auditor.errors import AuditorError
 from auditor.exit_codes import ExitCode
 
@@ -38,12 +38,18 @@ Exit codes:
 @click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=HELP_EPILOG)
 @click.version_option(__version__, prog_name="auditor")
 @click.option("-v", "--verbose", count=True, help="more logging on stderr (-vv for debug)")
-def cli(verbose: int) -> None:
-    """Policy and drift audit for GitOps-managed ML serving on Kubernetes."""
-    level = logging.WARNING - 10 * min(verbose, 2)
-    logging.basicConfig(
-        level=level, stream=sys.stderr, format="auditor: %(levelname)s: %(message)s"
-    )
+@click.option("-q", "--quiet", is_flag=True, help="errors only on stderr: no progress, no warnings")
+@click.pass_context
+def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
+    """Policy and drift audit for GitOps-managed ML serving on Kubernetes.
+
+    Logs go to stderr: plain lines on a terminal, JSON lines otherwise (AUDITOR_LOG_FORMAT=text
+    or json decides instead)."""
+    from auditor.observe.logs import setup_logging
+
+    verbosity = -1 if quiet else verbose
+    ctx.meta[VERBOSITY] = verbosity
+    setup_logging(verbosity)
 
 
 cli.add_command(drift.drift)
@@ -54,6 +60,9 @@ cli.add_command(history.findings)
 cli.add_command(history.runs)
 cli.add_command(history.history)
 cli.add_command(history.prune)
+cli.add_command(store.store)
+cli.add_command(deploy.deploy)
+cli.add_command(doctor.doctor)
 # verify imports model-signing only inside its commands, so registering it costs nothing.
 cli.add_command(verify.verify)
 

@@ -7,9 +7,10 @@ from typing import Literal
 
 import click
 
-from auditor.cli.options import console, output_option, print_json
+from auditor.cli.options import console, output_option, print_json, verbosity
 from auditor.config import load_config
 from auditor.model import SEVERITIES, AuditResult
+from auditor.shards import check_run_id, parse_shard
 
 
 @click.command()
@@ -30,6 +31,31 @@ from auditor.model import SEVERITIES, AuditResult
     show_default=True,
     help="what started the run, as the store records it (the CronJob passes cron)",
 )
+@click.option(
+    "--shard",
+    metavar="I/N",
+    help="audit only the clusters whose stable hash falls in shard I of N (0-based, as an "
+    "Indexed Job's JOB_COMPLETION_INDEX), into this shard's store; see auditor store merge",
+)
+@click.option(
+    "--run-id",
+    help="the run's id; every shard of one fleet run passes the same (e.g. the Job's name)",
+)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(min=1, max=256),
+    help="clusters read at once [config: concurrency, 4]",
+)
+@click.option(
+    "--metrics-file",
+    type=click.Path(dir_okay=False),
+    help="write the run's metrics here, for node-exporter's textfile collector (*.prom)",
+)
+@click.option(
+    "--pushgateway",
+    metavar="URL",
+    help="push the run's metrics to this Prometheus Pushgateway (job auditor)",
+)
 @output_option
 def audit(
     config_file: str,
@@ -37,6 +63,11 @@ def audit(
     fail_on: str | None,
     report_path: str | None,
     trigger: Literal["cli", "cron"],
+    shard: str | None,
+    run_id: str | None,
+    concurrency: int | None,
+    metrics_file: str | None,
+    pushgateway: str | None,
     output: str,
 ) -> None:
     """Run a full audit and record it. Exit 0 clean, 1 findings, 2 error, 3 incomplete."""
@@ -49,9 +80,21 @@ def audit(
     report = report_path or config.report
     if report:
         check_report_path(report)
-    from auditor.pipeline import run_audit  # the cluster client loads only for commands that read
+    from auditor.observe.run import MetricsTargets, watched_run
+    from auditor.pipeline import Fleet, run_audit  # the cluster client loads only when reading
 
-    result = run_audit(config, store_path=store_path, trigger=trigger)
+    fleet = Fleet(shard=parse_shard(shard) if shard else None, concurrency=concurrency)
+    targets = MetricsTargets(file=metrics_file, pushgateway=pushgateway)
+    with watched_run(targets, verbosity()) as watched:
+        result = run_audit(
+            config,
+            store_path=store_path,
+            trigger=trigger,
+            run_id=check_run_id(run_id) if run_id else None,
+            fleet=fleet,
+            progress=watched.progress,
+        )
+        watched.finish(result, result.audit_exit_code(threshold))
     if report:
         _write_report(result, report, store_path or config.store, threshold)
     if output == "json":
@@ -59,7 +102,9 @@ def audit(
     else:
         render_text(result, console())
         if result.run.id:
-            click.echo(f"run {result.run.id}: {result.run.status}", err=True)
+            from auditor.observe.progress import announce_run
+
+            announce_run(result.run.id, result.run.status)
     sys.exit(result.audit_exit_code(threshold))
 
 

@@ -12,6 +12,12 @@ import click
 from rich.console import Console
 
 F = TypeVar("F", bound=Callable[..., Any])
+VERBOSITY = "auditor.verbosity"  # click context meta: -q is -1, -v 1, -vv 2
+
+
+def verbosity() -> int:
+    """The -v/-q of the `auditor` group, for commands that show progress."""
+    return int(click.get_current_context().meta.get(VERBOSITY, 0))
 
 
 def output_option(func: F) -> F:

@@ -7,7 +7,6 @@ reports is exactly what that commit declares, whatever is checked out or edited 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import logging
 import os
@@ -17,13 +16,14 @@ import subprocess
 import tempfile
 import threading
 from collections import deque
-from collections.abc import Generator, Iterable, Iterator
+from collections.abc import Generator, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
 from auditor.config import is_url
 from auditor.errors import InputError, SourceError
+from auditor.filelock import locked_beside
 from auditor.model import short_sha
 from auditor.redact import redact_url
 
@@ -305,10 +305,15 @@ class BlobReader:
 
 @dataclass(frozen=True, slots=True)
 class Repo:
-    """A repository opened for reading: `git_dir` is local, `display` is what messages show."""
+    """A repository opened for reading: `git_dir` is local, `display` is what messages show.
+
+    `fetched` is the revision a cache fetch asked the remote for and the commit it named then:
+    a shallow cache keeps no branches, so that answer is the revision's meaning for this run.
+    """
 
     git_dir: str
     display: str
+    fetched: tuple[str, str] | None = None
 
     def git(self, *args: str, what: str, timeout: float = LOCAL_TIMEOUT_SECONDS) -> bytes:
         return _run_git(["--git-dir", self.git_dir, *args], what=what, timeout=timeout)
@@ -316,6 +321,8 @@ class Repo:
     def resolve(self, revision: str) -> str:
         """The full commit SHA that a branch, tag, short or full SHA, or HEAD names."""
         check_revision(revision)
+        if self.fetched is not None and self.fetched[0] == revision:
+            return self.fetched[1]
         argv = ["--git-dir", self.git_dir, "rev-parse", "--verify", "--quiet"]
         argv += ["--end-of-options", f"{revision}^{{commit}}"]
         try:
@@ -414,63 +421,53 @@ def cache_path(url: str, cache_dir: str | None) -> Path:
     return cache_root(cache_dir) / hashlib.sha256(url.encode()).hexdigest()[:16]
 
 
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    """Two audits at once must not clone or fetch into the same cache together."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_name(path.name + ".lock"), "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def _open_cached(url: str, *, revision: str, cache_dir: str | None) -> Repo:
+    """A URL through a bare cache reused from run to run: each run fetches only the commit its
+    revision names, shallow (`fetch --depth 1`), never a clone of the whole history."""
     target = cache_path(url, cache_dir)
     shown = redact_url(url)
-    with _locked(target):
-        repo = Repo(git_dir=str(target), display=shown)
+    with locked_beside(target):  # two audits at once must not fetch into one cache together
         if not (target / "HEAD").exists():
-            _clone(url, target, shown)
-        elif not (_FULL_SHA.fullmatch(revision) and repo.has_commit(revision)):
-            # a pinned SHA already cached cannot change: skip the network entirely
-            _fetch(repo, url, revision)
-    return repo
+            _create_cache(target)
+        repo = Repo(git_dir=str(target), display=shown)
+        if _FULL_SHA.fullmatch(revision) and repo.has_commit(revision):
+            return repo  # a pinned SHA already cached cannot change: no network at all
+        commit = _fetch(repo, url, revision)
+    return Repo(git_dir=repo.git_dir, display=shown, fetched=(revision, commit))
 
 
-def _clone(url: str, target: Path, shown: str) -> None:
-    log.info("cloning %s into %s", shown, target)
+def _create_cache(target: Path) -> None:
     staging = Path(tempfile.mkdtemp(prefix=".clone-", dir=target.parent))
     try:
-        _run_git(
-            ["clone", "--bare", "--quiet", "--", url, str(staging / "repo")],
-            what=f"cannot clone {shown}",
-            timeout=NETWORK_TIMEOUT_SECONDS,
-        )
-        # rename is atomic: a killed clone never leaves a half-filled cache behind
+        _run_git(["init", "--bare", "--quiet", str(staging / "repo")], what="git init")
+        # rename is atomic: a killed run never leaves a half-made cache behind
         os.replace(staging / "repo", target)
-    except SourceError as exc:
-        raise SourceError(exc.message.replace(url, shown)) from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _fetch(repo: Repo, url: str, revision: str) -> None:
-    log.info("fetching %s", repo.display)
-    refspecs = ["+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"]
+# Kept per fetched revision, so the cache's objects stay reachable (gc never drops them) and
+# a pinned SHA fetched once is answered from the cache from then on.
+_KEPT = "refs/auditor/"
+
+
+def _fetch(repo: Repo, url: str, revision: str) -> str:
+    """The commit `revision` names on the remote now, fetched with depth 1."""
+    log.info("fetching %s at %s", repo.display, revision)
+    check_revision(revision)
     try:
         repo.git(
-            "fetch", "--quiet", "--prune", "--force", "--", url, *refspecs,
-            what=f"cannot fetch {repo.display}",
+            "fetch", "--quiet", "--depth", "1", "--no-tags", "--", url, revision,
+            what=f"cannot fetch {revision!r} from {repo.display}",
             timeout=NETWORK_TIMEOUT_SECONDS,
         )  # fmt: skip
+        commit = repo.git("rev-parse", "--verify", "FETCH_HEAD^{commit}", what="fetched commit")
     except SourceError as exc:
-        raise SourceError(exc.message.replace(url, repo.display)) from None
-    if _FULL_SHA.fullmatch(revision) and not repo.has_commit(revision):
-        # a commit no branch reaches any more; servers may still hand it out by id
-        with contextlib.suppress(SourceError):
-            repo.git(
-                "fetch", "--quiet", "--", url, revision,
-                what="fetch by id", timeout=NETWORK_TIMEOUT_SECONDS,
-            )  # fmt: skip
+        raise SourceError(
+            redact_url(exc.message.replace(url, repo.display)),
+            hint="check the URL and that the revision is a branch, tag or commit the remote has",
+        ) from None
+    sha = commit.decode().strip()
+    name = _KEPT + hashlib.sha256(revision.encode()).hexdigest()[:16]
+    repo.git("update-ref", name, sha, what="keep the fetched commit")
+    return sha

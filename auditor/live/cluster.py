@@ -44,7 +44,6 @@ __all__ = ["read_cluster"]
 log = logging.getLogger(__name__)
 
 STAGE = "live"
-_GLOB_CHARS = frozenset("*?[")
 
 
 def read_cluster(
@@ -140,7 +139,7 @@ class _Reader:
             return [r for r in namespaces if scope.includes_namespace(r.ref.name)]
         if not rtype.namespaced:
             return self._read_list(rtype, None, None)
-        namespaces_to_list = _namespaces_to_list(scope)
+        namespaces_to_list = scope.namespaces_to_list()
         if namespaces_to_list is None:  # every namespace, or patterns: list once and filter
             return self._read_list(rtype, None, scope)
         out: list[Resource] = []
@@ -172,6 +171,7 @@ class _Reader:
         except _NoLongerServed:
             log.debug("cluster %s: %s is no longer served", self._source.name, rtype.qualified)
             return []
+        log.info("cluster %s: %s: %d objects", self._source.name, action, len(items))
         return self._to_resources(rtype, items, filter_scope, action, target)
 
     def _list_items(self, rtype: ApiResource, namespace: str | None) -> list[Any]:
@@ -263,13 +263,3 @@ class _Reader:
                 (rtype.group, rtype.kind, None),
             )
         return out
-
-
-def _namespaces_to_list(scope: Scope) -> tuple[str, ...] | None:
-    """Literal namespaces to list one by one, or None to list all namespaces and filter.
-
-    Per-namespace lists need only namespaced RBAC, which is what an auditor usually has.
-    """
-    if scope.namespaces is None or any(_GLOB_CHARS & set(ns) for ns in scope.namespaces):
-        return None
-    return tuple(ns for ns in dict.fromkeys(scope.namespaces) if scope.includes_namespace(ns))

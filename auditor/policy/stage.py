@@ -23,7 +23,7 @@ from auditor.model import (
     ServedModel,
     StageError,
     StageOutcome,
-    result_counts,
+    policy_counts,
 )
 from auditor.policy.engine import Policy, PolicyEngine
 from auditor.policy.inputs import build_input
@@ -138,7 +138,7 @@ def _info(policy: Policy, policy_set: PolicySet) -> PolicyInfo:
 
 def evaluation_counts(outcome: StageOutcome) -> dict[str, int]:
     """`policy_pass`, `policy_fail`, ... for the run's counts."""
-    return {f"policy_{r}": n for r, n in result_counts(outcome.evaluations).items()}
+    return policy_counts(outcome.evaluations)
 
 
 def _engine(settings: PolicySettings) -> PolicyEngine | None:

@@ -35,11 +35,13 @@ from auditor.model import (
     RunReport,
     StageError,
 )
+from auditor.shards import Shard
 from auditor.store import queries, writer
 from auditor.store.prune import PruneResult, prune
 from auditor.store.queries import RunSighting
 from auditor.store.runreport import read_run_report
 from auditor.store.schema import BUSY_TIMEOUT_SECONDS, connect
+from auditor.store.shards import ShardRecord, record_shards
 
 __all__ = [
     "RESOURCE_STATUSES",
@@ -150,6 +152,11 @@ class Store:
             attestations=attestations,
             policies=policies,
         )
+
+    def record_shard(self, run_id: str, shard: Shard, fleet: Sequence[str]) -> None:
+        """Marks a begun run as shard `shard` of a fleet run over `fleet` (every configured
+        cluster, in order), for `auditor store merge`."""
+        record_shards(self.db, [ShardRecord(run_id, shard.index, shard.count, tuple(fleet))])
 
     def prune(
         self, keep_days: int, *, now: datetime | None = None, vacuum: bool = False

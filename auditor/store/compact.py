@@ -1,7 +1,7 @@
-"""The compact forms of schema version 4, and when a value may take them.
+"""The compact forms of schema version 5, and when a value may take them.
 
 A form is taken only when the views give back exactly what was recorded (see
-`migrations/m0004_normalised_contents.py`); these functions decide that, and nothing else:
+`migrations/m0005_normalised_contents.py`); these functions decide that, and nothing else:
 
 - a policy finding's details without `policy_title` and `source` (the `policies` row has
   them, and its id and category), its controls as NULL when they are the policy's, its path

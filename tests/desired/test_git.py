@@ -151,15 +151,15 @@ class TestUrlClone:
     ) -> None:
         url = f"file://{repo.path}"
         cache = str(tmp_path / "cache")
-        read_desired(GitSource(repo=url, revision="main", cache_dir=cache))
+        read_desired(GitSource(repo=url, revision=history["first"], cache_dir=cache))
         shutil.rmtree(repo.path)  # the "remote" is gone: only the cache can answer
         state = read_desired(GitSource(repo=url, revision=history["first"], cache_dir=cache))
         assert state.commit == history["first"]
         assert state.resources[0].body["spec"]["replicas"] == 1
 
-    def test_a_clone_failure_is_a_source_error(self, tmp_path: Path) -> None:
+    def test_a_fetch_failure_is_a_source_error(self, tmp_path: Path) -> None:
         url = f"file://{tmp_path}/missing-repo"
-        with pytest.raises(SourceError, match="cannot clone"):
+        with pytest.raises(SourceError, match="cannot fetch"):
             read_desired(GitSource(repo=url, cache_dir=str(tmp_path / "cache")))
         assert list((tmp_path / "cache").glob(".clone-*")) == []  # nothing half-made is left
 

@@ -7,6 +7,7 @@ of the client. Only reads are served (GET); objects are put in place with `add()
     with KubeAPIServer() as server:
         server.add({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {...}})
         server.inject(Fault(status=403, plural="secrets", namespace="ml"))
+        server.deny(Denial(resource="secrets"))  # RBAC: 403s, and SelfSubjectAccessReview says no
         server.write_kubeconfig(tmp_path / "kubeconfig")
 """
 
@@ -64,6 +65,7 @@ REASONS = {
     504: "Timeout",
 }
 NOT_FOUND_MESSAGE = "the server could not find the requested resource"
+SSAR_PATH = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
 
 
 class Request(NamedTuple):
@@ -105,6 +107,27 @@ class Fault:
 
     def exhausted(self) -> bool:
         return self.times is not None and self.applied >= self.times
+
+
+@dataclass(frozen=True)
+class Denial:
+    """Access the server's user lacks, as RBAC would leave it out: matching requests are
+    forbidden (403 with kube-apiserver's message) and a SelfSubjectAccessReview asking about it
+    answers `allowed: false`. A matcher left None matches anything; `namespace=""` matches
+    cluster-wide requests only."""
+
+    resource: str | None = None
+    group: str | None = None
+    namespace: str | None = None
+    verbs: tuple[str, ...] | None = None
+
+    def covers(self, verb: str, group: str, resource: str, namespace: str) -> bool:
+        return (
+            (self.verbs is None or verb in self.verbs)
+            and (self.group is None or self.group == group)
+            and (self.resource is None or self.resource == resource)
+            and (self.namespace is None or self.namespace == namespace)
+        )
 
 
 @dataclass(frozen=True)
@@ -182,6 +205,7 @@ class KubeAPIServer(LoopbackServer):
         self._types: list[ResourceType] = []
         self._objects: dict[tuple[str, str], dict[tuple[str, str], dict[str, Any]]] = {}
         self._faults: list[Fault] = []
+        self._denials: list[Denial] = []
         self._revision = 1
         self._compacted = 0
         self._lock = threading.RLock()
@@ -315,6 +339,16 @@ class KubeAPIServer(LoopbackServer):
             self._faults.append(fault)
         return fault
 
+    def deny(self, denial: Denial) -> Denial:
+        with self._lock:
+            self._denials.append(denial)
+        return denial
+
+    def allows(self, verb: str, group: str, resource: str, namespace: str = "") -> bool:
+        """What the authorizer answers for the server's user."""
+        with self._lock:
+            return not any(d.covers(verb, group, resource, namespace) for d in self._denials)
+
     def clear_faults(self) -> None:
         with self._lock:
             self._faults.clear()
@@ -439,6 +473,52 @@ class KubeAPIServer(LoopbackServer):
                 503, message or "the server is currently unable to handle the request"
             )
         return status_body(code, message or f"injected {code}")
+
+    def _review_access(self, method: str, raw: bytes) -> tuple[int, dict[str, Any]]:
+        """POST /apis/authorization.k8s.io/v1/selfsubjectaccessreviews, as kube-apiserver
+        answers it: 201 with the spec echoed and `status.allowed`, 400/422 for a bad body."""
+        if method != "POST":
+            return 405, status_body(
+                405,
+                "the server does not allow this method on the requested resource",
+                "MethodNotAllowed",
+            )
+        try:
+            review = json.loads(raw)
+        except ValueError as exc:
+            return 400, status_body(400, f"the body of the request was in an unknown format: {exc}")
+        # absent apiVersion and kind default to the URL's, as the API server's decoder does
+        if not isinstance(review, dict) or (
+            review.get("apiVersion", "authorization.k8s.io/v1"),
+            review.get("kind", "SelfSubjectAccessReview"),
+        ) != ("authorization.k8s.io/v1", "SelfSubjectAccessReview"):
+            return 400, status_body(400, "the body is not a v1 SelfSubjectAccessReview")
+        spec = review.get("spec") or {}
+        resource = spec.get("resourceAttributes")
+        if (resource is None) == (spec.get("nonResourceAttributes") is None):
+            message = (
+                'SelfSubjectAccessReview.authorization.k8s.io "" is invalid: '
+                "spec.resourceAttributes: Invalid value: exactly one of nonResourceAttributes "
+                "and resourceAttributes must be specified"
+            )
+            return 422, status_body(422, message, "Invalid")
+        allowed = resource is None or self.allows(
+            str(resource.get("verb") or ""),
+            str(resource.get("group") or ""),
+            str(resource.get("resource") or ""),
+            str(resource.get("namespace") or ""),
+        )
+        status: dict[str, Any] = {"allowed": allowed}
+        if allowed:
+            status["reason"] = f'RBAC: allowed by ClusterRoleBinding "test" to User "{self.user}"'
+        body = {
+            "kind": "SelfSubjectAccessReview",
+            "apiVersion": "authorization.k8s.io/v1",
+            "metadata": {"creationTimestamp": None},
+            "spec": spec,
+            "status": status,
+        }
+        return 201, body
 
     def _parse_quietly(self, path: str) -> _Target | None:
         try:
@@ -681,8 +761,7 @@ class _Handler(LoopbackHandler):
 
     def _dispatch(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
-        if length:
-            self.rfile.read(length)
+        raw = self.rfile.read(length) if length else b""
         parts = urlsplit(self.path)
         path = parts.path
         query = dict(parse_qsl(parts.query, keep_blank_values=True))
@@ -692,6 +771,9 @@ class _Handler(LoopbackHandler):
 
         if not api._authorized(self.headers.get("Authorization")):
             self._send_json(401, api._error_body(401, None, None, path))
+            return
+        if path == SSAR_PATH:
+            self._send_json(*api._review_access(self.command, raw))
             return
         try:
             target = api._parse_target(path)
@@ -703,6 +785,11 @@ class _Handler(LoopbackHandler):
             return
         else:
             not_found = False
+        if target is not None and not api.allows(
+            target.verb, target.rtype.group, target.rtype.plural, target.namespace
+        ):
+            self._send_json(403, api._error_body(403, None, target, path))
+            return
 
         fault = api._find_fault(request, target)
         if fault is not None and fault.latency and api._stopping.wait(fault.latency):

@@ -14,7 +14,7 @@ from kubernetes import client, config
 
 from tests.kubeapi.builders import configmap, deployment, inference_service
 from tests.kubeapi.registry import ResourceType
-from tests.kubeapi.server import EXPIRED_MESSAGE, Fault, KubeAPIServer
+from tests.kubeapi.server import EXPIRED_MESSAGE, Denial, Fault, KubeAPIServer
 
 TOKEN = "server-test-token"
 
@@ -357,3 +357,55 @@ def test_extra_types_can_be_registered(api: client.ApiClient, server: KubeAPISer
     assert [(w["metadata"]["namespace"], w["metadata"]["name"]) for w in listed["items"]] == [
         ("default", "w")
     ]
+
+
+def review(
+    api: client.ApiClient, verb: str, resource: str, group: str = "", namespace: str = ""
+) -> Any:
+    body = client.V1SelfSubjectAccessReview(
+        spec=client.V1SelfSubjectAccessReviewSpec(
+            resource_attributes=client.V1ResourceAttributes(
+                verb=verb, group=group, resource=resource, namespace=namespace or None
+            )
+        )
+    )
+    return client.AuthorizationV1Api(api).create_self_subject_access_review(body)
+
+
+def test_a_self_subject_access_review_answers_what_the_authorizer_allows(
+    server: KubeAPIServer, api: client.ApiClient
+) -> None:
+    server.deny(Denial(resource="secrets", namespace="ml", verbs=("list", "watch")))
+    allowed = review(api, "list", "configmaps", namespace="ml")
+    assert allowed.status.allowed is True and "RBAC" in allowed.status.reason
+    assert allowed.spec.resource_attributes.resource == "configmaps"  # the spec is echoed
+    assert review(api, "list", "secrets", namespace="ml").status.allowed is False
+    assert review(api, "get", "secrets", namespace="ml").status.allowed is True
+    assert review(api, "list", "secrets", namespace="other").status.allowed is True
+
+
+def test_a_denied_kind_is_forbidden_as_rbac_forbids_it(
+    server: KubeAPIServer, api: client.ApiClient
+) -> None:
+    server.deny(Denial(resource="inferenceservices", group="serving.kserve.io"))
+    with pytest.raises(client.ApiException) as raised:
+        client.CustomObjectsApi(api).list_namespaced_custom_object(
+            "serving.kserve.io", "v1beta1", "ml", "inferenceservices"
+        )
+    assert raised.value.status == 403
+    body = json.loads(raised.value.body)
+    assert body["reason"] == "Forbidden"
+    assert (
+        'cannot list resource "inferenceservices" in API group "serving.kserve.io"'
+        in body["message"]
+    )
+    assert core_api(api).list_namespaced_config_map("ml").items  # other kinds still served
+
+
+def test_a_review_without_attributes_is_invalid(
+    server: KubeAPIServer, api: client.ApiClient
+) -> None:
+    body = client.V1SelfSubjectAccessReview(spec=client.V1SelfSubjectAccessReviewSpec())
+    with pytest.raises(client.ApiException) as raised:
+        client.AuthorizationV1Api(api).create_self_subject_access_review(body)
+    assert raised.value.status == 422

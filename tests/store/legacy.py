@@ -89,6 +89,7 @@ def write_run(
     exit_code: int,
 ) -> None:
     if version >= 3:
+        # schema 3's runs and rows; version 4 (run_shards) only adds a table
         write_run_v3(
             db,
             run,

@@ -1,4 +1,4 @@
-"""Schema version 4: a first run that costs what a nightly one does, and cheaper indexes.
+"""Schema version 5: a first run that costs what a nightly one does, and cheaper indexes.
 
 Version 3 stored a 10,000-resource run in 17 MB the first time (4.5 MB each night after).
 Most of it repeated what the store had already, or what the same run said elsewhere:
@@ -25,8 +25,8 @@ Most of it repeated what the store had already, or what the same run said elsewh
   digest), objects by cluster: an insert no longer lands at a random place in four indexes.
 
 Each compact form is used only where it gives back exactly what was recorded (the writer
-checks); any other value is stored as it is. Rows of version 3 are kept as they are (the
-verbatim forms); their content digests stay those of version 3, so a finding recorded again
+checks); any other value is stored as it is. Rows of versions 3 and 4 are kept as they are
+(the verbatim forms); their content digests stay those of version 3, so a finding recorded again
 after the migration gets one new content row, once. Every view keeps its columns; JSON built
 by a view is the same value, written without spaces.
 
@@ -40,7 +40,7 @@ import sqlite3
 
 from sqlite_utils import Database
 
-# The codes of version 4, in this order: the writer reads them back from the tables.
+# The codes of version 5, in this order: the writer reads them back from the tables.
 EVALUATION_RESULTS = ("pass", "fail", "warn", "error")
 RESOURCE_STATUSES = ("in_sync", "drifted", "missing", "unmanaged", "live", "desired")
 
@@ -216,7 +216,7 @@ JOIN policies p ON p.id = re.policy
 GROUP BY re.run, p.policy;
 """
 
-# Version 3's rows, as they are (the verbatim forms of version 4).
+# Version 3's rows, as they are (the verbatim forms of version 5).
 CONVERT = """
 INSERT INTO fingerprints (fingerprint)
     SELECT fingerprint FROM finding_contents_v3
