@@ -1,6 +1,6 @@
 """Finding history by fingerprint, kept up to date as each run is recorded.
 
-`finding_states` holds one row per fingerprint: first and last seen, how many runs saw it,
+`finding_states` holds one row per finding (fingerprint): first and last seen, how many runs saw it,
 open since, resolved at. Computing that from every run's findings is a window over the
 whole table (seconds on a year of nightly runs), so the writer applies each run to it in
 the run's transaction instead, and the `finding_history` view reads it with indexes.
@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
 
 @dataclass(frozen=True, slots=True)
 class Sighting:
-    fingerprint: str
+    finding: int  # fingerprints.id
     cluster: str
     content: int  # finding_contents.id of what the run saw
 
@@ -43,20 +43,20 @@ class RecordedRun:
 # one upsert over 100,000 rows.
 _NEW = """
 INSERT INTO finding_states
-    (fingerprint, cluster, first_seen, last_seen, runs_seen, open_since, resolved_at,
+    (finding, cluster, first_seen, last_seen, runs_seen, open_since, resolved_at,
      last_run, last_content)
 VALUES (?, ?, ?, ?, 1, ?, NULL, ?, ?)
 """
 _SEEN_AGAIN = """
 UPDATE finding_states SET
-    first_seen = MIN(first_seen, :started),
-    last_seen = :started,
+    first_seen = MIN(first_seen, ?1),
+    last_seen = ?1,
     runs_seen = runs_seen + 1,
-    open_since = CASE WHEN resolved_at IS NULL THEN open_since ELSE :started END,
+    open_since = CASE WHEN resolved_at IS NULL THEN open_since ELSE ?1 END,
     resolved_at = NULL,
-    last_run = :run,
-    last_content = :content
-WHERE fingerprint = :fingerprint
+    last_run = ?2,
+    last_content = ?3
+WHERE finding = ?4
 """
 _CHUNK = 5000
 
@@ -68,74 +68,42 @@ WHERE resolved_at IS NULL AND last_run != ?
 """
 
 
-def record(conn: sqlite3.Connection, run: RecordedRun, sightings: Iterable[Sighting]) -> None:
-    """Applies one finished run to the history (inside the writer's transaction)."""
-    seen: dict[str, Sighting] = {}
+def record(
+    conn: sqlite3.Connection,
+    run: RecordedRun,
+    sightings: Iterable[Sighting],
+    new: Collection[int] = (),
+) -> None:
+    """Applies one finished run to the history (inside the writer's transaction).
+
+    `new` are findings known to have no history yet (fingerprints this transaction added).
+    """
+    seen: dict[int, Sighting] = {}
     for sighting in sightings:
-        seen.setdefault(sighting.fingerprint, sighting)  # one sighting per run and fingerprint
-    prints = list(seen)
-    known: set[str] = set()
-    for start in range(0, len(prints), _CHUNK):
-        chunk = prints[start : start + _CHUNK]
+        seen.setdefault(sighting.finding, sighting)  # one sighting per run and finding
+    maybe = [f for f in seen if f not in new]
+    known: set[int] = set()
+    for start in range(0, len(maybe), _CHUNK):
+        chunk = maybe[start : start + _CHUNK]
         marks = ",".join("?" * len(chunk))
         known.update(
             row[0]
             for row in conn.execute(
-                f"SELECT fingerprint FROM finding_states WHERE fingerprint IN ({marks})", chunk
+                f"SELECT finding FROM finding_states WHERE finding IN ({marks})", chunk
             )
         )
     conn.executemany(
         _NEW,
         (
-            (s.fingerprint, s.cluster, run.started, run.started, run.started, run.seq, s.content)
+            (s.finding, s.cluster, run.started, run.started, run.started, run.seq, s.content)
             for s in seen.values()
-            if s.fingerprint not in known
+            if s.finding not in known
         ),
     )
     conn.executemany(
         _SEEN_AGAIN,
-        (
-            {"started": run.started, "run": run.seq, "content": s.content, "fingerprint": f}
-            for f, s in seen.items()
-            if f in known
-        ),
+        ((run.started, run.seq, s.content, f) for f, s in seen.items() if f in known),
     )
     if run.complete:
         scope = json.dumps(["", *run.clusters])
         conn.execute(_RESOLVED, (run.started, run.seq, scope))
-
-
-def run_clusters(clusters_json: str | None) -> tuple[str, ...]:
-    """The cluster names of a run's `clusters` column."""
-    try:
-        clusters = json.loads(clusters_json or "[]")
-    except ValueError:
-        return ()
-    return tuple(
-        str(c["name"]) for c in clusters if isinstance(c, dict) and isinstance(c.get("name"), str)
-    )
-
-
-def rebuild(conn: sqlite3.Connection) -> None:
-    """Computes every finding's history again from the runs in the store, in recorded order.
-
-    For migrations and repairs: the history of runs already pruned is lost by a rebuild.
-    """
-    conn.execute("DELETE FROM finding_states")
-    runs = conn.execute(
-        "SELECT seq, started, status, clusters FROM runs WHERE finished IS NOT NULL"
-        " ORDER BY finished, seq"
-    ).fetchall()
-    for seq, started, status, clusters in runs:
-        sightings = [
-            Sighting(fingerprint, cluster, content)
-            for fingerprint, cluster, content in conn.execute(
-                "SELECT fc.fingerprint, o.cluster, fc.id FROM run_findings rf"
-                " JOIN finding_contents fc ON fc.id = rf.content"
-                " JOIN objects o ON o.id = fc.object"
-                " WHERE rf.run = ? ORDER BY rf.position",
-                (seq,),
-            )
-        ]
-        recorded = RecordedRun(seq, started, status == "complete", run_clusters(clusters))
-        record(conn, recorded, sightings)

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from auditor.model import Finding, PolicyInfo, ResourceRef
+from auditor.store import compact
 
 ObjectKey = tuple[str, str, str, str, str]  # cluster, apiVersion, kind, namespace, name
 
@@ -24,9 +26,47 @@ ObjectKey = tuple[str, str, str, str, str]  # cluster, apiVersion, kind, namespa
 _CHUNK = 5000
 
 
-# One encoder for every row: json.dumps with options builds a new encoder per call, which
-# is a third of the time of writing a large run.
-_ENCODE = json.JSONEncoder(ensure_ascii=False, allow_nan=False).encode
+def _encoder(**options: Any) -> Callable[[Any], str]:
+    """`json.JSONEncoder(**options).encode`, with its C encoder built once.
+
+    `encode` builds a new C encoder for every list or object it is given, which costs more
+    than encoding a small value: a large run encodes a few hundred thousand of them.
+    Circular values are not looked for (what the store is given was parsed from JSON or
+    YAML); one would end in RecursionError, which `to_json_text` reports like any non-JSON.
+    """
+    encoder = json.JSONEncoder(check_circular=False, **options)
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:
+        return encoder.encode
+    strings = (
+        json.encoder.encode_basestring_ascii
+        if encoder.ensure_ascii
+        else (json.encoder.encode_basestring)
+    )
+    try:
+        chunks = make(
+            None,
+            encoder.default,
+            strings,
+            encoder.indent,
+            encoder.key_separator,
+            encoder.item_separator,
+            encoder.sort_keys,
+            encoder.skipkeys,
+            encoder.allow_nan,
+        )
+    except TypeError:  # another Python's C encoder: the plain way
+        return encoder.encode
+
+    def encode(value: Any) -> str:
+        if isinstance(value, str):
+            return strings(value)  # type: ignore[no-any-return]
+        return "".join(chunks(value, 0))
+
+    return encode
+
+
+_ENCODE = _encoder(ensure_ascii=False, allow_nan=False)
 
 
 def to_json_text(value: Any, *, what: str) -> str:
@@ -39,12 +79,12 @@ def to_json_text(value: Any, *, what: str) -> str:
         return "null"
     try:
         return _ENCODE(value)
-    except (TypeError, ValueError) as error:
+    except (TypeError, ValueError, RecursionError) as error:
         raise ValueError(f"{what} is not JSON: {error}") from error
 
 
-# Compact and in C: the digest of a row is the encoding of its values as one JSON list.
-_ENCODE_ROW = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+# Compact: the digest of a row is the encoding of its values as one JSON list.
+_ENCODE_ROW = _encoder(ensure_ascii=False, separators=(",", ":"))
 
 
 def digest(*parts: str | int | None) -> bytes:
@@ -133,14 +173,15 @@ def content_ids(
     return found
 
 
-FINDING_COLUMNS = (
-    "fingerprint",
+CONTENT_COLUMNS = (
     "object",
+    "policy",
     "category",
     "check_id",
     "severity",
     "class",
     "path",
+    "message_form",
     "message",
     "expected",
     "actual",
@@ -152,30 +193,176 @@ FINDING_COLUMNS = (
 )
 
 
-def finding_values(finding: Finding, object_id: int) -> tuple[Any, ...]:
-    """A finding as the values of FINDING_COLUMNS (JSON columns as JSON text)."""
-    ref = finding.ref
-    what = f"finding {finding.check} on {ref.display()} at {finding.path!r}"
-    changed_by = finding.changed_by
+def _json_columns(finding: Finding, details: Any, controls: bool) -> tuple[str, ...]:
+    try:
+        return (
+            _ENCODE(finding.expected),
+            _ENCODE(finding.actual),
+            _ENCODE(dict(details)) if details else "{}",
+            *((_ENCODE(list(finding.controls)) if finding.controls else "[]",) if controls else ()),
+        )
+    except (TypeError, ValueError, RecursionError):
+        pass
+    # Named only on failure: building the names costs more than the encoding.
+    what = f"finding {finding.check} on {finding.ref.display()} at {finding.path!r}"
     return (
-        finding.fingerprint,
-        object_id,
-        finding.category,
-        finding.check,
-        finding.severity,
-        finding.drift_class,
-        finding.path,
-        finding.message,
         to_json_text(finding.expected, what=f"{what}: expected"),
         to_json_text(finding.actual, what=f"{what}: actual"),
+        to_json_text(dict(details), what=f"{what}: details"),
+        *((to_json_text(list(finding.controls), what=f"{what}: controls"),) if controls else ()),
+    )
+
+
+def content_values(
+    finding: Finding,
+    object_id: int,
+    object_key: ObjectKey,
+    policy: compact.PolicyText | None,
+) -> tuple[Any, ...]:
+    """A finding as the values of CONTENT_COLUMNS (JSON columns as JSON text), in the compact
+    forms wherever they give back exactly this finding (`auditor.store.compact`)."""
+    details: Any = finding.details
+    policy_key = None
+    own_controls = True
+    if policy is not None and (compacted := compact.policy_details(finding, policy)) is not None:
+        details, policy_key = compacted, policy.key
+        own_controls = tuple(finding.controls) != policy.controls
+    form = compact.message_form(finding, object_key) if details else None
+    expected, actual, details_text, *controls = _json_columns(finding, details, own_controls)
+    changed_by = finding.changed_by
+    by_policy = policy_key is not None
+    return (
+        object_id,
+        policy_key,
+        None if by_policy else finding.category,
+        None if by_policy else finding.check,
+        finding.severity,
+        finding.drift_class,
+        None if by_policy and compact.path_in_details(finding) else finding.path,
+        form,
+        None if form else finding.message,
+        expected,
+        actual,
         changed_by.manager if changed_by else None,
         changed_by.operation if changed_by else None,
         changed_by.time if changed_by else None,
-        to_json_text(dict(finding.details), what=f"{what}: details") if finding.details else "{}",
-        to_json_text(list(finding.controls), what=f"{what}: controls")
-        if finding.controls
-        else "[]",
+        details_text,
+        controls[0] if controls else None,
     )
+
+
+_HEX32 = re.compile(r"[0-9a-f]{32}")
+
+
+def stored_fingerprint(fingerprint: str) -> str | bytes:
+    """A fingerprint as `fingerprints` holds it: the 16 bytes of the 32 lowercase hex digits
+    auditor makes, the text of any other (the views show the hex again)."""
+    if len(fingerprint) == 32 and _HEX32.fullmatch(fingerprint):
+        return bytes.fromhex(fingerprint)
+    return fingerprint
+
+
+class FingerprintKeys:
+    """The integer key of each fingerprint, adding new ones; one per transaction."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self.known: dict[str, int] = {}
+        self.added: set[int] = set()  # keys this transaction added: nothing refers to them yet
+
+    def many(self, wanted: Sequence[str]) -> list[int]:
+        unknown = {stored_fingerprint(p): p for p in wanted if p not in self.known}
+        for chunk in _chunks(list(unknown)):
+            marks = ",".join("?" * len(chunk))
+            self.known.update(
+                (unknown[stored], key)
+                for stored, key in self.conn.execute(
+                    f"SELECT fingerprint, id FROM fingerprints WHERE fingerprint IN ({marks})",
+                    chunk,
+                )
+            )
+        missing = [(s, p) for s, p in unknown.items() if p not in self.known]
+        if missing:
+            first = _next_id(self.conn, "fingerprints")
+            self.conn.executemany(
+                "INSERT INTO fingerprints (id, fingerprint) VALUES (?, ?)",
+                ((first + n, stored) for n, (stored, _) in enumerate(missing)),
+            )
+            self.known.update((p, first + n) for n, (_, p) in enumerate(missing))
+            self.added.update(range(first, first + len(missing)))
+        return [self.known[p] for p in wanted]
+
+
+def finding_content_ids(
+    conn: sqlite3.Connection,
+    findings: Sequence[int],
+    values: Sequence[tuple[Any, ...]],
+    added: set[int],
+) -> list[int]:
+    """The content key of each (finding, values), inserting the contents not stored yet.
+
+    A content is looked for among its own finding's contents only (by the index on
+    `finding`), so a 128-bit digest names it among a handful, never among all.
+    """
+    digests = [digest(*v) for v in values]
+    found: dict[tuple[int, bytes], int] = {}
+    old = [f for f in dict.fromkeys(findings) if f not in added]
+    for chunk in _chunks(old):
+        marks = ",".join("?" * len(chunk))
+        found.update(
+            ((row[1], bytes(row[2])), row[0])
+            for row in conn.execute(
+                f"SELECT id, finding, digest FROM finding_contents WHERE finding IN ({marks})",
+                chunk,
+            )
+        )
+    new: list[tuple[Any, ...]] = []
+    first = _next_id(conn, "finding_contents")
+    ids = []
+    for finding, key, row in zip(findings, digests, values, strict=True):
+        content = found.get((finding, key))
+        if content is None:
+            content = found[(finding, key)] = first + len(new)
+            new.append((content, finding, key, *row))
+        ids.append(content)
+    if new:
+        names = ", ".join(("id", "finding", "digest", *CONTENT_COLUMNS))
+        marks = ", ".join("?" * (len(CONTENT_COLUMNS) + 3))
+        conn.executemany(f"INSERT INTO finding_contents ({names}) VALUES ({marks})", new)
+    return ids
+
+
+def interned(conn: sqlite3.Connection, table: str, texts: Iterable[str]) -> dict[str, int]:
+    """The key of each text in `table` (id, text UNIQUE), adding the ones not there yet."""
+    wanted = list(dict.fromkeys(texts))
+    found: dict[str, int] = {}
+    for chunk in _chunks(wanted):
+        marks = ",".join("?" * len(chunk))
+        found.update(conn.execute(f"SELECT text, id FROM {table} WHERE text IN ({marks})", chunk))
+    missing = [t for t in wanted if t not in found]
+    if missing:
+        first = _next_id(conn, table)
+        conn.executemany(
+            f"INSERT INTO {table} (id, text) VALUES (?, ?)",
+            ((first + n, t) for n, t in enumerate(missing)),
+        )
+        found.update((t, first + n) for n, t in enumerate(missing))
+    return found
+
+
+def codes(
+    conn: sqlite3.Connection, table: str, column: str, names: Iterable[str]
+) -> dict[str, int]:
+    """The integer code of each name in a code table, adding names it does not have yet."""
+    known = dict(conn.execute(f"SELECT {column}, code FROM {table}"))
+    for name in dict.fromkeys(names):
+        if name not in known:
+            known[name] = conn.execute(
+                f"INSERT INTO {table} (code, {column}) SELECT COALESCE(MAX(code), -1) + 1, ?"
+                f" FROM {table} RETURNING code",
+                (name,),
+            ).fetchone()[0]
+    return known
 
 
 POLICY_COLUMNS = (

@@ -4,8 +4,8 @@ Runs started before the cutoff go with every row of theirs (findings, resources,
 evaluations, attestations, errors). What history says about the findings that remain is
 kept as it was: a finding open for a year still says so, with its first sighting and the
 number of runs that saw it, though those runs are gone. A finding resolved before the cutoff
-is forgotten with the runs. Contents, objects, policies and message lists no remaining row
-names are removed last.
+is forgotten with the runs. Contents, fingerprints, objects, policies, message lists and
+origin parts no remaining row names are removed last.
 """
 
 from __future__ import annotations
@@ -17,25 +17,40 @@ from sqlite_utils import Database
 
 from auditor.store.schema import utc_timestamp, write_transaction
 
+# In this order: a table's rows go once nothing left in the tables before it names them.
 _GARBAGE = (
-    (
-        "finding_contents",
-        "id NOT IN (SELECT content FROM run_findings)"
-        " AND id NOT IN (SELECT last_content FROM finding_states)",
-    ),
     (
         "evaluation_messages",
         "id NOT IN (SELECT messages FROM run_evaluations WHERE messages IS NOT NULL)",
     ),
     (
+        "finding_contents",
+        "id NOT IN (SELECT content FROM run_findings)"
+        " AND id NOT IN (SELECT last_content FROM finding_states)"
+        " AND id NOT IN (SELECT part.value FROM evaluation_messages m, json_each(m.contents) part"
+        " WHERE m.contents IS NOT NULL)"
+        " AND id NOT IN (SELECT -messages FROM run_evaluations WHERE messages < 0)",
+    ),
+    (
+        "fingerprints",
+        "id NOT IN (SELECT finding FROM finding_contents)"
+        " AND id NOT IN (SELECT finding FROM finding_states)",
+    ),
+    (
         "policies",
-        "id NOT IN (SELECT policy FROM run_policies) AND id NOT IN (SELECT policy FROM run_evaluations)",
+        "id NOT IN (SELECT policy FROM run_policies) AND id NOT IN (SELECT policy FROM run_evaluations)"
+        " AND id NOT IN (SELECT policy FROM finding_contents WHERE policy IS NOT NULL)",
     ),
     (
         "objects",
         "id NOT IN (SELECT object FROM finding_contents)"
         " AND id NOT IN (SELECT object FROM run_resources)"
         " AND id NOT IN (SELECT object FROM run_evaluations WHERE object IS NOT NULL)",
+    ),
+    (
+        "origin_parts",
+        "id NOT IN (SELECT origin_path FROM run_resources WHERE origin_path IS NOT NULL)"
+        " AND id NOT IN (SELECT origin_commit FROM run_resources WHERE origin_commit IS NOT NULL)",
     ),
 )
 

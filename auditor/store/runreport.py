@@ -41,12 +41,10 @@ TREND_RUNS = 30
 _COMPARABLE = ("complete",)
 
 _FINDINGS = """
-SELECT fc.*, o.cluster, o.api_version, o.kind, o.namespace, o.name,
-    s.first_seen, s.last_seen, s.runs_seen, s.open_since, s.resolved_at
+SELECT v.*, s.first_seen, s.last_seen, s.runs_seen, s.open_since, s.resolved_at
 FROM run_findings rf
-JOIN finding_contents fc ON fc.id = rf.content
-JOIN objects o ON o.id = fc.object
-LEFT JOIN finding_states s ON s.fingerprint = fc.fingerprint
+JOIN finding_values v ON v.id = rf.content
+LEFT JOIN finding_states s ON s.finding = v.finding
 WHERE rf.run = ?
 ORDER BY rf.position
 """

@@ -7,9 +7,10 @@ most of the time otherwise (bench/store).
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any
+from dataclasses import dataclass, field
 
 from sqlite_utils import Database
 
@@ -21,11 +22,10 @@ from auditor.model import (
     Finding,
     PolicyInfo,
     ResourceRecord,
-    ResourceRef,
     Run,
     StageError,
 )
-from auditor.store import history, keys
+from auditor.store import compact, history, keys
 from auditor.store.keys import to_json_text
 from auditor.store.schema import now_timestamp, utc_timestamp, write_transaction
 
@@ -104,59 +104,99 @@ def finish_run(
         )
         conn = db.conn
         objects = keys.ObjectKeys(conn)
-        sightings = _write_findings(conn, seq, findings, objects)
+        evaluations = list(evaluations)
+        described = _write_policies(conn, seq, list(policies), evaluations)
+        fingerprints = keys.FingerprintKeys(conn)
+        written = _Written()
+        for chunk in _chunks(findings):
+            _write_finding_chunk(conn, seq, chunk, objects, fingerprints, described, written)
         _write_resources(conn, seq, resources, objects)
-        _write_evaluations(conn, seq, list(evaluations), list(policies), objects)
-        db.table("errors").insert_all(_error_rows(run.id, errors))
-        db.table("attestations").insert_all(_attestation_rows(run.id, attestations))
+        _write_evaluations(conn, seq, evaluations, described, objects, written.messages)
+        _write_errors(conn, run.id, errors)
+        _write_attestations(conn, run.id, attestations)
         recorded = history.RecordedRun(
             seq,
             started,
             run.status == "complete",
             tuple(c.name for c in run.clusters),
         )
-        history.record(conn, recorded, sightings)
+        history.record(conn, recorded, written.sightings, fingerprints.added)
 
 
 # Findings are written in chunks as they come, so a large run is never held twice in memory.
 _CHUNK = 1000
 
 
-def _write_findings(
-    conn: sqlite3.Connection, seq: int, findings: Iterable[Finding], objects: keys.ObjectKeys
-) -> list[history.Sighting]:
-    sightings: list[history.Sighting] = []
+def _chunks(findings: Iterable[Finding]) -> Iterator[list[Finding]]:
     chunk: list[Finding] = []
     for finding in findings:
         chunk.append(finding)
         if len(chunk) == _CHUNK:
-            sightings += _write_finding_chunk(conn, seq, len(sightings), chunk, objects)
+            yield chunk
             chunk = []
-    sightings += _write_finding_chunk(conn, seq, len(sightings), chunk, objects)
-    return sightings
+    if chunk:
+        yield chunk
+
+
+@dataclass
+class _Written:
+    """What the run's findings left for the history and the evaluations."""
+
+    sightings: list[history.Sighting] = field(default_factory=list)
+    # (policy id, object key) -> (content key, the evaluation message it gives back)
+    messages: dict[tuple[str, int], list[tuple[int, str]]] = field(default_factory=dict)
+
+
+def _write_policies(
+    conn: sqlite3.Connection,
+    seq: int,
+    policies: Sequence[PolicyInfo],
+    evaluations: Sequence[Evaluation],
+) -> dict[str, compact.PolicyText]:
+    known = {p.id for p in policies}
+    # A policy the caller did not describe (a test, an older caller) is known by its id.
+    described = {
+        p.id: p
+        for p in (*policies, *(PolicyInfo(e.policy) for e in evaluations if e.policy not in known))
+    }
+    policy_ids = keys.policy_ids(conn, described.values())
+    conn.executemany(
+        "INSERT OR IGNORE INTO run_policies (run, policy) VALUES (?, ?)",
+        ((seq, key) for key in policy_ids.values()),
+    )
+    return {
+        p.id: compact.PolicyText(policy_ids[p.id], p.title, p.source, tuple(p.controls))
+        for p in described.values()
+    }
 
 
 def _write_finding_chunk(
     conn: sqlite3.Connection,
     seq: int,
-    start: int,
     findings: Sequence[Finding],
     objects: keys.ObjectKeys,
-) -> list[history.Sighting]:
-    object_ids = objects.many([keys.object_key(f.ref) for f in findings])
-    values = [keys.finding_values(f, o) for f, o in zip(findings, object_ids, strict=True)]
-    digests = [keys.digest(*v) for v in values]
-    content = keys.content_ids(
-        conn, "finding_contents", dict(zip(digests, values, strict=True)), keys.FINDING_COLUMNS
-    )
+    fingerprints: keys.FingerprintKeys,
+    policies: dict[str, compact.PolicyText],
+    written: _Written,
+) -> None:
+    object_keys = [keys.object_key(f.ref) for f in findings]
+    object_ids = objects.many(object_keys)
+    finding_ids = fingerprints.many([f.fingerprint for f in findings])
+    values = [
+        keys.content_values(f, o, k, policies.get(f.check) if f.category == "policy" else None)
+        for f, o, k in zip(findings, object_ids, object_keys, strict=True)
+    ]
+    contents = keys.finding_content_ids(conn, finding_ids, values, fingerprints.added)
+    start = len(written.sightings)
     conn.executemany(
         "INSERT INTO run_findings (run, position, content) VALUES (?, ?, ?)",
-        ((seq, start + n, content[d]) for n, d in enumerate(digests)),
+        ((seq, start + n, c) for n, c in enumerate(contents)),
     )
-    return [
-        history.Sighting(v[0], f.ref.cluster, content[d])
-        for f, v, d in zip(findings, values, digests, strict=True)
-    ]
+    written.sightings += map(history.Sighting, finding_ids, (k[0] for k in object_keys), contents)
+    for finding, object_id, content in zip(findings, object_ids, contents, strict=True):
+        message = compact.message_from_finding(finding)
+        if message is not None:
+            written.messages.setdefault((finding.check, object_id), []).append((content, message))
 
 
 def _write_resources(
@@ -167,41 +207,103 @@ def _write_resources(
 ) -> None:
     records = list(resources)
     object_ids = objects.many([keys.object_key(r.ref) for r in records])
+    statuses = keys.codes(conn, "resource_statuses", "status", (r.status for r in records))
+    # `path@commit` split at its last `@`: a path and a commit are each stored once.
+    origins = [r.origin.rpartition("@") if "@" in r.origin else ("", "", r.origin) for r in records]
+    parts = keys.interned(
+        conn, "origin_parts", (t for p, at, c in origins for t in ((p, c) if at else (c,)))
+    )
     conn.executemany(
-        "INSERT INTO run_resources (run, position, object, status, origin, line, body_digest)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO run_resources (run, position, object, status, origin_path, origin_commit,"
+        " line, body_digest) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         (
-            (seq, position, o, r.status, r.origin, r.line, r.body_digest)
-            for position, (r, o) in enumerate(zip(records, object_ids, strict=True))
+            (
+                seq,
+                position,
+                o,
+                statuses[r.status],
+                parts[path] if at else parts[commit],
+                parts[commit] if at else None,
+                r.line,
+                r.body_digest,
+            )
+            for position, (r, o, (path, at, commit)) in enumerate(
+                zip(records, object_ids, origins, strict=True)
+            )
         ),
     )
 
 
-def _messages_text(evaluation: Evaluation) -> str | None:
-    if not evaluation.messages:
-        return None
+def _messages_text(evaluation: Evaluation) -> str:
     messages = [
         {"rule": m.rule, "msg": m.msg, "details": dict(m.details)} for m in evaluation.messages
     ]
     return to_json_text(messages, what=f"evaluation of {evaluation.policy}: messages")
 
 
+def _derived(
+    evaluation: Evaluation,
+    object_id: int | None,
+    found: dict[tuple[str, int], list[tuple[int, str]]],
+) -> list[int] | None:
+    """The finding contents this run holds that give back every message of `evaluation`."""
+    if object_id is None:
+        return None
+    candidates = found.get((evaluation.policy, object_id), [])
+    refs = []
+    for message in evaluation.messages:
+        text = compact.message_text(message)
+        content = next((c for c, t in candidates if t == text), None)
+        if content is None:
+            return None
+        refs.append(content)
+    return refs
+
+
+_MessageValues = tuple[str | None, str | None] | int | None
+
+
+def _message_values(
+    evaluation: Evaluation,
+    object_id: int | None,
+    found: dict[tuple[str, int], list[tuple[int, str]]],
+) -> _MessageValues:
+    """(messages, contents) of the evaluation's `evaluation_messages` row, or minus the one
+    finding content its only message is made of; None without messages."""
+    if not evaluation.messages:
+        return None
+    refs = _derived(evaluation, object_id, found)
+    if refs is None:
+        return (_messages_text(evaluation), None)
+    if len(refs) == 1:
+        return -refs[0]
+    return (None, _ENCODE_IDS(refs))
+
+
+def _message_key(values: _MessageValues, keys_of: dict[bytes, int]) -> int | None:
+    if values is None or isinstance(values, int):
+        return values
+    return keys_of[keys.digest(*values)]
+
+
+_ENCODE_IDS = json.JSONEncoder(separators=(",", ":")).encode
+
+
 def _write_evaluations(
     conn: sqlite3.Connection,
     seq: int,
     evaluations: Sequence[Evaluation],
-    policies: Sequence[PolicyInfo],
+    policies: dict[str, compact.PolicyText],
     objects: keys.ObjectKeys,
+    found: dict[tuple[str, int], list[tuple[int, str]]],
 ) -> None:
-    known = {p.id for p in policies}
-    # A policy the caller did not describe (a test, an older caller) is known by its id.
-    described = [*policies, *(PolicyInfo(e.policy) for e in evaluations if e.policy not in known)]
-    policy_ids = keys.policy_ids(conn, {p.id: p for p in described}.values())
-    texts = [_messages_text(e) for e in evaluations]
     object_ids = objects.many([keys.object_key(e.ref) for e in evaluations if e.ref is not None])
     object_of = iter(object_ids)
-    rows = {keys.digest(t): (t,) for t in texts if t is not None}
-    message_ids = keys.content_ids(conn, "evaluation_messages", rows, ("messages",))
+    evaluated = [(e, next(object_of) if e.ref is not None else None) for e in evaluations]
+    results = keys.codes(conn, "evaluation_results", "result", (e.result for e in evaluations))
+    values = [_message_values(e, o, found) for e, o in evaluated]
+    rows = {keys.digest(*v): v for v in values if v is not None and not isinstance(v, int)}
+    message_ids = keys.content_ids(conn, "evaluation_messages", rows, ("messages", "contents"))
     conn.executemany(
         "INSERT INTO run_evaluations (run, position, policy, object, result, messages,"
         " duration_us, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -209,19 +311,15 @@ def _write_evaluations(
             (
                 seq,
                 position,
-                policy_ids[e.policy],
-                next(object_of) if e.ref is not None else None,
-                e.result,
-                message_ids[keys.digest(text)] if text is not None else None,
+                policies[e.policy].key,
+                o,
+                results[e.result],
+                _message_key(v, message_ids),
                 round(e.duration_ms * 1000),
                 e.error,
             )
-            for position, (e, text) in enumerate(zip(evaluations, texts, strict=True))
+            for position, ((e, o), v) in enumerate(zip(evaluated, values, strict=True))
         ),
-    )
-    conn.executemany(
-        "INSERT OR IGNORE INTO run_policies (run, policy) VALUES (?, ?)",
-        ((seq, key) for key in policy_ids.values()),
     )
 
 
@@ -231,41 +329,34 @@ def _clusters_json(run: Run) -> str:
     )
 
 
-def _error_rows(run_id: str, errors: Iterable[StageError]) -> Iterator[dict[str, Any]]:
-    for error in errors:
-        yield {
-            "run_id": run_id,
-            "stage": error.stage,
-            "cluster": error.cluster,
-            "target": error.target,
-            "message": error.message,
-        }
+def _write_errors(conn: sqlite3.Connection, run_id: str, errors: Iterable[StageError]) -> None:
+    conn.executemany(
+        "INSERT INTO errors (run_id, stage, cluster, target, message) VALUES (?, ?, ?, ?, ?)",
+        ((run_id, e.stage, e.cluster, e.target, e.message) for e in errors),
+    )
 
 
-def _ref_columns(ref: ResourceRef | None) -> dict[str, str | None]:
-    if ref is None:
-        return {"cluster": None, "api_version": None, "kind": None, "namespace": None, "name": None}
-    return {
-        "cluster": ref.cluster,
-        "api_version": ref.api_version,
-        "kind": ref.kind,
-        "namespace": ref.namespace,
-        "name": ref.name,
-    }
-
-
-def _attestation_rows(run_id: str, attestations: Iterable[Attestation]) -> Iterator[dict[str, Any]]:
-    for att in attestations:
-        yield {
-            "run_id": run_id,
-            **_ref_columns(att.ref),
-            "attestation": att.attestation,
-            "source": att.source,
-            "bundle_digest": att.bundle_digest,
-            "subject_digest": att.subject_digest,
-            "authority": att.authority,
-            "identity": att.identity,
-            "verified": int(att.verified),
-            "reason": att.reason,
-            "details": to_json_text(dict(att.details), what=f"attestation {att.attestation}"),
-        }
+def _write_attestations(
+    conn: sqlite3.Connection, run_id: str, attestations: Iterable[Attestation]
+) -> None:
+    conn.executemany(
+        "INSERT INTO attestations (run_id, cluster, api_version, kind, namespace, name,"
+        " attestation, source, bundle_digest, subject_digest, authority, identity, verified,"
+        " reason, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            (
+                run_id,
+                *(keys.object_key(a.ref) if a.ref is not None else (None,) * 5),
+                a.attestation,
+                a.source,
+                a.bundle_digest,
+                a.subject_digest,
+                a.authority,
+                a.identity,
+                int(a.verified),
+                a.reason,
+                to_json_text(dict(a.details), what=f"attestation {a.attestation}"),
+            )
+            for a in attestations
+        ),
+    )

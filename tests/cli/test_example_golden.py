@@ -63,7 +63,10 @@ def _scrub(value: Any, subs: list[tuple[str, str]]) -> Any:
 
 
 def _decoded(value: Any) -> Any:
-    """JSON columns compared as values, so key order in a column is not a difference."""
+    """JSON columns compared as values, so key order in a column is not a difference; bytes
+    (fingerprints the store keeps as 16 bytes) as hex."""
+    if isinstance(value, bytes):
+        return value.hex()
     if isinstance(value, str) and value[:1] in "[{":
         try:
             return json.loads(value)

@@ -1,5 +1,5 @@
 """Stores as earlier auditors wrote them: the schema of version 1, 2 or 3 (the migrations of
-the time) and rows exactly as their writers inserted them (version 3's writer is today's). Frozen: a store in the field was
+the time) and rows exactly as their writers inserted them. Frozen: a store in the field was
 written this way, whatever the writer does today."""
 
 from __future__ import annotations
@@ -15,12 +15,14 @@ from auditor.model import (
     Attestation,
     Evaluation,
     Finding,
+    PolicyInfo,
     ResourceRecord,
     ResourceRef,
     Run,
     StageError,
 )
-from auditor.store.migrations import MIGRATIONS
+from auditor.store import keys
+from auditor.store.migrations import MIGRATIONS, v3history
 from auditor.store.schema import connect, utc_timestamp
 
 
@@ -40,6 +42,40 @@ def _ref(ref: ResourceRef | None) -> dict[str, Any]:
     }
 
 
+def _write_errors_and_attestations(
+    db: Database,
+    run: Run,
+    errors: Sequence[StageError],
+    attestations: Sequence[Attestation],
+) -> None:
+    db.table("errors").insert_all(
+        {
+            "run_id": run.id,
+            "stage": e.stage,
+            "cluster": e.cluster,
+            "target": e.target,
+            "message": e.message,
+        }
+        for e in errors
+    )
+    db.table("attestations").insert_all(
+        {
+            "run_id": run.id,
+            **_ref(a.ref),
+            "attestation": a.attestation,
+            "source": a.source,
+            "bundle_digest": a.bundle_digest,
+            "subject_digest": a.subject_digest,
+            "authority": a.authority,
+            "identity": a.identity,
+            "verified": int(a.verified),
+            "reason": a.reason,
+            "details": _json(dict(a.details)),
+        }
+        for a in attestations
+    )
+
+
 def write_run(
     db: Database,
     version: int,
@@ -53,11 +89,8 @@ def write_run(
     exit_code: int,
 ) -> None:
     if version >= 3:
-        # schema 3 is today's layout of runs and rows; later versions only add tables
-        from auditor.store import writer
-
-        writer.begin_run(db, run)
-        writer.finish_run(
+        # schema 3's runs and rows; version 4 (run_shards) only adds a table
+        write_run_v3(
             db,
             run,
             resources=resources,
@@ -116,17 +149,8 @@ def write_run(
         }
         for f in findings
     )
-    db.table("errors").insert_all(
-        {
-            "run_id": run.id,
-            "stage": e.stage,
-            "cluster": e.cluster,
-            "target": e.target,
-            "message": e.message,
-        }
-        for e in errors
-    )
     if version < 2:
+        _write_errors_and_attestations(db, run, errors, [])
         return
     db.table("evaluations").insert_all(
         {
@@ -142,24 +166,128 @@ def write_run(
         }
         for e in evaluations
     )
-    db.table("attestations").insert_all(
-        {
-            "run_id": run.id,
-            **_ref(a.ref),
-            "attestation": a.attestation,
-            "source": a.source,
-            "bundle_digest": a.bundle_digest,
-            "subject_digest": a.subject_digest,
-            "authority": a.authority,
-            "identity": a.identity,
-            "verified": int(a.verified),
-            "reason": a.reason,
-            "details": _json(dict(a.details)),
-        }
-        for a in attestations
-    )
+    _write_errors_and_attestations(db, run, errors, attestations)
 
 
 def legacy_store(path: Path, version: int) -> Database:
     """A store at schema `version`, as the auditor of that version created it."""
     return connect(path, migrations=MIGRATIONS[:version])
+
+
+def _v3_finding_values(finding: Finding, object_id: int) -> tuple[Any, ...]:
+    changed_by = finding.changed_by
+    return (
+        finding.fingerprint,
+        object_id,
+        finding.category,
+        finding.check,
+        finding.severity,
+        finding.drift_class,
+        finding.path,
+        finding.message,
+        _json(finding.expected),
+        _json(finding.actual),
+        changed_by.manager if changed_by else None,
+        changed_by.operation if changed_by else None,
+        changed_by.time if changed_by else None,
+        _json(dict(finding.details)) if finding.details else "{}",
+        _json(list(finding.controls)) if finding.controls else "[]",
+    )
+
+
+def write_run_v3(
+    db: Database,
+    run: Run,
+    *,
+    resources: Sequence[ResourceRecord],
+    findings: Sequence[Finding],
+    errors: Sequence[StageError] = (),
+    evaluations: Sequence[Evaluation] = (),
+    attestations: Sequence[Attestation] = (),
+    policies: Sequence[PolicyInfo] = (),
+    exit_code: int,
+) -> None:
+    """One run as the writer of schema version 3 recorded it (auditor at commit 88c8b1a)."""
+    conn = db.conn
+    seq = conn.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM runs").fetchone()[0]
+    started = utc_timestamp(run.started)
+    db.table("runs").insert(
+        {
+            "id": run.id,
+            "trigger": run.trigger,
+            "started": started,
+            "finished": utc_timestamp(run.finished) if run.finished else None,
+            "status": run.status,
+            "git_repo": run.git_repo,
+            "git_revision": run.git_revision,
+            "git_commit": run.git_commit,
+            "clusters": _json([c.to_json() for c in run.clusters]),
+            "counts": _json(dict(run.counts)),
+            "config_path": "",
+            "exit_code": exit_code,
+            "auditor_version": "0.1.0",
+            "trust_policy_digest": run.trust_policy_digest or None,
+            "notes": _json(list(run.notes)),
+            "seq": seq,
+        }
+    )
+    objects = keys.ObjectKeys(conn)
+    sightings = []
+    for position, finding in enumerate(findings):
+        values = _v3_finding_values(finding, objects(keys.object_key(finding.ref)))
+        content = keys.content_ids(
+            conn, "finding_contents", {keys.digest(*values): values}, v3history.FINDING_COLUMNS
+        )
+        content_id = next(iter(content.values()))
+        conn.execute("INSERT INTO run_findings VALUES (?, ?, ?)", (seq, position, content_id))
+        sightings.append(v3history.Sighting(finding.fingerprint, finding.ref.cluster, content_id))
+    for position, record in enumerate(resources):
+        conn.execute(
+            "INSERT INTO run_resources VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                seq,
+                position,
+                objects(keys.object_key(record.ref)),
+                record.status,
+                record.origin,
+                record.line,
+                record.body_digest,
+            ),
+        )
+    known = {p.id for p in policies}
+    described = [*policies, *(PolicyInfo(e.policy) for e in evaluations if e.policy not in known)]
+    policy_ids = keys.policy_ids(conn, {p.id: p for p in described}.values())
+    for position, evaluation in enumerate(evaluations):
+        messages = None
+        if evaluation.messages:
+            text = _json(
+                [
+                    {"rule": m.rule, "msg": m.msg, "details": dict(m.details)}
+                    for m in evaluation.messages
+                ]
+            )
+            found = keys.content_ids(
+                conn, "evaluation_messages", {keys.digest(text): (text,)}, ("messages",)
+            )
+            messages = next(iter(found.values()))
+        conn.execute(
+            "INSERT INTO run_evaluations VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                seq,
+                position,
+                policy_ids[evaluation.policy],
+                objects(keys.object_key(evaluation.ref)) if evaluation.ref else None,
+                evaluation.result,
+                messages,
+                round(evaluation.duration_ms * 1000),
+                evaluation.error,
+            ),
+        )
+    conn.executemany(
+        "INSERT OR IGNORE INTO run_policies VALUES (?, ?)",
+        ((seq, key) for key in policy_ids.values()),
+    )
+    _write_errors_and_attestations(db, run, errors, attestations)
+    clusters = tuple(c.name for c in run.clusters)
+    recorded = v3history.RecordedRun(seq, started, run.status == "complete", clusters)
+    v3history.record(conn, recorded, sightings)

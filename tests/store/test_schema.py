@@ -37,6 +37,10 @@ def test_open_creates_parent_folders_schema_version_tables_indexes_and_views(
             "run_resources",
             "run_evaluations",
             "finding_states",
+            "fingerprints",
+            "origin_parts",
+            "evaluation_results",
+            "resource_statuses",
             "errors",
         } <= set(db.table_names())
         assert {
@@ -49,17 +53,21 @@ def test_open_creates_parent_folders_schema_version_tables_indexes_and_views(
         } <= set(db.view_names())
         indexed = {
             (table, tuple(index.columns))
-            for table in ("finding_contents", "run_findings", "finding_states", "runs")
+            for table in ("finding_contents", "run_findings", "finding_states", "runs", "objects")
             for index in db.table(table).indexes
         }
-        assert {
-            ("finding_contents", ("fingerprint",)),
+        # Keys that grow in order (integers), never a random digest or fingerprint: an index
+        # insert lands at the end of its tree.
+        assert indexed == {
+            ("finding_contents", ("finding",)),
             ("run_findings", ("content",)),
-            ("finding_states", ("first_seen",)),
-            ("finding_states", ("resolved_at",)),
+            ("run_findings", ("run", "position")),
             ("finding_states", ("cluster",)),
             ("runs", ("seq",)),
-        } <= indexed
+            ("runs", ("started",)),
+            ("runs", ("id",)),
+            ("objects", ("cluster",)),
+        }
         row = next(db.query("SELECT * FROM schema_version"))
         assert row["version"] == 1 and row["applied_at"].endswith("Z")
         assert db.journal_mode == "wal"

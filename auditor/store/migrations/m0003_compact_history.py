@@ -26,7 +26,8 @@ from collections.abc import Iterator
 
 from sqlite_utils import Database
 
-from auditor.store import history, keys
+from auditor.store import keys
+from auditor.store.migrations import v3history as history
 
 TABLES = """
 CREATE TABLE objects (
@@ -207,10 +208,10 @@ def _convert_findings(conn: sqlite3.Connection, objects: keys.ObjectKeys) -> Non
         values = (
             row["fingerprint"],
             _object_id(objects, _ref(row) or ("", "", "", "", "")),
-            *(row[column] for column in keys.FINDING_COLUMNS[2:]),
+            *(row[column] for column in history.FINDING_COLUMNS[2:]),
         )
         content = keys.content_ids(
-            conn, "finding_contents", {keys.digest(*values): values}, keys.FINDING_COLUMNS
+            conn, "finding_contents", {keys.digest(*values): values}, history.FINDING_COLUMNS
         )
         position = positions.get(row["run_seq"], 0)
         positions[row["run_seq"]] = position + 1
