@@ -11,33 +11,21 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 from referencing import Registry, Resource
 
 from tests.conftest import EXAMPLES, PROJECT, run_cli
 from tests.gitrepo import GitRepo
+from tests.provenance.attestation_factory import make_key, private_pem
 from tests.reports.builders import ThreeRuns
 
 ATTESTATIONS = PROJECT / "attestations"
 
 
 def write_keys(folder: Path) -> tuple[Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    private, public = folder / "sign.pem", folder / "sign.pub"
-    private.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    public.write_bytes(
-        key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-    )
-    return private, public
+    key = make_key(folder, "p256", name="sign")
+    private = folder / "sign.pem"
+    private.write_bytes(private_pem(key))
+    return private, key.pem_path
 
 
 def statement_schema() -> jsonschema.Validator:
