@@ -20,7 +20,7 @@ from auditor.model import PolicyInfo, ResourceRef
 from auditor.policy.engine import PolicyEngine
 from auditor.policy.evaluate import PolicyOutcome, evaluate_policies, load_engine
 from auditor.policy.loader import PolicySet, load_policy_files, with_inventory
-from auditor.policy.stage import _engine, _info
+from auditor.policy.stage import policy_info, remote_engine
 
 # Gatekeeper's own enforcement point for its validating webhook: a constraint's
 # `scopedEnforcementActions` for it apply at admission, as they would under Gatekeeper.
@@ -41,10 +41,10 @@ class CompiledPolicies:
         # No inventory at admission: the API server's objects are not in the webhook's hands.
         self.policy_set: PolicySet = with_inventory(loaded, [])
         self.policies: tuple[PolicyInfo, ...] = tuple(
-            _info(p, self.policy_set) for p in self.policy_set.policies
+            policy_info(p, self.policy_set) for p in self.policy_set.policies
         )
         self._lock = threading.Lock()
-        remote = _engine(settings)
+        remote = remote_engine(settings)
         self._engine: PolicyEngine
         if remote is not None:
             # an OPA server's requests carry their own timeout (policy.opa.timeout_seconds)

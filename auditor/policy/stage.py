@@ -95,7 +95,7 @@ def evaluate_inputs(
         settings.resolved_paths(), data_files=settings.data, hooks=(gatekeeper.HOOKS,)
     )
     policy_set = with_inventory(policy_set, [dict(d) for d in inventory])
-    engine = _engine(settings)
+    engine = remote_engine(settings)
     # requests and the OPA client load only for the `opa` engine (1 s on a busy machine)
     server_errors: tuple[type[AuditorError], ...] = ()
     if engine is not None:
@@ -122,11 +122,11 @@ def evaluate_inputs(
         findings=outcome.findings,
         errors=outcome.errors,
         evaluations=outcome.evaluations,
-        policies=tuple(_info(p, policy_set) for p in policy_set.policies),
+        policies=tuple(policy_info(p, policy_set) for p in policy_set.policies),
     )
 
 
-def _info(policy: Policy, policy_set: PolicySet) -> PolicyInfo:
+def policy_info(policy: Policy, policy_set: PolicySet) -> PolicyInfo:
     """What reports name a policy by, as its METADATA (or Gatekeeper constraint) says, and
     the digest of what was evaluated (its package's Rego, a constraint's spec)."""
     texts = sorted(m.text for m in policy_set.modules if m.package == policy.package)
@@ -149,7 +149,7 @@ def evaluation_counts(outcome: StageOutcome) -> dict[str, int]:
     return policy_counts(outcome.evaluations)
 
 
-def _engine(settings: PolicySettings) -> PolicyEngine | None:
+def remote_engine(settings: PolicySettings) -> PolicyEngine | None:
     """The OPA server engine when configured; None means the embedded default."""
     if settings.engine != "opa":
         return None
