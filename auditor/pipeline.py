@@ -455,6 +455,7 @@ def run_audit(
     run_id: str | None = None,
     fleet: Fleet = ALL_CLUSTERS,
     progress: Progress = no_progress,
+    fail_on: str | None = None,
 ) -> AuditResult:
     """A full audit recorded in the store. The run row is written first, as `running`; it
     ends `complete` or `incomplete`, `failed` when an error stopped it, `interrupted` on
@@ -462,7 +463,8 @@ def run_audit(
     never "clean". Credentials in the Git URL never reach the store.
 
     `run_id` names the run (shards of one fleet run share it); with `fleet.shard` the run
-    is recorded as that shard, for `auditor store merge`."""
+    is recorded as that shard, for `auditor store merge`. The stored exit code is judged at
+    `fail_on` (the command's `--fail-on`), else at the config's."""
     from auditor.store import Store
 
     sweep_stale_temp_dirs()
@@ -520,7 +522,7 @@ def run_audit(
             _record_stop(store, placeholder, "failed", why, ExitCode.INTERNAL)
             raise
         with events.stage(progress, "store") as counts:
-            _record_result(store, result, config.fail_on)
+            _record_result(store, result, fail_on or config.fail_on)
             counts["findings"] = len(result.findings)
     return result
 

@@ -98,6 +98,7 @@ def audit(
             run_id=check_run_id(run_id) if run_id else None,
             fleet=fleet,
             progress=watched.progress,
+            fail_on=threshold,
         )
         watched.finish(result, result.audit_exit_code(threshold))
         if report:

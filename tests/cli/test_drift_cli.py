@@ -275,6 +275,20 @@ def audit_config(tmp_path: Path, repo: GitRepo, live: Path) -> Path:
     return config
 
 
+def test_the_stored_exit_code_is_judged_at_the_commands_fail_on(
+    git_repo: GitRepo, tmp_path: Path
+) -> None:
+    git_repo.write("ml/config.yaml", CONFIGMAP)
+    git_repo.commit()
+    config = audit_config(tmp_path, git_repo, snapshot(tmp_path, live_configmap("0.1")))
+    at_config = run_cli("audit", "--config", str(config))  # fail_on: high, the drift is medium
+    stricter = run_cli("audit", "--config", str(config), "--fail-on", "medium")
+    assert (at_config.code, stricter.code) == (0, 1), (at_config.err, stricter.err)
+    db = sqlite3.connect(tmp_path / "audit.db")
+    stored = [code for (code,) in db.execute("select exit_code from runs order by started")]
+    assert stored == [0, 1]
+
+
 def test_bad_input_records_a_failed_run_and_nothing_half_written(
     git_repo: GitRepo, tmp_path: Path
 ) -> None:
