@@ -137,11 +137,12 @@ def parse_trust(
         if "lockfile" in datasets_raw
         else None
     )
-    # what the digest covers: every authority with its files' content, every rule, datasets
+    # what the digest covers: every authority with its files' content, every rule, datasets,
+    # all as written: the same policy checked out elsewhere (another replica, CI) has one digest
     canonical = {
         "authorities": described,
         "models": list(models),
-        "datasets": {"lockfile": datasets.lockfile},
+        "datasets": {"lockfile": datasets_raw.get("lockfile")},
     }
     digest = hashlib.sha256(json.dumps(canonical, sort_keys=True, default=str).encode()).hexdigest()
     return TrustPolicy(
@@ -186,7 +187,7 @@ def _authorities(
                 "name": name,
                 "kind": kind,
                 "spec": item[kind],
-                "files": [(str(p), _file_digest(p)) for p in authority.files()],
+                "files": [_file_digest(p) for p in authority.files()],
             }
         )
     return by_name, described

@@ -124,6 +124,23 @@ def test_policy_digest_changes_with_the_key_file_contents(
     assert load_trust_policy(path).digest != before
 
 
+def test_policy_digest_is_the_same_wherever_the_policy_is_checked_out(
+    tmp_path: Path, keys: dict[str, KeyPair]
+) -> None:
+    digests = []
+    for checkout in ("replica-a", "elsewhere/replica-b"):
+        folder = tmp_path / checkout
+        folder.mkdir(parents=True)
+        (folder / "k.pub").write_bytes(keys["ec-p256"].public.read_bytes())
+        policy = folder / "trust.yaml"
+        policy.write_text(
+            "trust:\n  authorities: [{name: k, key: k.pub}]\n"
+            "  models: [{match: {}, require: [k]}]\n  datasets: {lockfile: dvc.lock}\n"
+        )
+        digests.append(load_trust_policy(policy).digest)
+    assert digests[0] == digests[1]
+
+
 def test_trust_section_of_auditor_yaml_is_read_with_its_lines(
     write_policy: WritePolicy, keys: dict[str, KeyPair]
 ) -> None:
