@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import json
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,6 +47,12 @@ class _Loader(_Base):  # type: ignore[misc]
         # flattens them in; without `<<` in the text there can be none, and nothing is copied.
         self.may_merge = "<<" in stream or "merge" in stream
 
+    def construct_interned_str(self, node: yaml.ScalarNode) -> str:
+        # Manifests repeat the same keys and values (`name`, `image`, `TCP`) in every object:
+        # one string each halves what parsed manifests hold, and what the parallel parser's
+        # child pickles back (pickle writes an object seen before as a reference).
+        return sys.intern(self.construct_scalar(node))
+
     def construct_mapping(self, node: yaml.Node, deep: bool = False) -> dict[Any, Any]:
         own = (
             [pair for pair in node.value if pair[0].tag != _MERGE]
@@ -71,6 +78,8 @@ class _Loader(_Base):  # type: ignore[misc]
                 )
             first[key] = key_node
 
+
+_Loader.add_constructor("tag:yaml.org,2002:str", _Loader.construct_interned_str)
 
 DEFAULT_MAX_BYTES = 8 * 1024 * 1024
 # A document may use anchors and aliases, but once expanded it may not be more than this many
@@ -229,6 +238,27 @@ def iter_yaml_documents(text: str, source: str, *, keep_nodes: bool = False) -> 
         loader.dispose()
 
 
+def decode_text(content: bytes, source: str) -> str:
+    """A file's bytes as text (UTF-8, a byte-order mark dropped), InputError naming the file
+    when they are not. A caller holding a large file decodes it first and lets the bytes go,
+    so that they are not kept alongside the text and the objects parsed from it."""
+    try:
+        return content.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"not UTF-8 text (byte {exc.start})", file=source) from None
+
+
+def _looks_json(text: str) -> bool:
+    """`{` first and `}` last, whitespace aside, without copying the text (a snapshot can be
+    hundreds of megabytes)."""
+    start, end = 0, len(text) - 1
+    while start <= end and text[start].isspace():
+        start += 1
+    while end > start and text[end].isspace():
+        end -= 1
+    return start < end and text[start] == "{" and text[end] == "}"
+
+
 def load_documents(
     content: bytes | str,
     source: str,
@@ -244,16 +274,8 @@ def load_documents(
     """
     size = len(content)
     check_size(size, source, max_bytes)
-    if isinstance(content, bytes):
-        try:
-            text = content.decode("utf-8-sig")
-        except UnicodeDecodeError as exc:
-            raise InputError(f"not UTF-8 text (byte {exc.start})", file=source) from None
-    else:
-        text = content
-    stripped = text.lstrip()
-    looks_json = stripped.startswith("{") and stripped.rstrip().endswith("}")
-    if not keep_nodes and (source.endswith(".json") or looks_json):
+    text = decode_text(content, source) if isinstance(content, bytes) else content
+    if not keep_nodes and (source.endswith(".json") or _looks_json(text)):
         try:
             with gc_paused():
                 data = json.loads(text, object_pairs_hook=_unique_object)

@@ -12,14 +12,15 @@ files are parsed here, one after the other.
 from __future__ import annotations
 
 import contextlib
-import multiprocessing
 import os
 import signal
 from collections.abc import Callable, Iterator, Sequence
-from multiprocessing.connection import Connection
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from auditor.errors import InputError
+
+if TYPE_CHECKING:  # multiprocessing loads only when there is enough to parse in two processes
+    from multiprocessing.connection import Connection
 
 Item = TypeVar("Item")
 Parsed = TypeVar("Parsed")
@@ -36,6 +37,12 @@ def _cores() -> int:
         return os.cpu_count() or 1
 
 
+def _can_fork() -> bool:
+    import multiprocessing
+
+    return "fork" in multiprocessing.get_all_start_methods()
+
+
 def parse_all(
     items: Sequence[Item], sizes: Sequence[int], parse: Callable[[Item], Parsed]
 ) -> Iterator[Parsed]:
@@ -43,11 +50,7 @@ def parse_all(
     items are large enough and a second core is there. An InputError from `parse` is raised
     for the first item (in order) that had one."""
     total = sum(sizes)
-    if (
-        total < PARALLEL_MIN_BYTES
-        or _cores() < 2
-        or "fork" not in multiprocessing.get_all_start_methods()
-    ):
+    if total < PARALLEL_MIN_BYTES or _cores() < 2 or not _can_fork():
         yield from (parse(item) for item in items)
         return
     split, seen = len(items), 0
@@ -56,6 +59,8 @@ def parse_all(
             split = index
             break
         seen += size
+    import multiprocessing
+
     context: Any = multiprocessing.get_context("fork")
     ours, theirs = context.Pipe(duplex=False)
     child = context.Process(

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from auditor.drift.managed_fields import managed_entries
+from auditor.drift.managed_fields import has_managed_entries
 from auditor.model import Resource
 
 SNAPSHOT_PREFIX = "snapshot:"
@@ -33,7 +33,7 @@ def blind_spots(compared: Sequence[Resource]) -> tuple[str, ...]:
         by_origin.setdefault(resource.origin, []).append(resource)
     notes = []
     for origin, resources in by_origin.items():
-        blind = [r for r in resources if not managed_entries(r.body)]
+        blind = [r for r in resources if not has_managed_entries(r.body)]
         if blind:
             notes.append(_note(origin, resources, blind))
     return tuple(notes)

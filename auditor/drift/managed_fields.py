@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,17 +31,8 @@ class ManagedEntry:
 
 def managed_entries(body: Mapping[str, Any]) -> tuple[ManagedEntry, ...]:
     """The object's managedFields entries that carry a fieldsV1 set."""
-    metadata = body.get("metadata")
-    raw = metadata.get("managedFields") if isinstance(metadata, Mapping) else None
-    if not isinstance(raw, list):
-        return ()
     out = []
-    for item in raw:
-        if not isinstance(item, Mapping):
-            continue
-        fields = item.get("fieldsV1")
-        if not isinstance(fields, Mapping) or item.get("fieldsType", "FieldsV1") != "FieldsV1":
-            continue
+    for item, fields in _field_sets(body):
         time = item.get("time")
         out.append(
             ManagedEntry(
@@ -53,6 +44,24 @@ def managed_entries(body: Mapping[str, Any]) -> tuple[ManagedEntry, ...]:
             )
         )
     return tuple(out)
+
+
+def has_managed_entries(body: Mapping[str, Any]) -> bool:
+    """Whether `managed_entries` would find any, without building them."""
+    return next(_field_sets(body), None) is not None
+
+
+def _field_sets(body: Mapping[str, Any]) -> Iterator[tuple[Mapping[str, Any], Fields]]:
+    metadata = body.get("metadata")
+    raw = metadata.get("managedFields") if isinstance(metadata, Mapping) else None
+    if not isinstance(raw, list):
+        return
+    for item in raw:
+        if not isinstance(item, Mapping):
+            continue
+        fields = item.get("fieldsV1")
+        if isinstance(fields, Mapping) and item.get("fieldsType", "FieldsV1") == "FieldsV1":
+            yield item, fields
 
 
 @functools.lru_cache(maxsize=8192)

@@ -14,7 +14,7 @@ from auditor.config import Limits
 from auditor.errors import InputError
 from auditor.model import Resource
 from auditor.objects import flatten, is_object, to_resource
-from auditor.safeyaml import Document, load_documents
+from auditor.safeyaml import Document, decode_text, load_documents
 
 __all__ = ["read_snapshots"]
 
@@ -48,10 +48,13 @@ def read_snapshots(
 
 
 def _read_file(path: str, *, cluster: str, limits: Limits) -> Iterator[tuple[Resource, str]]:
-    content = _read_bytes(path, limits.max_snapshot_bytes)
-    if not content.strip():
+    # decoded at once, the bytes never kept: a large snapshot is held as text only while it is
+    # parsed, not twice over beside the objects parsed from it
+    text = decode_text(_read_bytes(path, limits.max_snapshot_bytes), path)
+    if not text or text.isspace():
         raise _holds_nothing(path, "the file is empty")
-    docs = load_documents(content, source=path, max_bytes=limits.max_snapshot_bytes)
+    docs = load_documents(text, source=path, max_bytes=limits.max_snapshot_bytes)
+    del text
     found = list(flatten(_typed_items(docs), path))
     # `kubectl get` always prints a List or an object, a List with `items: []` when nothing
     # matched: a file with neither is a failed or interrupted export

@@ -36,7 +36,7 @@ def setup_logging(verbosity: int, fmt: LogFormat | None = None) -> None:
     """Configures the root logger for the process: one handler on stderr."""
     fmt = fmt or log_format()
     handler = _StderrHandler(sys.stderr)
-    handler.setFormatter(_json_formatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT))
+    handler.setFormatter(_JsonFormatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT))
     root = logging.getLogger()
     # ours replaces ours (a second call), never a handler the embedding program put there
     root.handlers = [h for h in root.handlers if not isinstance(h, _StderrHandler)] + [handler]
@@ -48,6 +48,20 @@ def setup_logging(verbosity: int, fmt: LogFormat | None = None) -> None:
 
 class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """auditor's own handler, told apart from others on the root logger."""
+
+
+class _JsonFormatter(logging.Formatter):
+    """structlog's JSON lines, built at the first record: importing structlog (and the rich and
+    asyncio it pulls in) is a tenth of a second that a run which logs nothing never pays."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._structlog: logging.Formatter | None = None
+
+    def format(self, record: logging.LogRecord) -> str:
+        if self._structlog is None:
+            self._structlog = _json_formatter()
+        return self._structlog.format(record)
 
 
 def _json_formatter() -> logging.Formatter:

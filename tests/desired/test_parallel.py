@@ -9,7 +9,9 @@ import pytest
 
 from auditor.desired import parallel
 from auditor.errors import InputError
+from auditor.model import DesiredState
 from auditor.safeyaml import load_documents
+from tests.desired.conftest import GitRepo, deployment
 
 
 def parse(item: tuple[str, str]) -> list[object]:
@@ -22,7 +24,7 @@ FILES = [(f"f{i}.yaml", f"kind: ConfigMap\nmetadata: {{name: c{i}, pid: x}}\n") 
 
 @pytest.fixture
 def forked(monkeypatch: pytest.MonkeyPatch) -> None:
-    if "fork" not in parallel.multiprocessing.get_all_start_methods():
+    if not parallel._can_fork():
         pytest.fail("these tests need fork (Linux, macOS)")
     monkeypatch.setattr(parallel, "PARALLEL_MIN_BYTES", 0)
     monkeypatch.setattr(parallel, "_cores", lambda: 2)
@@ -66,3 +68,21 @@ def test_small_inputs_are_parsed_here(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(parallel, "_cores", lambda: 2)
     pids = list(parallel.parse_all(FILES, [10] * len(FILES), lambda item: os.getpid()))
     assert set(pids) == {os.getpid()}
+
+
+def test_manifests_read_in_two_processes_are_what_one_process_reads(
+    repo: GitRepo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for i in range(12):
+        repo.write(f"apps/app{i}.yaml", deployment(f"d{i}") + "---\n" + deployment(f"e{i}"))
+    repo.commit()
+    alone = repo.read()
+    monkeypatch.setattr(parallel, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(parallel, "_cores", lambda: 2)
+    both = repo.read()
+
+    def seen(state: DesiredState) -> list[tuple[object, ...]]:
+        return [(r.ref, dict(r.body), r.origin, r.line) for r in state.resources]
+
+    assert seen(both) == seen(alone)
+    assert len(both.resources) == 24 and both.resources[1].line == 8  # after 6 lines and ---

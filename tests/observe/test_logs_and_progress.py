@@ -136,3 +136,23 @@ def test_setting_up_logging_twice_keeps_one_handler_and_leaves_others_alone() ->
         assert root.level == logging.INFO
     finally:
         root.handlers, root.level = saved[0], saved[1]
+
+
+def test_json_logs_load_structlog_only_when_a_line_is_written() -> None:
+    # structlog (and the rich and asyncio it imports) is a tenth of a second of every start-up;
+    # a run that logs nothing, such as a clean `auditor drift`, should not pay for it
+    script = (
+        "import logging, sys\n"
+        "from auditor.observe.logs import setup_logging\n"
+        "setup_logging(0, 'json')\n"
+        "print('structlog' in sys.modules)\n"
+        "logging.getLogger('auditor.test').warning('cluster %s unread', 'prod')\n"
+        "print('structlog' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.split() == ["False", "True"]
+    line = json.loads(done.stderr)
+    assert line["event"] == "cluster prod unread"
+    assert line["level"] == "warning"
