@@ -16,6 +16,8 @@ puts them together for a run (it is a composer like `pipeline`, which
    templates see `input.review`) is evaluated by policies compiled once (`CompiledPolicies`).
 4. Deny on a failed required signature, digest binding or dataset check, or any deny or
    violation; a policy that errored denies too (fail closed). Warn rules become warnings.
+   With `provenance.commit_signers`, the commit the attestations come from must be signed as
+   an audit requires of its commit (checked once per commit): else its findings deny too.
 
 A verification that cannot finish raises `DecisionError`; the server turns it, like any other
 exception or an overrun of the time budget, into a denial (or fail-open where configured).
@@ -92,6 +94,9 @@ class Verified:
 # lockfiles are read again by every decision that verifies, and a read is a round trip to the
 # `git cat-file` process. Small files only, so the memory they take stays bounded.
 KEPT_FILES = 1024
+# Commits whose signature verdict is kept (the background refresh moves to a new one now and
+# then; past this many, the kept verdicts are dropped and the current commit checked again).
+KEPT_COMMITS = 16
 KEPT_FILE_BYTES = 64 * 1024
 
 
@@ -244,6 +249,8 @@ class Decider:
         self._verify = verify or self._verify_with_stage
         self._material: LRU[tuple[str, ...], tuple[str, str]] = LRU(max(settings.cache_size, 1))
         self._lockfile = lockfile_in_repo(config) if config.trust is not None else None
+        self._commits: dict[str, tuple[Finding, ...]] = {}  # commit signature findings
+        self._commits_lock = threading.Lock()
         # the bundle files model-signing reads, written once for every decision of this worker
         # (filed by content digest) rather than into a folder made and removed per decision
         self._bundle_dir = make_temp_dir("admission-bundles") if config.trust is not None else None
@@ -306,15 +313,45 @@ class Decider:
         if model is None or self.config.trust is None or self.attestations is None:
             return None, False, self.commit
         files = self.attestations.files()
+        signed = self._commit_findings(files, only_cached)
         key = self._cache_key(resource, model, files, only_cached)
         found = self.provenance_cache.get(key)
         if found is not None:
-            return found, True, files.commit
+            return _with_commit(found, signed), True, files.commit
         if only_cached:
             raise _NotCached()
         verified = self._verify(resource, files)
         self.provenance_cache.put(key, verified)
-        return verified, False, files.commit
+        return _with_commit(verified, signed), False, files.commit
+
+    def _commit_findings(self, files: SharedFiles, only_cached: bool) -> tuple[Finding, ...]:
+        """The findings of the attestations' commit signature (`provenance.commit_signers`),
+        checked once per commit as the audit checks its commit: attestations from a commit
+        nobody allowed signed are not evidence. One that cannot be checked denies."""
+        if not self.config.provenance.verifies_commits:
+            return ()
+        found = self._commits.get(files.commit)
+        if found is not None:
+            return found
+        if only_cached:
+            raise _NotCached()
+        with self._commits_lock:
+            found = self._commits.get(files.commit)
+            if found is None:
+                stage = ProvenanceStage(self.config)
+                stage.start(self.config.git.repo, files)
+                stage.verify_commit()
+                outcome = stage.outcome()
+                if outcome.errors:
+                    raise DecisionError(
+                        "the attestations' commit signature could not be checked: "
+                        + "; ".join(e.message for e in outcome.errors)
+                    )
+                found = outcome.findings
+                if len(self._commits) >= KEPT_COMMITS:
+                    self._commits.clear()  # commits gone by; the current one is checked again
+                self._commits[files.commit] = found
+        return found
 
     def _cache_key(
         self, resource: Resource, model: ModelRef, files: CommitFiles, only_cached: bool
@@ -425,6 +462,11 @@ class Decider:
             self.attestations.close()
         if self._bundle_dir is not None:
             shutil.rmtree(self._bundle_dir, ignore_errors=True)
+
+
+def _with_commit(verified: Verified, signed: tuple[Finding, ...]) -> Verified:
+    """The model's verification and the findings of the commit its attestations came from."""
+    return Verified(verified.result, verified.findings + signed) if signed else verified
 
 
 def _bundle_digest(directory: AttestationDirectory) -> str:
