@@ -16,6 +16,8 @@ puts them together for a run (it is a composer like `pipeline`, which
    templates see `input.review`) is evaluated by policies compiled once (`CompiledPolicies`).
 4. Deny on a failed required signature, digest binding or dataset check, or any deny or
    violation; a policy that errored denies too (fail closed). Warn rules become warnings.
+   With `provenance.commit_signers`, the commit the attestations come from must be signed as
+   an audit requires of its commit (checked once per commit): else its findings deny too.
 
 A verification that cannot finish raises `DecisionError`; the server turns it, like any other
 exception or an overrun of the time budget, into a denial (or fail-open where configured).
@@ -28,6 +30,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -61,6 +64,7 @@ from auditor.provenance.checks.attestations import AttestationDirectory, attesta
 from auditor.provenance.stage import ProvenanceStage
 from auditor.scope import KindSelector, Scope
 from auditor.serving import ATTESTATIONS_ANNOTATION, model_ref, serving_annotations
+from auditor.tempdirs import make_temp_dir
 
 log = logging.getLogger(__name__)
 
@@ -86,14 +90,26 @@ class Verified:
     findings: tuple[Finding, ...]
 
 
+# Files of a commit kept in memory once read (a commit's files never change): attestations and
+# lockfiles are read again by every decision that verifies, and a read is a round trip to the
+# `git cat-file` process. Small files only, so the memory they take stays bounded.
+KEPT_FILES = 1024
+# Commits whose signature verdict is kept (the background refresh moves to a new one now and
+# then; past this many, the kept verdicts are dropped and the current commit checked again).
+KEPT_COMMITS = 16
+KEPT_FILE_BYTES = 64 * 1024
+
+
 class SharedFiles:
     """One commit's files for several threads: the reader behind them (one `git cat-file`
     process) serves one read at a time, so each read takes a lock, and verifications run side
-    by side between reads (hashing and signature checks release the GIL)."""
+    by side between reads (hashing and signature checks release the GIL). Small files are
+    read once and kept."""
 
     def __init__(self, files: CommitFiles) -> None:
         self._files = files
         self._lock = threading.Lock()
+        self._kept: LRU[tuple[str, str], GitFile | None] = LRU(KEPT_FILES)
         self.commit = files.commit
         self.git_dir = files.git_dir
 
@@ -110,8 +126,15 @@ class SharedFiles:
             return self._files.child_paths(directory)
 
     def file(self, shown: str, resolved: str) -> GitFile | None:
+        key = (shown, resolved)
+        found = self._kept.get(key)
+        if found is not None:
+            return found
         with self._lock:
-            return self._files.file(shown, resolved)
+            found = self._files.file(shown, resolved)
+        if found is not None and found.data is not None and len(found.data) <= KEPT_FILE_BYTES:
+            self._kept.put(key, found)
+        return found
 
     def close(self) -> None:
         with self._lock:
@@ -226,6 +249,11 @@ class Decider:
         self._verify = verify or self._verify_with_stage
         self._material: LRU[tuple[str, ...], tuple[str, str]] = LRU(max(settings.cache_size, 1))
         self._lockfile = lockfile_in_repo(config) if config.trust is not None else None
+        self._commits: dict[str, tuple[Finding, ...]] = {}  # commit signature findings
+        self._commits_lock = threading.Lock()
+        # the bundle files model-signing reads, written once for every decision of this worker
+        # (filed by content digest) rather than into a folder made and removed per decision
+        self._bundle_dir = make_temp_dir("admission-bundles") if config.trust is not None else None
 
     @property
     def commit(self) -> str:
@@ -285,15 +313,45 @@ class Decider:
         if model is None or self.config.trust is None or self.attestations is None:
             return None, False, self.commit
         files = self.attestations.files()
+        signed = self._commit_findings(files, only_cached)
         key = self._cache_key(resource, model, files, only_cached)
         found = self.provenance_cache.get(key)
         if found is not None:
-            return found, True, files.commit
+            return _with_commit(found, signed), True, files.commit
         if only_cached:
             raise _NotCached()
         verified = self._verify(resource, files)
         self.provenance_cache.put(key, verified)
-        return verified, False, files.commit
+        return _with_commit(verified, signed), False, files.commit
+
+    def _commit_findings(self, files: SharedFiles, only_cached: bool) -> tuple[Finding, ...]:
+        """The findings of the attestations' commit signature (`provenance.commit_signers`),
+        checked once per commit as the audit checks its commit: attestations from a commit
+        nobody allowed signed are not evidence. One that cannot be checked denies."""
+        if not self.config.provenance.verifies_commits:
+            return ()
+        found = self._commits.get(files.commit)
+        if found is not None:
+            return found
+        if only_cached:
+            raise _NotCached()
+        with self._commits_lock:
+            found = self._commits.get(files.commit)
+            if found is None:
+                stage = ProvenanceStage(self.config)
+                stage.start(self.config.git.repo, files)
+                stage.verify_commit()
+                outcome = stage.outcome()
+                if outcome.errors:
+                    raise DecisionError(
+                        "the attestations' commit signature could not be checked: "
+                        + "; ".join(e.message for e in outcome.errors)
+                    )
+                found = outcome.findings
+                if len(self._commits) >= KEPT_COMMITS:
+                    self._commits.clear()  # commits gone by; the current one is checked again
+                self._commits[files.commit] = found
+        return found
 
     def _cache_key(
         self, resource: Resource, model: ModelRef, files: CommitFiles, only_cached: bool
@@ -338,7 +396,8 @@ class Decider:
 
     def _verify_with_stage(self, resource: Resource, files: CommitFiles) -> Verified:
         """The provenance stage, exactly as an audit runs it, over this one object."""
-        stage = ProvenanceStage(self.config)
+        # no model verification is kept beyond the verdict cache (its TTL, `cache_size: 0`)
+        stage = ProvenanceStage(self.config, bundle_dir=self._bundle_dir, cache_models=False)
         try:
             stage.start(self.config.git.repo, files)
             model = model_ref(resource.body)
@@ -366,6 +425,19 @@ class Decider:
         provenance = verified.result.to_json() if verified is not None else None
         if verified is None and model is not None:
             provenance = ProvenanceResult.not_configured().to_json()
+        review = request.to_policy_json()
+        # What the input document is made of (the rest of it, resource and model, is read
+        # from the request, and repo and cluster are the decider's own), without the uid: it
+        # differs on every request and no policy should judge by it. Built and hashed only
+        # this far on the cached path; the document itself only when it is evaluated.
+        key = _digest(
+            {"request": {**review, "uid": ""}, "provenance": provenance, "commit": commit}
+        )
+        found = self.policy_cache.get(key)
+        if found is not None:
+            return found
+        if only_cached:
+            raise _NotCached()
         document = build_input(
             resource=resource,
             desired=resource,
@@ -376,15 +448,8 @@ class Decider:
             context="admission",
             model=model,
             provenance=provenance,
-            request=request.to_policy_json(),
+            request=review,
         )
-        # the uid differs on every request and no policy should judge by it: not in the key
-        key = _digest({**document, "request": {**document["request"], "uid": ""}})
-        found = self.policy_cache.get(key)
-        if found is not None:
-            return found
-        if only_cached:
-            raise _NotCached()
         outcome = self.policies.evaluate(resource.ref, document)
         if not any(e.result == "error" for e in outcome.evaluations):
             self.policy_cache.put(key, outcome)
@@ -395,6 +460,13 @@ class Decider:
             self.policies.close()
         if self.attestations is not None:
             self.attestations.close()
+        if self._bundle_dir is not None:
+            shutil.rmtree(self._bundle_dir, ignore_errors=True)
+
+
+def _with_commit(verified: Verified, signed: tuple[Finding, ...]) -> Verified:
+    """The model's verification and the findings of the commit its attestations came from."""
+    return Verified(verified.result, verified.findings + signed) if signed else verified
 
 
 def _bundle_digest(directory: AttestationDirectory) -> str:
@@ -432,7 +504,10 @@ def _named(subject: Mapping[str, Any], request: AdmissionRequest) -> dict[str, A
 
 
 def _digest(document: Mapping[str, Any]) -> str:
-    text = json.dumps(document, sort_keys=True, separators=(",", ":"), default=str)
+    # Keys in the order they came: the same object sent again comes in the same order, and
+    # one in another order is only a cache miss. Sorting the keys was a large part of a cached
+    # answer's time.
+    text = json.dumps(document, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -492,19 +567,28 @@ def build_decider(config: Config) -> Decider:
 
 
 class StoreSink:
-    """Writes decisions to the store; opened lazily in the thread that writes (a sqlite
-    connection belongs to the thread that made it)."""
+    """Writes decisions to the store, opened in the thread that writes (a sqlite connection
+    belongs to the thread that made it) when that thread starts: the first decisions do not
+    wait for the store's import and migrations. A store that cannot be opened then is tried
+    again at each batch (each failure counted by the writer)."""
 
     def __init__(self, path: str) -> None:
         self.path = path
         self._store: Any = None
+        try:
+            self._open()
+        except Exception as exc:
+            log.error("admission: store %s not opened (tried again per batch): %s", path, exc)
 
-    def __call__(self, decisions: Sequence[AdmissionDecision]) -> None:
+    def _open(self) -> Any:
         if self._store is None:
             from auditor.store import Store
 
             self._store = Store.open(self.path)
-        self._store.record_decisions(decisions)
+        return self._store
+
+    def __call__(self, decisions: Sequence[AdmissionDecision]) -> None:
+        self._open().record_decisions(decisions)
 
     def close(self) -> None:
         if self._store is not None:
@@ -515,6 +599,7 @@ class StoreSink:
 def create_app() -> Any:
     """The ASGI app of one server worker, from the settings `auditor admission serve` put in
     the environment (uvicorn calls this factory in every worker it starts)."""
+    import auditor.store  # noqa: F401  (now, not in the writer thread as decisions arrive)
     from auditor.admission.server import create_app as server_app
 
     config = load_config(os.environ[CONFIG_ENV])

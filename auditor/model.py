@@ -835,6 +835,8 @@ class RunReport:
     previous: Run | None = None
     resolved: tuple[ReportFinding, ...] = ()
     trend: tuple[Run, ...] = ()
+    # the webhook's decisions since the previous run; None when the store holds none at all
+    admission: AdmissionSummary | None = None
 
     @property
     def complete(self) -> bool:
@@ -943,3 +945,83 @@ class AdmissionDecision:
         verb = "denied" if not self.allowed else "allowed"
         lines = "; ".join(f"{r.check}: {r.message}" for r in self.reasons)
         return f"auditor {verb} {self.request.display()}" + (f": {lines}" if lines else "")
+
+
+@dataclass(frozen=True, slots=True)
+class StoredDecision:
+    """One row of `admission_decisions` read back: what a report shows of a decision."""
+
+    time: datetime
+    cluster: str
+    api_version: str
+    kind: str
+    namespace: str
+    name: str
+    operation: str
+    user: str
+    dry_run: bool
+    result: DecisionResult
+    reasons: tuple[DecisionReason, ...]
+    commit: str
+
+    @property
+    def allowed(self) -> bool:
+        return self.result in ("allow", "skip", "fail_open")
+
+    def display(self) -> str:
+        """`Deployment ml-prod/llm-server`, as every other message names an object."""
+        return (
+            f"{self.kind} {self.namespace}/{self.name}"
+            if self.namespace
+            else f"{self.kind} {self.name}"
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "time": iso(self.time),
+            "cluster": self.cluster,
+            "resource": {
+                "apiVersion": self.api_version,
+                "kind": self.kind,
+                "namespace": self.namespace,
+                "name": self.name,
+            },
+            "operation": self.operation,
+            "user": self.user,
+            "dry_run": self.dry_run,
+            "result": self.result,
+            "reasons": [r.to_json() for r in self.reasons],
+            "commit": self.commit,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class AdmissionSummary:
+    """The webhook's decisions between the previous run and this one, as a run's report shows
+    them: counts by result, the commits the decisions used, and the latest denials.
+
+    The window is (`since`, `until`]: the previous run's end (None: no previous run, every
+    earlier decision counts) to this run's end, so each decision falls in one run's report.
+    """
+
+    since: datetime | None
+    until: datetime | None
+    counts: Mapping[str, int]  # by result, every one of DECISION_RESULTS
+    commits: Mapping[str, int]  # decisions per attestations' commit used ("" for none)
+    denials: tuple[StoredDecision, ...]  # newest first, at most a few
+    denials_total: int  # every denial in the window (deny and fail-closed errors)
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "since": iso(self.since),
+            "until": iso(self.until),
+            "total": self.total,
+            "counts": dict(self.counts),
+            "commits": dict(self.commits),
+            "denials_total": self.denials_total,
+            "latest_denials": [d.to_json() for d in self.denials],
+        }

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
@@ -27,6 +28,9 @@ class Sink(Protocol):
 
 
 _STOP = object()
+# How long the writer waits after a decision for others to write with it: a decision reaches
+# the store this much later at most, never a response.
+LINGER_SECONDS = 0.05
 
 
 class DecisionWriter:
@@ -38,11 +42,13 @@ class DecisionWriter:
         *,
         capacity: int,
         batch: int = 500,
+        linger: float = LINGER_SECONDS,
         on_error: Callable[[str, int], None] = lambda kind, n: None,
     ) -> None:
         self._queue: queue.Queue[object] = queue.Queue(maxsize=capacity)
         self._sink_factory = sink_factory
         self._batch = batch
+        self._linger = linger
         self._on_error = on_error
         self._thread = threading.Thread(target=self._run, name="auditor-decisions", daemon=True)
         self._thread.start()
@@ -63,17 +69,27 @@ class DecisionWriter:
         self._queue.put(_STOP)  # blocks only if full, while the thread is draining it
         self._thread.join(timeout)
 
+    def _take(self) -> list[object]:
+        """The next batch: the first decision queued, then, `linger` seconds later, whatever
+        else is queued (a transaction per decision would keep this thread, and the GIL, busy
+        at a few hundred decisions a second; sleeping rather than waiting on the queue spares
+        the server a thread wake-up per decision)."""
+        items = [self._queue.get()]
+        if items[0] is not _STOP and self._linger > 0:
+            time.sleep(self._linger)
+        while len(items) < self._batch and items[-1] is not _STOP:
+            try:
+                items.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        return items
+
     def _run(self) -> None:
         sink = self._sink_factory()
         try:
             stopping = False
             while not stopping:
-                items = [self._queue.get()]
-                while len(items) < self._batch:
-                    try:
-                        items.append(self._queue.get_nowait())
-                    except queue.Empty:
-                        break
+                items = self._take()
                 stopping = any(item is _STOP for item in items)
                 batch = [i for i in items if isinstance(i, AdmissionDecision)]
                 if batch:

@@ -3,14 +3,14 @@ decided, from the store). The library is `auditor.admit` and `auditor.admission`
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import click
 
-from auditor.cli.history import DATE_FORMATS
-from auditor.cli.options import output_option, print_json
-from auditor.cli.stored import open_store, store_option
+from auditor.cli.decisions import DATE_FORMATS, decision_filters, show_decisions
+from auditor.cli.options import output_option
+from auditor.cli.stored import store_option
 from auditor.errors import ConfigError
 
 
@@ -70,33 +70,28 @@ def serve(
     )
 
 
-def _line(row: dict[str, object]) -> str:
-    where = f"{row['namespace']}/{row['name']}" if row["namespace"] else row["name"]
-    head = (
-        f"{row['time']} {str(row['result']).upper():9} {row['operation']:6} {row['kind']} {where}"
-    )
-    reasons = row["reasons"] if isinstance(row["reasons"], list) else []
-    lines = [head] + [f"    {r['check']}: {r['message']}" for r in reasons]
-    return "\n".join(lines)
-
-
 @admission.command("decisions")
 @store_option
 @click.option("--denied", is_flag=True, help="only denials (fail-closed errors included)")
 @click.option("--since", type=click.DateTime(DATE_FORMATS), help="only at or after (UTC)")
-@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+@decision_filters
 @output_option
 def decisions(
-    store_path: str, denied: bool, since: datetime | None, limit: int, output: str
+    store_path: str,
+    denied: bool,
+    since: datetime | None,
+    results: tuple[str, ...],
+    namespace: str | None,
+    limit: int | None,
+    output: str,
 ) -> None:
-    """The webhook's decisions, newest first."""
-    with open_store(store_path) as store:
-        rows = store.decisions(
-            denied_only=denied, since=since.replace(tzinfo=UTC) if since else None, limit=limit
-        )
-    if output == "json":
-        print_json({"decisions": rows})
-        return
-    for row in rows:
-        click.echo(_line(row))
-    click.echo(f"{len(rows)} decisions", err=True)
+    """The webhook's decisions, newest first (also `auditor findings --admission`)."""
+    show_decisions(
+        store_path,
+        output=output,
+        denied_only=denied,
+        results=results,
+        namespace=namespace,
+        since=since,
+        limit=limit,
+    )

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from auditor.cli.decisions import DATE_FORMATS, decision_filters, show_decisions
 from auditor.cli.options import output_option, print_json
 from auditor.cli.stored import open_store, store_option
 from auditor.defaults import SEVERITIES
@@ -18,7 +19,6 @@ if TYPE_CHECKING:
     from auditor.model import ReportFinding
 
 CATEGORIES = ("drift", "provenance", "policy", "error")
-DATE_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%d %H:%M:%S"]
 
 
 def _day(moment: datetime | None) -> str:
@@ -40,6 +40,13 @@ def _line(item: ReportFinding) -> str:
     )
 
 
+def _refuse(given: dict[str, object], why: str, hint: str | None = None) -> None:
+    """A usage error for the first option given that does not apply."""
+    for option, value in given.items():
+        if value:
+            raise ConfigError(f"{option} {why}", key=option, hint=hint)
+
+
 @click.command()
 @store_option
 @click.option("--open", "open_only", is_flag=True, help="only findings still open")
@@ -48,8 +55,14 @@ def _line(item: ReportFinding) -> str:
 @click.option(
     "--since",
     type=click.DateTime(DATE_FORMATS),
-    help="only findings first seen at or after this date (UTC)",
+    help="only findings first seen (decisions made) at or after this date (UTC)",
 )
+@click.option(
+    "--admission",
+    is_flag=True,
+    help="the admission webhook's decisions instead of the audits' findings",
+)
+@decision_filters
 @output_option
 def findings(
     store_path: str,
@@ -57,9 +70,33 @@ def findings(
     severity: str | None,
     category: str | None,
     since: datetime | None,
+    admission: bool,
+    results: tuple[str, ...],
+    namespace: str | None,
+    limit: int | None,
     output: str,
 ) -> None:
-    """Every finding the store knows, once each as last seen, with its history."""
+    """Every finding the store knows, once each as last seen, with its history; with
+    --admission, the webhook's decisions, newest first (--result, --namespace, --limit)."""
+    if admission:
+        _refuse(
+            {"--open": open_only, "--severity": severity, "--category": category},
+            "filters findings, not admission decisions",
+            hint="with --admission: --result, --namespace, --since, --limit",
+        )
+        show_decisions(
+            store_path,
+            output=output,
+            results=results,
+            namespace=namespace,
+            since=since,
+            limit=limit,
+        )
+        return
+    _refuse(
+        {"--result": results, "--namespace": namespace, "--limit": limit},
+        "filters admission decisions: add --admission",
+    )
     with open_store(store_path) as store:
         found = store.known_findings(
             open_only=open_only,

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import os
 import shutil
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,12 +33,22 @@ class VerifiedBundles:
 
 
 class BundleVerifier:
-    """Per-run state: the temporary bundle files and the verifications already made."""
+    """Per-run state: the temporary bundle files and the verifications already made.
 
-    def __init__(self, trust: TrustPolicy) -> None:
+    `folder`: a folder of bundle files that outlives this verifier (the admission webhook's,
+    shared by every decision of a worker): bundles are filed in it by content digest, written
+    once and never removed here. `cache_models`: whether model-signing's own cache of model
+    verifications (by the model files' stat fingerprint) may answer.
+    """
+
+    def __init__(
+        self, trust: TrustPolicy, *, folder: Path | None = None, cache_models: bool = True
+    ) -> None:
         self._trust = trust
         self._verified: dict[tuple[Any, ...], ms.ModelVerification] = {}
-        self._tmp: Path | None = None
+        self._tmp: Path | None = folder
+        self._own_tmp = folder is None
+        self._cache_models = cache_models
 
     def verify(
         self,
@@ -66,7 +78,7 @@ class BundleVerifier:
         )
 
     def close(self) -> None:
-        if self._tmp is not None:
+        if self._tmp is not None and self._own_tmp:
             shutil.rmtree(self._tmp, ignore_errors=True)
             self._tmp = None
 
@@ -75,7 +87,13 @@ class BundleVerifier:
     ) -> ms.ModelVerification:
         if model:
             return ms.verify_model(
-                model, paths, self._trust, namespace=ref.namespace, name=ref.name, ref=ref
+                model,
+                paths,
+                self._trust,
+                namespace=ref.namespace,
+                name=ref.name,
+                ref=ref,
+                use_cache=self._cache_models,
             )
         return ms.verify_signatures(
             paths, self._trust, namespace=ref.namespace, name=ref.name, ref=ref, label=label
@@ -92,9 +110,17 @@ class BundleVerifier:
             path = folder / bundle.name
             if not path.exists():
                 # an oversized bundle is not read: an empty file makes model-signing refuse it
-                path.write_bytes(bundle.data if bundle.data is not None else b"")
+                _write_whole(path, bundle.data if bundle.data is not None else b"")
             paths.append(path)
         return paths
+
+
+def _write_whole(path: Path, data: bytes) -> None:
+    """Writes `path` so that no reader ever sees part of it: another thread sharing the folder
+    may look for the same bundle at the same time."""
+    partial = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
+    partial.write_bytes(data)
+    os.replace(partial, path)
 
 
 def _retarget(verification: ms.ModelVerification, ref: ResourceRef) -> ms.ModelVerification:

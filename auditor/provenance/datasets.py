@@ -21,12 +21,14 @@ and a subject digest that is not the model digest is `provenance.digest_mismatch
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from auditor import checks
 from auditor.errors import InputError, SourceError
+from auditor.lru import LRU
 from auditor.model import CommitFiles, Finding, ResourceRef, short_sha
 from auditor.provenance.gitfiles import AttestationPathError, normalize_repo_path, read_file
 from auditor.provenance.slsa import DatasetRef, Provenance, dataset_key
@@ -103,6 +105,11 @@ class PinnedDatasets:
     where: str
 
 
+# Lockfiles already read, by their bytes: the admission webhook needs the same one for every
+# decision that verifies, and parsing YAML is most of the cost.
+_PINNED: LRU[tuple[bytes, str, str], PinnedDatasets] = LRU(256)
+
+
 def pinned_datasets(files: CommitFiles, path: str, stages: str = "*") -> PinnedDatasets:
     """The outs of the `dvc.lock` at `path` in the audited commit, of the stages whose names
     match the glob `stages`.
@@ -119,13 +126,19 @@ def pinned_datasets(files: CommitFiles, path: str, stages: str = "*") -> PinnedD
         raise SourceError(f"the lockfile {where} does not exist: datasets cannot be compared")
     if file.data is None:
         raise SourceError(f"{where} is over the size limit")
+    key = (hashlib.sha256(file.data).digest(), where, stages)
+    found = _PINNED.get(key)
+    if found is not None:
+        return found
     try:
         names: list[str] | None = None
         if stages != "*":
             names = [n for n in _stage_names(file.data, where) if fnmatch.fnmatchcase(n, stages)]
-        return PinnedDatasets(read_dvc_lock(file.data, where, stages=names), where)
+        found = PinnedDatasets(read_dvc_lock(file.data, where, stages=names), where)
     except InputError as exc:
         raise SourceError(exc.diagnostics()) from None
+    _PINNED.put(key, found)
+    return found
 
 
 def _stage_names(data: bytes, source: str) -> list[str]:

@@ -14,6 +14,7 @@ Which resolved dependencies are datasets (attestations/README.md has the same ru
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 from collections import Counter
 from collections.abc import Mapping
@@ -24,6 +25,7 @@ import jsonschema
 import referencing
 import referencing.jsonschema
 
+from auditor.lru import LRU
 from auditor.provenance.dsse import (
     IN_TOTO_PAYLOAD_TYPE,
     MAX_PAYLOAD_BYTES,
@@ -208,12 +210,28 @@ def is_dataset(dependency: Mapping[str, Any]) -> bool:
     return isinstance(uri, str) and uri.startswith(DATASET_URI_PREFIXES)
 
 
+# Statements already read, by their bytes and name: the admission webhook reads the same
+# attestation for every decision that verifies, and schema validation is most of the cost.
+_READ: LRU[tuple[bytes, str, str], Provenance] = LRU(1024)
+
+
 def read_provenance(payload: VerifiedPayload | bytes, *, source: str = "provenance") -> Provenance:
     """The typed provenance of a verified DSSE payload (or bare statement bytes, for tests).
 
     Raises `MalformedStatementError` when the payload type, JSON, schema or predicate type is
     not an in-toto Statement v1 with SLSA Provenance v1.
     """
+    data = payload.payload if isinstance(payload, VerifiedPayload) else payload
+    kind = payload.payload_type if isinstance(payload, VerifiedPayload) else ""
+    key = (hashlib.sha256(data).digest(), kind, source)
+    found = _READ.get(key)
+    if found is None:
+        found = _read_provenance(payload, source=source)
+        _READ.put(key, found)
+    return found
+
+
+def _read_provenance(payload: VerifiedPayload | bytes, *, source: str) -> Provenance:
     if isinstance(payload, VerifiedPayload):
         if payload.payload_type != IN_TOTO_PAYLOAD_TYPE:
             raise MalformedStatementError(

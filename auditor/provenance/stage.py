@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 from auditor import checks
 from auditor.config import Config, lockfile_in_repo
@@ -63,7 +64,11 @@ class ProvenanceStage:
     `verify(...)` per cluster (its result feeds the policy inputs); `outcome()` at the end.
     """
 
-    def __init__(self, config: Config) -> None:
+    def __init__(
+        self, config: Config, *, bundle_dir: Path | None = None, cache_models: bool = True
+    ) -> None:
+        """`bundle_dir` and `cache_models`: see `BundleVerifier` (the admission webhook keeps
+        one folder of bundle files for all its decisions)."""
         if not config.verifies_provenance:
             raise ValueError("the provenance stage needs a trust policy or commit signers")
         self.config = config
@@ -73,7 +78,11 @@ class ProvenanceStage:
         self._lockfile = lockfile_in_repo(config) if config.trust is not None else None
         self._files: CommitFiles | None = None
         self._repo = ""
-        self._bundles = BundleVerifier(config.trust) if config.trust is not None else None
+        self._bundles = (
+            BundleVerifier(config.trust, folder=bundle_dir, cache_models=cache_models)
+            if config.trust is not None
+            else None
+        )
         self._locks: dict[tuple[str, str], PinnedDatasets | SourceError] = {}
         self._findings: list[Finding] = []
         self._records: list[Attestation] = []

@@ -20,7 +20,7 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
-from auditor.model import SEVERITIES, ReportFinding, RunReport
+from auditor.model import SEVERITIES, ReportFinding, RunReport, StoredDecision
 from auditor.reports.escaping import as_text, markdown_text, printable, truncated
 from auditor.reports.summary import Summary, TrendPoint, by_severity, summarize
 from auditor.shipped import shipped_path
@@ -78,6 +78,15 @@ def _changed_by(finding: ReportFinding) -> str:
     return " ".join(x for x in (who.manager, who.operation, who.time or "") if x)
 
 
+def _decided(decision: StoredDecision) -> str:
+    """The object a decision judged, with its cluster when it has one."""
+    return f"{decision.cluster}: {decision.display()}" if decision.cluster else decision.display()
+
+
+def _reasons(decision: StoredDecision) -> str:
+    return "; ".join(f"{r.check}: {r.message}" for r in decision.reasons)
+
+
 def _context(report: RunReport) -> dict[str, Any]:
     summary = summarize(report)
     return {
@@ -91,6 +100,8 @@ def _context(report: RunReport) -> dict[str, Any]:
         "findings": by_severity(report.findings),
         "resource": _resource,
         "changed_by": _changed_by,
+        "decided": _decided,
+        "reasons": _reasons,
         "clusters": ", ".join(c.name for c in report.run.clusters),
         "max_value": MAX_VALUE,
     }

@@ -73,6 +73,8 @@ def report_document(report: RunReport) -> dict[str, Any]:
         "errors": [e.to_json() for e in report.errors],
         "previous_run": report.previous.id if report.previous else None,
         "resolved_since_previous": [finding_json(f) for f in report.resolved],
+        # the webhook's decisions since the previous run; null when the store holds none
+        "admission": report.admission.to_json() if report.admission is not None else None,
         "policies": [
             {
                 "id": p.id,

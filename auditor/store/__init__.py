@@ -174,10 +174,23 @@ class Store:
     # Reading
 
     def decisions(
-        self, *, denied_only: bool = False, since: datetime | None = None, limit: int | None = None
+        self,
+        *,
+        denied_only: bool = False,
+        results: Sequence[str] = (),
+        namespace: str | None = None,
+        since: datetime | None = None,
+        limit: int | None = None,
     ) -> list[dict[str, Any]]:
-        """The admission webhook's decisions, newest first."""
-        return decisions.decisions(self.db, denied_only=denied_only, since=since, limit=limit)
+        """The admission webhook's decisions, newest first; `namespace` is a glob."""
+        return decisions.decisions(
+            self.db,
+            denied_only=denied_only,
+            results=results,
+            namespace=namespace,
+            since=since,
+            limit=limit,
+        )
 
     def runs(self, limit: int | None = None) -> list[dict[str, Any]]:
         """Every run, newest first, killed and running ones included (finished NULL)."""

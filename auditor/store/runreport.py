@@ -14,6 +14,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from auditor.model import (
+    AdmissionSummary,
     Finding,
     FindingHistory,
     ReportFinding,
@@ -23,6 +24,7 @@ from auditor.model import (
     SourceLocation,
     api_group,
 )
+from auditor.store.decisions import summary as decision_summary
 from auditor.store.queries import resolve_run_id
 from auditor.store.values import (
     attestation_of,
@@ -170,4 +172,16 @@ def read_run_report(db: Database, run_id: str, *, trend: int = TREND_RUNS) -> Ru
         previous=run_of(previous_row) if previous_row else None,
         resolved=resolved_since,
         trend=(*tuple(run_of(r) for r in reversed(earlier[: max(trend - 1, 0)])), run),
+        admission=_admission(db, run, earlier[0] if earlier else None),
     )
+
+
+def _admission(db: Database, run: Run, before: Mapping[str, Any] | None) -> AdmissionSummary | None:
+    """The webhook's decisions from the end of the run before (any status: each decision
+    falls in one run's report) to the end of this one, on this run's clusters."""
+    after = None
+    if before is not None:
+        earlier = run_of(before)
+        after = earlier.finished or earlier.started
+    clusters = [c.name for c in run.clusters]
+    return decision_summary(db, after=after, until=run.finished, clusters=clusters)

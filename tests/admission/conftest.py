@@ -1,9 +1,11 @@
 """One example world and one running server for the admission tests (starting one costs
-seconds: each worker compiles the policy library and reads Git)."""
+seconds: each worker compiles the policy library and reads Git), shared by every test that
+talks to it, the SIGTERM test included."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -28,11 +30,33 @@ def tls(tmp_path_factory: pytest.TempPathFactory) -> TLSFiles:
     return TLSFiles(tmp_path_factory.mktemp("tls"))
 
 
+class RunningServer:
+    """The one `auditor admission serve` the webhook tests share, started when first asked
+    for and again if a test stopped it (the SIGTERM test, which runs last, does)."""
+
+    def __init__(self, world: ExampleWorld, tls: TLSFiles, log: Path) -> None:
+        self.world, self.tls, self.log = world, tls, log
+        self._current: Server | None = None
+
+    def running(self) -> Server:
+        if self._current is None or self._current.process.poll() is not None:
+            self._current = Server(self.world.config, self.world.store, self.tls, self.log)
+        return self._current
+
+    def stop(self) -> None:
+        if self._current is not None:
+            self._current.stop()
+
+
 @pytest.fixture(scope="session")
-def server(
+def shared_server(
     world: ExampleWorld, tls: TLSFiles, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Server]:
-    log = tmp_path_factory.mktemp("log") / "server.log"
-    running = Server(world.config, world.store, tls, log)
-    yield running
-    running.stop()
+) -> Iterator[RunningServer]:
+    holder = RunningServer(world, tls, tmp_path_factory.mktemp("log") / "server.log")
+    yield holder
+    holder.stop()
+
+
+@pytest.fixture
+def server(shared_server: RunningServer) -> Server:
+    return shared_server.running()

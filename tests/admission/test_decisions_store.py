@@ -8,12 +8,15 @@ import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from auditor.admission.writer import DecisionWriter
 from auditor.admit import StoreSink
 from auditor.model import AdmissionDecision, AdmissionRequest, DecisionReason
 from auditor.store import Store
 from auditor.store.migrations import LATEST_VERSION
-from tests.conftest import run_cli
+from tests.conftest import CliResult
+from tests.incli import run_in_process
 
 
 def decision(uid: str, result: str = "allow", **kwargs: object) -> AdmissionDecision:
@@ -88,11 +91,17 @@ def test_the_store_keeps_no_object_bodies(tmp_path: Path) -> None:
     assert "denied_admissions" in dump
 
 
-def test_decisions_command_lists_denials_with_their_reasons(tmp_path: Path) -> None:
+def test_decisions_command_lists_denials_with_their_reasons(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = tmp_path / "store.db"
     reasons = (DecisionReason("auditor.serving.service_account", "runs as default"),)
     with Store.open(path) as store:
         store.record_decisions([decision("ok"), decision("no", "deny", reasons=reasons)])
+
+    def run_cli(*args: str) -> CliResult:
+        return run_in_process(capsys, *args)
+
     shown = run_cli("admission", "decisions", "--store", str(path), "--denied")
     assert shown.code == 0, shown.err
     assert "DENY" in shown.out and "Deployment ml-prod/llm-server" in shown.out

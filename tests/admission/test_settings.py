@@ -10,7 +10,7 @@ from auditor.admit import admission_scope
 from auditor.config import DEFAULT_ADMISSION_KINDS, AdmissionSettings, load_config
 from auditor.errors import ConfigError
 from auditor.model import ResourceRef
-from tests.conftest import run_cli
+from tests.incli import run_in_process
 
 BASE = """\
 git:
@@ -81,12 +81,15 @@ def test_scope_is_the_serving_kinds_unless_configured(tmp_path: Path) -> None:
     assert scope.includes(isvc) and not scope.includes(config_map)
 
 
-def test_serving_without_a_store_is_a_usage_error(tmp_path: Path) -> None:
+def test_serving_without_a_store_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = tmp_path / "auditor.yaml"
     path.write_text(BASE)
-    result = run_cli(
-        "admission", "serve", "--config", str(path), "--tls-cert", str(path), "--tls-key", str(path)
-    )
+    result = run_in_process(
+        capsys,
+        "admission", "serve", "--config", str(path), "--tls-cert", str(path), "--tls-key", str(path),
+    )  # fmt: skip
     assert result.code == 2
     assert "records every decision" in result.err and "store" in result.err
     assert "Traceback" not in result.err

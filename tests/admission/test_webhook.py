@@ -4,11 +4,15 @@ what the API server would be told for each kind of object, through a real client
 from __future__ import annotations
 
 import json
+import signal
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import pytest
+
 from tests.admission.running import Server, denial
-from tests.admission.world import example_object, llm, review
+from tests.admission.world import ExampleWorld, example_object, llm, review
+from tests.incli import run_in_process
 
 ZERO_DIGEST = "sha256:" + "0" * 64
 
@@ -145,3 +149,40 @@ def test_object_named_only_by_generate_name_is_judged_not_refused(server: Server
     message = denial(server.validate(review(body)))
     assert "Deployment ml-prod/llm-*" in message
     assert "provenance.unsigned" in message  # judged: no attestations for an unnamed object
+
+
+# Last in this module, the last to use the shared server: it stops it (a test after it would
+# start a new one).
+def test_sigterm_writes_every_decision_to_the_store(
+    server: Server, world: ExampleWorld, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sent = []
+    try:
+        for _ in range(10):
+            for body, dry_run in ((llm(), False), (example_object("fraud-scorer"), True)):
+                document = review(body, dry_run=dry_run)
+                response = server.validate(document)
+                sent.append((document["request"]["uid"], response["allowed"], dry_run))
+    finally:
+        code = server.stop(signal.SIGTERM)
+    assert code == 0, server.log.read_text()
+    # the store holds every earlier test's decisions too: these are the newest
+    result = run_in_process(
+        capsys, "admission", "decisions", "--store", str(world.store), "--limit", "1000",
+        "-o", "json",
+    )  # fmt: skip
+    assert result.code == 0, result.err
+    rows = {row["uid"]: row for row in json.loads(result.out)["decisions"]}
+    assert {uid for uid, _, _ in sent} <= set(rows)
+    head = world.repo.head()
+    for uid, allowed, dry_run in sent:
+        row = rows[uid]
+        assert (row["allowed"], row["dry_run"]) == (allowed, dry_run)
+        assert row["commit_sha"] == head
+        assert row["user"] == "alice@example.com"
+        assert row["namespace"] == "ml-prod"
+        assert row["latency_ms"] > 0
+        if not allowed:
+            assert row["result"] == "deny"
+            assert any(r["check"] == "provenance.digest_mismatch" for r in row["reasons"])
+    assert sum(not allowed for _, allowed, _ in sent) == 10
