@@ -46,16 +46,22 @@ def step(index: int, fleet: Config, data: Path, *, wait: int = 30) -> int:
 
 
 def test_three_shard_pods_and_the_merge_pod_record_one_fleet_run(
-    fleet: Config, tmp_path: Path
+    fleet: Config, git_repo: GitRepo, tmp_path: Path
 ) -> None:
     data = tmp_path / "volume"
-    assert [step(i, fleet, data) for i in range(3)] == [0, 0, 0]  # findings: recorded, not failed
+    audited = git_repo.head()
+    assert step(0, fleet, data) == 0  # findings: recorded, not failed
+    # the branch moves while the Job runs: the shards after the first audit what it pinned
+    git_repo.write("ml/late.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: late}\n")
+    git_repo.commit("merged while the fleet ran")
+    assert [step(i, fleet, data) for i in (1, 2)] == [0, 0]
     assert step(3, fleet, data) == 1  # the merge says: findings at high or above
 
     with Store.open(data / "audit.db") as store:
         [run] = store.runs()
         assert (run["id"], run["status"]) == ("auditor-fleet-29405117", "complete")
         assert [c["name"] for c in run["clusters"]] == [c.name for c in fleet.clusters]
+        assert run["git_commit"] == audited
     assert (
         "auditor-fleet-29405117" in (data / "reports" / "auditor-fleet-29405117.html").read_text()
     )

@@ -105,7 +105,7 @@ def test_forty_clusters_as_three_shards_merge_into_the_single_process_run(
     single = tmp_path / "single.db"
     one = run_audit(fleet, store_path=str(single))
     shards = audit_shards(fleet, tmp_path / "shards", "fleet-night-1")
-    [outcome] = merge_stores(tmp_path / "merged.db", shards)
+    [outcome] = merge_stores(tmp_path / "merged.db", shards).runs
 
     expected, merged = answers(single), answers(tmp_path / "merged.db")
     assert merged["open"] == expected["open"]
@@ -164,10 +164,10 @@ def test_two_nights_merged_keep_the_history_of_one_process(fleet: Config, tmp_pa
 def test_merging_the_same_shards_again_changes_nothing(fleet: Config, tmp_path: Path) -> None:
     shards = audit_shards(fleet, tmp_path / "shards", "fleet-1")
     out = tmp_path / "merged.db"
-    [first] = merge_stores(out, shards)
+    [first] = merge_stores(out, shards).runs
     before = dump(out)
 
-    [again] = merge_stores(out, [shards[2], shards[0], shards[1], shards[0]])
+    [again] = merge_stores(out, [shards[2], shards[0], shards[1], shards[0]]).runs
 
     assert dump(out) == before
     assert first.merged and not again.merged
@@ -257,7 +257,7 @@ def test_shards_that_hold_no_cluster_record_empty_runs_the_merge_accounts_for(
         result = run_audit(config, store_path=str(store), run_id="f", fleet=Fleet(Shard(index, 6)))
         assert result.run.status == "complete"
         stores.append(store)
-    [outcome] = merge_stores(tmp_path / "merged.db", stores)
+    [outcome] = merge_stores(tmp_path / "merged.db", stores).runs
     single = tmp_path / "single.db"
     run_audit(config, store_path=str(single))
 
