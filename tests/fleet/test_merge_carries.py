@@ -19,7 +19,7 @@ from auditor.store import Store
 from auditor.store.merge import merge_stores
 from tests.conftest import GitRepo, run_cli
 from tests.fleet import world
-from tests.fleet.test_fleet_merge import answers
+from tests.fleet.answers import answers
 
 CLUSTERS = 6
 

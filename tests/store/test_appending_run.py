@@ -11,7 +11,7 @@ import pytest
 from auditor.model import Evaluation, Finding, PolicyInfo, PolicyMessage, StageError
 from auditor.store import Store
 from auditor.store.writer import appending_run
-from tests.fleet.test_fleet_merge import answers
+from tests.fleet.answers import answers
 from tests.store.factories import make_finding, make_record, make_run, ref
 
 NAMES = ("fraud", "churn", "ranker")
