@@ -10,7 +10,6 @@ own; each test merges those stores (read, never changed) with `merge_stores` (an
 from __future__ import annotations
 
 import json
-import signal
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,7 +17,6 @@ from pathlib import Path
 
 import pytest
 
-from auditor.cli import main
 from auditor.config import Config, load_config
 from auditor.errors import ConfigError
 from auditor.model import AuditResult
@@ -26,7 +24,7 @@ from auditor.pipeline import Fleet, run_audit
 from auditor.shards import Shard
 from auditor.store import Store
 from auditor.store.merge import merge_stores
-from tests.conftest import GitRepo, run_cli
+from tests.conftest import GitRepo, run_cli, run_main
 from tests.fleet import world
 from tests.fleet.answers import Normalized, answers, dump
 
@@ -213,15 +211,11 @@ def test_a_shard_needs_a_valid_shard_a_store_and_a_run_id(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(signal, "signal", lambda *_: None)  # main() installs a SIGTERM handler
 
     def audit(*args: str) -> str:
-        # in this process: the entry point's own error handling is what is checked
-        with pytest.raises(SystemExit) as exited:
-            main(["audit", "--config", night.config.path, *args])
-        err = capsys.readouterr().err
-        assert exited.value.code == 2 and "Traceback" not in err
-        return err
+        result = run_main(capsys, monkeypatch, "audit", "--config", night.config.path, *args)
+        assert result.code == 2 and "Traceback" not in result.err
+        return result.err
 
     assert "index must be 0 to N-1" in audit("--shard", "3/3", "--run-id", "f", "--store", "x.db")
     assert "write I/N" in audit("--shard", "1of3", "--run-id", "f", "--store", "x.db")
