@@ -61,6 +61,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 NOT_AUDITED = "not audited"
+_SHARD_CACHE_KIB = 2048
 _BATCH = 5000  # evaluations or resources written at once: one cluster's may be tens of thousands
 
 
@@ -121,7 +122,11 @@ def _source(path: Path, out: Path) -> Store:
         raise ConfigError("no such shard store", file=str(path))
     if out.exists() and path.resolve() == out.resolve():
         raise ConfigError("the store merged into is given as a store to merge", file=str(path))
-    return Store.open(path)
+    store = Store.open(path)
+    # read once, in order: the store's usual 64 MiB page cache per shard would hold most of
+    # every shard's file by the end, and the merge's memory would grow with the fleet
+    store.db.execute(f"PRAGMA cache_size = -{_SHARD_CACHE_KIB}")
+    return store
 
 
 def _grouped(runs: Iterable[ShardRun]) -> dict[str, list[ShardRun]]:
