@@ -16,7 +16,7 @@ import yaml
 
 from auditor.config import Config, load_config
 from auditor.store import Store
-from tests.conftest import PROJECT, GitRepo
+from tests.conftest import PROJECT
 from tests.fleet import world
 
 DEPLOY = PROJECT / "deploy" / "fleet"
@@ -40,12 +40,9 @@ class Night:
 def night(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Night]:
     folder = tmp_path_factory.mktemp("fleet-job")
     with world.git_env():
-        repo = GitRepo(folder / "gitops")
-        audited = world.write_repo(repo)
-        snapshots = world.write_snapshots(folder / "live", CLUSTERS)
         # policies off: these tests are about the Job's steps, the policy stage is tested elsewhere
-        path = world.write_config(folder / "auditor.yaml", repo.path, snapshots, policies=False)
-        fleet = load_config(path)
+        repo, path = world.fleet_in(folder, CLUSTERS, policies=False)
+        audited, fleet = repo.head(), load_config(path)
         volume = folder / "volume"
         codes = [step(0, fleet, volume)]
         # the branch moves while the Job runs: the shards after the first audit what it pinned

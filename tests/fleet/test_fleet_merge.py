@@ -47,10 +47,7 @@ class Night:
 def night(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Night]:
     folder = tmp_path_factory.mktemp("fleet")
     with world.git_env():
-        repo = GitRepo(folder / "gitops")
-        world.write_repo(repo)
-        snapshots = world.write_snapshots(folder / "live", CLUSTERS)
-        config = load_config(world.write_config(folder / "auditor.yaml", repo.path, snapshots))
+        config = load_config(world.fleet_in(folder, CLUSTERS)[1])
         single = folder / "single.db"
         result = run_audit(config, store_path=str(single))
         yield Night(config, single, result, audit_shards(config, folder / "shards", RUN))

@@ -105,3 +105,12 @@ def git_env() -> Iterator[None]:
         for key, value in _ENV.items():
             patch.setenv(key, value)
         yield
+
+
+def fleet_in(folder: Path, clusters: int, *, policies: bool = True) -> tuple[GitRepo, Path]:
+    """The repository and `clusters` snapshot clusters under `folder`, and the config file
+    auditing them (inside `git_env` when no `git_repo` fixture set it)."""
+    repo = GitRepo(folder / "gitops")
+    write_repo(repo)
+    snapshots = write_snapshots(folder / "live", clusters)
+    return repo, write_config(folder / "auditor.yaml", repo.path, snapshots, policies=policies)
