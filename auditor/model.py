@@ -600,6 +600,16 @@ def run_counts(
     return counts
 
 
+def policy_failure(policy_id: str, first: str, count: int) -> StageError:
+    """The one stage error of a policy that failed on `count` resources, showing the first
+    failure's text: one rule for the policy stage and for a fleet run merged from its shards
+    (where each shard counted only its own resources)."""
+    more = f" (and on {count - 1} more resources)" if count > 1 else ""
+    return StageError(
+        stage="policy", target=policy_id, message=f"policy {policy_id} failed: {first}{more}"
+    )
+
+
 def policy_counts(evaluations: Iterable[Evaluation]) -> dict[str, int]:
     """`policy_pass`, `policy_fail`, ... for a run's counts."""
     return {f"policy_{r}": n for r, n in result_counts(evaluations).items()}

@@ -15,11 +15,13 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from auditor.checks import DRIFT_MISSING, apply_overrides
-from auditor.config import ClusterSource, Config
+from auditor.config import ClusterSource, Config, GitSource
 from auditor.desired import read_desired
+from auditor.desired.git import open_repo
 from auditor.drift import compute_drift
 from auditor.errors import AuditorError, ConfigError
 from auditor.exit_codes import ExitCode
@@ -60,6 +62,8 @@ from auditor.shards import (
     order_evaluations,
     order_findings,
     positions,
+    publish_pin,
+    read_pin,
     select,
 )
 from auditor.tempdirs import sweep_stale_temp_dirs
@@ -117,6 +121,7 @@ class Fleet:
 
     shard: Shard | None = None
     concurrency: int | None = None  # None: the config's
+    pin: Path | None = None  # the fleet run's pinned commit (`--pin-commit`, `shards.read_pin`)
 
 
 ALL_CLUSTERS = Fleet()
@@ -145,7 +150,12 @@ def run_pipeline(
     with gc_paused():
         stage = _provenance_stage(config) if provenance and config.verifies_provenance else None
         with events.stage(progress, "desired") as counts:
-            desired = read_desired(config.git, limits=config.limits, keep_files=stage is not None)
+            source = pinned(config.git, fleet.pin) if fleet.pin else config.git
+            desired = read_desired(source, limits=config.limits, keep_files=stage is not None)
+            # the run names the revision as configured; its commit is the pinned one
+            desired = dataclasses.replace(
+                desired, git=dataclasses.replace(desired.git, revision=config.git.revision)
+            )
             counts["resources"] = len(desired.resources)
         log.info(
             "Git %s at %s: commit %s, %d objects",
@@ -161,6 +171,17 @@ def run_pipeline(
                 stage.close()
             if desired.files is not None:
                 desired.files.close()
+
+
+def pinned(source: GitSource, pin: Path) -> GitSource:
+    """`source` at the commit its fleet run pinned in `pin`: the commit its revision names
+    now when this shard is the first to get here, else the one the first shard pinned."""
+    commit = read_pin(pin)
+    if commit is None:
+        repo = open_repo(source.repo, revision=source.revision, cache_dir=source.cache_dir)
+        commit = publish_pin(pin, repo.resolve(source.revision))
+        log.info("pinned the fleet run to commit %s (%s) in %s", commit, source.revision, pin)
+    return dataclasses.replace(source, revision=commit)
 
 
 def _provenance_stage(config: Config) -> ProvenanceStage:

@@ -10,10 +10,14 @@ produced them; rows about no cluster (the audited commit) come first in their bl
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
 import re
+import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TypeVar
 
 from auditor.errors import ConfigError
@@ -90,18 +94,30 @@ def _position(places: Mapping[str, int], cluster: str) -> int:
 
 # The stage blocks of a run's findings and errors, in the order the pipeline runs them.
 _FINDING_BLOCKS = {"drift": 0, "provenance": 1, "policy": 2, "error": 2}
+FINDING_BLOCKS = 4  # 0 to 3: any other category last
+POLICY_BLOCK = _FINDING_BLOCKS["policy"]
 _ERROR_BLOCKS = {"provenance": 1, "policy": 2, "fleet": 3}  # fleet: a shard a merge lacked
 
+Key = tuple[int, int]  # (stage block, the cluster's position)
 
-def _sorted(items: Iterable[T], key: Callable[[T], tuple[int, int]]) -> list[T]:
+
+def finding_key(finding: Finding, places: Mapping[str, int]) -> Key:
+    """Where a finding goes in its run: by stage block, then by its cluster's position."""
+    return (_FINDING_BLOCKS.get(finding.category, 3), _position(places, finding.ref.cluster))
+
+
+def row_key(cluster: str, places: Mapping[str, int]) -> Key:
+    """Where a resource, evaluation or attestation goes in its run: by its cluster's position
+    (-1 for none, then 0 to len(places) - 1, then len(places) for a cluster not listed)."""
+    return (0, _position(places, cluster))
+
+
+def _sorted(items: Iterable[T], key: Callable[[T], Key]) -> list[T]:
     return sorted(items, key=key)  # stable: within a key, the stage's own order stays
 
 
 def order_findings(findings: Iterable[Finding], places: Mapping[str, int]) -> list[Finding]:
-    return _sorted(
-        findings,
-        lambda f: (_FINDING_BLOCKS.get(f.category, 3), _position(places, f.ref.cluster)),
-    )
+    return _sorted(findings, lambda f: finding_key(f, places))
 
 
 def order_errors(errors: Iterable[StageError], places: Mapping[str, int]) -> list[StageError]:
@@ -111,19 +127,70 @@ def order_errors(errors: Iterable[StageError], places: Mapping[str, int]) -> lis
 def order_evaluations(
     evaluations: Iterable[Evaluation], places: Mapping[str, int]
 ) -> list[Evaluation]:
-    return _sorted(evaluations, lambda e: (0, _position(places, e.ref.cluster if e.ref else "")))
+    return _sorted(evaluations, lambda e: row_key(e.ref.cluster if e.ref else "", places))
 
 
 def order_attestations(
     attestations: Iterable[Attestation], places: Mapping[str, int]
 ) -> list[Attestation]:
-    return _sorted(attestations, lambda a: (0, _position(places, a.ref.cluster if a.ref else "")))
+    return _sorted(attestations, lambda a: row_key(a.ref.cluster if a.ref else "", places))
 
 
 def order_resources(
     records: Iterable[ResourceRecord], places: Mapping[str, int]
 ) -> list[ResourceRecord]:
-    return _sorted(records, lambda r: (0, _position(places, r.ref.cluster)))
+    return _sorted(records, lambda r: row_key(r.ref.cluster, places))
+
+
+# One commit per fleet run: shards start minutes apart, and a branch may move between them.
+# The first shard to resolve the revision publishes the commit in a file every shard sees
+# (`--pin-commit`); the others read it. Published by hard link, which fails when the file
+# exists (also on NFS): a pin is never half written, and two shards never both win.
+_COMMIT = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+
+
+def read_pin(path: Path) -> str | None:
+    """The commit a fleet run's pin file names; None when no shard has written it yet."""
+    try:
+        with path.open("rb") as handle:
+            text = handle.read(200).decode("ascii", "replace").strip()
+    except FileNotFoundError:
+        return None
+    except OSError as error:
+        raise ConfigError(
+            f"cannot read the fleet run's pinned commit: {error}", file=str(path)
+        ) from error
+    if not _COMMIT.fullmatch(text):
+        raise ConfigError(
+            "the fleet run's pinned commit is not a full commit SHA",
+            file=str(path),
+            key="--pin-commit",
+        )
+    return text
+
+
+def publish_pin(path: Path, commit: str) -> str:
+    """Pins `commit` for the fleet run unless another shard pinned one first; returns the
+    commit pinned (this one, or the other shard's)."""
+    if not _COMMIT.fullmatch(commit):
+        raise ValueError(f"not a full commit SHA: {commit!r}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, staged = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    except OSError as error:
+        raise ConfigError(f"cannot pin the fleet run's commit: {error}", file=str(path)) from error
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(commit + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        with contextlib.suppress(FileExistsError):
+            os.link(staged, path)
+    finally:
+        os.unlink(staged)
+    pinned = read_pin(path)
+    assert pinned is not None  # linked by this shard or by another
+    return pinned
 
 
 def select(clusters: Sequence[T], shard: Shard | None, name: Callable[[T], str]) -> list[T]:
@@ -134,8 +201,11 @@ def select(clusters: Sequence[T], shard: Shard | None, name: Callable[[T], str])
 
 
 __all__ = [
+    "FINDING_BLOCKS",
+    "POLICY_BLOCK",
     "Shard",
     "check_run_id",
+    "finding_key",
     "order_attestations",
     "order_errors",
     "order_evaluations",
@@ -143,6 +213,9 @@ __all__ = [
     "order_resources",
     "parse_shard",
     "positions",
+    "publish_pin",
+    "read_pin",
+    "row_key",
     "select",
     "shard_of",
 ]

@@ -56,6 +56,24 @@ def run_cli(
     return CliResult(proc.returncode, proc.stdout, proc.stderr)
 
 
+def run_main(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, *args: str
+) -> CliResult:
+    """The CLI's entry point in this process: for tests of what a command prints and its exit
+    code (its own error handling included), where starting a Python costs more than the
+    command. Tests of what only a separate process shows (signals, logs on a terminal or
+    not, memory limits) use run_cli."""
+    from auditor.cli import main
+
+    monkeypatch.setattr("signal.signal", lambda *_: None)  # main() installs a SIGTERM handler
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exited:
+        main(list(args))
+    captured = capsys.readouterr()
+    code = exited.value.code
+    return CliResult(code if isinstance(code, int) else 0, captured.out, captured.err)
+
+
 def _address_space_limit(limit: int) -> Callable[[], None]:
     def apply() -> None:
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))

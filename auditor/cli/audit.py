@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import click
@@ -43,6 +44,12 @@ if TYPE_CHECKING:
     help="the run's id; every shard of one fleet run passes the same (e.g. the Job's name)",
 )
 @click.option(
+    "--pin-commit",
+    type=click.Path(dir_okay=False),
+    help="a file every shard of a fleet run sees: the first shard writes the commit "
+    "git.revision names there, and every shard audits that commit (deploy/fleet passes one)",
+)
+@click.option(
     "--concurrency",
     type=click.IntRange(min=1, max=256),
     help="clusters read at once [config: concurrency, 4]",
@@ -66,6 +73,7 @@ def audit(
     trigger: Literal["cli", "cron"],
     shard: str | None,
     run_id: str | None,
+    pin_commit: str | None,
     concurrency: int | None,
     metrics_file: str | None,
     pushgateway: str | None,
@@ -87,7 +95,11 @@ def audit(
     from auditor.safeyaml import gc_paused
     from auditor.shards import check_run_id, parse_shard
 
-    fleet = Fleet(shard=parse_shard(shard) if shard else None, concurrency=concurrency)
+    fleet = Fleet(
+        shard=parse_shard(shard) if shard else None,
+        concurrency=concurrency,
+        pin=Path(pin_commit) if pin_commit else None,
+    )
     targets = MetricsTargets(file=metrics_file, pushgateway=pushgateway)
     # the GC paused to the end: the output is built from the run's objects (pipeline.py)
     with gc_paused(), watched_run(targets, verbosity()) as watched:

@@ -16,18 +16,19 @@ def store() -> None:
 
 @store.command()
 @click.argument("out", type=click.Path(dir_okay=False))
-@click.argument("shards", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.argument("stores", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @output_option
-def merge(out: str, shards: tuple[str, ...], output: str) -> None:
+def merge(out: str, stores: tuple[str, ...], output: str) -> None:
     """Merge the shard stores of fleet runs (`auditor audit --shard I/N --run-id ID`) into
-    OUT, one run per run id. Merging a run again changes nothing.
+    OUT, one run per run id, and the admission decisions of the stores given (the webhook
+    replicas' own stores) that OUT lacks. Merging again changes nothing.
 
     Exit 0 clean, 1 findings at the shards' --fail-on, 3 incomplete (a shard missing,
     unfinished, failed or incomplete), 2 bad input: the worst over the runs merged.
     """
     from auditor.store.merge import merge_stores
 
-    outcomes = merge_stores(out, shards)
+    merged = merge_stores(out, stores)
     if output == "json":
         print_json(
             {
@@ -41,16 +42,18 @@ def merge(out: str, shards: tuple[str, ...], output: str) -> None:
                         "shards": list(o.shards),
                         "of": o.count,
                     }
-                    for o in outcomes
+                    for o in merged.runs
                 ],
+                "decisions_added": merged.decisions,
             }
         )
     else:
-        for o in outcomes:
+        for o in merged.runs:
             done = "merged" if o.merged else "already merged, unchanged"
             shown = ", ".join(str(i) for i in o.shards)
             click.echo(f"run {o.run_id}: {o.status}, shards {shown} of {o.count} ({done})")
-    sys.exit(max((o.exit_code for o in outcomes), default=0))
+        click.echo(f"admission decisions: {merged.decisions} added")
+    sys.exit(max((o.exit_code for o in merged.runs), default=0))
 
 
 __all__ = ["store"]

@@ -43,6 +43,7 @@ from auditor.model import (
     ResourceRef,
     RuleName,
     StageError,
+    policy_failure,
     result_counts,
 )
 from auditor.objects import flatten, is_object, to_resource
@@ -273,13 +274,10 @@ class _Collector:
             self.failures.setdefault(policy_id, []).extend(texts)
 
     def stage_errors(self) -> tuple[StageError, ...]:
-        out = []
-        for policy_id, texts in self.failures.items():
-            count = len(texts)
-            suffix = f" (and on {count - 1} more resources)" if count > 1 else ""
-            message = f"policy {policy_id} failed: {texts[0]}{suffix}"
-            out.append(StageError(stage="policy", target=policy_id, message=message))
-        return tuple(out)
+        return tuple(
+            policy_failure(policy_id, texts[0], len(texts))
+            for policy_id, texts in self.failures.items()
+        )
 
 
 def evaluate_policies(

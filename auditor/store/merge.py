@@ -1,15 +1,19 @@
-"""`auditor store merge OUT SHARD...`: the shard stores of fleet runs, merged into one store.
+"""`auditor store merge OUT STORE...`: the shard stores of fleet runs, merged into one store,
+and the admission decisions of replica stores gathered with them.
 
 Each shard of a fleet run (`auditor audit --shard I/N --run-id ID`) records its run under the
 fleet's run id, with which shard it is, how many there are, and the fleet's clusters in their
 configured order (`run_shards`). The merge puts the shards of each run id back together as
-one run, recorded through the store's own `begin_run`/`finish_run`, so its history is
-applied exactly as a single process's run would be:
+one run, recorded through the store's own writer (`begin_run`, then `appending_run`), so its
+history is applied exactly as a single process's run would be:
 
 - rows in the order one process would have written them (`auditor.shards`): findings,
   evaluations and errors by stage, then by the cluster's configured position; what is about
   no cluster (the audited commit, checked by every shard) once;
-- counts recomputed from the merged rows by the pipeline's own rules;
+- streamed: each shard's rows are read by cursors in that order and written a cluster at a
+  time (`auditor.store.shardrows`), so the merge holds one cluster's rows, never the fleet's;
+- counts recomputed from the merged rows by the pipeline's own rules, and a policy that
+  failed in several shards one error counting all its failures, as one process reports it;
 - a shard missing, unfinished, failed or interrupted leaves its clusters `not audited` and the
   run `incomplete` with an error naming the shard and its clusters: never a clean fleet;
 - idempotent by run id: a run already merged from these shards is left as it is.
@@ -17,9 +21,12 @@ applied exactly as a single process's run would be:
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import itertools
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -31,46 +38,31 @@ from auditor.model import (
     Attestation,
     ClusterInfo,
     DriftSummary,
+    Evaluation,
     Finding,
     PolicyInfo,
+    ResourceRecord,
     Run,
-    RunReport,
     StageError,
     attestation_counts,
     policy_counts,
+    policy_failure,
     run_counts,
 )
-from auditor.shards import (
-    Shard,
-    order_attestations,
-    order_errors,
-    order_evaluations,
-    order_findings,
-    order_resources,
-    positions,
-)
-from auditor.store import Store
+from auditor.shards import FINDING_BLOCKS, POLICY_BLOCK, Shard, order_errors, positions
+from auditor.store import Store, shardrows
+from auditor.store.decisions_merge import has_decisions, merge_decisions
 from auditor.store.schema import utc_timestamp, write_transaction
+from auditor.store.shardrows import ShardRun, Stream, cluster_stream, finding_stream, shard_run
 from auditor.store.shards import ShardRecord, record_shards, shard_records
+from auditor.store.writer import RunRows, appending_run
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-USED = ("complete", "incomplete")  # a shard run that got as far as recording what it saw
 NOT_AUDITED = "not audited"
-
-
-@dataclass(frozen=True, slots=True)
-class ShardRun:
-    """One shard of a fleet run as its store recorded it."""
-
-    store: Path
-    record: ShardRecord
-    report: RunReport
-
-    @property
-    def used(self) -> bool:
-        return self.report.run.finished is not None and self.report.run.status in USED
+_SHARD_CACHE_KIB = 2048
+_BATCH = 5000  # evaluations or resources written at once: one cluster's may be tens of thousands
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,39 +75,58 @@ class MergeOutcome:
     count: int  # how many shards the fleet run has
 
 
-def merge_stores(out: str | Path, shard_stores: Sequence[str | Path]) -> list[MergeOutcome]:
-    """Merges every fleet run found in `shard_stores` into the store `out`, oldest first.
+@dataclass(frozen=True, slots=True)
+class MergeResult:
+    runs: tuple[MergeOutcome, ...]
+    decisions: int  # admission decisions added (those the store held already are not)
 
-    ConfigError (nothing written for that run) for a file that holds no shard run, two files
-    with the same shard of one run, shards that disagree on the fleet or the audited commit,
-    or a run older than the newest one already in `out`.
+
+def merge_stores(out: str | Path, stores: Sequence[str | Path]) -> MergeResult:
+    """Merges every fleet run found in `stores` into the store `out`, oldest first, and adds
+    the admission decisions they hold that `out` does not.
+
+    ConfigError (nothing written for that run) for a file that holds neither a shard run nor
+    a decision, two files with the same shard of one run, shards that disagree on the fleet
+    or the audited commit, or a run older than the newest one already in `out`.
     """
-    groups = _grouped([run for path in shard_stores for run in _shard_runs(Path(path))])
-    outcomes = []
-    # one merge into `out` at a time: two would both find a run missing and both record it
-    with locked_beside(Path(out), ".merge-lock"), Store.open(out) as store:
-        for runs in sorted(groups.values(), key=lambda rs: min(r.report.run.started for r in rs)):
-            outcomes.append(_merge_run(store, runs))
-    return outcomes
+    out = Path(out)
+    with contextlib.ExitStack() as opened:
+        runs: list[ShardRun] = []
+        replicas: list[Path] = []
+        for path in map(Path, stores):
+            store = opened.enter_context(_source(path, out))
+            found = [shard_run(path, store.db, r) for r in shard_records(store.db)]
+            if not found and not has_decisions(store.db):
+                raise ConfigError(
+                    "not a shard store: none of its runs was audited with --shard, and it"
+                    " holds no admission decision",
+                    file=str(path),
+                    hint="shard stores are written by `auditor audit --shard I/N --run-id ID`",
+                )
+            runs += found
+            if has_decisions(store.db):
+                replicas.append(path.resolve())
+        groups = _grouped(runs)
+        # one merge into `out` at a time: two would both find a run missing and both record it
+        with locked_beside(out, ".merge-lock"), Store.open(out) as target:
+            outcomes = tuple(
+                _merge_run(target, group)
+                for group in sorted(groups.values(), key=lambda g: min(r.run.started for r in g))
+            )
+            added = merge_decisions(target.db, list(dict.fromkeys(replicas)))
+    return MergeResult(outcomes, added)
 
 
-def _shard_runs(path: Path) -> list[ShardRun]:
+def _source(path: Path, out: Path) -> Store:
     if not path.is_file():
         raise ConfigError("no such shard store", file=str(path))
-    with Store.open(path) as store:
-        records = shard_records(store.db)
-        if not records:
-            raise ConfigError(
-                "not a shard store: none of its runs was audited with --shard",
-                file=str(path),
-                hint="shard stores are written by `auditor audit --shard I/N --run-id ID`",
-            )
-        found = []
-        for record in records:
-            report = store.report(record.run_id)
-            assert report is not None  # run_shards rows belong to runs (foreign key)
-            found.append(ShardRun(path, record, report))
-    return found
+    if out.exists() and path.resolve() == out.resolve():
+        raise ConfigError("the store merged into is given as a store to merge", file=str(path))
+    store = Store.open(path)
+    # read once, in order: the store's usual 64 MiB page cache per shard would hold most of
+    # every shard's file by the end, and the merge's memory would grow with the fleet
+    store.db.execute(f"PRAGMA cache_size = -{_SHARD_CACHE_KIB}")
+    return store
 
 
 def _grouped(runs: Iterable[ShardRun]) -> dict[str, list[ShardRun]]:
@@ -152,14 +163,15 @@ def _check_agree(run_id: str, runs: Sequence[ShardRun]) -> None:
                 hint="every shard of a fleet run must use the same auditor.yaml and N",
             )
     used = [r for r in runs if r.used]
-    commits = {r.report.run.git_commit for r in used}
+    commits = {r.run.git_commit for r in used}
     if len(commits) > 1:
-        shown = ", ".join(f"shard {r.record.shard} at {r.report.run.git_commit[:12]}" for r in used)
+        shown = ", ".join(f"shard {r.record.shard} at {r.run.git_commit[:12]}" for r in used)
         raise ConfigError(
             f"shards of run {run_id} audited different commits ({shown}): one fleet run is"
-            " one commit",
+            " one commit, and its branch moved while the shards ran",
             file=str(used[-1].store),
-            hint="pin git.revision to a commit or tag for sharded runs",
+            hint="give every shard the same --pin-commit FILE (deploy/fleet does), or pin"
+            " git.revision to a commit or tag",
         )
 
 
@@ -174,23 +186,15 @@ def _merge_run(store: Store, runs: Sequence[ShardRun]) -> MergeOutcome:
     if existing is not None:
         return _already_merged(store, record, given, existing)
     _check_newest(store, runs)
-    run, findings, errors = _merged_run(runs)
     used = [r for r in runs if r.used]
-    exit_code = ExitCode.INCOMPLETE if run.status != "complete" else _worst(used)
-    store.begin_run(run)
+    store.begin_run(_fleet_run(runs))
     record_shards(store.db, [r.record for r in runs])
-    reports = [r.report for r in used]
-    places = positions(record.fleet)
-    store.finish_run(
-        run,
-        resources=order_resources((x for r in reports for x in r.resources), places),
-        findings=findings,
-        errors=errors,
-        exit_code=exit_code,
-        evaluations=order_evaluations((e for r in reports for e in r.evaluations), places),
-        attestations=_attestations(reports, places),
-        policies=_policies(reports),
-    )
+    with appending_run(store.db, record.run_id) as rows:
+        tally = _append(rows, used, positions(record.fleet))
+        errors = _errors(runs, tally)
+        run = _merged_run(runs, tally, errors)
+        exit_code = ExitCode.INCOMPLETE if run.status != "complete" else _worst(used)
+        rows.finish(run, errors=errors, exit_code=exit_code)
     log.info("merged run %s from shards %s of %d", run.id, given, record.shards)
     return MergeOutcome(run.id, run.status, exit_code, True, given, record.shards)
 
@@ -226,7 +230,7 @@ def _forget_unfinished(store: Store, run_id: str) -> None:
 
 def _check_newest(store: Store, runs: Sequence[ShardRun]) -> None:
     """History is applied in the order runs are recorded: an older run cannot come later."""
-    started = min(r.report.run.started for r in runs)
+    started = min(r.run.started for r in runs)
     latest = store.run("latest")
     if latest is not None and str(latest["started"]) > utc_timestamp(started):
         raise ConfigError(
@@ -237,85 +241,179 @@ def _check_newest(store: Store, runs: Sequence[ShardRun]) -> None:
         )
 
 
-def _merged_run(runs: Sequence[ShardRun]) -> tuple[Run, list[Finding], list[StageError]]:
-    record = runs[0].record
-    places = positions(record.fleet)
-    used = [r for r in runs if r.used]
-    reports = [r.report for r in used]
-    findings = order_findings(
-        _once_for_the_run(
-            (rf.finding for r in reports for rf in r.findings),
-            lambda f: f.ref.cluster,
-            lambda f: f.fingerprint,
+@dataclass
+class _Tally:
+    """What the counts and errors of the merged run need from its rows, counted as they are
+    written: of each kind of row, the first one and how many there were."""
+
+    findings: dict[tuple[str, str], list[Any]] = field(default_factory=dict)
+    results: dict[str, list[Any]] = field(default_factory=dict)
+    attestations: dict[bool, list[Any]] = field(default_factory=dict)
+    failures: dict[str, list[Any]] = field(default_factory=dict)  # policy -> [first error, n]
+
+    def counted(self, items: Iterable[T], kinds: dict[Any, list[Any]], kind: Any) -> Iterator[T]:
+        for item in items:
+            seen = kinds.setdefault(kind(item), [item, 0])
+            seen[1] += 1
+            yield item
+
+    def evaluations(self, evaluations: Sequence[Evaluation]) -> Sequence[Evaluation]:
+        for e in self.counted(evaluations, self.results, lambda e: e.result):
+            if e.result == "error":
+                self.failures.setdefault(e.policy, [e.error or "", 0])[1] += 1
+        return evaluations
+
+    @staticmethod
+    def each(kinds: Mapping[Any, list[Any]]) -> Iterator[Any]:
+        """As many rows as were counted, each kind's first standing for all of its kind: the
+        count rules (`run_counts` and friends) read only what makes the kind."""
+        return itertools.chain.from_iterable(itertools.repeat(i, n) for i, n in kinds.values())
+
+
+def _append(rows: RunRows, used: Sequence[ShardRun], places: Mapping[str, int]) -> _Tally:
+    """Every row of the used shards, in the order one process writes them, a cluster (of a
+    stage block, for findings) at a time."""
+    rows.policies(_policies(used))
+    findings = finding_stream(used, places)
+    evaluations = cluster_stream(
+        used, shardrows.evaluations, lambda e: e.ref.cluster if e.ref else "", places
+    )
+    resources = cluster_stream(used, shardrows.resources, lambda r: r.ref.cluster, places)
+    attestations = cluster_stream(
+        used, shardrows.attestations, lambda a: a.ref.cluster if a.ref else "", places
+    )
+    tally = _Tally()
+    for block in range(FINDING_BLOCKS):
+        # -1: about no cluster; len(places): a cluster the fleet does not list
+        for position in range(-1, len(places) + 1):
+            part = _once_if(position, findings.take((block, position)), _finding_identity)
+            rows.findings(tally.counted(part, tally.findings, lambda f: (f.severity, f.category)))
+            if block == POLICY_BLOCK:
+                # a cluster's evaluations with its policy findings: they share messages
+                _cluster_rows(rows, tally, position, evaluations, resources, attestations)
+            rows.end_part()
+    return tally
+
+
+def _cluster_rows(
+    rows: RunRows,
+    tally: _Tally,
+    position: int,
+    evaluations: Stream[Evaluation],
+    resources: Stream[ResourceRecord],
+    attestations: Stream[Attestation],
+) -> None:
+    key = (0, position)
+    for judged in _batches(evaluations.take(key)):
+        rows.evaluations(tally.evaluations(judged))
+    for records in _batches(resources.take(key)):
+        rows.resources(records)
+    part = _once_if(position, attestations.take(key), _attestation_identity)
+    rows.attestations(tally.counted(part, tally.attestations, lambda a: a.verified))
+
+
+def _batches(items: Iterable[T]) -> Iterator[list[T]]:
+    iterator = iter(items)
+    while batch := list(itertools.islice(iterator, _BATCH)):
+        yield batch
+
+
+def _finding_identity(finding: Finding) -> object:
+    return finding.fingerprint
+
+
+def _attestation_identity(a: Attestation) -> object:
+    return (a.attestation, a.source, a.subject_digest, a.authority, a.verified)
+
+
+def _once_if(position: int, items: Iterable[T], key: Callable[[T], object]) -> Iterator[T]:
+    """The rows about no cluster (position -1; every shard checked the commit) once each."""
+    if position != -1:
+        yield from items
+        return
+    seen: set[object] = set()
+    for item in items:
+        if key(item) not in seen:
+            seen.add(key(item))
+            yield item
+
+
+def _errors(runs: Sequence[ShardRun], tally: _Tally) -> list[StageError]:
+    """The shards' errors as one process has them: those about no cluster once, a policy's
+    failures in every shard as one error counting them all, and one per unused shard."""
+    shard_errors = [
+        *_once_if(
+            -1,
+            (e for r in runs if r.used for e in r.errors if not e.cluster),
+            lambda e: (e.stage, e.target, e.message),
         ),
-        places,
+        *(e for r in runs if r.used for e in r.errors if e.cluster),
+    ]
+    failed = {e.target for e in shard_errors if _policy_failure(e, tally)}
+    errors: list[StageError] = []
+    placed = False
+    for error in shard_errors:
+        if not _policy_failure(error, tally):
+            errors.append(error)
+        elif not placed:
+            # where the first shard's failure was, every failed policy in the order one
+            # process meets them (the order of the merged evaluations)
+            errors += [
+                policy_failure(policy, first, count)
+                for policy, (first, count) in tally.failures.items()
+                if policy in failed
+            ]
+            placed = True
+    return order_errors([*errors, *_shard_errors(runs)], positions(runs[0].record.fleet))
+
+
+def _policy_failure(error: StageError, tally: _Tally) -> bool:
+    """Whether a shard's error is its count of a policy's failed evaluations."""
+    return (
+        error.stage == "policy"
+        and not error.cluster
+        and error.target in tally.failures
+        and error.message.startswith(f"policy {error.target} failed: ")
     )
-    errors = order_errors(
-        [
-            *_once_for_the_run(
-                (e for r in reports for e in r.errors),
-                lambda e: e.cluster,
-                lambda e: (e.stage, e.target, e.message),
-            ),
-            *_shard_errors(runs),
-        ],
-        places,
-    )
-    summary = sum((_summary(r.run.counts) for r in reports), EMPTY_SUMMARY)
-    counts = run_counts(summary, findings, errors)
-    if any("policy_pass" in r.run.counts for r in reports):
-        counts.update(policy_counts(e for r in reports for e in r.evaluations))
-    if any("attestations" in r.run.counts for r in reports):
-        counts.update(attestation_counts(_attestations(reports, places)))
-    base = (used or list(runs))[0].report.run
-    run = Run(
-        id=record.run_id,
+
+
+def _fleet_run(runs: Sequence[ShardRun]) -> Run:
+    """The fleet run as begun: what is known before its rows are merged."""
+    used = [r for r in runs if r.used]
+    base = (used or list(runs))[0].run
+    return Run(
+        id=runs[0].record.run_id,
         trigger=base.trigger,
-        started=min(r.report.run.started for r in runs),
-        finished=max((r.run.finished for r in reports if r.run.finished), default=base.started),
-        status="incomplete" if errors else "complete",
+        started=min(r.run.started for r in runs),
+        finished=max((r.run.finished for r in used if r.run.finished), default=base.started),
+        status="running",
         git_repo=base.git_repo,
         git_revision=base.git_revision,
         git_commit=base.git_commit,
         clusters=_clusters(runs),
-        counts=counts,
+        counts={},
         trust_policy_digest=base.trust_policy_digest,
-        notes=tuple(sorted(n for r in reports for n in r.run.notes)),
-    )
-    return run, findings, errors
-
-
-def _once_for_the_run(
-    items: Iterable[T], cluster: Callable[[T], str], key: Callable[[T], object]
-) -> list[T]:
-    """Every item, but those about no cluster (every shard checked the commit) only once."""
-    seen: set[object] = set()
-    out = []
-    for item in items:
-        if not cluster(item):
-            identity = key(item)
-            if identity in seen:
-                continue
-            seen.add(identity)
-        out.append(item)
-    return out
-
-
-def _attestations(reports: Sequence[RunReport], places: Mapping[str, int]) -> list[Attestation]:
-    return order_attestations(
-        _once_for_the_run(
-            (a for r in reports for a in r.attestations),
-            lambda a: a.ref.cluster if a.ref else "",
-            lambda a: (a.attestation, a.source, a.subject_digest, a.authority, a.verified),
-        ),
-        places,
+        notes=tuple(sorted(n for r in used for n in r.run.notes)),
     )
 
 
-def _policies(reports: Sequence[RunReport]) -> list[PolicyInfo]:
+def _merged_run(runs: Sequence[ShardRun], tally: _Tally, errors: Sequence[StageError]) -> Run:
+    used = [r for r in runs if r.used]
+    summary = sum((_summary(r.run.counts) for r in used), EMPTY_SUMMARY)
+    counts = run_counts(summary, tally.each(tally.findings), errors)
+    if any("policy_pass" in r.run.counts for r in used):
+        counts.update(policy_counts(tally.each(tally.results)))
+    if any("attestations" in r.run.counts for r in used):
+        counts.update(attestation_counts(tally.each(tally.attestations)))
+    return dataclasses.replace(
+        _fleet_run(runs), status="incomplete" if errors else "complete", counts=counts
+    )
+
+
+def _policies(used: Sequence[ShardRun]) -> list[PolicyInfo]:
     found: dict[str, PolicyInfo] = {}
-    for report in reports:
-        for policy in report.policies:
+    for run in used:
+        for policy in run.policies:
             found.setdefault(policy.id, policy)
     return list(found.values())
 
@@ -327,12 +425,12 @@ def _summary(counts: Mapping[str, int]) -> DriftSummary:
 
 def _worst(used: Sequence[ShardRun]) -> int:
     """A complete fleet's exit code: 1 when any shard had findings at its --fail-on."""
-    return max((r.report.exit_code or 0 for r in used), default=0)
+    return max((r.exit_code or 0 for r in used), default=0)
 
 
 def _clusters(runs: Sequence[ShardRun]) -> tuple[ClusterInfo, ...]:
     """Every cluster of the fleet in configured order; those of unused shards not audited."""
-    seen = {c.name: c for r in runs if r.used for c in r.report.run.clusters}
+    seen = {c.name: c for r in runs if r.used for c in r.run.clusters}
     return tuple(
         seen.get(name, ClusterInfo(name=name, status=NOT_AUDITED)) for name in runs[0].record.fleet
     )
@@ -352,8 +450,8 @@ def _shard_errors(runs: Sequence[ShardRun]) -> list[StageError]:
         if run is None:
             why = "missing: no store of it was given to the merge"
         else:
-            status = run.report.run.status if run.report.run.finished else "never finished"
-            reasons = "; ".join(e.message for e in run.report.errors)
+            status = run.run.status if run.run.finished else "never finished"
+            reasons = "; ".join(e.message for e in run.errors)
             why = f"{status}" + (f" ({reasons})" if reasons else "")
         shown = ", ".join(clusters) if clusters else "no clusters"
         errors.append(
@@ -366,4 +464,4 @@ def _shard_errors(runs: Sequence[ShardRun]) -> list[StageError]:
     return errors
 
 
-__all__ = ["MergeOutcome", "merge_stores"]
+__all__ = ["MergeOutcome", "MergeResult", "merge_stores"]

@@ -7,6 +7,7 @@ most of the time otherwise (bench/store).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
@@ -29,7 +30,15 @@ from auditor.store import compact, history, keys
 from auditor.store.keys import to_json_text
 from auditor.store.schema import now_timestamp, utc_timestamp, write_transaction
 
-__all__ = ["RESOURCE_STATUSES", "ResourceRecord", "begin_run", "finish_run", "to_json_text"]
+__all__ = [
+    "RESOURCE_STATUSES",
+    "ResourceRecord",
+    "RunRows",
+    "appending_run",
+    "begin_run",
+    "finish_run",
+    "to_json_text",
+]
 
 
 def begin_run(db: Database, run: Run, *, config_path: str = "") -> None:
@@ -77,31 +86,9 @@ def finish_run(
     """Record the run's outcome and all its rows in one transaction, and its findings in the
     history. On any exception nothing of it is kept and the row stays as begin_run left it."""
     with write_transaction(db):
-        row = db.execute(
-            "SELECT seq, finished, started FROM runs WHERE id = ?", [run.id]
-        ).fetchone()
-        if row is None:
-            raise ValueError(f"run {run.id} was never begun: call begin_run first")
         # `started` as begun is the run's time everywhere, history included
-        seq, finished, started = row
-        if finished is not None:
-            # A second finish would record every finding of the run twice.
-            raise ValueError(f"run {run.id} is already finished")
-        db.table("runs").update(
-            run.id,
-            {
-                "finished": utc_timestamp(run.finished) if run.finished else now_timestamp(),
-                "status": run.status,
-                "git_repo": run.git_repo,
-                "git_revision": run.git_revision,
-                "git_commit": run.git_commit,
-                "clusters": _clusters_json(run),
-                "counts": to_json_text(dict(run.counts), what=f"run {run.id} counts"),
-                "exit_code": exit_code,
-                "trust_policy_digest": run.trust_policy_digest or None,
-                "notes": to_json_text(list(run.notes), what=f"run {run.id} notes"),
-            },
-        )
+        seq, started = _begun(db, run.id)
+        db.table("runs").update(run.id, _outcome(run, exit_code))
         conn = db.conn
         objects = keys.ObjectKeys(conn)
         evaluations = list(evaluations)
@@ -121,6 +108,34 @@ def finish_run(
             tuple(c.name for c in run.clusters),
         )
         history.record(conn, recorded, written.sightings, fingerprints.added)
+
+
+def _begun(db: Database, run_id: str) -> tuple[int, str]:
+    """The run's key and start time, for finishing it: ValueError unless begun, not finished."""
+    row = db.execute("SELECT seq, finished, started FROM runs WHERE id = ?", [run_id]).fetchone()
+    if row is None:
+        raise ValueError(f"run {run_id} was never begun: call begin_run first")
+    seq, finished, started = row
+    if finished is not None:
+        # A second finish would record every finding of the run twice.
+        raise ValueError(f"run {run_id} is already finished")
+    return seq, started
+
+
+def _outcome(run: Run, exit_code: int) -> dict[str, object]:
+    """The columns of a run's row that finishing it sets."""
+    return {
+        "finished": utc_timestamp(run.finished) if run.finished else now_timestamp(),
+        "status": run.status,
+        "git_repo": run.git_repo,
+        "git_revision": run.git_revision,
+        "git_commit": run.git_commit,
+        "clusters": _clusters_json(run),
+        "counts": to_json_text(dict(run.counts), what=f"run {run.id} counts"),
+        "exit_code": exit_code,
+        "trust_policy_digest": run.trust_policy_digest or None,
+        "notes": to_json_text(list(run.notes), what=f"run {run.id} notes"),
+    }
 
 
 # Findings are written in chunks as they come, so a large run is never held twice in memory.
@@ -143,6 +158,7 @@ class _Written:
     """What the run's findings left for the history and the evaluations."""
 
     sightings: list[history.Sighting] = field(default_factory=list)
+    first_position: int = 0  # of the findings in the run: 0 unless appended (RunRows)
     # (policy id, object key) -> (content key, the evaluation message it gives back)
     messages: dict[tuple[str, int], list[tuple[int, str]]] = field(default_factory=dict)
 
@@ -187,7 +203,7 @@ def _write_finding_chunk(
         for f, o, k in zip(findings, object_ids, object_keys, strict=True)
     ]
     contents = keys.finding_content_ids(conn, finding_ids, values, fingerprints.added)
-    start = len(written.sightings)
+    start = written.first_position + len(written.sightings)
     conn.executemany(
         "INSERT INTO run_findings (run, position, content) VALUES (?, ?, ?)",
         ((seq, start + n, c) for n, c in enumerate(contents)),
@@ -204,6 +220,7 @@ def _write_resources(
     seq: int,
     resources: Iterable[ResourceRecord],
     objects: keys.ObjectKeys,
+    start: int = 0,
 ) -> None:
     records = list(resources)
     object_ids = objects.many([keys.object_key(r.ref) for r in records])
@@ -228,7 +245,7 @@ def _write_resources(
                 r.body_digest,
             )
             for position, (r, o, (path, at, commit)) in enumerate(
-                zip(records, object_ids, origins, strict=True)
+                zip(records, object_ids, origins, strict=True), start
             )
         ),
     )
@@ -296,6 +313,7 @@ def _write_evaluations(
     policies: dict[str, compact.PolicyText],
     objects: keys.ObjectKeys,
     found: dict[tuple[str, int], list[tuple[int, str]]],
+    start: int = 0,
 ) -> None:
     object_ids = objects.many([keys.object_key(e.ref) for e in evaluations if e.ref is not None])
     object_of = iter(object_ids)
@@ -318,7 +336,7 @@ def _write_evaluations(
                 round(e.duration_ms * 1000),
                 e.error,
             )
-            for position, ((e, o), v) in enumerate(zip(evaluated, values, strict=True))
+            for position, ((e, o), v) in enumerate(zip(evaluated, values, strict=True), start)
         ),
     )
 
@@ -360,3 +378,106 @@ def _write_attestations(
             for a in attestations
         ),
     )
+
+
+# Appending: a run too large to hold at once (a fleet run merged from its shards).
+
+
+@contextlib.contextmanager
+def appending_run(db: Database, run_id: str) -> Iterator[RunRows]:
+    """finish_run for a begun run whose rows come in parts: the caller appends them through
+    the RunRows given, in the run's order, then calls its `finish`. One transaction, as
+    finish_run: on any exception nothing of it is kept. What is held in memory is one part."""
+    with write_transaction(db):
+        seq, started = _begun(db, run_id)
+        rows = RunRows(db, run_id, seq, started)
+        yield rows
+        if not rows.finished:
+            raise ValueError(f"run {run_id}: its rows were appended but it was never finished")
+
+
+class RunRows:
+    """The rows of one begun run, appended part by part (from `appending_run`).
+
+    Findings, resources and evaluations take the next positions of the run as they come.
+    A part ends with `end_part`: the evaluations of a part may take their messages from the
+    policy findings appended in the same part (as finish_run does for a whole run), and the
+    object keys looked up for it are dropped, so parts about different clusters each hold
+    only their own. Findings are applied to the history as they are appended; a finding
+    given again in the same run is not seen twice.
+    """
+
+    def __init__(self, db: Database, run_id: str, seq: int, started: str) -> None:
+        self.db, self.run_id, self.seq, self.started = db, run_id, seq, started
+        self.conn = db.conn
+        self.finished = False
+        self._described: dict[str, compact.PolicyText] = {}
+        self._objects = keys.ObjectKeys(self.conn)
+        self._messages: dict[tuple[str, int], list[tuple[int, str]]] = {}
+        self._next = {"findings": 0, "resources": 0, "evaluations": 0}
+
+    def policies(self, policies: Sequence[PolicyInfo]) -> None:
+        """The policies the run loaded, with their METADATA as it was then."""
+        self._described.update(_write_policies(self.conn, self.seq, policies, ()))
+
+    def findings(self, findings: Iterable[Finding]) -> None:
+        for chunk in _chunks(findings):
+            fingerprints = keys.FingerprintKeys(self.conn)
+            written = _Written(first_position=self._next["findings"])
+            _write_finding_chunk(
+                self.conn, self.seq, chunk, self._objects, fingerprints, self._described, written
+            )
+            self._next["findings"] += len(chunk)
+            for key, found in written.messages.items():
+                self._messages.setdefault(key, []).extend(found)
+            recorded = history.RecordedRun(self.seq, self.started, False, ())
+            sightings = self._not_seen_yet(written.sightings)
+            history.record(self.conn, recorded, sightings, fingerprints.added)
+
+    def _not_seen_yet(self, sightings: list[history.Sighting]) -> list[history.Sighting]:
+        """Those of a chunk's sightings (at most _CHUNK) that this run has not applied yet."""
+        wanted = list({s.finding for s in sightings})
+        marks = ",".join("?" * len(wanted))
+        seen = {
+            row[0]
+            for row in self.conn.execute(
+                f"SELECT finding FROM finding_states WHERE last_run = ? AND finding IN ({marks})",
+                [self.seq, *wanted],
+            )
+        }
+        return [s for s in sightings if s.finding not in seen]
+
+    def resources(self, resources: Sequence[ResourceRecord]) -> None:
+        _write_resources(self.conn, self.seq, resources, self._objects, self._next["resources"])
+        self._next["resources"] += len(resources)
+
+    def evaluations(self, evaluations: Sequence[Evaluation]) -> None:
+        undescribed = [e for e in evaluations if e.policy not in self._described]
+        if undescribed:
+            self._described.update(_write_policies(self.conn, self.seq, (), undescribed))
+        _write_evaluations(
+            self.conn,
+            self.seq,
+            evaluations,
+            self._described,
+            self._objects,
+            self._messages,
+            self._next["evaluations"],
+        )
+        self._next["evaluations"] += len(evaluations)
+
+    def attestations(self, attestations: Iterable[Attestation]) -> None:
+        _write_attestations(self.conn, self.run_id, attestations)
+
+    def end_part(self) -> None:
+        self._messages = {}
+        self._objects = keys.ObjectKeys(self.conn)
+
+    def finish(self, run: Run, *, errors: Iterable[StageError], exit_code: int) -> None:
+        """The run's outcome and errors; resolves what a complete run no longer has."""
+        _write_errors(self.conn, self.run_id, errors)
+        self.db.table("runs").update(self.run_id, _outcome(run, exit_code))
+        clusters = tuple(c.name for c in run.clusters)
+        recorded = history.RecordedRun(self.seq, self.started, run.status == "complete", clusters)
+        history.record(self.conn, recorded, ())
+        self.finished = True

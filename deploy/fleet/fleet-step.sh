@@ -19,8 +19,10 @@ if [ "$index" -lt "$shards" ]; then
     store="$dir/shard-$index.db"
     # a retried index starts afresh: its earlier attempt's store would hold the same run id
     rm -f "$store" "$store-wal" "$store-shm" "$dir/shard-$index.done"
+    # one commit for the whole run: the first shard to start pins the commit git.revision
+    # names then, every other shard (and a retried one) audits that commit
     auditor audit --config "$config" --trigger cron \
-        --shard "$index/$shards" --run-id "$run" --store "$store"
+        --shard "$index/$shards" --run-id "$run" --store "$store" --pin-commit "$dir/commit"
     code=$?
     echo "$code" > "$dir/shard-$index.done"
     # 0 clean, 1 findings, 3 incomplete: recorded in the shard's store; the merge reports them

@@ -15,7 +15,7 @@ import yaml
 
 from auditor.doctor import diagnose
 from auditor.exit_codes import ExitCode
-from tests.conftest import GitRepo, run_cli
+from tests.conftest import GitRepo, run_cli, run_main
 from tests.kubeapi.builders import configmap, deployment
 from tests.kubeapi.server import Denial, KubeAPIServer
 
@@ -98,18 +98,29 @@ def test_every_broken_part_is_named(
 
 
 def test_the_cli_prints_a_table_and_exits_3_naming_the_broken_parts(
-    setup: dict[str, Any], tmp_path: Path, kube: KubeAPIServer
+    setup: dict[str, Any],
+    tmp_path: Path,
+    kube: KubeAPIServer,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     kube.deny(Denial(resource="configmaps"))
-    result = run_cli("doctor", "--config", write(tmp_path, setup))
+    result = run_main(capsys, monkeypatch, "doctor", "--config", write(tmp_path, setup))
     assert result.code == ExitCode.INCOMPLETE
     row = next(line for line in result.out.splitlines() if "list configmaps in ml" in line)
     assert "BROKEN" in row
     assert "1 broken: cluster prod: list configmaps in ml" in result.err
 
 
-def test_the_cli_exits_0_with_json_when_all_works(setup: dict[str, Any], tmp_path: Path) -> None:
-    result = run_cli("doctor", "--config", write(tmp_path, setup), "-o", "json")
+def test_the_cli_exits_0_with_json_when_all_works(
+    setup: dict[str, Any],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    result = run_main(
+        capsys, monkeypatch, "doctor", "--config", write(tmp_path, setup), "-o", "json"
+    )
     assert result.code == ExitCode.CLEAN, result.err
     document = json.loads(result.out)
     assert document["ok"] is True

@@ -1,48 +1,56 @@
 """A fleet run audited by one process and the same run as shards merged: the merged store
 answers `findings` and `report` exactly as the single process's store does.
 
-The fleet is 40 snapshot clusters (tests/fleet/world.py); the shards are three
-`run_audit(..., fleet=Fleet(Shard(i, 3)))` runs into stores of their own, merged with
-`merge_stores` (and `auditor store merge` through the CLI where the exit code matters).
+The fleet is 40 snapshot clusters (tests/fleet/world.py), audited once for the module by one
+process and as three `run_audit(..., fleet=Fleet(Shard(i, 3)))` runs into stores of their
+own; each test merges those stores (read, never changed) with `merge_stores` (and
+`auditor store merge` through the CLI where the exit code matters) into a store of its own.
 """
 
 from __future__ import annotations
 
 import json
-import re
 import sqlite3
-from datetime import datetime
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from auditor.config import Config, load_config
 from auditor.errors import ConfigError
+from auditor.model import AuditResult
 from auditor.pipeline import Fleet, run_audit
-from auditor.reports.runjson import report_document
 from auditor.shards import Shard
 from auditor.store import Store
 from auditor.store.merge import merge_stores
-from auditor.store.values import parse_time
-from tests.conftest import GitRepo, run_cli
+from tests.conftest import GitRepo, run_cli, run_main
 from tests.fleet import world
+from tests.fleet.answers import Normalized, answers, dump
 
 CLUSTERS = 40
 SHARDS = 3
-_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d")
+RUN = "fleet-night-1"
 
 
-@pytest.fixture
-def fleet(git_repo: GitRepo, tmp_path: Path) -> Config:
-    world.write_repo(git_repo)
-    snapshots = world.write_snapshots(tmp_path / "live", CLUSTERS)
-    return load_config(world.write_config(tmp_path / "auditor.yaml", git_repo.path, snapshots))
+@dataclass(frozen=True)
+class Night:
+    """The fleet's first night: one process's store, and the shard stores of run RUN."""
+
+    config: Config
+    single: Path
+    result: AuditResult
+    shards: list[Path]
 
 
-def next_night(tmp_path: Path, night: int) -> None:
-    """The same clusters' snapshots, taken on a later night."""
-    world.write_snapshots(tmp_path / "live", CLUSTERS, night=night)
+@pytest.fixture(scope="module")
+def night(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Night]:
+    folder = tmp_path_factory.mktemp("fleet")
+    with world.git_env():
+        config = load_config(world.fleet_in(folder, CLUSTERS)[1])
+        single = folder / "single.db"
+        result = run_audit(config, store_path=str(single))
+        yield Night(config, single, result, audit_shards(config, folder / "shards", RUN))
 
 
 def audit_shards(config: Config, folder: Path, run_id: str) -> list[Path]:
@@ -54,65 +62,24 @@ def audit_shards(config: Config, folder: Path, run_id: str) -> list[Path]:
     return stores
 
 
-class Normalized:
-    """A store's answers with what must differ between two stores taken out: run ids become
-    `run-1`, `run-2`... in start order, a run's start time `start of run-N`, other times
-    `<time>`, and evaluation timings dropped (two executions never take equally long)."""
-
-    def __init__(self, store: Store) -> None:
-        runs = sorted(store.runs(), key=lambda r: r["started"])
-        self.ids = {r["id"]: f"run-{n}" for n, r in enumerate(runs, 1)}
-        self.starts = {parse_time(r["started"]): f"start of run-{n}" for n, r in enumerate(runs, 1)}
-
-    def __call__(self, value: Any) -> Any:
-        if isinstance(value, dict):
-            return {k: self(v) for k, v in value.items() if k != "duration_ms"}
-        if isinstance(value, list):
-            return [self(v) for v in value]
-        if isinstance(value, str):
-            if value in self.ids:
-                return self.ids[value]
-            if _TIME.match(value):
-                moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-                return self.starts.get(moment, "<time>")
-        return value
-
-
-def answers(path: Path) -> dict[str, Any]:
-    """What `auditor findings` and `auditor report --format json` show, for every run."""
-    with Store.open(path) as store:
-        norm = Normalized(store)
-        reports = {}
-        for row in store.runs():
-            report = store.report(row["id"])
-            assert report is not None
-            reports[norm.ids[row["id"]]] = norm(report_document(report))
-        return {
-            "open": norm([f.to_json() for f in store.known_findings(open_only=True)]),
-            "known": norm([f.to_json() for f in store.known_findings()]),
-            "reports": reports,
-        }
-
-
-def dump(path: Path) -> list[str]:
-    with sqlite3.connect(path) as conn:
-        return list(conn.iterdump())
+def copy_store(source: Path, target: Path) -> Path:
+    """A store to add runs to, leaving the module's as it is."""
+    with sqlite3.connect(source) as src, sqlite3.connect(target) as dst:
+        src.backup(dst)
+    return target
 
 
 def test_forty_clusters_as_three_shards_merge_into_the_single_process_run(
-    fleet: Config, tmp_path: Path
+    night: Night, tmp_path: Path
 ) -> None:
-    single = tmp_path / "single.db"
-    one = run_audit(fleet, store_path=str(single))
-    shards = audit_shards(fleet, tmp_path / "shards", "fleet-night-1")
-    [outcome] = merge_stores(tmp_path / "merged.db", shards)
+    [outcome] = merge_stores(tmp_path / "merged.db", night.shards).runs
 
-    expected, merged = answers(single), answers(tmp_path / "merged.db")
+    expected, merged = answers(night.single), answers(tmp_path / "merged.db")
     assert merged["open"] == expected["open"]
     assert merged["reports"] == expected["reports"]
     # what was compared is the whole fleet, with findings in many clusters
-    assert outcome.status == "complete" and one.run.status == "complete"
-    assert len(expected["open"]) == len(one.findings) > CLUSTERS
+    assert outcome.status == "complete" and night.result.run.status == "complete"
+    assert len(expected["open"]) == len(night.result.findings) > CLUSTERS
     assert {f["cluster"] for f in expected["open"]} >= {
         world.cluster_name(i) for i in range(0, CLUSTERS, 3)
     }
@@ -121,9 +88,9 @@ def test_forty_clusters_as_three_shards_merge_into_the_single_process_run(
     assert {c["status"] for c in report["run"]["clusters"]} == {"complete"}
 
 
-def test_each_shard_audits_its_own_clusters_and_together_all(fleet: Config, tmp_path: Path) -> None:
+def test_each_shard_audits_its_own_clusters_and_together_all(night: Night) -> None:
     seen: list[str] = []
-    for store_path in audit_shards(fleet, tmp_path / "shards", "fleet-1"):
+    for store_path in night.shards:
         with Store.open(store_path) as store:
             [row] = store.runs()
             names = [c["name"] for c in row["clusters"]]
@@ -133,16 +100,18 @@ def test_each_shard_audits_its_own_clusters_and_together_all(fleet: Config, tmp_
     assert sorted(seen) == [world.cluster_name(i) for i in range(CLUSTERS)]
 
 
-def test_two_nights_merged_keep_the_history_of_one_process(fleet: Config, tmp_path: Path) -> None:
-    single = tmp_path / "single.db"
+def test_two_nights_merged_keep_the_history_of_one_process(night: Night, tmp_path: Path) -> None:
+    single = copy_store(night.single, tmp_path / "single.db")
     merged = tmp_path / "merged.db"
-    run_audit(fleet, store_path=str(single))
-    merge_stores(merged, audit_shards(fleet, tmp_path / "shards", "night-1"))
-    next_night(tmp_path, night=1)
-    run_audit(fleet, store_path=str(single))
+    merge_stores(merged, night.shards)
+    # the same clusters' snapshots, taken on the next night
+    snapshots = world.write_snapshots(tmp_path / "live", CLUSTERS, night=1)
+    repo = Path(night.config.git.repo)
+    config = load_config(world.write_config(tmp_path / "auditor.yaml", repo, snapshots))
+    run_audit(config, store_path=str(single))
     result = run_cli(
         "store", "merge", str(merged),
-        *map(str, audit_shards(fleet, tmp_path / "shards", "night-2")), "-o", "json",
+        *map(str, audit_shards(config, tmp_path / "shards", "night-2")), "-o", "json",
     )  # fmt: skip
 
     assert result.code == 1, result.err  # findings at high or above, as audit would exit
@@ -161,13 +130,13 @@ def test_two_nights_merged_keep_the_history_of_one_process(fleet: Config, tmp_pa
     assert norm_b(json.loads(findings_merged.out)) == norm_a(json.loads(findings_single.out))
 
 
-def test_merging_the_same_shards_again_changes_nothing(fleet: Config, tmp_path: Path) -> None:
-    shards = audit_shards(fleet, tmp_path / "shards", "fleet-1")
+def test_merging_the_same_shards_again_changes_nothing(night: Night, tmp_path: Path) -> None:
+    shards = night.shards
     out = tmp_path / "merged.db"
-    [first] = merge_stores(out, shards)
+    [first] = merge_stores(out, shards).runs
     before = dump(out)
 
-    [again] = merge_stores(out, [shards[2], shards[0], shards[1], shards[0]])
+    [again] = merge_stores(out, [shards[2], shards[0], shards[1], shards[0]]).runs
 
     assert dump(out) == before
     assert first.merged and not again.merged
@@ -175,22 +144,22 @@ def test_merging_the_same_shards_again_changes_nothing(fleet: Config, tmp_path: 
 
 
 def test_a_missing_shard_leaves_the_fleet_run_incomplete_and_keeps_the_rest(
-    fleet: Config, tmp_path: Path
+    night: Night, tmp_path: Path
 ) -> None:
-    shards = audit_shards(fleet, tmp_path / "shards", "fleet-1")
+    shards = night.shards
     out = tmp_path / "merged.db"
     result = run_cli("store", "merge", str(out), str(shards[0]), str(shards[2]))
 
     assert result.code == 3, result.err
     with Store.open(out) as store, Store.open(shards[1]) as lost:
-        report = store.report("fleet-1")
+        report = store.report(RUN)
         [lost_run] = lost.runs()
         assert report is not None and report.run.status == "incomplete"
         lost_clusters = [c["name"] for c in lost_run["clusters"]]
         not_audited = [c.name for c in report.run.clusters if c.status == "not audited"]
         assert not_audited == lost_clusters
         [error] = report.errors
-        assert error.stage == "fleet" and "shard 1/3 of run fleet-1" in error.message
+        assert error.stage == "fleet" and f"shard 1/3 of run {RUN}" in error.message
         assert all(name in error.message for name in lost_clusters)
         # the other shards' findings are all there, none of the lost shard's
         clusters = {f.finding.ref.cluster for f in report.findings}
@@ -198,7 +167,7 @@ def test_a_missing_shard_leaves_the_fleet_run_incomplete_and_keeps_the_rest(
         kept = set()
         for path in (shards[0], shards[2]):
             with Store.open(path) as shard:
-                kept |= {f["fingerprint"] for f in shard.findings("fleet-1")}
+                kept |= {f["fingerprint"] for f in shard.findings(RUN)}
         assert {f.finding.fingerprint for f in report.findings} == kept
 
     late = run_cli("store", "merge", str(out), str(shards[1]))
@@ -206,8 +175,12 @@ def test_a_missing_shard_leaves_the_fleet_run_incomplete_and_keeps_the_rest(
 
 
 def test_shards_that_audited_different_commits_are_refused(
-    fleet: Config, git_repo: GitRepo, tmp_path: Path
+    git_repo: GitRepo, tmp_path: Path
 ) -> None:
+    world.write_repo(git_repo)
+    snapshots = world.write_snapshots(tmp_path / "live", 6)
+    config = world.write_config(tmp_path / "auditor.yaml", git_repo.path, snapshots, policies=False)
+    fleet = load_config(config)
     first = tmp_path / "s0.db"
     run_audit(fleet, store_path=str(first), run_id="f", fleet=Fleet(Shard(0, 2)))
     git_repo.write("ml/extra.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n")
@@ -215,23 +188,29 @@ def test_shards_that_audited_different_commits_are_refused(
     second = tmp_path / "s1.db"
     run_audit(fleet, store_path=str(second), run_id="f", fleet=Fleet(Shard(1, 2)))
 
-    with pytest.raises(ConfigError, match="audited different commits"):
+    with pytest.raises(ConfigError, match="audited different commits") as info:
         merge_stores(tmp_path / "merged.db", [first, second])
+    assert "--pin-commit" in info.value.diagnostics()  # how to keep shards on one commit
     with Store.open(tmp_path / "merged.db") as store:
         assert store.runs() == []
 
 
-def test_a_store_without_shard_runs_is_not_merged(fleet: Config, tmp_path: Path) -> None:
-    plain = tmp_path / "plain.db"
-    run_audit(fleet, store_path=str(plain))
-    result = run_cli("store", "merge", str(tmp_path / "merged.db"), str(plain))
+def test_a_store_without_shard_runs_is_not_merged(night: Night, tmp_path: Path) -> None:
+    result = run_cli("store", "merge", str(tmp_path / "merged.db"), str(night.single))
     assert result.code == 2
     assert "not a shard store" in result.err and "Traceback" not in result.err
 
 
-def test_a_shard_needs_a_valid_shard_a_store_and_a_run_id(fleet: Config, tmp_path: Path) -> None:
+def test_a_shard_needs_a_valid_shard_a_store_and_a_run_id(
+    night: Night,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+
     def audit(*args: str) -> str:
-        result = run_cli("audit", "--config", fleet.path, *args, cwd=tmp_path)
+        result = run_main(capsys, monkeypatch, "audit", "--config", night.config.path, *args)
         assert result.code == 2 and "Traceback" not in result.err
         return result.err
 
@@ -257,7 +236,7 @@ def test_shards_that_hold_no_cluster_record_empty_runs_the_merge_accounts_for(
         result = run_audit(config, store_path=str(store), run_id="f", fleet=Fleet(Shard(index, 6)))
         assert result.run.status == "complete"
         stores.append(store)
-    [outcome] = merge_stores(tmp_path / "merged.db", stores)
+    [outcome] = merge_stores(tmp_path / "merged.db", stores).runs
     single = tmp_path / "single.db"
     run_audit(config, store_path=str(single))
 

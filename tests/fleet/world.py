@@ -15,13 +15,16 @@ run must keep each cluster's findings apart):
 
 from __future__ import annotations
 
+import contextlib
 import copy
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
-from tests.gitrepo import GitRepo
+from tests.gitrepo import _ENV, GitRepo
 from tests.kubeapi.builders import configmap, deployment, inference_service
 
 CONFIGMAPS = 3
@@ -92,3 +95,22 @@ def write_config(
     }
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path
+
+
+@contextlib.contextmanager
+def git_env() -> Iterator[None]:
+    """The Git identity and isolation tests commit with, for fixtures wider than one test
+    (the `git_repo` fixture sets it per test)."""
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in _ENV.items():
+            patch.setenv(key, value)
+        yield
+
+
+def fleet_in(folder: Path, clusters: int, *, policies: bool = True) -> tuple[GitRepo, Path]:
+    """The repository and `clusters` snapshot clusters under `folder`, and the config file
+    auditing them (inside `git_env` when no `git_repo` fixture set it)."""
+    repo = GitRepo(folder / "gitops")
+    write_repo(repo)
+    snapshots = write_snapshots(folder / "live", clusters)
+    return repo, write_config(folder / "auditor.yaml", repo.path, snapshots, policies=policies)
