@@ -56,22 +56,31 @@ def run_cli(
     return CliResult(proc.returncode, proc.stdout, proc.stderr)
 
 
-def run_main(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, *args: str
-) -> CliResult:
-    """The CLI's entry point in this process: for tests of what a command prints and its exit
-    code (its own error handling included), where starting a Python costs more than the
-    command. Tests of what only a separate process shows (signals, logs on a terminal or
-    not, memory limits) use run_cli."""
+def run_main(capsys: pytest.CaptureFixture[str], *args: str) -> CliResult:
+    """`auditor ARGS...` through the CLI's entry point in this process, every error turned
+    into its exit code as a user sees it: for tests of what a command prints and its exit code,
+    where starting a Python (a second or more of imports) costs more than the command. What
+    main sets for the process (logging, the SIGTERM handler) is put back. Tests of what only a
+    separate process shows (signals, logs on a terminal or not, memory limits) use run_cli."""
+    import logging
+    import signal
+
     from auditor.cli import main
 
-    monkeypatch.setattr("signal.signal", lambda *_: None)  # main() installs a SIGTERM handler
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    on_term = signal.getsignal(signal.SIGTERM)
     capsys.readouterr()
-    with pytest.raises(SystemExit) as exited:
+    try:
         main(list(args))
-    captured = capsys.readouterr()
-    code = exited.value.code
-    return CliResult(code if isinstance(code, int) else 0, captured.out, captured.err)
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    finally:
+        root.handlers, root.level = handlers, level
+        signal.signal(signal.SIGTERM, on_term)
+    out, err = capsys.readouterr()
+    return CliResult(code, out, err)
 
 
 def _address_space_limit(limit: int) -> Callable[[], None]:

@@ -13,7 +13,7 @@ import pytest
 from auditor.model import AdmissionDecision, AdmissionRequest, DecisionReason
 from auditor.reports.render import render
 from auditor.store import Store
-from tests.incli import run_in_process
+from tests.conftest import run_main
 from tests.reports.builders import HOSTILE_TEXT, ThreeRuns, record_runs
 from tests.store.factories import T0
 
@@ -152,20 +152,18 @@ def test_findings_admission_filters_by_result_namespace_and_since(
     store: ThreeRuns, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = str(store.path)
-    shown = run_in_process(
+    shown = run_main(
         capsys, "findings", "--store", path, "--admission", "--result", "deny",
         "--result", "error", "--namespace", "m*", "--since", "2026-11-23T19:00:00", "-o", "json",
     )  # fmt: skip
     assert shown.code == 0, shown.err
     uids = [d["uid"] for d in json.loads(shown.out)["decisions"]]
     assert uids == ["after", "e1", "d2", "d1", "other"]
-    text = run_in_process(
-        capsys, "findings", "--store", path, "--admission", "--namespace", "sandbox"
-    )
+    text = run_main(capsys, "findings", "--store", path, "--admission", "--namespace", "sandbox")
     assert text.code == 0, text.err
     assert "FAIL_OPEN" in text.out and "Deployment sandbox/svc-f1" in text.out
     assert "svc-d1" not in text.out and "1 decisions" in text.err
-    denied = run_in_process(capsys, "findings", "--store", path, "--admission", "--result", "deny")
+    denied = run_main(capsys, "findings", "--store", path, "--admission", "--result", "deny")
     assert "provenance.unsigned: no signature by release-key" in denied.out
     assert f"@ {COMMIT[:12]}" in denied.out and "(dry run)" in denied.out
 
@@ -174,9 +172,9 @@ def test_findings_refuses_options_of_the_other_kind(
     store: ThreeRuns, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = str(store.path)
-    mixed = run_in_process(capsys, "findings", "--store", path, "--admission", "--severity", "high")
+    mixed = run_main(capsys, "findings", "--store", path, "--admission", "--severity", "high")
     assert mixed.code == 2 and "--severity filters findings, not admission decisions" in mixed.err
-    lone = run_in_process(capsys, "findings", "--store", path, "--result", "deny")
+    lone = run_main(capsys, "findings", "--store", path, "--result", "deny")
     assert lone.code == 2 and "--result filters admission decisions: add --admission" in lone.err
-    plain = run_in_process(capsys, "findings", "--store", path, "-o", "json")
+    plain = run_main(capsys, "findings", "--store", path, "-o", "json")
     assert plain.code == 0 and "findings" in json.loads(plain.out)

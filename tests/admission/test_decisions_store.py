@@ -15,8 +15,7 @@ from auditor.admit import StoreSink
 from auditor.model import AdmissionDecision, AdmissionRequest, DecisionReason
 from auditor.store import Store
 from auditor.store.migrations import LATEST_VERSION
-from tests.conftest import CliResult
-from tests.incli import run_in_process
+from tests.conftest import CliResult, run_main
 
 
 def decision(uid: str, result: str = "allow", **kwargs: object) -> AdmissionDecision:
@@ -100,7 +99,7 @@ def test_decisions_command_lists_denials_with_their_reasons(
         store.record_decisions([decision("ok"), decision("no", "deny", reasons=reasons)])
 
     def run_cli(*args: str) -> CliResult:
-        return run_in_process(capsys, *args)
+        return run_main(capsys, *args)
 
     shown = run_cli("admission", "decisions", "--store", str(path), "--denied")
     assert shown.code == 0, shown.err

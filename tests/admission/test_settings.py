@@ -10,7 +10,7 @@ from auditor.admit import admission_scope
 from auditor.config import DEFAULT_ADMISSION_KINDS, AdmissionSettings, load_config
 from auditor.errors import ConfigError
 from auditor.model import ResourceRef
-from tests.incli import run_in_process
+from tests.conftest import run_main
 
 BASE = """\
 git:
@@ -86,7 +86,7 @@ def test_serving_without_a_store_is_a_usage_error(
 ) -> None:
     path = tmp_path / "auditor.yaml"
     path.write_text(BASE)
-    result = run_in_process(
+    result = run_main(
         capsys,
         "admission", "serve", "--config", str(path), "--tls-cert", str(path), "--tls-key", str(path),
     )  # fmt: skip

@@ -12,7 +12,7 @@ import pytest
 
 from tests.admission.running import Server, denial
 from tests.admission.world import ExampleWorld, example_object, llm, review
-from tests.incli import run_in_process
+from tests.conftest import run_main
 
 ZERO_DIGEST = "sha256:" + "0" * 64
 
@@ -167,7 +167,7 @@ def test_sigterm_writes_every_decision_to_the_store(
         code = server.stop(signal.SIGTERM)
     assert code == 0, server.log.read_text()
     # the store holds every earlier test's decisions too: these are the newest
-    result = run_in_process(
+    result = run_main(
         capsys, "admission", "decisions", "--store", str(world.store), "--limit", "1000",
         "-o", "json",
     )  # fmt: skip

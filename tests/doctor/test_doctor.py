@@ -102,10 +102,9 @@ def test_the_cli_prints_a_table_and_exits_3_naming_the_broken_parts(
     tmp_path: Path,
     kube: KubeAPIServer,
     capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     kube.deny(Denial(resource="configmaps"))
-    result = run_main(capsys, monkeypatch, "doctor", "--config", write(tmp_path, setup))
+    result = run_main(capsys, "doctor", "--config", write(tmp_path, setup))
     assert result.code == ExitCode.INCOMPLETE
     row = next(line for line in result.out.splitlines() if "list configmaps in ml" in line)
     assert "BROKEN" in row
@@ -116,11 +115,8 @@ def test_the_cli_exits_0_with_json_when_all_works(
     setup: dict[str, Any],
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    result = run_main(
-        capsys, monkeypatch, "doctor", "--config", write(tmp_path, setup), "-o", "json"
-    )
+    result = run_main(capsys, "doctor", "--config", write(tmp_path, setup), "-o", "json")
     assert result.code == ExitCode.CLEAN, result.err
     document = json.loads(result.out)
     assert document["ok"] is True

@@ -210,7 +210,7 @@ def test_a_shard_needs_a_valid_shard_a_store_and_a_run_id(
     monkeypatch.chdir(tmp_path)
 
     def audit(*args: str) -> str:
-        result = run_main(capsys, monkeypatch, "audit", "--config", night.config.path, *args)
+        result = run_main(capsys, "audit", "--config", night.config.path, *args)
         assert result.code == 2 and "Traceback" not in result.err
         return result.err
 
