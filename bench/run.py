@@ -156,7 +156,8 @@ def bench_audit(size: int, drift: dict[str, Any], repeat: int) -> dict[str, Any]
         store = work / "audit.db"
         for suffix in ("", "-wal", "-shm"):
             Path(f"{store}{suffix}").unlink(missing_ok=True)
-        argv = [auditor_command(), "audit", "--config", str(config), "--store", str(store)]
+        # -q: progress logs go to stderr, which timed_child returns with the stdout
+        argv = [auditor_command(), "-q", "audit", "--config", str(config), "--store", str(store)]
         return timed_child([*argv, "-o", "json"])
 
     run = best_of(repeat, once)

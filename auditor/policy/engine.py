@@ -130,6 +130,63 @@ def nesting_depth(value: Any, limit: int | None = None) -> int:
     return deepest
 
 
+# What JSON text decodes to: a document made of only these reads the same to regorus whether
+# handed over as Python values or as its JSON text (the binding converts the former as
+# serde_json parses the latter). Exact types: a subclass (an enum) goes through JSON.
+_JSON_SCALARS = frozenset({str, int, float, bool, type(None)})
+_PLAIN = _JSON_SCALARS | {dict, list}
+_STR = frozenset({str})
+
+
+def plain_depth(value: Any, limit: int) -> int | None:
+    """The nesting depth of a document made only of dicts with string keys, lists and JSON
+    scalars (`limit + 1` once it passes `limit`); None when it holds anything else (a tuple, a
+    set, bytes, a non-string key, a subclass such as an enum), which only its JSON text says
+    faithfully. Recursive, never more than `limit + 1` levels deep."""
+    kind = type(value)
+    if kind in _JSON_SCALARS:
+        return 0
+    if kind is not dict and kind is not list:
+        return None
+    # a container met again (an audit input holds the live body as `resource` and `live`)
+    # is not walked again: its height is known
+    return _height(value, 1, limit, {})
+
+
+def _height(container: Any, depth: int, limit: int, known: dict[int, int]) -> int | None:
+    """Levels from `container` (at `depth`) down to its deepest leaf, counting itself; None
+    when not plain; past `limit` it stops with a height that puts it there."""
+    if depth > limit:
+        return 1
+    if type(container) is dict:
+        if not _STR.issuperset(map(type, container)):
+            return None
+        children: Any = container.values()
+    else:
+        children = container
+    kinds = set(map(type, children))
+    if kinds <= _JSON_SCALARS:
+        return 1
+    if not kinds <= _PLAIN:
+        return None
+    highest = 0
+    for child in children:
+        if type(child) in _JSON_SCALARS:
+            continue
+        height = known.get(id(child))
+        if height is None:
+            height = _height(child, depth + 1, limit, known)
+            if height is None:
+                return None
+            if depth + height <= limit:
+                known[id(child)] = height
+        if height > highest:
+            highest = height
+            if depth + highest > limit:
+                break
+    return highest + 1
+
+
 def depth_over_limit(value: Any) -> int | None:
     """The nesting depth of `value` when it is over MAX_DEPTH (for the message), else None."""
     if nesting_depth(value, MAX_DEPTH) <= MAX_DEPTH:

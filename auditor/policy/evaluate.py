@@ -217,6 +217,8 @@ class _Collector:
         self.failures: dict[str, list[str]] = {}  # policy id -> error texts
         # policy id -> evaluations that timed out (shared by the chunks of a run)
         self.overruns: Counter[str] = Counter() if overruns is None else overruns
+        # (id of a kind's list of plain policies, overruns so far) -> their batch's rules
+        self.batches: dict[tuple[int, int], list[str]] = {}
 
     def overran(self, policy: Policy) -> bool:
         return self.overruns[policy.id] > 0
@@ -370,7 +372,9 @@ def _evaluate_plain(
     outcome: dict[int, tuple[list[Any], float]] = {}
     alone: list[int] = []
     batch: list[int] = []
-    for i, policy in enumerate(plain):
+    if not collector.overruns:  # the usual case: nothing overran, every policy in the batch
+        batch = list(range(len(plain)))
+    for i, policy in enumerate(plain if collector.overruns else ()):
         skip = collector.given_up(policy)
         if skip is not None:
             outcome[i] = ([skip] * len(policy.rules), 0.0)
@@ -399,13 +403,19 @@ def _evaluate_plain(
 
 def _batch_rules(collector: _Collector, plain: Sequence[Policy]) -> list[str]:
     """The rules of the one engine call for these plain policies: those that neither overran
-    before (they run alone) nor were given up."""
-    return [
-        path
-        for policy in plain
-        if collector.given_up(policy) is None and not collector.overran(policy)
-        for path in _rule_paths(policy)
-    ]
+    before (they run alone) nor were given up. The same list for every input of a kind until
+    a policy overruns (overruns only grow), so it is made once per kind and overrun count."""
+    key = (id(plain), collector.overruns.total())
+    rules = collector.batches.get(key)
+    if rules is None:
+        rules = [
+            path
+            for policy in plain
+            if collector.given_up(policy) is None and not collector.overran(policy)
+            for path in _rule_paths(policy)
+        ]
+        collector.batches[key] = rules
+    return rules
 
 
 def _evaluate_alone(

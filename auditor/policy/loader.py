@@ -28,6 +28,7 @@ import regorus
 from auditor.bounded import read_bounded
 from auditor.errors import InputError
 from auditor.model import EvaluationResult, RuleName
+from auditor.policy.datarefs import may_read
 from auditor.policy.embedded import describe_error, load_error
 from auditor.policy.engine import (
     Policy,
@@ -441,6 +442,12 @@ def load_policy_files(
     )
 
 
+def _reads_inventory(policy_set: PolicySet) -> bool:
+    if any(p.kind != "rego" for p in policy_set.policies):
+        return True
+    return may_read(policy_set.modules, "inventory")
+
+
 def _within_depth(objects: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     """The objects the engine can hold in `data`. One nested deeper is left out, with a
     warning: its own evaluations fail on the same depth, so the run is never clean for it."""
@@ -460,7 +467,13 @@ def _within_depth(objects: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any
 
 def with_inventory(policy_set: PolicySet, objects: Sequence[Mapping[str, Any]]) -> PolicySet:
     """The policy set with `data.inventory` built from `objects` by the plug-ins that want one
-    (Gatekeeper); unchanged when none does."""
+    (Gatekeeper); unchanged when none does, or when nothing loaded can read it: no policy of a
+    plug-in's kind (their hooks read `data` in Python) and no module that may read
+    `data.inventory` (`datarefs.may_read`)."""
+    if not any(h.inventory is not None for h in policy_set.hooks) or not _reads_inventory(
+        policy_set
+    ):
+        return policy_set
     data = dict(policy_set.data)
     objects = _within_depth(objects)
     for hook in policy_set.hooks:

@@ -78,7 +78,7 @@ def _serve(
     """The worker: the engine it inherited, else one it loads from `spec`; says it is ready,
     then answers one request at a time until EOF: `(rules, "json", input JSON)`, or
     `(rules, "at", i)` for `shared[i]`, an input it has in its own memory (forked after the
-    inputs were built), which it checks and encodes itself."""
+    inputs were built), which it checks and hands to the engine itself."""
     from auditor.policy.embedded import EmbeddedEngine
 
     _die_with_parent(parent)
@@ -99,7 +99,10 @@ def _serve(
         except (EOFError, OSError):
             return
         try:
-            engine.set_input_json(_checked_json(shared[payload]) if form == "at" else payload)
+            if form == "at":
+                engine.set_checked_input(shared[payload])
+            else:
+                engine.set_input_json(payload)
             answer: tuple[str, Any] = ("ok", engine.evaluate_loaded_many(rules))
         except PolicyEvalError as exc:
             answer = ("error", str(exc))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from auditor.policy.embedded import EmbeddedEngine
@@ -163,3 +165,38 @@ def test_clone_shares_compiled_policies_and_keeps_its_own_input(engine: Embedded
 def test_input_that_is_not_json_is_an_eval_error(engine: EmbeddedEngine) -> None:
     with pytest.raises(PolicyEvalError, match="not JSON"):
         engine.evaluate("data.p.deny", {"x": object()})
+
+
+ECHO = RegoModule(
+    source="policies/echo.rego",
+    package="echo",
+    text="package echo\n\nimport rego.v1\n\ndoc := input\n\n"
+    "types := {k: type_name(v) | some k, v in input}\n",
+)
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        {"int": 1, "float": 1.0, "half": 0.5, "neg": -7, "bool": True, "none": None},
+        {"big": 2**64 - 1, "bigger": 2**64, "huge": 10**30, "low": -(2**63) - 1},
+        {"text": "naïve ✓ \u0000", "nested": [[{"a": []}], {}], "empty": ""},
+    ],
+)
+def test_an_input_reads_the_same_from_python_values_as_from_its_json_text(doc: dict) -> None:
+    engine = EmbeddedEngine()
+    engine.load([ECHO], {})
+    from_values = engine.evaluate_many(["data.echo.doc", "data.echo.types"], doc)
+    engine.set_input_json(json.dumps(doc))
+    from_text = [engine.evaluate_loaded_input(r) for r in ("data.echo.doc", "data.echo.types")]
+    assert from_values == from_text
+
+
+@pytest.mark.parametrize("doc", [{"b": b"x"}, {"s": {1, 2}}, {(1, 2): "tuple key"}])
+def test_values_json_cannot_hold_are_still_an_eval_error(doc: dict) -> None:
+    # the binding would convert these (bytes to a list, a set to an array); JSON refuses them,
+    # and the engine reads only what JSON holds
+    engine = EmbeddedEngine()
+    engine.load([ECHO], {})
+    with pytest.raises(PolicyEvalError, match="not JSON"):
+        engine.evaluate("data.echo.doc", doc)

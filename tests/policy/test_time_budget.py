@@ -27,6 +27,7 @@ from auditor.policy.engine import (
     PolicyTimeout,
     RegoModule,
     nesting_depth,
+    plain_depth,
 )
 from auditor.policy.evaluate import PolicyOutcome, evaluate_policies, load_engine
 from auditor.policy.loader import load_policy_files
@@ -265,6 +266,40 @@ def test_nesting_depth_counts_mappings_and_lists_without_recursing() -> None:
     deep = nested(20_000)  # far past Python's recursion limit
     assert nesting_depth(deep) == 20_000
     assert nesting_depth(deep, limit=MAX_DEPTH) == MAX_DEPTH + 1
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["x", 1, None, {}, [], {"a": 1}, {"a": [1]}, {"a": [{"b": None}], "c": 2.5, "d": True}],
+)
+def test_plain_depth_is_the_nesting_depth_of_plain_json_data(value: Any) -> None:
+    assert plain_depth(value, MAX_DEPTH) == nesting_depth(value)
+
+
+def test_plain_depth_counts_a_body_held_twice_at_its_deepest_place() -> None:
+    body = {"spec": {"containers": [{"name": "c"}]}}  # 4 levels
+    for doc in ({"resource": body, "live": {"wrapped": body}}, {"a": {"b": body}, "c": body}):
+        assert plain_depth(doc, MAX_DEPTH) == nesting_depth(doc) == 6
+
+
+def test_plain_depth_stops_past_its_limit_without_recursing_further() -> None:
+    assert plain_depth(nested(20_000), MAX_DEPTH) == MAX_DEPTH + 1
+    assert plain_depth(nested(MAX_DEPTH), MAX_DEPTH) == MAX_DEPTH
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"a": (1, 2)},
+        {"a": {1, 2}},
+        {"a": b"bytes"},
+        {1: "int key"},
+        {"a": [object()]},
+        {"a": signal.SIGTERM},  # an int subclass: only its JSON text says what it reads as
+    ],
+)
+def test_plain_depth_is_none_for_what_only_json_text_says_faithfully(value: Any) -> None:
+    assert plain_depth(value, MAX_DEPTH) is None
 
 
 def test_the_engine_itself_refuses_what_serde_json_cannot_read_with_a_clear_error() -> None:
