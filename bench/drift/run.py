@@ -45,11 +45,12 @@ def timed_child(argv: list[str]) -> dict[str, Any]:
     script = (
         "import resource, subprocess, sys, time, json\n"
         "t = time.perf_counter()\n"
-        "p = subprocess.run(sys.argv[1:], stdout=subprocess.PIPE)\n"
+        "p = subprocess.run(sys.argv[1:], stdout=subprocess.PIPE, stderr=subprocess.PIPE)\n"
         "wall = time.perf_counter() - t\n"
         "u = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
         "sys.stderr.buffer.write(p.stdout)\n"
-        "print(json.dumps([wall, u.ru_utime + u.ru_stime, u.ru_maxrss / 1024, p.returncode]))\n"
+        "err = p.stderr.decode(errors='replace')[-4000:]\n"
+        "print(json.dumps([wall, u.ru_utime + u.ru_stime, u.ru_maxrss / 1024, p.returncode, err]))\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", script, *argv],
@@ -57,8 +58,9 @@ def timed_child(argv: list[str]) -> dict[str, Any]:
         check=True,
         env=child_env(),
     )
-    wall, cpu, rss, rc = json.loads(out.stdout)
-    return {"wall": wall, "cpu": cpu, "rss_mib": rss, "rc": rc, "stdout": out.stderr}
+    # the child's stderr (its logs) kept apart: mixed into its stdout it broke the JSON it prints
+    wall, cpu, rss, rc, err = json.loads(out.stdout)
+    return {"wall": wall, "cpu": cpu, "rss_mib": rss, "rc": rc, "stdout": out.stderr, "stderr": err}
 
 
 def read_floor(repo: Path, snapshot: Path) -> float:
