@@ -36,7 +36,7 @@ def setup_logging(verbosity: int, fmt: LogFormat | None = None) -> None:
     """Configures the root logger for the process: one handler on stderr."""
     fmt = fmt or log_format()
     handler = _StderrHandler(sys.stderr)
-    handler.setFormatter(_json_formatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT))
+    handler.setFormatter(_LazyJSONFormatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT))
     root = logging.getLogger()
     # ours replaces ours (a second call), never a handler the embedding program put there
     root.handlers = [h for h in root.handlers if not isinstance(h, _StderrHandler)] + [handler]
@@ -48,6 +48,21 @@ def setup_logging(verbosity: int, fmt: LogFormat | None = None) -> None:
 
 class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """auditor's own handler, told apart from others on the root logger."""
+
+
+class _LazyJSONFormatter(logging.Formatter):
+    """The structlog formatter, imported at the first record: structlog and what it brings
+    (rich) are a third of the start-up of a command that logs nothing, as `auditor findings`
+    in a pipe."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._formatter: logging.Formatter | None = None
+
+    def format(self, record: logging.LogRecord) -> str:
+        if self._formatter is None:
+            self._formatter = _json_formatter()
+        return self._formatter.format(record)
 
 
 def _json_formatter() -> logging.Formatter:
