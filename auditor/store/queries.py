@@ -170,7 +170,8 @@ JOIN finding_values v ON v.id = s.last_content
 """
 
 
-_KNOWN_FAST = (
+# The values of every known finding as known_findings reads them (bench/store reads them too).
+KNOWN_VALUES = (
     "SELECT "
     + ", ".join(f"v.{c}" for c in FINDING_COLUMNS)
     + ", "
@@ -210,7 +211,7 @@ def known_findings(
     # Plain tuples in a known order, not a dict per row: `auditor findings --open` reads every
     # open finding, and building its values is most of its time.
     rows = db.conn.execute(
-        f"{_KNOWN_FAST} WHERE {' AND '.join(where) or '1'} ORDER BY {order}, v.fingerprint", params
+        f"{KNOWN_VALUES} WHERE {' AND '.join(where) or '1'} ORDER BY {order}, v.fingerprint", params
     )
     width = len(FINDING_COLUMNS)
     from auditor.safeyaml import gc_paused

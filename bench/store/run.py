@@ -6,11 +6,14 @@
 Prints one JSON object:
 - `write`: seconds to record one run of `--findings` findings into an empty store (all new
   contents, objects and histories), and the same run again (the nightly case: known); wall
-  clock and this process's CPU time;
+  clock and this process's CPU time; and their ratios to the floor (the same findings as
+  rows of one plain table, one `executemany`: bench/run's floor for this write);
 - `queries`: on a store of `--runs` runs of `--per-run` findings each (2% of them change
   from run to run), best of 5: the open findings with their history (`auditor findings
-  --open`), one finding's history and its run-by-run timeline (`auditor history`), and a
-  run's report read back (`auditor report`);
+  --open`) and its ratio to reading the same values from one plain table, one finding's
+  history and its run-by-run timeline (`auditor history`), and a run's report read back
+  (`auditor report`); `cli`: `auditor findings --open` (text, json) and `auditor history`
+  as fresh processes writing to a pipe, against `python -c pass` and `auditor --help`;
 - `growth`: a real 10,000-resource audit (bench/drift's generated repo and snapshot, the
   shipped policies) recorded three times: bytes added by the first run into an empty store,
   and by each later one;
@@ -38,6 +41,7 @@ from typing import Any
 
 from auditor.model import ClusterInfo, Finding, ResourceRecord, ResourceRef, Run
 from auditor.store import Store
+from auditor.store.queries import KNOWN_VALUES
 
 T0 = datetime(2026, 11, 1, 2, 0, tzinfo=UTC)
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "drift"))
@@ -146,6 +150,10 @@ def bench_write(work: Path, count: int) -> dict[str, Any]:
     return out
 
 
+# What `known_findings(open_only=True)` selects, without its order.
+OPEN_VALUES = f"{KNOWN_VALUES} WHERE s.resolved_at IS NULL"
+
+
 def bench_queries(work: Path, runs: int, per_run: int) -> dict[str, Any]:
     path = work / "history.db"
     start = time.perf_counter()
@@ -159,11 +167,8 @@ def bench_queries(work: Path, runs: int, per_run: int) -> dict[str, Any]:
     fingerprint = finding(per_run // 2 + runs).fingerprint  # seen by most runs
     with Store.open(path) as store:
         opened = store.known_findings(open_only=True)
-        # The floor: the same values as rows of one plain table, read as tuples.
-        store.db.execute(
-            "CREATE TEMP TABLE open_rows AS SELECT * FROM open_findings"
-            " JOIN finding_values v USING (fingerprint)"
-        )
+        # The floor: the values known_findings reads, as rows of one plain table, as tuples.
+        store.db.execute(f"CREATE TEMP TABLE open_rows AS {OPEN_VALUES}")
         results = {
             "open_findings": best(lambda: store.known_findings(open_only=True)),
             "open_findings_floor": best(
@@ -297,7 +302,7 @@ def main() -> None:
     args = parser.parse_args()
     work = Path(args.work)
     if work.exists():
-        for name in ("write.db", "history.db", "growth.db"):
+        for name in ("write.db", "floor.db", "history.db", "growth.db"):
             for suffix in ("", "-wal", "-shm"):
                 Path(f"{work / name}{suffix}").unlink(missing_ok=True)
     work.mkdir(parents=True, exist_ok=True)
