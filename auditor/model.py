@@ -14,7 +14,8 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, tzinfo
+from functools import lru_cache
 from typing import Any, Literal, Protocol
 
 from auditor.defaults import SEVERITIES, Severity
@@ -769,7 +770,14 @@ FindingStatus = Literal["open", "resolved"]
 
 def iso(moment: datetime | None) -> str | None:
     """How reports and `-o json` write a time: ISO-8601 in UTC, or None."""
-    return moment.isoformat() if moment is not None else None
+    return _isoformat(moment, moment.tzinfo, moment.fold) if moment is not None else None
+
+
+@lru_cache(maxsize=4096)
+def _isoformat(moment: datetime, zone: tzinfo | None, fold: int) -> str:
+    # Cached: `auditor findings -o json` writes the same few run times for thousands of
+    # findings. Keyed with the zone and fold too: equal instants can read differently.
+    return moment.isoformat()
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,7 +32,6 @@ import importlib.util
 import json
 import os
 import shutil
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -321,35 +320,7 @@ def bench_store(count: int) -> dict[str, Any]:
             start = time.perf_counter()
             store.record_run(make_run("new", 0), findings=findings, exit_code=1)
             store_s = time.perf_counter() - start
-        rows = [
-            (
-                f.category,
-                f.check,
-                f.severity,
-                f.ref.cluster,
-                f.ref.api_version,
-                f.ref.kind,
-                f.ref.namespace,
-                f.ref.name,
-                f.path,
-                f.message,
-                json.dumps(f.expected),
-                json.dumps(f.actual),
-                f.drift_class,
-                f.fingerprint,
-            )
-            for f in findings
-        ]
-        db = sqlite3.connect(Path(tmp) / "floor.db")
-        db.execute("PRAGMA journal_mode=WAL")
-        columns = ", ".join(f"c{i}" for i in range(len(rows[0])))
-        db.execute(f"CREATE TABLE findings ({columns})")
-        start = time.perf_counter()
-        with db:
-            marks = ", ".join("?" for _ in rows[0])
-            db.executemany(f"INSERT INTO findings VALUES ({marks})", rows)
-        floor_s = time.perf_counter() - start
-        db.close()
+        floor_s, _ = store_bench.write_floor(Path(tmp), findings)
     return {
         "findings": count,
         "record_run_s": round(store_s, 3),

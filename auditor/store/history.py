@@ -58,6 +58,18 @@ UPDATE finding_states SET
     last_content = ?3
 WHERE finding = ?4
 """
+# The same for a finding still open: resolved_at and open_since stay as they are, and an
+# UPDATE that does not name them leaves the partial index on open findings alone (the nightly
+# run sees mostly open findings again).
+_SEEN_OPEN = """
+UPDATE finding_states SET
+    first_seen = MIN(first_seen, ?1),
+    last_seen = ?1,
+    runs_seen = runs_seen + 1,
+    last_run = ?2,
+    last_content = ?3
+WHERE finding = ?4
+"""
 _CHUNK = 5000
 
 # The partial index on open findings by cluster makes this touch only what is open there.
@@ -82,14 +94,16 @@ def record(
     for sighting in sightings:
         seen.setdefault(sighting.finding, sighting)  # one sighting per run and finding
     maybe = [f for f in seen if f not in new]
-    known: set[int] = set()
+    known: dict[int, bool] = {}  # finding -> still open
     for start in range(0, len(maybe), _CHUNK):
         chunk = maybe[start : start + _CHUNK]
         marks = ",".join("?" * len(chunk))
         known.update(
-            row[0]
-            for row in conn.execute(
-                f"SELECT finding FROM finding_states WHERE finding IN ({marks})", chunk
+            (finding, bool(still_open))
+            for finding, still_open in conn.execute(
+                "SELECT finding, resolved_at IS NULL FROM finding_states"
+                f" WHERE finding IN ({marks})",
+                chunk,
             )
         )
     conn.executemany(
@@ -100,10 +114,15 @@ def record(
             if s.finding not in known
         ),
     )
-    conn.executemany(
-        _SEEN_AGAIN,
-        ((run.started, run.seq, s.content, f) for f, s in seen.items() if f in known),
-    )
+    for statement, still_open in ((_SEEN_OPEN, True), (_SEEN_AGAIN, False)):
+        conn.executemany(
+            statement,
+            (
+                (run.started, run.seq, s.content, f)
+                for f, s in seen.items()
+                if known.get(f) is still_open
+            ),
+        )
     if run.complete:
         scope = json.dumps(["", *run.clusters])
         conn.execute(_RESOLVED, (run.started, run.seq, scope))

@@ -4,8 +4,9 @@ A nightly audit of one cluster sees the same 10,000 objects, the same policies a
 the same findings every night. Each is stored once and named by an integer key from then
 on; a run's own rows are integers pointing at them (DESIGN "Store": a store that lasts).
 
-Contents are found again by a 128-bit digest of their canonical JSON: two different
-contents never share a key (a collision is as likely as a SHA-256 one cut to 128 bits).
+Policies and message lists are found again by a 128-bit digest of their canonical JSON: two
+different contents never share a key (a collision is as likely as a SHA-256 one cut to 128
+bits). Finding contents are found again by their values among their own finding's few.
 """
 
 from __future__ import annotations
@@ -191,6 +192,7 @@ CONTENT_COLUMNS = (
     "details",
     "controls",
 )
+_CONTENT_NAMES = ", ".join(CONTENT_COLUMNS)
 
 
 def _json_columns(finding: Finding, details: Any, controls: bool) -> tuple[str, ...]:
@@ -302,33 +304,38 @@ def finding_content_ids(
     """The content key of each (finding, values), inserting the contents not stored yet.
 
     A content is looked for among its own finding's contents only (by the index on
-    `finding`), so a 128-bit digest names it among a handful, never among all.
+    `finding`), a handful of rows, and recognised by its values: the values of
+    CONTENT_COLUMNS read back exactly as they were written (integers, text, NULL). Findings
+    in `added` are new in this transaction and have no contents to look for.
     """
-    digests = [digest(*v) for v in values]
-    found: dict[tuple[int, bytes], int] = {}
+    found: dict[tuple[Any, ...], int] = {}
     old = [f for f in dict.fromkeys(findings) if f not in added]
     for chunk in _chunks(old):
         marks = ",".join("?" * len(chunk))
+        # (finding, *values) -> id: the same tuple the run's rows are looked up with
         found.update(
-            ((row[1], bytes(row[2])), row[0])
+            (row[1:], row[0])
             for row in conn.execute(
-                f"SELECT id, finding, digest FROM finding_contents WHERE finding IN ({marks})",
+                f"SELECT id, finding, {_CONTENT_NAMES} FROM finding_contents"
+                f" WHERE finding IN ({marks})",
                 chunk,
             )
         )
     new: list[tuple[Any, ...]] = []
     first = _next_id(conn, "finding_contents")
     ids = []
-    for finding, key, row in zip(findings, digests, values, strict=True):
-        content = found.get((finding, key))
+    for finding, row in zip(findings, values, strict=True):
+        key = (finding, *row)
+        content = found.get(key)
         if content is None:
-            content = found[(finding, key)] = first + len(new)
-            new.append((content, finding, key, *row))
+            content = found[key] = first + len(new)
+            new.append((content, *key))
         ids.append(content)
     if new:
-        names = ", ".join(("id", "finding", "digest", *CONTENT_COLUMNS))
-        marks = ", ".join("?" * (len(CONTENT_COLUMNS) + 3))
-        conn.executemany(f"INSERT INTO finding_contents ({names}) VALUES ({marks})", new)
+        marks = ", ".join("?" * (len(CONTENT_COLUMNS) + 2))
+        conn.executemany(
+            f"INSERT INTO finding_contents (id, finding, {_CONTENT_NAMES}) VALUES ({marks})", new
+        )
     return ids
 
 

@@ -85,7 +85,11 @@ def finish_run(
 ) -> None:
     """Record the run's outcome and all its rows in one transaction, and its findings in the
     history. On any exception nothing of it is kept and the row stays as begin_run left it."""
-    with write_transaction(db):
+    from auditor.safeyaml import gc_paused
+
+    # A large run makes a few hundred thousand short-lived rows and keys, none in a cycle: with
+    # the collector on, each burst of them walks everything alive again.
+    with gc_paused(), write_transaction(db):
         # `started` as begun is the run's time everywhere, history included
         seq, started = _begun(db, run.id)
         db.table("runs").update(run.id, _outcome(run, exit_code))

@@ -6,11 +6,14 @@
 Prints one JSON object:
 - `write`: seconds to record one run of `--findings` findings into an empty store (all new
   contents, objects and histories), and the same run again (the nightly case: known); wall
-  clock and this process's CPU time;
+  clock and this process's CPU time; and their ratios to the floor (the same findings as
+  rows of one plain table, one `executemany`: bench/run's floor for this write);
 - `queries`: on a store of `--runs` runs of `--per-run` findings each (2% of them change
   from run to run), best of 5: the open findings with their history (`auditor findings
-  --open`), one finding's history and its run-by-run timeline (`auditor history`), and a
-  run's report read back (`auditor report`);
+  --open`) and its ratio to reading the same values from one plain table, one finding's
+  history and its run-by-run timeline (`auditor history`), and a run's report read back
+  (`auditor report`); `cli`: `auditor findings --open` (text, json) and `auditor history`
+  as fresh processes writing to a pipe, against `python -c pass` and `auditor --help`;
 - `growth`: a real 10,000-resource audit (bench/drift's generated repo and snapshot, the
   shipped policies) recorded three times: bytes added by the first run into an empty store,
   and by each later one;
@@ -25,7 +28,10 @@ import dataclasses
 import itertools
 import json
 import os
+import resource
 import shutil
+import sqlite3
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -35,6 +41,7 @@ from typing import Any
 
 from auditor.model import ClusterInfo, Finding, ResourceRecord, ResourceRef, Run
 from auditor.store import Store
+from auditor.store.queries import KNOWN_VALUES
 
 T0 = datetime(2026, 11, 1, 2, 0, tzinfo=UTC)
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "drift"))
@@ -87,9 +94,47 @@ def best(function: Callable[[], Any], times: int = 5) -> float:
     return min(timings)
 
 
-def bench_write(work: Path, count: int) -> dict[str, float]:
+def write_floor(work: Path, findings: list[Finding]) -> tuple[float, float]:
+    """Wall and CPU seconds of the least a store could do: the findings' values as one row
+    each (JSON columns encoded beforehand) into one plain table by one `executemany`, WAL, one
+    transaction (bench/run's floor for the same write)."""
+    rows = [
+        (
+            f.category,
+            f.check,
+            f.severity,
+            f.ref.cluster,
+            f.ref.api_version,
+            f.ref.kind,
+            f.ref.namespace,
+            f.ref.name,
+            f.path,
+            f.message,
+            json.dumps(f.expected),
+            json.dumps(f.actual),
+            f.drift_class,
+            f.fingerprint,
+        )
+        for f in findings
+    ]
+    path = work / "floor.db"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    db = sqlite3.connect(path)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute(f"CREATE TABLE findings ({', '.join(f'c{i}' for i in range(len(rows[0])))})")
+    start, cpu = time.perf_counter(), time.process_time()
+    with db:
+        db.executemany(f"INSERT INTO findings VALUES ({', '.join('?' * len(rows[0]))})", rows)
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+    db.close()
+    return wall, cpu
+
+
+def bench_write(work: Path, count: int) -> dict[str, Any]:
     findings = [finding(i) for i in range(count)]
-    out: dict[str, float] = {"findings": count}
+    out: dict[str, Any] = {"findings": count, "load_before": os.getloadavg()}
+    floor_s, floor_cpu_s = write_floor(work, findings)
     with fresh(work / "write.db") as store:
         for label, run in (("new", make_run("new", 0)), ("known", make_run("again", 1))):
             start, cpu = time.perf_counter(), time.process_time()
@@ -97,7 +142,16 @@ def bench_write(work: Path, count: int) -> dict[str, float]:
             out[f"{label}_s"] = round(time.perf_counter() - start, 3)
             # CPU seconds of this process: on a shared machine, steadier than the wall clock
             out[f"{label}_cpu_s"] = round(time.process_time() - cpu, 3)
+    out["floor_s"], out["floor_cpu_s"] = round(floor_s, 3), round(floor_cpu_s, 3)
+    for label in ("new", "known"):
+        out[f"{label}_to_floor"] = round(out[f"{label}_s"] / floor_s, 2)
+        out[f"{label}_cpu_to_floor"] = round(out[f"{label}_cpu_s"] / floor_cpu_s, 2)
+    out["load_after"] = os.getloadavg()
     return out
+
+
+# What `known_findings(open_only=True)` selects, without its order.
+OPEN_VALUES = f"{KNOWN_VALUES} WHERE s.resolved_at IS NULL"
 
 
 def bench_queries(work: Path, runs: int, per_run: int) -> dict[str, Any]:
@@ -113,8 +167,13 @@ def bench_queries(work: Path, runs: int, per_run: int) -> dict[str, Any]:
     fingerprint = finding(per_run // 2 + runs).fingerprint  # seen by most runs
     with Store.open(path) as store:
         opened = store.known_findings(open_only=True)
+        # The floor: the values known_findings reads, as rows of one plain table, as tuples.
+        store.db.execute(f"CREATE TEMP TABLE open_rows AS {OPEN_VALUES}")
         results = {
             "open_findings": best(lambda: store.known_findings(open_only=True)),
+            "open_findings_floor": best(
+                lambda: store.db.conn.execute("SELECT * FROM open_rows").fetchall()
+            ),
             "open_findings_view_sql": best(
                 lambda: store.db.execute("SELECT * FROM open_findings").fetchall()
             ),
@@ -124,6 +183,7 @@ def bench_queries(work: Path, runs: int, per_run: int) -> dict[str, Any]:
         }
         rows = store.db.execute("SELECT COUNT(*) FROM run_findings").fetchone()[0]
     return {
+        "load": os.getloadavg(),
         "runs": runs,
         "findings_per_run": per_run,
         "stored_sightings": rows,
@@ -131,7 +191,44 @@ def bench_queries(work: Path, runs: int, per_run: int) -> dict[str, Any]:
         "build_s": round(built, 1),
         "size_mb": round(path.stat().st_size / 1e6, 1),
         **{f"{k}_ms": round(v * 1000, 1) for k, v in results.items()},
+        "open_findings_to_floor": round(
+            results["open_findings"] / results["open_findings_floor"], 2
+        ),
+        "cli": bench_cli(path, fingerprint),
     }
+
+
+def bench_cli(path: Path, fingerprint: str) -> dict[str, Any]:
+    """The commands as a person runs them, each a fresh process with its output written to a
+    pipe: best of 3, wall clock and the child's CPU (user + system), milliseconds. The floors
+    are `python -c pass` and `auditor --help` (start-up and imports alone)."""
+    import auditor
+
+    # the auditor this process measured, also when bench/store/with_code.py chose another
+    code = [sys.executable, str(Path(__file__).with_name("with_code.py"))]
+    code.append(str(Path(auditor.__file__).resolve().parents[1]))
+    code += ["-m", "auditor"]
+    store = ["--store", str(path)]
+    commands = {
+        "python_pass": [sys.executable, "-c", "pass"],
+        "help": [*code, "--help"],
+        "findings_open_text": [*code, "findings", *store, "--open"],
+        "findings_open_json": [*code, "findings", *store, "--open", "-o", "json"],
+        "history_text": [*code, "history", fingerprint, *store],
+    }
+    out: dict[str, Any] = {"load": os.getloadavg()}
+    for label, command in commands.items():
+        walls, cpus = [], []
+        for _ in range(3):
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            start = time.perf_counter()
+            subprocess.run(command, check=True, capture_output=True)
+            walls.append(time.perf_counter() - start)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpus.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+        out[f"{label}_ms"] = round(min(walls) * 1000)
+        out[f"{label}_cpu_ms"] = round(min(cpus) * 1000)
+    return out
 
 
 def _store_size(store: Store) -> int:
@@ -205,7 +302,7 @@ def main() -> None:
     args = parser.parse_args()
     work = Path(args.work)
     if work.exists():
-        for name in ("write.db", "history.db", "growth.db"):
+        for name in ("write.db", "floor.db", "history.db", "growth.db"):
             for suffix in ("", "-wal", "-shm"):
                 Path(f"{work / name}{suffix}").unlink(missing_ok=True)
     work.mkdir(parents=True, exist_ok=True)

@@ -1,11 +1,13 @@
-"""Stores as earlier auditors wrote them: the schema of version 1, 2 or 3 (the migrations of
+"""Stores as earlier auditors wrote them: the schema of version 1, 2, 3 or 6 (the migrations of
 the time) and rows exactly as their writers inserted them. Frozen: a store in the field was
 written this way, whatever the writer does today."""
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Sequence
+import sqlite3
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +23,7 @@ from auditor.model import (
     Run,
     StageError,
 )
-from auditor.store import keys
+from auditor.store import keys, writer
 from auditor.store.migrations import MIGRATIONS, v3history
 from auditor.store.schema import connect, utc_timestamp
 
@@ -88,6 +90,18 @@ def write_run(
     attestations: Sequence[Attestation] = (),
     exit_code: int,
 ) -> None:
+    if version >= 6:
+        write_run_v6(
+            db,
+            run,
+            resources=resources,
+            findings=findings,
+            errors=errors,
+            evaluations=evaluations,
+            attestations=attestations,
+            exit_code=exit_code,
+        )
+        return
     if version >= 3:
         # schema 3's runs and rows; version 4 (run_shards) only adds a table
         write_run_v3(
@@ -291,3 +305,78 @@ def write_run_v3(
     clusters = tuple(c.name for c in run.clusters)
     recorded = v3history.RecordedRun(seq, started, run.status == "complete", clusters)
     v3history.record(conn, recorded, sightings)
+
+
+def _v6_finding_content_ids(
+    conn: sqlite3.Connection,
+    findings: Sequence[int],
+    values: Sequence[tuple[Any, ...]],
+    added: set[int],
+) -> list[int]:
+    """How the writer of schema version 6 keyed finding contents: by a digest of their values,
+    stored in the row (auditor at commit 14de775)."""
+    digests = [keys.digest(*v) for v in values]
+    found: dict[tuple[int, bytes], int] = {}
+    old = [f for f in dict.fromkeys(findings) if f not in added]
+    if old:
+        marks = ",".join("?" * len(old))
+        found.update(
+            ((row[1], bytes(row[2])), row[0])
+            for row in conn.execute(
+                f"SELECT id, finding, digest FROM finding_contents WHERE finding IN ({marks})", old
+            )
+        )
+    new: list[tuple[Any, ...]] = []
+    first = conn.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM finding_contents").fetchone()[0]
+    ids = []
+    for finding, key, row in zip(findings, digests, values, strict=True):
+        content = found.get((finding, key))
+        if content is None:
+            content = found[(finding, key)] = first + len(new)
+            new.append((content, finding, key, *row))
+        ids.append(content)
+    if new:
+        names = ", ".join(("id", "finding", "digest", *keys.CONTENT_COLUMNS))
+        marks = ", ".join("?" * (len(keys.CONTENT_COLUMNS) + 3))
+        conn.executemany(f"INSERT INTO finding_contents ({names}) VALUES ({marks})", new)
+    return ids
+
+
+@contextlib.contextmanager
+def _v6_contents() -> Iterator[None]:
+    # Version 6's writer is today's but for how it keys finding contents (the one change of
+    # version 7): everything else it stores is what today's writer stores.
+    today = keys.finding_content_ids
+    keys.finding_content_ids = _v6_finding_content_ids
+    try:
+        yield
+    finally:
+        keys.finding_content_ids = today
+
+
+def write_run_v6(
+    db: Database,
+    run: Run,
+    *,
+    resources: Sequence[ResourceRecord],
+    findings: Sequence[Finding],
+    errors: Sequence[StageError] = (),
+    evaluations: Sequence[Evaluation] = (),
+    attestations: Sequence[Attestation] = (),
+    policies: Sequence[PolicyInfo] = (),
+    exit_code: int,
+) -> None:
+    """One run as the writer of schema version 6 recorded it."""
+    with _v6_contents():
+        writer.begin_run(db, run)
+        writer.finish_run(
+            db,
+            run,
+            resources=resources,
+            findings=findings,
+            errors=errors,
+            evaluations=evaluations,
+            attestations=attestations,
+            policies=policies,
+            exit_code=exit_code,
+        )

@@ -207,3 +207,36 @@ def test_a_version_3_store_of_a_real_audit_reads_back_as_one_written_today(
         )
         report = store.report("r4")
         assert report is not None and not any(f.new for f in report.findings)
+
+
+def test_a_version_6_store_finds_its_finding_contents_again_without_their_digests(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "old.db"
+    db = legacy_store(path, 6)
+    runs = plan()
+    for entry in runs[:2]:
+        write_run(db, 6, **entry)
+    stored = db.execute("SELECT COUNT(*) FROM finding_contents").fetchone()[0]
+    db.close()
+    with Store.open(path) as store:
+        columns = {c.name for c in store.db.table("finding_contents").columns}
+        assert "digest" not in columns and {"finding", "object", "message"} <= columns
+        # the second night again: every content is the one version 6 stored
+        again = {**runs[1], "run": make_run("r9", minutes=500)}
+        store.record_run(**again)
+        assert store.db.execute("SELECT COUNT(*) FROM finding_contents").fetchone()[0] == stored
+
+        def rows(run_id: str) -> list[dict[str, Any]]:
+            return [
+                {k: v for k, v in row.items() if k != "run_id"} for row in store.findings(run_id)
+            ]
+
+        assert rows("r9") == rows("r2")
+        # a changed finding is a new content of the same finding
+        changed = dataclasses.replace(builders.MODEL, message="changed")
+        store.record_run(make_run("r10", minutes=600), findings=[changed], exit_code=1)
+        assert store.db.execute("SELECT COUNT(*) FROM finding_contents").fetchone()[0] == (
+            stored + 1
+        )
+        assert store.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
