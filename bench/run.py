@@ -372,6 +372,27 @@ def verdict(value: float | None, limit: float, *, at_least: bool = False) -> str
     return "met" if met else "**missed**"
 
 
+def admission_rows(raw: dict[str, Any]) -> list[str]:
+    """One row per variant and rate: p50/p99 of /validate against /healthz on the same server."""
+    rows = []
+    for r in raw.get("results", []):
+        validate, healthz = r["validate"], r["healthz"]
+        variant, p99, ratio = r["variant"], validate["p99_ms"], r["p99_ratio_to_healthz"]
+        if variant == "cached":
+            target = "p99 < 10 ms, <= 3x `/healthz`"
+            mark = verdict(p99, 10.0) if ratio <= 3 else "**missed**"
+        elif variant == "uncached":
+            target, mark = "p99 < 100 ms", verdict(p99, 100.0)
+        else:
+            target, mark = "-", "-"
+        rows.append(
+            f"| admission `/validate`, {variant}, {r['rate']:.0f}/s "
+            f"| p50 {validate['p50_ms']:.1f} ms, p99 {p99:.1f} ms "
+            f"| `/healthz` p99 {healthz['p99_ms']:.1f} ms | {ratio:.2f} | {target}: {mark} |"
+        )
+    return rows
+
+
 def table(results: dict[str, Any]) -> str:
     rows = ["| figure | measured | floor | ratio | target |", "| --- | --- | --- | --- | --- |"]
     for drift in results.get("drift", []):
@@ -431,7 +452,7 @@ def table(results: dict[str, Any]) -> str:
     if admission is not None and not admission.get("present"):
         rows.append("| admission vs `/healthz` | not present (no bench/admission/run.py) | | | |")
     elif admission is not None:
-        rows.append("| admission vs `/healthz` | see `admission.raw` in results.json | | | |")
+        rows.extend(admission_rows(admission["raw"]))
     startup = results.get("startup")
     if startup:
         rows.append(
