@@ -188,13 +188,19 @@ def _merge_run(store: Store, runs: Sequence[ShardRun]) -> MergeOutcome:
     _check_newest(store, runs)
     used = [r for r in runs if r.used]
     store.begin_run(_fleet_run(runs))
-    record_shards(store.db, [r.record for r in runs])
-    with appending_run(store.db, record.run_id) as rows:
-        tally = _append(rows, used, positions(record.fleet))
-        errors = _errors(runs, tally)
-        run = _merged_run(runs, tally, errors)
-        exit_code = ExitCode.INCOMPLETE if run.status != "complete" else _worst(used)
-        rows.finish(run, errors=errors, exit_code=exit_code)
+    try:
+        record_shards(store.db, [r.record for r in runs])
+        with appending_run(store.db, record.run_id) as rows:
+            tally = _append(rows, used, positions(record.fleet))
+            errors = _errors(runs, tally)
+            run = _merged_run(runs, tally, errors)
+            exit_code = ExitCode.INCOMPLETE if run.status != "complete" else _worst(used)
+            rows.finish(run, errors=errors, exit_code=exit_code)
+    except BaseException:
+        # a shard refused halfway (rows out of order) or the merge stopped: its rows were rolled
+        # back with the transaction, and the begun row goes too, so the store is as it was
+        _forget_unfinished(store, record.run_id)
+        raise
     log.info("merged run %s from shards %s of %d", run.id, given, record.shards)
     return MergeOutcome(run.id, run.status, exit_code, True, given, record.shards)
 

@@ -4,6 +4,7 @@ one commit for every shard of a run even when its branch moves while they run.""
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -161,3 +162,18 @@ def test_a_pin_that_is_not_a_commit_is_a_clear_error(git_repo: GitRepo, tmp_path
     with pytest.raises(ConfigError, match="not a full commit SHA") as info:
         run_audit(config, store_path=str(tmp_path / "s.db"), run_id="f", fleet=Fleet(pin=pin))
     assert str(pin) in info.value.diagnostics()
+
+
+def test_a_shard_refused_halfway_leaves_the_merged_store_as_it_was(
+    git_repo: GitRepo, tmp_path: Path
+) -> None:
+    first, second = shards_of(small_fleet(git_repo, tmp_path), tmp_path / "shards")
+    with sqlite3.connect(second) as db:  # its resources backwards: not as a shard writes them
+        db.execute("UPDATE run_resources SET position = -position")
+    merged = tmp_path / "merged.db"
+    with pytest.raises(ConfigError, match="out of the fleet's order") as info:
+        merge_stores(merged, [first, second])
+    assert str(second) in info.value.diagnostics()
+    with Store.open(merged) as store:
+        assert store.runs() == []
+        assert store.db.execute("SELECT count(*) FROM run_shards").fetchone() == (0,)
