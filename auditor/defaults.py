@@ -7,3 +7,8 @@ from typing import Literal
 Severity = Literal["critical", "high", "medium", "low", "info"]
 SEVERITIES: tuple[Severity, ...] = ("critical", "high", "medium", "low", "info")
 DEFAULT_POLICY_TIMEOUT_SECONDS = 5.0  # policy.timeout_seconds
+# allow / deny: evaluated; skip: outside the scope, allowed without evaluation; error: the
+# decision could not be made (internal error, time budget) and was denied (fail closed);
+# fail_open: the same, allowed because its namespace is configured fail-open.
+DecisionResult = Literal["allow", "deny", "skip", "error", "fail_open"]
+DECISION_RESULTS: tuple[DecisionResult, ...] = ("allow", "deny", "skip", "error", "fail_open")

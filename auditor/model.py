@@ -18,7 +18,7 @@ from datetime import datetime, tzinfo
 from functools import lru_cache
 from typing import Any, Literal, Protocol
 
-from auditor.defaults import SEVERITIES, Severity
+from auditor.defaults import SEVERITIES, DecisionResult, Severity
 from auditor.exit_codes import ExitCode
 
 Side = Literal["desired", "live"]
@@ -872,11 +872,6 @@ class RunReport:
 # -- admission ---------------------------------------------------------------------------
 
 AdmissionOperation = Literal["CREATE", "UPDATE", "DELETE", "CONNECT"]
-# allow / deny: evaluated; skip: outside the scope, allowed without evaluation; error: the
-# decision could not be made (internal error, time budget) and was denied (fail closed);
-# fail_open: the same, allowed because its namespace is configured fail-open.
-DecisionResult = Literal["allow", "deny", "skip", "error", "fail_open"]
-DECISION_RESULTS: tuple[DecisionResult, ...] = ("allow", "deny", "skip", "error", "fail_open")
 
 
 @dataclass(frozen=True, slots=True)

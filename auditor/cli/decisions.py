@@ -11,7 +11,7 @@ import click
 
 from auditor.cli.options import print_json
 from auditor.cli.stored import open_store
-from auditor.model import DECISION_RESULTS
+from auditor.defaults import DECISION_RESULTS
 
 F = TypeVar("F", bound=Callable[..., Any])
 DATE_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%d %H:%M:%S"]

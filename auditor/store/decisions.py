@@ -10,8 +10,8 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from auditor.defaults import DECISION_RESULTS
 from auditor.model import (
-    DECISION_RESULTS,
     AdmissionDecision,
     AdmissionSummary,
     DecisionReason,
