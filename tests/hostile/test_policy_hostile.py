@@ -385,6 +385,13 @@ class Busy:
         _wait_for(started, "the policy worker to start")
 
 
+def _ctrl_c_as_at_a_terminal() -> None:
+    # A shell starting the suite in the background (`cmd &` without job control) ignores
+    # SIGINT for it, and an ignored signal stays ignored across exec: Python then never raises
+    # KeyboardInterrupt. auditor at a terminal has SIGINT's default, which is what is tested.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.fixture(params=["policy eval", "audit"])
 def busy_auditor(
     request: pytest.FixtureRequest, tmp_path: Path, git_repo: GitRepo
@@ -405,7 +412,11 @@ def busy_auditor(
     stderr = tmp_path / "stderr.txt"
     with (tmp_path / "stdout.txt").open("wb") as out, stderr.open("wb") as err:
         proc = subprocess.Popen(
-            command, stdout=out, stderr=err, env={**os.environ, "NO_COLOR": "1"}
+            command,
+            stdout=out,
+            stderr=err,
+            env={**os.environ, "NO_COLOR": "1"},
+            preexec_fn=_ctrl_c_as_at_a_terminal,
         )
     busy = Busy(proc, stderr, {})
     try:
