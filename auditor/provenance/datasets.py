@@ -21,7 +21,6 @@ and a subject digest that is not the model digest is `provenance.digest_mismatch
 from __future__ import annotations
 
 import fnmatch
-import hashlib
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -107,7 +106,7 @@ class PinnedDatasets:
 
 # Lockfiles already read, by their bytes: the admission webhook needs the same one for every
 # decision that verifies, and parsing YAML is most of the cost.
-_PINNED: LRU[tuple[bytes, str, str], PinnedDatasets] = LRU(256)
+_PINNED: LRU[tuple[str | None, str, str], PinnedDatasets] = LRU(256)
 
 
 def pinned_datasets(files: CommitFiles, path: str, stages: str = "*") -> PinnedDatasets:
@@ -126,7 +125,7 @@ def pinned_datasets(files: CommitFiles, path: str, stages: str = "*") -> PinnedD
         raise SourceError(f"the lockfile {where} does not exist: datasets cannot be compared")
     if file.data is None:
         raise SourceError(f"{where} is over the size limit")
-    key = (hashlib.sha256(file.data).digest(), where, stages)
+    key = (file.digest, where, stages)
     found = _PINNED.get(key)
     if found is not None:
         return found
