@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 from datetime import UTC, datetime, tzinfo
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -18,6 +18,7 @@ from auditor.errors import ConfigError
 
 if TYPE_CHECKING:
     from auditor.model import ReportFinding
+    from auditor.store import FindingLine
 
 CATEGORIES = ("drift", "provenance", "policy", "error")
 
@@ -33,19 +34,32 @@ def _minute(moment: datetime, zone: tzinfo | None, fold: int) -> str:
     return moment.strftime("%Y-%m-%d %H:%M")
 
 
-def _line(item: ReportFinding) -> str:
-    f, h = item.finding, item.history
+def _line(item: FindingLine) -> str:
+    status = item.status
     state = (
-        f"open since {_day(h.open_since)}"
-        if h.status == "open"
-        else f"resolved {_day(h.resolved_at)}"
+        f"open since {_day(item.open_since)}"
+        if status == "open"
+        else f"resolved {_day(item.resolved_at)}"
     )
-    where = f"{f.ref.cluster}: " if f.ref.cluster else ""
+    where = f"{item.cluster}: " if item.cluster else ""
+    # ResourceRef.display()
+    shown = f"{item.namespace}/{item.name}" if item.namespace else item.name
     return (
-        f"{f.severity:<8} {h.status:<8} {f.check}  {where}{f.ref.display()} {f.path}\n"
-        f"         {f.message}\n"
-        f"         first seen {_day(h.first_seen)}, {h.runs_seen} runs, {state}; {f.fingerprint}"
+        f"{item.severity:<8} {status:<8} {item.check}  {where}{item.kind} {shown} {item.path}\n"
+        f"         {item.message}\n"
+        f"         first seen {_day(item.first_seen)}, {item.runs_seen} runs, {state};"
+        f" {item.fingerprint}"
     )
+
+
+def _line_of(item: ReportFinding) -> FindingLine:
+    from auditor.store import FindingLine
+
+    f, h, ref = item.finding, item.history, item.finding.ref
+    return FindingLine(
+        f.severity, f.check, ref.cluster, ref.kind, ref.namespace, ref.name, f.path, f.message,
+        f.fingerprint, h.first_seen, h.runs_seen, h.open_since, h.resolved_at,
+    )  # fmt: skip
 
 
 def _refuse(given: dict[str, object], why: str, hint: str | None = None) -> None:
@@ -107,21 +121,27 @@ def findings(
     )
     from auditor.safeyaml import gc_paused
 
-    with open_store(store_path) as store:
-        found = store.known_findings(
-            open_only=open_only,
-            severity=severity,
-            category=category,
-            since=since.replace(tzinfo=UTC) if since else None,
-        )
-    # to the end: the output is tens of thousands of short-lived objects, none in a cycle
-    with gc_paused():
-        if output == "json":
-            print_json({"findings": [item.to_json() for item in found]})
+    filters: dict[str, Any] = {
+        "open_only": open_only,
+        "severity": severity,
+        "category": category,
+        "since": since.replace(tzinfo=UTC) if since else None,
+    }
+    # Only what is shown is read: a line's values for text, JSON made by SQLite for a pipe.
+    # A person at a terminal gets the JSON indented, from the model values.
+    with open_store(store_path) as store, gc_paused():
+        if output == "json" and sys.stdout.isatty():
+            print_json({"findings": [item.to_json() for item in store.known_findings(**filters)]})
             return
-        if found:  # one write: click.echo per line costs as much as building the line
-            click.echo("\n".join(map(_line, found)))
-    click.echo(f"{len(found)} findings", err=True)
+        if output == "json":
+            texts = store.known_findings_json(**filters)
+            sys.stdout.write('{"findings": [' + ", ".join(texts) + "]}\n")
+            return
+        lines = store.known_finding_lines(**filters)
+    if lines:  # one write: click.echo per line costs as much as building the line
+        with gc_paused():
+            click.echo("\n".join(map(_line, lines)))
+    click.echo(f"{len(lines)} findings", err=True)
 
 
 @click.command()
@@ -174,7 +194,7 @@ def history(store_path: str, fingerprint: str, output: str) -> None:
             }
         )
         return
-    click.echo(_line(item))
+    click.echo(_line(_line_of(item)))
     for sighting in timeline:
         mark = "seen" if sighting.seen else "absent"
         click.echo(

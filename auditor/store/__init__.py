@@ -39,13 +39,14 @@ from auditor.model import (
 from auditor.shards import Shard
 from auditor.store import decisions, queries, writer
 from auditor.store.prune import PruneResult, prune
-from auditor.store.queries import RunSighting
+from auditor.store.queries import FindingLine, RunSighting
 from auditor.store.runreport import read_run_report
 from auditor.store.schema import BUSY_TIMEOUT_SECONDS, connect
 from auditor.store.shards import ShardRecord, record_shards
 
 __all__ = [
     "RESOURCE_STATUSES",
+    "FindingLine",
     "PruneResult",
     "ResourceRecord",
     "RunSighting",
@@ -232,6 +233,32 @@ class Store:
     ) -> list[ReportFinding]:
         """Every finding the store knows, once each as last seen, with its history."""
         return queries.known_findings(
+            self.db, open_only=open_only, severity=severity, category=category, since=since
+        )
+
+    def known_finding_lines(
+        self,
+        *,
+        open_only: bool = False,
+        severity: str | None = None,
+        category: str | None = None,
+        since: datetime | None = None,
+    ) -> list[FindingLine]:
+        """`known_findings` with only what a line of `auditor findings` shows."""
+        return queries.known_finding_lines(
+            self.db, open_only=open_only, severity=severity, category=category, since=since
+        )
+
+    def known_findings_json(
+        self,
+        *,
+        open_only: bool = False,
+        severity: str | None = None,
+        category: str | None = None,
+        since: datetime | None = None,
+    ) -> list[str]:
+        """`known_findings`, each as the JSON text of its `to_json()`, made by SQLite."""
+        return queries.known_findings_json(
             self.db, open_only=open_only, severity=severity, category=category, since=since
         )
 

@@ -1,9 +1,11 @@
 """Finding history by fingerprint, kept up to date as each run is recorded.
 
-`finding_states` holds one row per finding (fingerprint): first and last seen, how many runs saw it,
-open since, resolved at. Computing that from every run's findings is a window over the
-whole table (seconds on a year of nightly runs), so the writer applies each run to it in
-the run's transaction instead, and the `finding_history` view reads it with indexes.
+Each finding's `fingerprints` row holds its identity and its history: first and last seen, how
+many runs saw it, open since, resolved at. Computing that from every run's findings is a
+window over the whole table (seconds on a year of nightly runs), so the writer applies each
+run to it in the run's transaction instead, and the `finding_history` view reads it. Every
+sighting (`run_findings`) also keeps `runs_seen` and `open_since` as they stood at the end of
+its run, so a report of an older run shows the history of then, not of today.
 
 The rules (DESIGN "Reports and history"), applied in the order runs are recorded:
 - a run that has the finding: seen again (last seen = the run's start, one more run
@@ -20,109 +22,137 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Collection, Iterable
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-
-@dataclass(frozen=True, slots=True)
-class Sighting:
-    finding: int  # fingerprints.id
-    cluster: str
-    content: int  # finding_contents.id of what the run saw
+from auditor.store.keys import chunks, next_id, stored_fingerprint
 
 
-@dataclass(frozen=True, slots=True)
-class RecordedRun:
-    seq: int
-    started: str
-    complete: bool
-    clusters: tuple[str, ...]
+@dataclass(slots=True)
+class _State:
+    """A finding's history as this transaction knows it."""
+
+    key: int  # fingerprints.id
+    stored: str | bytes  # the fingerprint as `fingerprints` holds it
+    runs_seen: int  # 0: no history yet (new, or forgotten by `auditor prune`)
+    open_since: str | None  # None once resolved
+    last_run: int | None
+    added: bool  # no row yet: this transaction took its key
 
 
-# New findings and known ones apart: a plain INSERT and a plain UPDATE are twice as fast as
-# one upsert over 100,000 rows.
-_NEW = """
-INSERT INTO finding_states
-    (finding, cluster, first_seen, last_seen, runs_seen, open_since, resolved_at,
-     last_run, last_content)
-VALUES (?, ?, ?, ?, 1, ?, NULL, ?, ?)
+# Known findings, by whether they were still open: an UPDATE that does not name resolved_at
+# leaves the partial index on open findings alone (the nightly run sees mostly open findings
+# again), and two plain statements beat one with a CASE over 100,000 rows.
+_SEEN_OPEN = """
+UPDATE fingerprints SET
+    first_seen = MIN(first_seen, ?1), last_seen = ?1, runs_seen = runs_seen + 1,
+    last_run = ?2, last_content = ?3
+WHERE id = ?4
 """
 _SEEN_AGAIN = """
-UPDATE finding_states SET
-    first_seen = MIN(first_seen, ?1),
-    last_seen = ?1,
-    runs_seen = runs_seen + 1,
-    open_since = CASE WHEN resolved_at IS NULL THEN open_since ELSE ?1 END,
-    resolved_at = NULL,
-    last_run = ?2,
-    last_content = ?3
-WHERE finding = ?4
+UPDATE fingerprints SET
+    first_seen = MIN(first_seen, ?1), last_seen = ?1, runs_seen = runs_seen + 1,
+    open_since = ?1, resolved_at = NULL, last_run = ?2, last_content = ?3
+WHERE id = ?4
 """
-# The same for a finding still open: resolved_at and open_since stay as they are, and an
-# UPDATE that does not name them leaves the partial index on open findings alone (the nightly
-# run sees mostly open findings again).
-_SEEN_OPEN = """
-UPDATE finding_states SET
-    first_seen = MIN(first_seen, ?1),
-    last_seen = ?1,
-    runs_seen = runs_seen + 1,
-    last_run = ?2,
-    last_content = ?3
-WHERE finding = ?4
+# A fingerprint whose history `auditor prune` forgot starts one again.
+_SEEN_FIRST = """
+UPDATE fingerprints SET
+    cluster = ?5, first_seen = ?1, last_seen = ?1, runs_seen = 1, open_since = ?1,
+    resolved_at = NULL, last_run = ?2, last_content = ?3
+WHERE id = ?4
 """
-_CHUNK = 5000
-
+_NEW = """
+INSERT INTO fingerprints (id, fingerprint, cluster, first_seen, last_seen, runs_seen,
+    open_since, resolved_at, last_run, last_content)
+VALUES (?, ?, ?, ?, ?, 1, ?, NULL, ?, ?)
+"""
 # The partial index on open findings by cluster makes this touch only what is open there.
 _RESOLVED = """
-UPDATE finding_states SET resolved_at = ?, open_since = NULL
-WHERE resolved_at IS NULL AND last_run != ?
-    AND cluster IN (SELECT value FROM json_each(?))
+UPDATE fingerprints SET resolved_at = ?, open_since = NULL
+WHERE resolved_at IS NULL AND last_run != ? AND cluster IN (SELECT value FROM json_each(?))
 """
 
 
-def record(
-    conn: sqlite3.Connection,
-    run: RecordedRun,
-    sightings: Iterable[Sighting],
-    new: Collection[int] = (),
-) -> None:
-    """Applies one finished run to the history (inside the writer's transaction).
+def _order(stored: str | bytes) -> tuple[bool, str | bytes]:
+    # SQLite sorts text before blobs; within each, Python's order is SQLite's (binary).
+    return (isinstance(stored, bytes), stored)
 
-    `new` are findings known to have no history yet (fingerprints this transaction added).
-    """
-    seen: dict[int, Sighting] = {}
-    for sighting in sightings:
-        seen.setdefault(sighting.finding, sighting)  # one sighting per run and finding
-    maybe = [f for f in seen if f not in new]
-    known: dict[int, bool] = {}  # finding -> still open
-    for start in range(0, len(maybe), _CHUNK):
-        chunk = maybe[start : start + _CHUNK]
-        marks = ",".join("?" * len(chunk))
-        known.update(
-            (finding, bool(still_open))
-            for finding, still_open in conn.execute(
-                "SELECT finding, resolved_at IS NULL FROM finding_states"
-                f" WHERE finding IN ({marks})",
-                chunk,
-            )
-        )
-    conn.executemany(
-        _NEW,
-        (
-            (s.finding, s.cluster, run.started, run.started, run.started, run.seq, s.content)
-            for s in seen.values()
-            if s.finding not in known
-        ),
-    )
-    for statement, still_open in ((_SEEN_OPEN, True), (_SEEN_AGAIN, False)):
-        conn.executemany(
-            statement,
-            (
-                (run.started, run.seq, s.content, f)
-                for f, s in seen.items()
-                if known.get(f) is still_open
-            ),
-        )
-    if run.complete:
-        scope = json.dumps(["", *run.clusters])
-        conn.execute(_RESOLVED, (run.started, run.seq, scope))
+
+class RunHistory:
+    """The findings of one run being recorded: their keys, and their history as the run
+    changes it. One per run and transaction (keys of an aborted transaction must not be
+    remembered)."""
+
+    def __init__(self, conn: sqlite3.Connection, seq: int, started: str) -> None:
+        self.conn, self.seq, self.started = conn, seq, started
+        self._states: dict[str, _State] = {}  # by fingerprint as findings give it
+        self._by_key: dict[int, _State] = {}
+        # keys this transaction took: no content stored before it refers to them
+        self.added: set[int] = set()
+
+    def keys(self, fingerprints: Sequence[str]) -> list[int]:
+        """The key of each fingerprint, looking up the ones this run has not met yet and
+        taking new keys, in fingerprint order, for those the store does not hold."""
+        unknown = {stored_fingerprint(p): p for p in fingerprints if p not in self._states}
+        for part in chunks(list(unknown)):
+            marks = ",".join("?" * len(part))
+            for stored, key, runs_seen, open_since, last_run in self.conn.execute(
+                "SELECT fingerprint, id, runs_seen, open_since, last_run FROM fingerprints"
+                f" WHERE fingerprint IN ({marks})",
+                part,
+            ):
+                found = _State(key, stored, runs_seen or 0, open_since, last_run, False)
+                self._states[unknown[stored]] = self._by_key[key] = found
+        # New keys in the fingerprints' order: the rows and their unique index grow in order.
+        missing = sorted((s for s, p in unknown.items() if p not in self._states), key=_order)
+        if missing:
+            first = next_id(self.conn, "fingerprints")
+            for n, stored in enumerate(missing):
+                new = _State(first + n, stored, 0, None, None, True)
+                self._states[unknown[stored]] = self._by_key[first + n] = new
+            self.added.update(range(first, first + len(missing)))
+        return [self._states[p].key for p in fingerprints]
+
+    def seen(
+        self, findings: Sequence[int], clusters: Sequence[str], contents: Sequence[int]
+    ) -> list[tuple[int, str | None]]:
+        """Applies sightings (finding key, its cluster, the content seen) to the history and
+        returns (runs seen, open since) of each as at the end of this run. The first sighting
+        of a finding in the run is the one its history keeps."""
+        new, first, still_open, reopened = [], [], [], []
+        started, seq = self.started, self.seq
+        out = []
+        for key, cluster, content in zip(findings, clusters, contents, strict=True):
+            state = self._by_key[key]
+            if state.last_run != seq:
+                if state.added:
+                    new.append(
+                        (key, state.stored, cluster, started, started, started, seq, content)
+                    )
+                    state.added = False
+                elif state.runs_seen == 0:
+                    first.append((started, seq, content, key, cluster))
+                elif state.open_since is not None:
+                    still_open.append((started, seq, content, key))
+                else:
+                    reopened.append((started, seq, content, key))
+                state.runs_seen += 1
+                state.open_since = state.open_since or started
+                state.last_run = seq
+            out.append((state.runs_seen, state.open_since))
+        self.conn.executemany(_NEW, new)
+        for statement, rows in ((_SEEN_OPEN, still_open), (_SEEN_AGAIN, reopened)):
+            self.conn.executemany(statement, rows)
+        self.conn.executemany(_SEEN_FIRST, first)
+        return out
+
+    def forget(self) -> None:
+        """Drops what this object holds (every row is written): a finding met again is read
+        back from the store, its history as this run left it."""
+        self._states, self._by_key = {}, {}
+
+    def resolve(self, clusters: Sequence[str]) -> None:
+        """The end of a complete run over `clusters`: what it did not see there is resolved."""
+        scope = json.dumps(["", *clusters])
+        self.conn.execute(_RESOLVED, (self.started, self.seq, scope))

@@ -98,12 +98,12 @@ def object_key(ref: ResourceRef) -> ObjectKey:
     return (ref.cluster, ref.api_version, ref.kind, ref.namespace, ref.name)
 
 
-def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
+def chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
     for start in range(0, len(items), _CHUNK):
         yield items[start : start + _CHUNK]
 
 
-def _next_id(conn: sqlite3.Connection, table: str) -> int:
+def next_id(conn: sqlite3.Connection, table: str) -> int:
     return int(conn.execute(f"SELECT COALESCE(MAX(id), 0) + 1 FROM {table}").fetchone()[0])
 
 
@@ -131,7 +131,7 @@ class ObjectKeys:
             self._scan(cluster)
         missing = [key for key in dict.fromkeys(wanted) if key not in self.known]
         if missing:
-            first = _next_id(self.conn, "objects")
+            first = next_id(self.conn, "objects")
             self.conn.executemany(
                 "INSERT INTO objects (id, cluster, api_version, kind, namespace, name)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
@@ -153,7 +153,7 @@ def content_ids(
     """
     digests = list(rows)
     found: dict[bytes, int] = {}
-    for chunk in _chunks(digests):
+    for chunk in chunks(digests):
         marks = ",".join("?" * len(chunk))
         found.update(
             (bytes(row[1]), row[0])
@@ -163,7 +163,7 @@ def content_ids(
         )
     missing = [key for key in digests if key not in found]
     if missing:
-        first = _next_id(conn, table)
+        first = next_id(conn, table)
         names = ", ".join(("id", "digest", *columns))
         marks = ", ".join("?" * (len(columns) + 2))
         conn.executemany(
@@ -264,37 +264,6 @@ def stored_fingerprint(fingerprint: str) -> str | bytes:
     return fingerprint
 
 
-class FingerprintKeys:
-    """The integer key of each fingerprint, adding new ones; one per transaction."""
-
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self.conn = conn
-        self.known: dict[str, int] = {}
-        self.added: set[int] = set()  # keys this transaction added: nothing refers to them yet
-
-    def many(self, wanted: Sequence[str]) -> list[int]:
-        unknown = {stored_fingerprint(p): p for p in wanted if p not in self.known}
-        for chunk in _chunks(list(unknown)):
-            marks = ",".join("?" * len(chunk))
-            self.known.update(
-                (unknown[stored], key)
-                for stored, key in self.conn.execute(
-                    f"SELECT fingerprint, id FROM fingerprints WHERE fingerprint IN ({marks})",
-                    chunk,
-                )
-            )
-        missing = [(s, p) for s, p in unknown.items() if p not in self.known]
-        if missing:
-            first = _next_id(self.conn, "fingerprints")
-            self.conn.executemany(
-                "INSERT INTO fingerprints (id, fingerprint) VALUES (?, ?)",
-                ((first + n, stored) for n, (stored, _) in enumerate(missing)),
-            )
-            self.known.update((p, first + n) for n, (_, p) in enumerate(missing))
-            self.added.update(range(first, first + len(missing)))
-        return [self.known[p] for p in wanted]
-
-
 def finding_content_ids(
     conn: sqlite3.Connection,
     findings: Sequence[int],
@@ -310,7 +279,7 @@ def finding_content_ids(
     """
     found: dict[tuple[Any, ...], int] = {}
     old = [f for f in dict.fromkeys(findings) if f not in added]
-    for chunk in _chunks(old):
+    for chunk in chunks(old):
         marks = ",".join("?" * len(chunk))
         # (finding, *values) -> id: the same tuple the run's rows are looked up with
         found.update(
@@ -322,7 +291,7 @@ def finding_content_ids(
             )
         )
     new: list[tuple[Any, ...]] = []
-    first = _next_id(conn, "finding_contents")
+    first = next_id(conn, "finding_contents")
     ids = []
     for finding, row in zip(findings, values, strict=True):
         key = (finding, *row)
@@ -343,12 +312,12 @@ def interned(conn: sqlite3.Connection, table: str, texts: Iterable[str]) -> dict
     """The key of each text in `table` (id, text UNIQUE), adding the ones not there yet."""
     wanted = list(dict.fromkeys(texts))
     found: dict[str, int] = {}
-    for chunk in _chunks(wanted):
+    for chunk in chunks(wanted):
         marks = ",".join("?" * len(chunk))
         found.update(conn.execute(f"SELECT text, id FROM {table} WHERE text IN ({marks})", chunk))
     missing = [t for t in wanted if t not in found]
     if missing:
-        first = _next_id(conn, table)
+        first = next_id(conn, table)
         conn.executemany(
             f"INSERT INTO {table} (id, text) VALUES (?, ?)",
             ((first + n, t) for n, t in enumerate(missing)),

@@ -26,15 +26,14 @@ _GARBAGE = (
     (
         "finding_contents",
         "id NOT IN (SELECT content FROM run_findings)"
-        " AND id NOT IN (SELECT last_content FROM finding_states)"
+        " AND id NOT IN (SELECT last_content FROM fingerprints WHERE last_content IS NOT NULL)"
         " AND id NOT IN (SELECT part.value FROM evaluation_messages m, json_each(m.contents) part"
         " WHERE m.contents IS NOT NULL)"
         " AND id NOT IN (SELECT -messages FROM run_evaluations WHERE messages < 0)",
     ),
     (
         "fingerprints",
-        "id NOT IN (SELECT finding FROM finding_contents)"
-        " AND id NOT IN (SELECT finding FROM finding_states)",
+        "id NOT IN (SELECT finding FROM finding_contents) AND last_run IS NULL",
     ),
     (
         "policies",
@@ -53,6 +52,15 @@ _GARBAGE = (
         " AND id NOT IN (SELECT origin_commit FROM run_resources WHERE origin_commit IS NOT NULL)",
     ),
 )
+
+
+# A finding resolved before the cutoff loses its history (its `fingerprints` row goes with its
+# contents, below, once nothing names it).
+_FORGET = """
+UPDATE fingerprints SET cluster = NULL, first_seen = NULL, last_seen = NULL, runs_seen = NULL,
+    open_since = NULL, resolved_at = NULL, last_run = NULL, last_content = NULL
+WHERE resolved_at IS NOT NULL AND resolved_at < ?
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,9 +84,7 @@ def prune(db: Database, cutoff: datetime, *, vacuum: bool = False) -> PruneResul
     when = utc_timestamp(cutoff)
     with write_transaction(db):
         runs = db.execute("DELETE FROM runs WHERE started < ?", [when]).rowcount
-        forgotten = db.execute(
-            "DELETE FROM finding_states WHERE resolved_at IS NOT NULL AND resolved_at < ?", [when]
-        ).rowcount
+        forgotten = db.execute(_FORGET, [when]).rowcount
         removed = {
             table: db.execute(f"DELETE FROM {table} WHERE {where}").rowcount
             for table, where in _GARBAGE

@@ -9,10 +9,11 @@ model values for `auditor findings` and `auditor history`.
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlite_utils import Database
 
@@ -26,6 +27,7 @@ from auditor.store.values import (
     finding_of,
     history_from,
     history_of,
+    parse_time,
     report_finding,
     run_of,
 )
@@ -139,14 +141,11 @@ _OPEN_WITH_VALUES = """(
         s.first_seen, s.last_seen, s.runs_seen, s.open_since, s.resolved_at,
         'open' AS status, runs.id AS run_id, v.expected, v.actual, v.changed_by_manager,
         v.changed_by_operation, v.changed_by_time, v.details, v.controls
-    FROM finding_states s
+    FROM fingerprints s
     JOIN finding_values v ON v.id = s.last_content
     LEFT JOIN runs ON runs.seq = s.last_run
-    WHERE s.resolved_at IS NULL
+    WHERE s.resolved_at IS NULL AND s.last_run IS NOT NULL
 )"""
-
-
-_FINDING_KEY = "SELECT id FROM fingerprints WHERE fingerprint = ?"
 
 
 def finding_history(db: Database, fingerprint: str) -> dict[str, Any] | None:
@@ -156,7 +155,7 @@ def finding_history(db: Database, fingerprint: str) -> dict[str, Any] | None:
         db.query(
             "SELECT ? AS fingerprint, first_seen, last_seen, runs_seen, open_since, resolved_at,"
             " CASE WHEN resolved_at IS NULL THEN 'open' ELSE 'resolved' END AS status"
-            f" FROM finding_states WHERE finding = ({_FINDING_KEY})",
+            " FROM fingerprints WHERE fingerprint = ? AND last_run IS NOT NULL",
             [fingerprint, stored_fingerprint(fingerprint)],
         )
     )
@@ -165,7 +164,7 @@ def finding_history(db: Database, fingerprint: str) -> dict[str, Any] | None:
 
 _KNOWN = """
 SELECT v.*, s.first_seen, s.last_seen, s.runs_seen, s.open_since, s.resolved_at
-FROM finding_states s
+FROM fingerprints s
 JOIN finding_values v ON v.id = s.last_content
 """
 
@@ -176,22 +175,17 @@ KNOWN_VALUES = (
     + ", ".join(f"v.{c}" for c in FINDING_COLUMNS)
     + ", "
     + ", ".join(f"s.{c}" for c in HISTORY_COLUMNS)
-    + " FROM finding_states s JOIN finding_values v ON v.id = s.last_content"
+    + " FROM fingerprints s JOIN finding_values v ON v.id = s.last_content"
 )
 
 
-def known_findings(
-    db: Database,
-    *,
-    open_only: bool = False,
-    severity: str | None = None,
-    category: str | None = None,
-    since: datetime | None = None,
-) -> list[ReportFinding]:
-    """Every finding the store knows, once each as last seen, with its history; most severe
-    first. `since` keeps those first seen at or after it."""
+def _known_filters(
+    open_only: bool, severity: str | None, category: str | None, since: datetime | None
+) -> tuple[str, list[Any]]:
+    """The WHERE and ORDER BY of a query over `fingerprints s` joined to `finding_values v`:
+    known findings, most severe first, then by object, path and check."""
     _check_filters(severity, category)
-    where: list[str] = []
+    where: list[str] = ["s.last_run IS NOT NULL"]
     params: list[Any] = []
     if open_only:
         where.append("s.resolved_at IS NULL")
@@ -206,13 +200,25 @@ def known_findings(
         params.append(utc_timestamp(since))
     order = (
         SEVERITY_ORDER.replace("severity", "v.severity")
-        + ", v.cluster, v.kind, v.namespace, v.name, v.path, v.check_id"
+        + ", v.cluster, v.kind, v.namespace, v.name, v.path, v.check_id, v.fingerprint"
     )
-    # Plain tuples in a known order, not a dict per row: `auditor findings --open` reads every
-    # open finding, and building its values is most of its time.
-    rows = db.conn.execute(
-        f"{KNOWN_VALUES} WHERE {' AND '.join(where) or '1'} ORDER BY {order}, v.fingerprint", params
-    )
+    return f" WHERE {' AND '.join(where)} ORDER BY {order}", params
+
+
+def known_findings(
+    db: Database,
+    *,
+    open_only: bool = False,
+    severity: str | None = None,
+    category: str | None = None,
+    since: datetime | None = None,
+) -> list[ReportFinding]:
+    """Every finding the store knows, once each as last seen, with its history; most severe
+    first. `since` keeps those first seen at or after it."""
+    filters, params = _known_filters(open_only, severity, category, since)
+    # Plain tuples in a known order, not a dict per row: building the values is most of the
+    # time of reading every open finding.
+    rows = db.conn.execute(KNOWN_VALUES + filters, params)
     width = len(FINDING_COLUMNS)
     from auditor.safeyaml import gc_paused
 
@@ -222,6 +228,127 @@ def known_findings(
         return [
             report_finding(finding_from(row[:width]), history_from(row[width:])) for row in rows
         ]
+
+
+class FindingLine(NamedTuple):
+    """What a line of `auditor findings` shows of a known finding: no more is read."""
+
+    severity: str
+    check: str
+    cluster: str
+    kind: str
+    namespace: str
+    name: str
+    path: str
+    message: str
+    fingerprint: str
+    first_seen: datetime
+    runs_seen: int
+    open_since: datetime | None
+    resolved_at: datetime | None
+
+    @property
+    def status(self) -> str:
+        return "resolved" if self.resolved_at is not None else "open"
+
+
+_LINE_VALUES = """
+SELECT v.severity, v.check_id, v.cluster, v.kind, v.namespace, v.name, COALESCE(v.path, ''),
+    COALESCE(v.message, ''), v.fingerprint, s.first_seen, s.runs_seen, s.open_since,
+    s.resolved_at
+FROM fingerprints s JOIN finding_values v ON v.id = s.last_content
+"""
+
+
+def known_finding_lines(
+    db: Database,
+    *,
+    open_only: bool = False,
+    severity: str | None = None,
+    category: str | None = None,
+    since: datetime | None = None,
+) -> list[FindingLine]:
+    """`known_findings` with only what a line of text shows (`auditor findings`): the same
+    findings in the same order, a third of the values and no model objects to build."""
+    filters, params = _known_filters(open_only, severity, category, since)
+    return [
+        FindingLine._make((*row[:9], parse_time(row[9]), *row[10:11], *map(parse_time, row[11:])))
+        for row in db.conn.execute(_LINE_VALUES + filters, params)
+    ]
+
+
+def _iso(column: str) -> str:
+    # `iso()` of a stored time (`2026-11-23T16:56:00.000000Z`): Python's isoformat leaves out
+    # microseconds that are zero.
+    return (
+        f"CASE WHEN {column} IS NULL THEN NULL WHEN substr({column}, 21, 6) = '000000'"
+        f" THEN substr({column}, 1, 19) || '+00:00' ELSE substr({column}, 1, 26) || '+00:00' END"
+    )
+
+
+# `ReportFinding.to_json()` built by SQLite, key for key: a finding's own keys, the optional
+# ones (cluster, controls, details) when set, then its history.
+_JSON_VALUE = f"""
+SELECT json_set(
+    json_patch(
+        CASE WHEN v.category = 'drift' THEN json_object(
+            'category', v.category, 'check', v.check_id, 'severity', v.severity, 'class', v.class,
+            'resource', json_object('apiVersion', COALESCE(v.api_version, ''),
+                'kind', COALESCE(v.kind, ''), 'namespace', COALESCE(v.namespace, ''),
+                'name', COALESCE(v.name, '')),
+            'path', COALESCE(v.path, ''), 'expected', json(v.expected), 'actual', json(v.actual),
+            'message', COALESCE(v.message, ''), 'changed_by', {{changed_by}},
+            'fingerprint', v.fingerprint)
+        ELSE json_object(
+            'category', v.category, 'check', v.check_id, 'severity', v.severity,
+            'resource', json_object('apiVersion', COALESCE(v.api_version, ''),
+                'kind', COALESCE(v.kind, ''), 'namespace', COALESCE(v.namespace, ''),
+                'name', COALESCE(v.name, '')),
+            'path', COALESCE(v.path, ''), 'expected', json(v.expected), 'actual', json(v.actual),
+            'message', COALESCE(v.message, ''), 'changed_by', {{changed_by}},
+            'fingerprint', v.fingerprint)
+        END,
+        json_object(
+            'cluster', NULLIF(v.cluster, ''),
+            'controls', CASE WHEN json_array_length(v.controls) > 0 THEN json(v.controls) END,
+            'details', CASE WHEN json_type(v.details) = 'object' AND v.details != '{{{{}}}}'
+                THEN json(v.details) END)
+    ),
+    '$.first_seen', {_iso("s.first_seen")}, '$.last_seen', {_iso("s.last_seen")},
+    '$.runs_seen', s.runs_seen, '$.open_since', {_iso("s.open_since")},
+    '$.resolved_at', {_iso("s.resolved_at")},
+    '$.status', CASE WHEN s.resolved_at IS NULL THEN 'open' ELSE 'resolved' END
+)
+FROM fingerprints s JOIN finding_values v ON v.id = s.last_content
+""".format(
+    changed_by="CASE WHEN v.changed_by_manager != '' THEN json_object("
+    "'manager', v.changed_by_manager, 'operation', COALESCE(v.changed_by_operation, ''),"
+    " 'time', v.changed_by_time) END"
+)
+
+
+def known_findings_json(
+    db: Database,
+    *,
+    open_only: bool = False,
+    severity: str | None = None,
+    category: str | None = None,
+    since: datetime | None = None,
+) -> list[str]:
+    """`known_findings`, each as the JSON text of its `to_json()` (the same value, written by
+    SQLite without spaces): `auditor findings -o json` without building a model object."""
+    filters, params = _known_filters(open_only, severity, category, since)
+    try:
+        return [row[0] for row in db.conn.execute(_JSON_VALUE + filters, params)]
+    except sqlite3.OperationalError as error:
+        if "JSON" not in str(error):
+            raise
+    # A JSON column SQLite will not read (a hand-edited store): the values, as Python reads
+    # them, leniently.
+    found = known_findings(
+        db, open_only=open_only, severity=severity, category=category, since=since
+    )
+    return [json.dumps(item.to_json(), default=str) for item in found]
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,7 +378,7 @@ def finding_sightings(
     its first sighting on, oldest first, saying whether each had it; None when unknown."""
     rows = list(
         db.query(
-            _KNOWN + f" WHERE s.finding = ({_FINDING_KEY})",
+            _KNOWN + " WHERE s.fingerprint = ? AND s.last_run IS NOT NULL",
             [stored_fingerprint(fingerprint)],
         )
     )

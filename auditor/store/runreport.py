@@ -31,7 +31,7 @@ from auditor.store.values import (
     error_of,
     evaluation_of,
     finding_of,
-    history_of,
+    parse_time,
     policy_of,
     resource_of,
     run_of,
@@ -42,11 +42,13 @@ TREND_RUNS = 30
 # look new tonight and resolved last night.
 _COMPARABLE = ("complete",)
 
+# A finding's history as it stood at the end of the run: what the sighting kept of it (runs
+# seen, open since), and its first sighting, which no later run changes.
 _FINDINGS = """
-SELECT v.*, s.first_seen, s.last_seen, s.runs_seen, s.open_since, s.resolved_at
+SELECT v.*, s.first_seen, rf.runs_seen, rf.open_since
 FROM run_findings rf
 JOIN finding_values v ON v.id = rf.content
-LEFT JOIN finding_states s ON s.finding = v.finding
+LEFT JOIN fingerprints s ON s.id = v.finding AND s.last_run IS NOT NULL
 WHERE rf.run = ?
 ORDER BY rf.position
 """
@@ -72,17 +74,28 @@ def _locations(resources: Iterable[ResourceRecord]) -> dict[LocationKey, SourceL
     return found
 
 
+def _history(row: Mapping[str, Any], seen: Run, resolved_by: Run | None) -> FindingHistory:
+    """The history of a finding that run `seen` had, as it stood at the end of `seen`, or,
+    with `resolved_by`, at the end of that later complete run which no longer had it."""
+    started = seen.started
+    first = parse_time(row["first_seen"]) or started  # None: pruned away, this run is all
+    since = parse_time(row["open_since"]) if row["open_since"] is not None else first
+    return FindingHistory(
+        first_seen=first,
+        last_seen=started,
+        runs_seen=row["runs_seen"] or 1,
+        open_since=None if resolved_by else since,
+        resolved_at=resolved_by.started if resolved_by else None,
+    )
+
+
 def _report_finding(
     row: Mapping[str, Any],
-    run: Run,
+    history: FindingHistory,
     new: bool,
     locations: Mapping[LocationKey, SourceLocation],
 ) -> ReportFinding:
     finding: Finding = finding_of(row)
-    if row.get("first_seen") is not None:
-        history = history_of(row)
-    else:  # pruned away: this run is all that is known
-        history = FindingHistory(run.started, run.started, 1, run.started, None)
     ref = finding.ref
     where = locations.get(
         _location_key(ref.cluster, ref.api_version, ref.kind, ref.namespace, ref.name)
@@ -132,14 +145,21 @@ def read_run_report(db: Database, run_id: str, *, trend: int = TREND_RUNS) -> Ru
     now_prints = {r["fingerprint"] for r in finding_rows}
     findings = tuple(
         _report_finding(
-            r, run, r["fingerprint"] not in before_prints or not previous_row, locations
+            r,
+            _history(r, run, None),
+            r["fingerprint"] not in before_prints or not previous_row,
+            locations,
         )
         for r in finding_rows
     )
+    previous = run_of(previous_row) if previous_row else None
     resolved_since = tuple(
-        _report_finding(r, run, False, locations)
+        # resolved by this run when it looked everywhere; else still open as far as it knows
+        _report_finding(
+            r, _history(r, previous, run if run.status == "complete" else None), False, locations
+        )
         for r in before
-        if r["fingerprint"] not in now_prints
+        if r["fingerprint"] not in now_prints and previous is not None
     )
     return RunReport(
         run=run,
@@ -169,7 +189,7 @@ def read_run_report(db: Database, run_id: str, *, trend: int = TREND_RUNS) -> Ru
                 [run_row["seq"]],
             )
         ),
-        previous=run_of(previous_row) if previous_row else None,
+        previous=previous,
         resolved=resolved_since,
         trend=(*tuple(run_of(r) for r in reversed(earlier[: max(trend - 1, 0)])), run),
         admission=_admission(db, run, earlier[0] if earlier else None),

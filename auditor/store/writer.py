@@ -97,21 +97,16 @@ def finish_run(
         objects = keys.ObjectKeys(conn)
         evaluations = list(evaluations)
         described = _write_policies(conn, seq, list(policies), evaluations)
-        fingerprints = keys.FingerprintKeys(conn)
+        findings_history = history.RunHistory(conn, seq, started)
         written = _Written()
         for chunk in _chunks(findings):
-            _write_finding_chunk(conn, seq, chunk, objects, fingerprints, described, written)
+            _write_finding_chunk(conn, seq, chunk, objects, findings_history, described, written)
         _write_resources(conn, seq, resources, objects)
         _write_evaluations(conn, seq, evaluations, described, objects, written.messages)
         _write_errors(conn, run.id, errors)
         _write_attestations(conn, run.id, attestations)
-        recorded = history.RecordedRun(
-            seq,
-            started,
-            run.status == "complete",
-            tuple(c.name for c in run.clusters),
-        )
-        history.record(conn, recorded, written.sightings, fingerprints.added)
+        if run.status == "complete":
+            findings_history.resolve([c.name for c in run.clusters])
 
 
 def _begun(db: Database, run_id: str) -> tuple[int, str]:
@@ -161,7 +156,7 @@ def _chunks(findings: Iterable[Finding]) -> Iterator[list[Finding]]:
 class _Written:
     """What the run's findings left for the history and the evaluations."""
 
-    sightings: list[history.Sighting] = field(default_factory=list)
+    count: int = 0  # findings written
     first_position: int = 0  # of the findings in the run: 0 unless appended (RunRows)
     # (policy id, object key) -> (content key, the evaluation message it gives back)
     messages: dict[tuple[str, int], list[tuple[int, str]]] = field(default_factory=dict)
@@ -195,24 +190,26 @@ def _write_finding_chunk(
     seq: int,
     findings: Sequence[Finding],
     objects: keys.ObjectKeys,
-    fingerprints: keys.FingerprintKeys,
+    findings_history: history.RunHistory,
     policies: dict[str, compact.PolicyText],
     written: _Written,
 ) -> None:
     object_keys = [keys.object_key(f.ref) for f in findings]
     object_ids = objects.many(object_keys)
-    finding_ids = fingerprints.many([f.fingerprint for f in findings])
+    finding_ids = findings_history.keys([f.fingerprint for f in findings])
     values = [
         keys.content_values(f, o, k, policies.get(f.check) if f.category == "policy" else None)
         for f, o, k in zip(findings, object_ids, object_keys, strict=True)
     ]
-    contents = keys.finding_content_ids(conn, finding_ids, values, fingerprints.added)
-    start = written.first_position + len(written.sightings)
+    contents = keys.finding_content_ids(conn, finding_ids, values, findings_history.added)
+    then = findings_history.seen(finding_ids, [k[0] for k in object_keys], contents)
+    start = written.first_position + written.count
     conn.executemany(
-        "INSERT INTO run_findings (run, position, content) VALUES (?, ?, ?)",
-        ((seq, start + n, c) for n, c in enumerate(contents)),
+        "INSERT INTO run_findings (run, position, content, runs_seen, open_since)"
+        " VALUES (?, ?, ?, ?, ?)",
+        ((seq, start + n, c, *h) for n, (c, h) in enumerate(zip(contents, then, strict=True))),
     )
-    written.sightings += map(history.Sighting, finding_ids, (k[0] for k in object_keys), contents)
+    written.count += len(findings)
     for finding, object_id, content in zip(findings, object_ids, contents, strict=True):
         message = compact.message_from_finding(finding)
         if message is not None:
@@ -417,6 +414,7 @@ class RunRows:
         self.finished = False
         self._described: dict[str, compact.PolicyText] = {}
         self._objects = keys.ObjectKeys(self.conn)
+        self._history = history.RunHistory(self.conn, seq, started)
         self._messages: dict[tuple[str, int], list[tuple[int, str]]] = {}
         self._next = {"findings": 0, "resources": 0, "evaluations": 0}
 
@@ -426,30 +424,13 @@ class RunRows:
 
     def findings(self, findings: Iterable[Finding]) -> None:
         for chunk in _chunks(findings):
-            fingerprints = keys.FingerprintKeys(self.conn)
             written = _Written(first_position=self._next["findings"])
             _write_finding_chunk(
-                self.conn, self.seq, chunk, self._objects, fingerprints, self._described, written
+                self.conn, self.seq, chunk, self._objects, self._history, self._described, written
             )
             self._next["findings"] += len(chunk)
             for key, found in written.messages.items():
                 self._messages.setdefault(key, []).extend(found)
-            recorded = history.RecordedRun(self.seq, self.started, False, ())
-            sightings = self._not_seen_yet(written.sightings)
-            history.record(self.conn, recorded, sightings, fingerprints.added)
-
-    def _not_seen_yet(self, sightings: list[history.Sighting]) -> list[history.Sighting]:
-        """Those of a chunk's sightings (at most _CHUNK) that this run has not applied yet."""
-        wanted = list({s.finding for s in sightings})
-        marks = ",".join("?" * len(wanted))
-        seen = {
-            row[0]
-            for row in self.conn.execute(
-                f"SELECT finding FROM finding_states WHERE last_run = ? AND finding IN ({marks})",
-                [self.seq, *wanted],
-            )
-        }
-        return [s for s in sightings if s.finding not in seen]
 
     def resources(self, resources: Sequence[ResourceRecord]) -> None:
         _write_resources(self.conn, self.seq, resources, self._objects, self._next["resources"])
@@ -476,12 +457,12 @@ class RunRows:
     def end_part(self) -> None:
         self._messages = {}
         self._objects = keys.ObjectKeys(self.conn)
+        self._history.forget()
 
     def finish(self, run: Run, *, errors: Iterable[StageError], exit_code: int) -> None:
         """The run's outcome and errors; resolves what a complete run no longer has."""
         _write_errors(self.conn, self.run_id, errors)
         self.db.table("runs").update(self.run_id, _outcome(run, exit_code))
-        clusters = tuple(c.name for c in run.clusters)
-        recorded = history.RecordedRun(self.seq, self.started, run.status == "complete", clusters)
-        history.record(self.conn, recorded, ())
+        if run.status == "complete":
+            self._history.resolve([c.name for c in run.clusters])
         self.finished = True

@@ -171,6 +171,9 @@ def bench_queries(work: Path, runs: int, per_run: int) -> dict[str, Any]:
         store.db.execute(f"CREATE TEMP TABLE open_rows AS {OPEN_VALUES}")
         results = {
             "open_findings": best(lambda: store.known_findings(open_only=True)),
+            # what `auditor findings --open` reads: a line's values (text), SQLite's JSON (json)
+            "open_finding_lines": best(lambda: store.known_finding_lines(open_only=True)),
+            "open_findings_json": best(lambda: store.known_findings_json(open_only=True)),
             "open_findings_floor": best(
                 lambda: store.db.conn.execute("SELECT * FROM open_rows").fetchall()
             ),
@@ -193,6 +196,9 @@ def bench_queries(work: Path, runs: int, per_run: int) -> dict[str, Any]:
         **{f"{k}_ms": round(v * 1000, 1) for k, v in results.items()},
         "open_findings_to_floor": round(
             results["open_findings"] / results["open_findings_floor"], 2
+        ),
+        "open_finding_lines_to_floor": round(
+            results["open_finding_lines"] / results["open_findings_floor"], 2
         ),
         "cli": bench_cli(path, fingerprint),
     }

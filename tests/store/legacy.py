@@ -1,4 +1,4 @@
-"""Stores as earlier auditors wrote them: the schema of version 1, 2, 3 or 6 (the migrations of
+"""Stores as earlier auditors wrote them: the schema of version 1, 2, 3, 6 or 7 (the migrations of
 the time) and rows exactly as their writers inserted them. Frozen: a store in the field was
 written this way, whatever the writer does today."""
 
@@ -25,7 +25,8 @@ from auditor.model import (
 )
 from auditor.store import keys, writer
 from auditor.store.migrations import MIGRATIONS, v3history
-from auditor.store.schema import connect, utc_timestamp
+from auditor.store.schema import connect, utc_timestamp, write_transaction
+from tests.store import v7history
 
 
 def _json(value: Any) -> str:
@@ -366,17 +367,28 @@ def write_run_v6(
     policies: Sequence[PolicyInfo] = (),
     exit_code: int,
 ) -> None:
-    """One run as the writer of schema version 6 recorded it."""
-    with _v6_contents():
+    """One run as the writer of schema version 6 or 7 recorded it: today's writer for
+    everything but the findings and their history (the changes of version 8: tests/store/
+    v7history.py) and, in version 6, how finding contents are keyed (`_v6_contents`)."""
+    with _v6_contents() if _version(db) == 6 else contextlib.nullcontext():
         writer.begin_run(db, run)
-        writer.finish_run(
-            db,
-            run,
-            resources=resources,
-            findings=findings,
-            errors=errors,
-            evaluations=evaluations,
-            attestations=attestations,
-            policies=policies,
-            exit_code=exit_code,
-        )
+        with write_transaction(db):
+            seq, started = writer._begun(db, run.id)
+            db.table("runs").update(run.id, writer._outcome(run, exit_code))
+            conn = db.conn
+            objects = keys.ObjectKeys(conn)
+            described = writer._write_policies(conn, seq, list(policies), list(evaluations))
+            sightings, added, messages = v7history.write_findings(
+                conn, seq, findings, objects, described
+            )
+            writer._write_resources(conn, seq, resources, objects)
+            writer._write_evaluations(conn, seq, evaluations, described, objects, messages)
+            writer._write_errors(conn, run.id, errors)
+            writer._write_attestations(conn, run.id, attestations)
+            clusters = tuple(c.name for c in run.clusters)
+            recorded = v7history.RecordedRun(seq, started, run.status == "complete", clusters)
+            v7history.record(conn, recorded, sightings, added)
+
+
+def _version(db: Database) -> int:
+    return int(db.execute("SELECT MAX(version) FROM schema_version").fetchone()[0])
