@@ -35,6 +35,7 @@ class _State:
     key: int  # fingerprints.id
     stored: str | bytes  # the fingerprint as `fingerprints` holds it
     runs_seen: int  # 0: no history yet (new, or forgotten by `auditor prune`)
+    first_seen: str | None
     open_since: str | None  # None once resolved
     last_run: int | None
     added: bool  # no row yet: this transaction took its key
@@ -97,19 +98,19 @@ class RunHistory:
         unknown = {stored_fingerprint(p): p for p in fingerprints if p not in self._states}
         for part in chunks(list(unknown)):
             marks = ",".join("?" * len(part))
-            for stored, key, runs_seen, open_since, last_run in self.conn.execute(
-                "SELECT fingerprint, id, runs_seen, open_since, last_run FROM fingerprints"
-                f" WHERE fingerprint IN ({marks})",
+            for stored, key, runs_seen, first_seen, open_since, last_run in self.conn.execute(
+                "SELECT fingerprint, id, runs_seen, first_seen, open_since, last_run"
+                f" FROM fingerprints WHERE fingerprint IN ({marks})",
                 part,
             ):
-                found = _State(key, stored, runs_seen or 0, open_since, last_run, False)
+                found = _State(key, stored, runs_seen or 0, first_seen, open_since, last_run, False)
                 self._states[unknown[stored]] = self._by_key[key] = found
         # New keys in the fingerprints' order: the rows and their unique index grow in order.
         missing = sorted((s for s, p in unknown.items() if p not in self._states), key=_order)
         if missing:
             first = next_id(self.conn, "fingerprints")
             for n, stored in enumerate(missing):
-                new = _State(first + n, stored, 0, None, None, True)
+                new = _State(first + n, stored, 0, None, None, None, True)
                 self._states[unknown[stored]] = self._by_key[first + n] = new
             self.added.update(range(first, first + len(missing)))
         return [self._states[p].key for p in fingerprints]
@@ -118,8 +119,10 @@ class RunHistory:
         self, findings: Sequence[int], clusters: Sequence[str], contents: Sequence[int]
     ) -> list[tuple[int, str | None]]:
         """Applies sightings (finding key, its cluster, the content seen) to the history and
-        returns (runs seen, open since) of each as at the end of this run. The first sighting
-        of a finding in the run is the one its history keeps."""
+        returns (runs seen, open since) of each as at the end of this run, open since None
+        when it is the finding's first sighting (most are: the text is kept only for a finding
+        that came back). The first sighting of a finding in the run is the one its history
+        keeps."""
         new, first, still_open, reopened = [], [], [], []
         started, seq = self.started, self.seq
         out = []
@@ -137,10 +140,13 @@ class RunHistory:
                     still_open.append((started, seq, content, key))
                 else:
                     reopened.append((started, seq, content, key))
+                if state.runs_seen == 0 or started < (state.first_seen or started):
+                    state.first_seen = started
                 state.runs_seen += 1
                 state.open_since = state.open_since or started
                 state.last_run = seq
-            out.append((state.runs_seen, state.open_since))
+            since = state.open_since
+            out.append((state.runs_seen, None if since == state.first_seen else since))
         self.conn.executemany(_NEW, new)
         for statement, rows in ((_SEEN_OPEN, still_open), (_SEEN_AGAIN, reopened)):
             self.conn.executemany(statement, rows)

@@ -107,7 +107,7 @@ def test_the_lines_are_the_model_values(store: Store, filters: dict[str, Any]) -
     assert lines
 
 
-def test_json_columns_sqlite_cannot_read_fall_back_to_the_lenient_reader(
+def test_json_columns_that_are_not_json_read_as_the_lenient_reader_reads_them(
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "audit.db"

@@ -7,8 +7,10 @@ keeps the history as it stood at the end of its run.
   index on the fingerprint. A `finding_states` view keeps the old table's columns and rows for
   queries written against it.
 - `run_findings` gains `runs_seen` and `open_since`: how many runs had seen the finding and
-  since when it was open, at the end of that run. A report of an older run shows its findings'
-  history as it stood then: runs recorded later no longer change it.
+  since when it was open, at the end of that run (`open_since` NULL when that is the finding's
+  first sighting, `fingerprints.first_seen`: most are, and the text is kept only for a finding
+  that came back). A report of an older run shows its findings' history as it stood then:
+  runs recorded later no longer change it.
 
 Existing sightings get their values by replaying the stored runs in the order they were
 recorded, with the rules of `auditor.store.history`. Runs already pruned are counted as the
@@ -131,7 +133,9 @@ def _replay(conn: sqlite3.Connection) -> None:
                 streak.runs_seen += 1
                 streak.open_since = streak.open_since or started
                 streak.last_run = seq
-            updates.append((streak.runs_seen, streak.open_since, seq, position))
+            first_seen = today.get(finding, (None, None, None))[2]
+            since = None if streak.open_since == first_seen else streak.open_since
+            updates.append((streak.runs_seen, since, seq, position))
         conn.executemany(
             "UPDATE run_findings SET runs_seen = ?, open_since = ? WHERE run = ? AND position = ?",
             updates,
