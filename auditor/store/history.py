@@ -38,6 +38,7 @@ class _State:
     first_seen: str | None
     open_since: str | None  # None once resolved
     last_run: int | None
+    last_content: int | None
     added: bool  # no row yet: this transaction took its key
 
 
@@ -98,22 +99,27 @@ class RunHistory:
         unknown = {stored_fingerprint(p): p for p in fingerprints if p not in self._states}
         for part in chunks(list(unknown)):
             marks = ",".join("?" * len(part))
-            for stored, key, runs_seen, first_seen, open_since, last_run in self.conn.execute(
-                "SELECT fingerprint, id, runs_seen, first_seen, open_since, last_run"
-                f" FROM fingerprints WHERE fingerprint IN ({marks})",
+            for stored, key, runs, first_seen, since, last_run, content in self.conn.execute(
+                "SELECT fingerprint, id, runs_seen, first_seen, open_since, last_run,"
+                f" last_content FROM fingerprints WHERE fingerprint IN ({marks})",
                 part,
             ):
-                found = _State(key, stored, runs_seen or 0, first_seen, open_since, last_run, False)
+                found = _State(key, stored, runs or 0, first_seen, since, last_run, content, False)
                 self._states[unknown[stored]] = self._by_key[key] = found
         # New keys in the fingerprints' order: the rows and their unique index grow in order.
         missing = sorted((s for s, p in unknown.items() if p not in self._states), key=_order)
         if missing:
             first = next_id(self.conn, "fingerprints")
             for n, stored in enumerate(missing):
-                new = _State(first + n, stored, 0, None, None, None, True)
+                new = _State(first + n, stored, 0, None, None, None, None, True)
                 self._states[unknown[stored]] = self._by_key[first + n] = new
             self.added.update(range(first, first + len(missing)))
         return [self._states[p].key for p in fingerprints]
+
+    def last_contents(self, keys: Sequence[int]) -> dict[int, int]:
+        """The content each of these findings was last seen with, for those that have one."""
+        states = self._by_key
+        return {key: content for key in keys if (content := states[key].last_content) is not None}
 
     def seen(
         self, findings: Sequence[int], clusters: Sequence[str], contents: Sequence[int]
@@ -144,7 +150,7 @@ class RunHistory:
                     state.first_seen = started
                 state.runs_seen += 1
                 state.open_since = state.open_since or started
-                state.last_run = seq
+                state.last_run, state.last_content = seq, content
             since = state.open_since
             out.append((state.runs_seen, None if since == state.first_seen else since))
         self.conn.executemany(_NEW, new)

@@ -15,7 +15,7 @@ import hashlib
 import json
 import re
 import sqlite3
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from auditor.model import Finding, PolicyInfo, ResourceRef
@@ -264,32 +264,49 @@ def stored_fingerprint(fingerprint: str) -> str | bytes:
     return fingerprint
 
 
-def finding_content_ids(
-    conn: sqlite3.Connection,
-    findings: Sequence[int],
-    values: Sequence[tuple[Any, ...]],
-    added: set[int],
-) -> list[int]:
-    """The content key of each (finding, values), inserting the contents not stored yet.
-
-    A content is looked for among its own finding's contents only (by the index on
-    `finding`), a handful of rows, and recognised by its values: the values of
-    CONTENT_COLUMNS read back exactly as they were written (integers, text, NULL). Findings
-    in `added` are new in this transaction and have no contents to look for.
-    """
-    found: dict[tuple[Any, ...], int] = {}
-    old = [f for f in dict.fromkeys(findings) if f not in added]
-    for chunk in chunks(old):
+def _stored_contents(
+    conn: sqlite3.Connection, column: str, wanted: Sequence[int], found: dict[tuple[Any, ...], int]
+) -> None:
+    for chunk in chunks(wanted):
         marks = ",".join("?" * len(chunk))
         # (finding, *values) -> id: the same tuple the run's rows are looked up with
         found.update(
             (row[1:], row[0])
             for row in conn.execute(
                 f"SELECT id, finding, {_CONTENT_NAMES} FROM finding_contents"
-                f" WHERE finding IN ({marks})",
+                f" WHERE {column} IN ({marks})",
                 chunk,
             )
         )
+
+
+def finding_content_ids(
+    conn: sqlite3.Connection,
+    findings: Sequence[int],
+    values: Sequence[tuple[Any, ...]],
+    added: set[int],
+    latest: Mapping[int, int] | None = None,
+) -> list[int]:
+    """The content key of each (finding, values), inserting the contents not stored yet.
+
+    A content is looked for among its own finding's contents only, and recognised by its
+    values: the values of CONTENT_COLUMNS read back exactly as they were written (integers,
+    text, NULL). `latest` (finding -> the content it was last seen with) is tried first, by
+    key: a finding seen again is mostly seen as it was. The others' contents are found by the
+    index on `finding`, a handful of rows each. Findings in `added` are new in this
+    transaction and have no contents to look for.
+    """
+    found: dict[tuple[Any, ...], int] = {}
+    old = [f for f in dict.fromkeys(findings) if f not in added]
+    if latest:
+        _stored_contents(conn, "id", [latest[f] for f in old if f in latest], found)
+        changed = {
+            f
+            for f, row in zip(findings, values, strict=True)
+            if f not in added and (f, *row) not in found
+        }
+        old = [f for f in old if f in changed]
+    _stored_contents(conn, "finding", old, found)
     new: list[tuple[Any, ...]] = []
     first = next_id(conn, "finding_contents")
     ids = []

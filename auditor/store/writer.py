@@ -201,7 +201,13 @@ def _write_finding_chunk(
         keys.content_values(f, o, k, policies.get(f.check) if f.category == "policy" else None)
         for f, o, k in zip(findings, object_ids, object_keys, strict=True)
     ]
-    contents = keys.finding_content_ids(conn, finding_ids, values, findings_history.added)
+    contents = keys.finding_content_ids(
+        conn,
+        finding_ids,
+        values,
+        findings_history.added,
+        findings_history.last_contents(finding_ids),
+    )
     then = findings_history.seen(finding_ids, [k[0] for k in object_keys], contents)
     start = written.first_position + written.count
     conn.executemany(
