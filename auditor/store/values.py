@@ -200,7 +200,7 @@ def finding_of(row: Mapping[str, Any]) -> Finding:
 
 
 def history_of(row: Mapping[str, Any]) -> FindingHistory:
-    """A finding's history from a row with the columns of `finding_states`."""
+    """A finding's history from a row with the history columns of `fingerprints`."""
     return history_from([row[column] for column in HISTORY_COLUMNS])
 
 
