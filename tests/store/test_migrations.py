@@ -240,3 +240,25 @@ def test_a_version_6_store_finds_its_finding_contents_again_without_their_digest
             stored + 1
         )
         assert store.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_a_pruned_store_keeps_the_history_of_its_pruned_runs_in_its_older_reports(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "old.db"
+    db = legacy_store(path, 7)
+    for entry in plan():
+        write_run(db, 7, **entry)
+    # what `auditor prune` of version 7 left: the first run gone, the history kept
+    db.execute("PRAGMA foreign_keys = ON")
+    with db.conn:
+        db.execute("DELETE FROM runs WHERE id = 'r1'")
+    db.close()
+    with Store.open(path) as store:
+        r2 = store.report("r2")
+        assert r2 is not None
+        model = next(f for f in r2.findings if f.finding.fingerprint == builders.MODEL.fingerprint)
+        # seen by r1 (pruned) and r2, open since r1, as it stood at the end of r2
+        first = make_run("r1", minutes=0).started
+        assert (model.history.runs_seen, model.history.first_seen) == (2, first)
+        assert model.history.open_since == first
