@@ -90,6 +90,8 @@ MAX_DEPTH = 200
 
 @dataclass(frozen=True, slots=True)
 class Document:
+    """One YAML document of a file: its data and where it starts."""
+
     data: Any
     line: int  # 1-based line where the document starts
     index: int  # 0-based position in its file
