@@ -39,6 +39,12 @@ _SCALARS = frozenset(
 )
 
 
+# The tag of each plain scalar resolved so far (by _Loader's resolvers, which never change).
+_PLAIN_TAGS: dict[str, str] = {}
+_REMEMBERED_LENGTH = 64
+_REMEMBERED_SCALARS = 100_000
+
+
 class _Unusual(Exception):
     """A node the tree builder leaves to PyYAML's constructors (explicit tags, non-scalar or
     duplicate keys, nesting deeper than the recursion limit)."""
@@ -64,6 +70,20 @@ class _Loader(_Base):  # type: ignore[misc]
         # Merge keys (`<<: *base`) need the node's own pairs kept aside before PyYAML
         # flattens them in; without `<<` in the text there can be none, and nothing is copied.
         self.may_merge = "<<" in stream or "merge" in stream
+
+    def resolve(self, kind: type[yaml.Node], value: Any, implicit: tuple[bool, bool]) -> str:
+        # The C parser asks this of every scalar, and manifests repeat the same plain scalars
+        # (`name`, `metadata`, `TCP`) in every object: their tag is remembered, not matched
+        # against the resolvers' regexps again. Short ones only, and so many at most, as the
+        # text is untrusted.
+        if kind is yaml.ScalarNode and implicit[0] and len(value) <= _REMEMBERED_LENGTH:
+            tag = _PLAIN_TAGS.get(value)
+            if tag is None:
+                tag = super().resolve(kind, value, implicit)
+                if len(_PLAIN_TAGS) < _REMEMBERED_SCALARS:
+                    _PLAIN_TAGS[value] = tag
+            return tag
+        return super().resolve(kind, value, implicit)  # type: ignore[no-any-return]
 
     def construct_interned_str(self, node: yaml.ScalarNode) -> str:
         # Manifests repeat the same keys and values (`name`, `image`, `TCP`) in every object:

@@ -170,3 +170,41 @@ def _identical(a: object, b: object) -> bool:
 def test_what_the_tree_builder_cannot_build_fails_as_pyyaml_says(text: str, message: str) -> None:
     with pytest.raises(InputError, match=message):
         load_documents(text, "x.yaml")
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "1",
+        "1.5",
+        "yes",
+        "No",
+        "on",
+        "~",
+        "null",
+        "",
+        "0x1F",
+        "1:30",
+        ".inf",
+        "=",
+        "<<",
+        "abc",
+        "2024-01-01",
+        "1e3",
+        "-.5",
+        "y",
+    ],
+)
+def test_a_remembered_plain_scalar_resolves_as_pyyaml_resolves_it(value: str) -> None:
+    import yaml
+
+    from auditor.safeyaml import _Loader
+
+    expected = yaml.SafeLoader("").resolve(yaml.ScalarNode, value, (True, False))
+    if expected == "tag:yaml.org,2002:timestamp":
+        expected = "tag:yaml.org,2002:str"  # kubectl has no timestamp type
+    loader = _Loader("")
+    first = loader.resolve(yaml.ScalarNode, value, (True, False))
+    assert (first, loader.resolve(yaml.ScalarNode, value, (True, False))) == (expected, expected)
+    # quoted, the same text is a string whatever it looks like
+    assert loader.resolve(yaml.ScalarNode, value, (False, True)) == "tag:yaml.org,2002:str"
