@@ -16,7 +16,7 @@ import traceback
 import click
 
 from auditor import __version__
-from auditor.cli.options import VERBOSITY
+from auditor.cli.options import VERBOSITY, Process
 from auditor.errors import AuditorError
 from auditor.exit_codes import ExitCode
 
@@ -103,7 +103,11 @@ def _terminate(signum: int, frame: object) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console entry point: user mistakes print a diagnosis and exit 2, never a traceback."""
+    """Console entry point: user mistakes print a diagnosis and exit 2, never a traceback.
+
+    Called without `argv`, it is the process's entry point, and a command may end the process
+    itself once its output is written (`options.finish`)."""
+    Process.owned = argv is None
     signal.signal(signal.SIGTERM, _terminate)
     try:
         # without standalone mode, click returns what `ctx.exit(n)` asked for (--help and
