@@ -20,6 +20,8 @@ from auditor.model import Category, Finding, ResourceRef, Severity
 
 @dataclass(frozen=True, slots=True)
 class Check:
+    """One check id as reports describe it."""
+
     id: str
     category: Category
     severity: (

@@ -61,6 +61,8 @@ DEFAULT_CLASS_SEVERITY: Mapping[str, Severity] = {
 
 @dataclass(frozen=True, slots=True)
 class GitSource:
+    """The `git:` section: the repository, revision and paths audited."""
+
     repo: str  # a local path or a URL (file://, https://, ssh)
     revision: str = "HEAD"
     paths: tuple[str, ...] = (".",)
@@ -70,6 +72,8 @@ class GitSource:
 
 @dataclass(frozen=True, slots=True)
 class ClusterSource:
+    """One entry of `clusters:`: a kubeconfig context, in-cluster, or snapshot files."""
+
     name: str
     kubeconfig: str | None = None
     context: str | None = None
@@ -89,6 +93,8 @@ class IgnoreRule:
 
 @dataclass(frozen=True, slots=True)
 class DriftSettings:
+    """The `drift:` section: ignore rules, field managers, severities by class."""
+
     ignore: tuple[IgnoreRule, ...] = ()
     gitops_managers: tuple[str, ...] = DEFAULT_GITOPS_MANAGERS
     human_managers: tuple[str, ...] = DEFAULT_HUMAN_MANAGERS
@@ -104,6 +110,8 @@ class DriftSettings:
 
 @dataclass(frozen=True, slots=True)
 class ScopeSettings:
+    """The `scope:` section: the kinds and namespaces audited."""
+
     kinds: tuple[str, ...] | None = None  # None: the kinds Git declares
     namespaces: tuple[str, ...] | None = None  # None: the namespaces Git declares
     exclude_namespaces: tuple[str, ...] = ()
@@ -187,6 +195,8 @@ class AdmissionSettings:
 
 @dataclass(frozen=True, slots=True)
 class Limits:
+    """The `limits:` section: what untrusted input may cost."""
+
     max_manifest_bytes: int = 8 * 1024 * 1024
     max_snapshot_bytes: int = 1024 * 1024 * 1024
     max_response_bytes: int = 256 * 1024 * 1024
@@ -205,6 +215,8 @@ DEFAULT_CONCURRENCY = 4
 
 @dataclass(frozen=True, slots=True)
 class Config:
+    """A whole auditor.yaml (or `auditor drift`'s flags), validated."""
+
     path: str  # the file it was loaded from ("" when built from flags)
     git: GitSource
     clusters: tuple[ClusterSource, ...]

@@ -12,7 +12,6 @@ import dataclasses
 import logging
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,28 +32,21 @@ from auditor.model import (
     DesiredState,
     DriftResult,
     LiveRead,
-    ModelRef,
-    PolicyInput,
-    ProvenanceResult,
     Resource,
-    ResourceRecord,
     Run,
     RunStatus,
-    ServedModel,
     StageError,
     StageOutcome,
     Trigger,
     attestation_counts,
+    policy_counts,
     run_counts,
 )
 from auditor.observe import events
 from auditor.observe.events import Progress, no_progress
-from auditor.policy.stage import build_inputs, evaluate_inputs, evaluation_counts
-from auditor.rbac import ReadAccess, resources_to_read
 from auditor.redact import redact_url
 from auditor.safeyaml import gc_paused
 from auditor.scope import KindSelector, Scope
-from auditor.serving import declared_models, is_oci, served_models
 from auditor.shards import (
     Shard,
     order_attestations,
@@ -66,10 +58,14 @@ from auditor.shards import (
     read_pin,
     select,
 )
-from auditor.tempdirs import sweep_stale_temp_dirs
 
+# What only an audit needs (policy inputs and evaluation, the models each resource serves, the
+# store, RBAC) is imported where it is used: `auditor drift` starts in a fresh process for
+# every check, and those imports were a third of its start-up.
 if TYPE_CHECKING:
+    from auditor.model import ModelRef, PolicyInput, ProvenanceResult, ServedModel
     from auditor.provenance.stage import ProvenanceStage
+    from auditor.rbac import ReadAccess
     from auditor.store import Store
 
 log = logging.getLogger(__name__)
@@ -243,7 +239,7 @@ def _run(
     status: RunStatus = "incomplete" if errors else "complete"
     counts = run_counts(summary, findings, errors)
     if with_inputs:
-        counts.update(evaluation_counts(judged))
+        counts.update(policy_counts(judged.evaluations))
     if stage is not None:
         counts.update(attestation_counts(provenance.attestations))
     run = Run(
@@ -288,7 +284,11 @@ def _audit_clusters(
     # the models Git declares, and what each side serves, only for the stages that read them
     # (provenance, policy inputs): `auditor drift` compares bodies alone
     needs_models = stage is not None or with_inputs
-    declared = declared_models(desired.resources) if needs_models else {}
+    declared: Mapping[MatchKey, ModelRef | None] = {}
+    if needs_models:
+        from auditor.serving import declared_models
+
+        declared = declared_models(desired.resources)
     sources = select(config.clusters, fleet.shard, lambda c: c.name)
 
     def observe(source: ClusterSource) -> _ClusterRead:
@@ -321,6 +321,8 @@ def in_order(work: Callable[[T], R], items: Sequence[T], concurrency: int) -> It
     if concurrency <= 1 or len(items) <= 1:
         yield from map(work, items)
         return
+    from concurrent.futures import Future, ThreadPoolExecutor
+
     pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="auditor-cluster")
     pending: deque[Future[R]] = deque()
     upcoming = iter(items)
@@ -343,6 +345,8 @@ def _judge(
     config: Config, clusters: Sequence[_ClusterAudit], progress: Progress = no_progress
 ) -> StageOutcome:
     """Every policy over every cluster's inputs, once for the run."""
+    from auditor.policy.stage import evaluate_inputs
+
     inputs = [i for c in clusters for i in c.inputs]
     # Gatekeeper's data.inventory at audit time is what Git declares in scope.
     inventory = [r.body for c in clusters for r in c.inventory]
@@ -372,7 +376,7 @@ def _read_cluster(
     # Pods are read only when models are verified and Git declares an OCI model, whose
     # running digest they hold.
     verifies_models = stage is not None and config.trust is not None
-    needs_pods = verifies_models and any(is_oci(m) for m in declared.values())
+    needs_pods = verifies_models and _declares_oci(declared)
     read_scope = _with_pods(scope) if needs_pods else scope
     with events.stage(progress, "live", cluster.name) as counts:
         live = read_live(cluster, read_scope, config.limits)
@@ -388,7 +392,11 @@ def _read_cluster(
         # A kind that could not be read would show up as "missing": those objects are
         # unknown, and the run is incomplete, which says so.
         drift = _drop_unknown(drift, live)
-    served = served_models(desired_here, live_here, declared) if needs_models else {}
+    served: Mapping[MatchKey, ServedModel] = {}
+    if needs_models:
+        from auditor.serving import served_models
+
+        served = served_models(desired_here, live_here, declared)
     pods = tuple(_pods(live.resources, scope)) if stage is not None else ()
     return _ClusterRead(cluster, live, drift, tuple(desired_here), served, pods)
 
@@ -410,6 +418,8 @@ def _finish_cluster(
             counts["resources"] = len(results)
     inputs: list[PolicyInput] = []
     if with_inputs:
+        from auditor.policy.stage import build_inputs
+
         inputs = build_inputs(
             git=desired.git,
             cluster=name,
@@ -424,6 +434,12 @@ def _finish_cluster(
         inputs=tuple(inputs),
         inventory=read.desired,
     )
+
+
+def _declares_oci(declared: Mapping[MatchKey, ModelRef | None]) -> bool:
+    from auditor.serving import is_oci
+
+    return any(is_oci(m) for m in declared.values())
 
 
 def _with_pods(scope: Scope) -> Scope:
@@ -487,6 +503,7 @@ def run_audit(
     is recorded as that shard, for `auditor store merge`. The stored exit code is judged at
     `fail_on` (the command's `--fail-on`), else at the config's."""
     from auditor.store import Store
+    from auditor.tempdirs import sweep_stale_temp_dirs
 
     sweep_stale_temp_dirs()
     path = store_path or config.store
@@ -568,6 +585,8 @@ def scope_and_access(
         namespaces=config.scope.namespaces,
         exclude_namespaces=config.scope.exclude_namespaces,
     )
+    from auditor.rbac import resources_to_read
+
     declared = {(r.ref.group, r.ref.kind) for r in resources}
     return scope, resources_to_read(scope, declared=declared, pods=config.trust is not None)
 
@@ -588,6 +607,8 @@ def _record_stop(
 
 
 def _record_result(store: Store, result: AuditResult, fail_on: str) -> None:
+    from auditor.model import ResourceRecord
+
     records = [
         ResourceRecord(
             ref=s.ref, status=s.status, origin=s.desired_origin or "", line=s.desired_line

@@ -16,6 +16,8 @@ _GLOB_CHARS = frozenset("*?[")
 
 @dataclass(frozen=True, slots=True)
 class KindSelector:
+    """A kind in scope, in one group or any."""
+
     group: str | None  # None matches any group
     kind: str
 

@@ -18,10 +18,13 @@ import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from auditor.errors import ConfigError
-from auditor.model import Attestation, Evaluation, Finding, ResourceRecord, StageError
+from auditor.model import Finding, StageError
+
+if TYPE_CHECKING:  # values of the audit's later stages, which `auditor drift` never loads
+    from auditor.model import Attestation, Evaluation, ResourceRecord
 
 T = TypeVar("T")
 

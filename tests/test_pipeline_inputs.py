@@ -20,6 +20,7 @@ import pytest
 from auditor import pipeline
 from auditor.config import load_config
 from auditor.model import PolicyInput, ProvenanceResult, StageOutcome
+from auditor.policy import stage as policy_stage
 from tests.conftest import EXAMPLES, PROJECT
 from tests.gitrepo import GitRepo
 
@@ -39,7 +40,8 @@ def example_inputs(tmp_path_factory: pytest.TempPathFactory) -> list[PolicyInput
         return StageOutcome()
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(pipeline, "evaluate_inputs", capture)
+        # the pipeline imports the policy stage where it evaluates, so this is what it calls
+        patch.setattr(policy_stage, "evaluate_inputs", capture)
         pipeline.run_pipeline(config)
     return seen
 

@@ -7,6 +7,7 @@ library, prints, and picks the exit code.
 
 from __future__ import annotations
 
+import importlib
 import os
 import signal
 import sys
@@ -15,19 +16,7 @@ import traceback
 import click
 
 from auditor import __version__
-from auditor.cli import (
-    admission,
-    audit,
-    deploy,
-    doctor,
-    drift,
-    history,
-    policy,
-    report,
-    store,
-    verify,
-)
-from auditor.cli.options import VERBOSITY
+from auditor.cli.options import VERBOSITY, Process
 from auditor.errors import AuditorError
 from auditor.exit_codes import ExitCode
 
@@ -46,7 +35,43 @@ Exit codes:
 """
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=HELP_EPILOG)
+# Each command and the module that defines it. A command's module is imported when it runs
+# (or when --help lists it): `auditor drift` runs in a fresh process for every check, and the
+# other commands' imports were a tenth of its start-up. verify imports model-signing only
+# inside its commands, so listing it costs nothing either.
+COMMANDS: dict[str, str] = {
+    "admission": "auditor.cli.admission",
+    "audit": "auditor.cli.audit",
+    "deploy": "auditor.cli.deploy",
+    "doctor": "auditor.cli.doctor",
+    "drift": "auditor.cli.drift",
+    "findings": "auditor.cli.history",
+    "history": "auditor.cli.history",
+    "policy": "auditor.cli.policy",
+    "prune": "auditor.cli.history",
+    "report": "auditor.cli.report",
+    "runs": "auditor.cli.history",
+    "store": "auditor.cli.store",
+    "verify": "auditor.cli.verify",
+}
+
+
+class Commands(click.Group):
+    """The `auditor` group: its commands loaded by name from `COMMANDS` when first asked for."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.commands, *COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            command = getattr(importlib.import_module(COMMANDS[cmd_name]), cmd_name)
+            self.add_command(command, cmd_name)
+        return self.commands.get(cmd_name)
+
+
+@click.group(
+    cls=Commands, context_settings={"help_option_names": ["-h", "--help"]}, epilog=HELP_EPILOG
+)
 @click.version_option(__version__, prog_name="auditor")
 @click.option("-v", "--verbose", count=True, help="more logging on stderr (-vv for debug)")
 @click.option("-q", "--quiet", is_flag=True, help="errors only on stderr: no progress, no warnings")
@@ -61,22 +86,6 @@ def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
     verbosity = -1 if quiet else verbose
     ctx.meta[VERBOSITY] = verbosity
     setup_logging(verbosity)
-
-
-cli.add_command(drift.drift)
-cli.add_command(audit.audit)
-cli.add_command(policy.policy)
-cli.add_command(report.report)
-cli.add_command(history.findings)
-cli.add_command(history.runs)
-cli.add_command(history.history)
-cli.add_command(history.prune)
-cli.add_command(store.store)
-cli.add_command(deploy.deploy)
-cli.add_command(doctor.doctor)
-# verify imports model-signing only inside its commands, so registering it costs nothing.
-cli.add_command(verify.verify)
-cli.add_command(admission.admission)
 
 
 class Terminated(KeyboardInterrupt):
@@ -94,7 +103,11 @@ def _terminate(signum: int, frame: object) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console entry point: user mistakes print a diagnosis and exit 2, never a traceback."""
+    """Console entry point: user mistakes print a diagnosis and exit 2, never a traceback.
+
+    Called without `argv`, it is the process's entry point, and a command may end the process
+    itself once its output is written (`options.finish`)."""
+    Process.owned = argv is None
     signal.signal(signal.SIGTERM, _terminate)
     try:
         # without standalone mode, click returns what `ctx.exit(n)` asked for (--help and

@@ -6,11 +6,9 @@ prints and exits.
 
 from __future__ import annotations
 
-import sys
-
 import click
 
-from auditor.cli.options import console, output_option, print_json
+from auditor.cli.options import console, finish, output_option, print_json
 
 
 @click.command()
@@ -70,7 +68,7 @@ def drift(
             from auditor.reports.text import render_text
 
             render_text(result, console())
-    sys.exit(result.drift_exit_code())
+        finish(result.drift_exit_code())  # still paused: nothing is collected on the way out
 
 
 __all__ = ["drift"]

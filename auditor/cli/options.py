@@ -4,9 +4,11 @@ the console text goes to."""
 from __future__ import annotations
 
 import json
+import logging
+import os
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
@@ -15,6 +17,27 @@ if TYPE_CHECKING:  # rich loads only for text output (40 ms)
 
 F = TypeVar("F", bound=Callable[..., Any])
 VERBOSITY = "auditor.verbosity"  # click context meta: -q is -1, -v 1, -vv 2
+
+
+class Process:
+    """Whether the command running is all this process does: set by `main` when it is the
+    process's entry point (the console script, `python -m auditor`), and not when a program or
+    a test calls it and goes on afterwards."""
+
+    owned = False
+
+
+def finish(code: int) -> NoReturn:
+    """Ends the command with exit code `code`. When the command is the whole process, the
+    process ends here, its output flushed, without freeing what the command built: the
+    objects of a large run take long to free (0.25 s of `auditor drift` at 10,000 resources,
+    after its output is written), and nothing would use them again."""
+    if Process.owned:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        logging.shutdown()
+        os._exit(code)
+    sys.exit(code)
 
 
 def verbosity() -> int:

@@ -88,6 +88,8 @@ def _run_git(args: Iterable[str], *, what: str, timeout: float = LOCAL_TIMEOUT_S
 
 @dataclass(frozen=True, slots=True)
 class TreeEntry:
+    """One entry of `git ls-tree -r --long`."""
+
     path: str  # repo-relative, `/`-separated
     mode: str  # `100644`, `100755`, `120000` (symlink), `160000` (submodule)
     sha: str

@@ -36,12 +36,16 @@ _SHOWN = 5  # files an error lists before "and N more"
 
 @dataclass(frozen=True, slots=True)
 class ManifestFile:
+    """A plain YAML or JSON file of manifests."""
+
     path: str  # repo-relative, symlinks resolved
     entry: TreeEntry
 
 
 @dataclass(frozen=True, slots=True)
 class KustomizeDir:
+    """A directory rendered with kustomize."""
+
     path: str  # repo-relative directory, "" for the root
     kustomization: str  # repo-relative path of its kustomization file
 

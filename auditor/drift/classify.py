@@ -72,6 +72,8 @@ Extra = Callable[[Sequence[str], Sequence[Step]], bool]
 
 @dataclass(frozen=True, slots=True)
 class Rule:
+    """Paths matching `pattern` (on these kinds and groups) drift in `drift_class`."""
+
     drift_class: DriftClass
     pattern: str
     kinds: frozenset[tuple[str, str]] | None = None  # None: every kind

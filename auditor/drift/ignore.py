@@ -25,6 +25,8 @@ WILDCARD = "*"
 
 @dataclass(frozen=True, slots=True)
 class _CompiledRule:
+    """An IgnoreRule ready to match: group split from kind, pointers parsed."""
+
     group: str | None  # glob; None matches any group
     kind: str
     name: str

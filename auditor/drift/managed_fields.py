@@ -22,6 +22,8 @@ Fields = Mapping[str, Any]
 
 @dataclass(frozen=True, slots=True)
 class ManagedEntry:
+    """One entry of an object's metadata.managedFields, its field set parsed."""
+
     manager: str
     operation: str  # "Apply" (server-side apply) or "Update"
     time: str | None

@@ -15,6 +15,8 @@ StageState = Literal["started", "finished", "failed"]
 
 @dataclass(frozen=True, slots=True)
 class StageEvent:
+    """A stage of a run started, finished or failed."""
+
     stage: str  # desired, live, drift, provenance, policy, store
     state: StageState
     cluster: str = ""  # "" for the stages run once for the whole run

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import re
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -320,3 +323,48 @@ def test_bad_config_exits_2_and_creates_no_store(tmp_path: Path) -> None:
     assert result.code == 2
     assert "auditor.yaml:2" in result.err and "clusters" in result.err
     assert not (tmp_path / "audit.db").exists()
+
+
+def test_drift_on_a_snapshot_loads_only_what_drift_needs(git_repo: GitRepo, tmp_path: Path) -> None:
+    # `auditor drift` starts a fresh Python for every check: the audit's stages, the other
+    # commands and the values only they build are left unimported (DESIGN: drift is "fast")
+    git_repo.write("cm.yaml", CONFIGMAP)
+    git_repo.commit()
+    live = snapshot(tmp_path, live_configmap("0.9"))
+    script = (
+        "import sys\n"
+        "from auditor.cli import main\n"
+        "try:\n"
+        "    main(sys.argv[1:])\n"
+        "except SystemExit as exc:\n"
+        "    print('exit', exc.code, file=sys.stderr)\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('auditor', 'kubernetes', "
+        "'jsonschema'))), file=sys.stderr)\n"
+    )
+    args = ["drift", "--repo", str(git_repo.path), "--live-snapshot", str(live), "-o", "json"]
+    done = subprocess.run(
+        [sys.executable, "-c", script, *args], capture_output=True, text=True, timeout=60
+    )
+    assert json.loads(done.stdout)["summary"]["drifted"] == 1
+    exit_line, modules_line = done.stderr.strip().splitlines()[-2:]
+    assert exit_line == "exit 1"
+    loaded = set(ast.literal_eval(modules_line))
+    assert {"auditor.cli.drift", "auditor.pipeline", "auditor.drift", "auditor.model"} <= loaded
+    never = (
+        "kubernetes",
+        "jsonschema",
+        "auditor.model._",  # the values of provenance, policy, stored runs and admission
+        "auditor.policy",
+        "auditor.provenance",
+        "auditor.store",
+        "auditor.trust",
+        "auditor.serving",
+        "auditor.reports.text",
+    )
+    unwanted = {
+        m
+        for m in loaded
+        if m.startswith(never)
+        or (m.startswith("auditor.cli.") and m not in ("auditor.cli.drift", "auditor.cli.options"))
+    }
+    assert not unwanted, f"auditor drift imported {sorted(unwanted)}"

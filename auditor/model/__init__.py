@@ -1,5 +1,8 @@
 """The typed values that flow between pipeline stages: every value that crosses a stage
-boundary is defined here, and nowhere else.
+boundary is defined in this package and imported from here (`from auditor.model import ...`).
+The values every command builds are in this module; those only some commands build (provenance,
+policy, stored runs, admission) are in its `_` modules, loaded when first asked for (the end of
+this module says why).
 
 Stages never pass dicts-with-conventions to each other: desired produces a `DesiredState`
 (the `GitCommit`, its `Resource`s and a reader of the commit's files), live produces
@@ -11,14 +14,15 @@ the store records a `Run` with all of them (an `AuditResult`).
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from functools import lru_cache
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from auditor.defaults import SEVERITIES, DecisionResult, Severity
+from auditor.defaults import SEVERITIES, Severity
 from auditor.exit_codes import ExitCode
 
 Side = Literal["desired", "live"]
@@ -92,43 +96,6 @@ class Resource:
 
 
 @dataclass(frozen=True, slots=True)
-class ModelRef:
-    """The model a serving resource runs."""
-
-    uri: str | None
-    digest: str | None  # `sha256:<hex>`
-    name: str | None = None
-    version: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ServedModel:
-    """One resource, desired and/or live, with the model each side names, read once per run
-    (`serving.served_models`) for every stage that asks."""
-
-    desired: Resource | None
-    live: Resource | None
-    declared: ModelRef | None  # what Git names
-    live_model: ModelRef | None  # what the live object names
-
-    @property
-    def subject(self) -> Resource:
-        """The object judged: the live one when it is live, else Git's."""
-        subject = self.live or self.desired
-        assert subject is not None
-        return subject
-
-    @property
-    def model(self) -> ModelRef | None:
-        """The model the judged object names (the policy input's `model`)."""
-        return self.live_model if self.live is not None else self.declared
-
-    @property
-    def serves_a_model(self) -> bool:
-        return self.declared is not None or self.live_model is not None
-
-
-@dataclass(frozen=True, slots=True)
 class ChangedBy:
     """Who last wrote a field, from the live object's managedFields."""
 
@@ -166,6 +133,8 @@ def fingerprint(
 
 @dataclass(frozen=True, slots=True)
 class Finding:
+    """One problem a stage found on one resource (DESIGN "The typed model")."""
+
     category: Category
     check: str
     severity: Severity
@@ -263,6 +232,8 @@ class ClusterInfo:
 
 @dataclass(frozen=True, slots=True)
 class Run:
+    """One audit or drift check: when, of what commit and clusters, and how it ended."""
+
     id: str
     trigger: Trigger
     started: datetime
@@ -417,6 +388,8 @@ ResourceStatusName = Literal["in_sync", "drifted", "missing", "unmanaged"]
 
 @dataclass(frozen=True, slots=True)
 class DriftSummary:
+    """How many resources were compared, and how each came out."""
+
     resources: int  # desired objects + unmanaged live objects
     in_sync: int
     drifted: int
@@ -447,6 +420,8 @@ EMPTY_SUMMARY = DriftSummary(resources=0, in_sync=0, drifted=0, missing=0, unman
 
 @dataclass(frozen=True, slots=True)
 class ResourceStatus:
+    """One resource's drift verdict, and where Git declares it."""
+
     ref: ResourceRef  # the live ref when the object is live, else the desired one
     status: ResourceStatusName
     desired_origin: str | None  # `path@commit`; None for unmanaged objects
@@ -455,113 +430,14 @@ class ResourceStatus:
 
 @dataclass(frozen=True, slots=True)
 class DriftResult:
+    """What comparing one cluster with Git produced: `compute_drift`'s result."""
+
     findings: tuple[Finding, ...]
     summary: DriftSummary
     statuses: tuple[ResourceStatus, ...]
     # What the comparison could not check, for people (e.g. a snapshot without managedFields):
     # neither drift nor a reason the run is incomplete.
     notes: tuple[str, ...] = ()
-
-
-# ---------------------------------------------------------------------------------------------
-# Provenance
-
-
-@dataclass(frozen=True, slots=True)
-class Attestation:
-    """One verification the provenance stage made, pass or fail (a row of `attestations`)."""
-
-    ref: ResourceRef | None
-    attestation: str  # model-signature | image-signature | slsa-provenance | intoto-layout | commit
-    verified: bool
-    source: str = ""
-    bundle_digest: str | None = None
-    subject_digest: str | None = None
-    authority: str | None = None
-    identity: str | None = None
-    reason: str | None = None  # the check id of the failure, e.g. provenance.digest_mismatch
-    details: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
-
-
-@dataclass(frozen=True, slots=True)
-class ProvenanceReason:
-    """Why a signature binding does not hold, as the policy input lists it."""
-
-    check: str
-    message: str
-
-    def to_json(self) -> dict[str, str]:
-        return {"check": self.check, "message": self.message}
-
-
-@dataclass(frozen=True, slots=True)
-class ProvenanceResult:
-    """The provenance of one serving resource: the policy input's `provenance` document.
-
-    Frozen and typed on this side; `to_json()` is the document `policies/input.schema.json`
-    describes. A resource nothing could be verified for has `verified` False and its reasons
-    (`unverified`, `not_configured`): fail closed.
-    """
-
-    verified: bool
-    reasons: tuple[ProvenanceReason, ...] = ()
-    signers: tuple[Mapping[str, str], ...] = ()
-    # The parts below exist only when the model was checked (not for `unverified` documents).
-    checked: bool = False
-    digest: str | None = None
-    declared_digest: str | None = None
-    mode: str | None = None  # files | bundle | image | none
-    requirement: str | None = None
-    datasets: tuple[Mapping[str, Any], ...] = ()
-    attestations: str | None = None  # `dir@commit` when the directory exists
-    slsa: Mapping[str, Any] | None = None
-    layout: Mapping[str, Any] | None = None
-    running: Mapping[str, Any] | None = None
-
-    @classmethod
-    def unverified(cls, check: str, message: str) -> ProvenanceResult:
-        """The provenance of a resource nothing was verified for, and why (fail closed)."""
-        return cls(verified=False, reasons=(ProvenanceReason(check, message),))
-
-    @classmethod
-    def not_configured(cls) -> ProvenanceResult:
-        """Without a `trust:` section nothing is verified, and the policy input says so."""
-        return cls.unverified(
-            "provenance.not_configured",
-            "provenance is not verified: auditor.yaml has no `trust:` section",
-        )
-
-    def to_json(self) -> dict[str, Any]:
-        signature: dict[str, Any] = {"verified": self.verified, "signers": list(self.signers)}
-        if self.checked:
-            signature.update(
-                {
-                    "digest": self.digest,
-                    "declared_digest": self.declared_digest,
-                    "mode": self.mode,
-                    "requirement": self.requirement,
-                }
-            )
-        signature["findings"] = [r.to_json() for r in self.reasons]
-        out: dict[str, Any] = {
-            "signature": signature,
-            "datasets": [dict(d) for d in self.datasets],
-            "evaluation": {},
-        }
-        if self.checked:
-            out.update(
-                {
-                    "attestations": self.attestations,
-                    "slsa": _plain(self.slsa),
-                    "layout": _plain(self.layout),
-                    "running": _plain(self.running),
-                }
-            )
-        return out
-
-
-def _plain(value: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    return dict(value) if value is not None else None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -626,53 +502,6 @@ def attestation_counts(attestations: Iterable[Attestation]) -> dict[str, int]:
 
 
 @dataclass(frozen=True, slots=True)
-class PolicyMessage:
-    rule: RuleName
-    msg: str
-    details: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
-
-
-@dataclass(frozen=True, slots=True)
-class Evaluation:
-    """One policy x one resource: kept for every pair, pass included."""
-
-    policy: str
-    ref: ResourceRef | None
-    result: EvaluationResult
-    messages: tuple[PolicyMessage, ...] = ()
-    duration_ms: float = 0.0
-    error: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class PolicyInput:
-    """One input document (DESIGN "Policy input and output") and the resource it is about."""
-
-    ref: ResourceRef | None
-    document: Mapping[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class PolicyInfo:
-    """A policy as its METADATA describes it: what SARIF rules, JUnit and PolicyReport name.
-
-    `id` is the check id its findings carry; the rest comes from the `# METADATA` block (or a
-    Gatekeeper constraint) and is stored with the run, so a report of an old run names the
-    policies as they were then.
-    """
-
-    id: str
-    title: str = ""
-    description: str = ""
-    severity: Severity = "high"  # of deny/violation messages
-    warn_severity: Severity = "low"
-    controls: tuple[str, ...] = ()
-    source: str = ""  # the file it was loaded from
-    kind: str = "rego"  # rego | gatekeeper
-    digest: str = ""  # `sha256:` of its Rego (and a Gatekeeper constraint's spec) as evaluated
-
-
-@dataclass(frozen=True, slots=True)
 class StageOutcome:
     """What a stage that judges many resources returns: findings, the errors that make the
     run incomplete, and its own records (evaluations, attestations, the policies it ran)."""
@@ -732,39 +561,6 @@ class AuditResult:
 
 RESOURCE_STATUSES = ("in_sync", "drifted", "missing", "unmanaged", "live", "desired")
 
-
-@dataclass(frozen=True, slots=True)
-class ResourceRecord:
-    """One resource a run looked at, and what the run concluded about it.
-
-    `status` is a drift verdict (`in_sync`, `drifted`, `missing`, `unmanaged`) or, when no
-    comparison was made, the side it was read from (`live`, `desired`). Bodies are never
-    stored: `body_digest` is enough to tell whether an object changed between runs. `origin`
-    and `line` say where Git declares it (`path@commit`, the document's first line).
-    """
-
-    ref: ResourceRef
-    status: str
-    origin: str
-    body_digest: str | None = None
-    line: int | None = None
-
-    def __post_init__(self) -> None:
-        if self.status not in RESOURCE_STATUSES:
-            raise ValueError(
-                f"{self.ref.display()}: resource status {self.status!r} is not one of"
-                f" {', '.join(RESOURCE_STATUSES)}"
-            )
-
-    @property
-    def git_path(self) -> str | None:
-        """The repo-relative file that declares it, when Git does (`origin` is `path@commit`)."""
-        path, at, commit = self.origin.rpartition("@")
-        if not at or not path or not commit or self.origin.startswith("snapshot:"):
-            return None
-        return path
-
-
 FindingStatus = Literal["open", "resolved"]
 
 
@@ -780,261 +576,74 @@ def _isoformat(moment: datetime, zone: tzinfo | None, fold: int) -> str:
     return moment.isoformat()
 
 
-@dataclass(frozen=True, slots=True)
-class FindingHistory:
-    """A finding across runs (DESIGN "Reports and history"), by fingerprint.
-
-    Times are the start times of the runs that saw it. It is `open` until a complete run of
-    its scope (its cluster) no longer has it: an incomplete run did not look, so it never
-    resolves anything; `open_since` is where the current unbroken streak of sightings began.
-    """
-
-    first_seen: datetime
-    last_seen: datetime
-    runs_seen: int
-    open_since: datetime | None
-    resolved_at: datetime | None
-
-    @property
-    def status(self) -> FindingStatus:
-        return "resolved" if self.resolved_at is not None else "open"
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "first_seen": iso(self.first_seen),
-            "last_seen": iso(self.last_seen),
-            "runs_seen": self.runs_seen,
-            "open_since": iso(self.open_since),
-            "resolved_at": iso(self.resolved_at),
-            "status": self.status,
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class SourceLocation:
-    """Where Git declares the resource a finding is about: a repo-relative file and line."""
-
-    path: str
-    line: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ReportFinding:
-    """A stored finding with its history; `new` when the previous run did not have it."""
-
-    finding: Finding
-    history: FindingHistory
-    new: bool = False
-    location: SourceLocation | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        """The finding of `-o json` plus its history (DESIGN `auditor findings -o json`)."""
-        return {**self.finding.to_json(), **self.history.to_json()}
-
-
-@dataclass(frozen=True, slots=True)
-class RunReport:
-    """One stored run as every report renders it: read back from the store, never re-audited.
-
-    `previous` is the complete run before it over the same clusters (for "new since" and "resolved
-    since"); `resolved` the findings of that run this one no longer has (when this run is
-    incomplete they may just not have been looked at, and the reports say so); `trend` the
-    finished runs over the same clusters up to this one, oldest first.
-    """
-
-    run: Run
-    exit_code: int | None
-    findings: tuple[ReportFinding, ...]
-    evaluations: tuple[Evaluation, ...] = ()
-    attestations: tuple[Attestation, ...] = ()
-    errors: tuple[StageError, ...] = ()
-    resources: tuple[ResourceRecord, ...] = ()
-    policies: tuple[PolicyInfo, ...] = ()
-    previous: Run | None = None
-    resolved: tuple[ReportFinding, ...] = ()
-    trend: tuple[Run, ...] = ()
-    # the webhook's decisions since the previous run; None when the store holds none at all
-    admission: AdmissionSummary | None = None
-
-    @property
-    def complete(self) -> bool:
-        return self.run.status == "complete"
-
-    @property
-    def new(self) -> tuple[ReportFinding, ...]:
-        return tuple(f for f in self.findings if f.new)
-
-    @property
-    def still_open(self) -> tuple[ReportFinding, ...]:
-        return tuple(f for f in self.findings if not f.new)
-
-
-# -- admission ---------------------------------------------------------------------------
+# ---------------------------------------------------------------------------------------------
+# Admission
 
 AdmissionOperation = Literal["CREATE", "UPDATE", "DELETE", "CONNECT"]
 
 
-@dataclass(frozen=True, slots=True)
-class AdmissionRequest:
-    """The `request` of an `admission.k8s.io/v1` AdmissionReview, as the webhook received it
-    (read and checked by `admission.review`; bodies are untrusted until the decider judges
-    them)."""
+# ---------------------------------------------------------------------------------------------
+# The values only some commands build, defined beside this module and loaded on first use.
+#
+# Defining a frozen dataclass compiles its methods (~1 ms each on 2 slow cores); `auditor
+# drift` builds none of these 19, and paid for all of them at every start. They are imported
+# from here like every other value (`from auditor.model import Evaluation`): PEP 562's module
+# `__getattr__` loads their module the first time one of them is asked for.
 
-    uid: str
-    group: str
-    version: str
-    kind: str
-    namespace: str
-    name: str
-    operation: str
-    user_info: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
-    object: Mapping[str, Any] | None = field(default=None, compare=False, hash=False)
-    old_object: Mapping[str, Any] | None = field(default=None, compare=False, hash=False)
-    dry_run: bool = False
+_LAZY: dict[str, str] = {
+    **dict.fromkeys(
+        ("ModelRef", "ServedModel", "Attestation", "ProvenanceReason", "ProvenanceResult"),
+        "auditor.model._provenance",
+    ),
+    **dict.fromkeys(
+        ("PolicyMessage", "Evaluation", "PolicyInput", "PolicyInfo"), "auditor.model._policy"
+    ),
+    **dict.fromkeys(
+        ("ResourceRecord", "FindingHistory", "SourceLocation", "ReportFinding", "RunReport"),
+        "auditor.model._stored",
+    ),
+    **dict.fromkeys(
+        (
+            "AdmissionRequest",
+            "DecisionReason",
+            "AdmissionDecision",
+            "StoredDecision",
+            "AdmissionSummary",
+        ),
+        "auditor.model._admission",
+    ),
+}
 
-    @property
-    def user(self) -> str:
-        name = self.user_info.get("username")
-        return name if isinstance(name, str) else ""
-
-    def display(self) -> str:
-        """`InferenceService ml-prod/fraud-scorer`, as every other message names an object
-        (`prefix*` for one that only has a generateName yet)."""
-        name = self.name
-        if not name:
-            metadata = (self.object or self.old_object or {}).get("metadata")
-            prefix = metadata.get("generateName") if isinstance(metadata, Mapping) else None
-            name = f"{prefix}*" if isinstance(prefix, str) and prefix else "(unnamed)"
-        return f"{self.kind} {self.namespace}/{name}" if self.namespace else f"{self.kind} {name}"
-
-    def to_policy_json(self) -> dict[str, Any]:
-        """The policy input's `request` (DESIGN "Policy input and output"), which Gatekeeper
-        templates read as `input.review`."""
-        return {
-            "uid": self.uid,
-            "kind": {"group": self.group, "version": self.version, "kind": self.kind},
-            "name": self.name,
-            "namespace": self.namespace,
-            "operation": self.operation,
-            "userInfo": dict(self.user_info),
-            "object": self.object,
-            "oldObject": self.old_object,
-            "dryRun": self.dry_run,
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class DecisionReason:
-    """Why an object was denied: the check id (or policy id) and its message."""
-
-    check: str
-    message: str
-
-    def to_json(self) -> dict[str, str]:
-        return {"check": self.check, "message": self.message}
+if TYPE_CHECKING:  # what the type checker sees; `X as X` marks each as this module's export
+    from auditor.model._admission import AdmissionDecision as AdmissionDecision
+    from auditor.model._admission import AdmissionRequest as AdmissionRequest
+    from auditor.model._admission import AdmissionSummary as AdmissionSummary
+    from auditor.model._admission import DecisionReason as DecisionReason
+    from auditor.model._admission import StoredDecision as StoredDecision
+    from auditor.model._policy import Evaluation as Evaluation
+    from auditor.model._policy import PolicyInfo as PolicyInfo
+    from auditor.model._policy import PolicyInput as PolicyInput
+    from auditor.model._policy import PolicyMessage as PolicyMessage
+    from auditor.model._provenance import Attestation as Attestation
+    from auditor.model._provenance import ModelRef as ModelRef
+    from auditor.model._provenance import ProvenanceReason as ProvenanceReason
+    from auditor.model._provenance import ProvenanceResult as ProvenanceResult
+    from auditor.model._provenance import ServedModel as ServedModel
+    from auditor.model._stored import FindingHistory as FindingHistory
+    from auditor.model._stored import ReportFinding as ReportFinding
+    from auditor.model._stored import ResourceRecord as ResourceRecord
+    from auditor.model._stored import RunReport as RunReport
+    from auditor.model._stored import SourceLocation as SourceLocation
 
 
-@dataclass(frozen=True, slots=True)
-class AdmissionDecision:
-    """The webhook's answer for one request, and what the store records of it."""
-
-    request: AdmissionRequest
-    result: DecisionResult
-    reasons: tuple[DecisionReason, ...] = ()
-    warnings: tuple[str, ...] = ()
-    commit: str = ""  # the attestations' Git commit the decision used ("" when none was)
-    cluster: str = ""  # the cluster the webhook serves, as auditor.yaml names it
-    # the provenance verification: "hit" from the cache, "miss" made now, "" none was needed
-    cache: Literal["hit", "miss", ""] = ""
-    latency_ms: float = 0.0
-    time: datetime | None = None
-
-    @property
-    def allowed(self) -> bool:
-        return self.result in ("allow", "skip", "fail_open")
-
-    def message(self) -> str:
-        """The denial text the API server shows the user: the object, each check, its reason."""
-        verb = "denied" if not self.allowed else "allowed"
-        lines = "; ".join(f"{r.check}: {r.message}" for r in self.reasons)
-        return f"auditor {verb} {self.request.display()}" + (f": {lines}" if lines else "")
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # asked once: later lookups find it as a plain module attribute
+    return value
 
 
-@dataclass(frozen=True, slots=True)
-class StoredDecision:
-    """One row of `admission_decisions` read back: what a report shows of a decision."""
-
-    time: datetime
-    cluster: str
-    api_version: str
-    kind: str
-    namespace: str
-    name: str
-    operation: str
-    user: str
-    dry_run: bool
-    result: DecisionResult
-    reasons: tuple[DecisionReason, ...]
-    commit: str
-
-    @property
-    def allowed(self) -> bool:
-        return self.result in ("allow", "skip", "fail_open")
-
-    def display(self) -> str:
-        """`Deployment ml-prod/llm-server`, as every other message names an object."""
-        return (
-            f"{self.kind} {self.namespace}/{self.name}"
-            if self.namespace
-            else f"{self.kind} {self.name}"
-        )
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "time": iso(self.time),
-            "cluster": self.cluster,
-            "resource": {
-                "apiVersion": self.api_version,
-                "kind": self.kind,
-                "namespace": self.namespace,
-                "name": self.name,
-            },
-            "operation": self.operation,
-            "user": self.user,
-            "dry_run": self.dry_run,
-            "result": self.result,
-            "reasons": [r.to_json() for r in self.reasons],
-            "commit": self.commit,
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class AdmissionSummary:
-    """The webhook's decisions between the previous run and this one, as a run's report shows
-    them: counts by result, the commits the decisions used, and the latest denials.
-
-    The window is (`since`, `until`]: the previous run's end (None: no previous run, every
-    earlier decision counts) to this run's end, so each decision falls in one run's report.
-    """
-
-    since: datetime | None
-    until: datetime | None
-    counts: Mapping[str, int]  # by result, every one of DECISION_RESULTS
-    commits: Mapping[str, int]  # decisions per attestations' commit used ("" for none)
-    denials: tuple[StoredDecision, ...]  # newest first, at most a few
-    denials_total: int  # every denial in the window (deny and fail-closed errors)
-
-    @property
-    def total(self) -> int:
-        return sum(self.counts.values())
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "since": iso(self.since),
-            "until": iso(self.until),
-            "total": self.total,
-            "counts": dict(self.counts),
-            "commits": dict(self.commits),
-            "denials_total": self.denials_total,
-            "latest_denials": [d.to_json() for d in self.denials],
-        }
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
