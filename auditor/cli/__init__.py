@@ -124,8 +124,6 @@ def main(argv: list[str] | None = None) -> None:
     except AuditorError as exc:
         click.echo(f"auditor: error: {exc.diagnostics()}", err=True)
         sys.exit(exc.exit_code)
-    except BrokenPipeError:
-        sys.exit(ExitCode.CLEAN)
     except Exception as exc:  # a bug, not a user mistake: say so, keep the trace opt-in
         click.echo(f"auditor: internal error: {type(exc).__name__}: {exc}", err=True)
         if os.environ.get("AUDITOR_DEBUG"):

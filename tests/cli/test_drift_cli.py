@@ -368,3 +368,26 @@ def test_drift_on_a_snapshot_loads_only_what_drift_needs(git_repo: GitRepo, tmp_
         or (m.startswith("auditor.cli.") and m not in ("auditor.cli.drift", "auditor.cli.options"))
     }
     assert not unwanted, f"auditor drift imported {sorted(unwanted)}"
+
+
+def test_a_reader_gone_before_the_output_is_written_is_never_a_clean_exit(
+    git_repo: GitRepo, tmp_path: Path
+) -> None:
+    # `auditor drift | head -1` under pipefail: with the reader gone the verdict went unseen,
+    # so even an in-sync run must not exit 0; nor is it a traceback or an "internal error"
+    # (click ends a command whose output pipe broke with exit 1)
+    git_repo.write("ml/config.yaml", CONFIGMAP)
+    git_repo.commit()
+    live = snapshot(tmp_path, live_configmap())
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "auditor", "drift", "--repo", str(git_repo.path),
+             "--live-snapshot", str(live), "-o", "json"],
+            stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=60,
+        )  # fmt: skip
+    finally:
+        os.close(write_end)
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr and "internal error" not in done.stderr
