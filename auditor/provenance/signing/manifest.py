@@ -7,6 +7,7 @@ same way, once per distinct serialization, and the two manifests are compared fi
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -85,12 +86,14 @@ def _truthy(value: Any) -> bool:
 
 
 def hashing_config(
-    serialization: dict[str, Any], ignore_paths: Iterable[Path]
+    serialization: dict[str, Any], ignore_paths: Iterable[Path], *, small: bool = False
 ) -> ms_hashing.Config:
     """model-signing's hashing configuration for a signed serialization, plus ignored paths.
 
     The same choice `model_signing.verifying.Config` makes when it guesses the configuration
     from the signature, with the caller's ignored paths added (ours come from the CLI).
+    `small`: a model whose files are hashed in one thread (the manifest is the same; the
+    threads model-signing starts per model cost more than such files take to hash).
     """
     method = serialization.get("method")
     algorithm = serialization.get("hash_type", "sha256")
@@ -98,7 +101,9 @@ def hashing_config(
     signed_ignores = [Path(p) for p in serialization.get("ignore_paths", ())]
     config = ms_hashing.Config()
     if method == "files":
-        config.use_file_serialization(hashing_algorithm=algorithm, allow_symlinks=symlinks)
+        config.use_file_serialization(
+            hashing_algorithm=algorithm, allow_symlinks=symlinks, max_workers=1 if small else None
+        )
     elif method == "shards":
         config.use_shard_serialization(
             hashing_algorithm=algorithm,
@@ -136,6 +141,31 @@ def diff_text(diff: dict[str, list[str]]) -> str:
     return "; ".join(parts)
 
 
+# Below this many bytes in at most this many files, a model is hashed in one thread: starting
+# model-signing's pool of threads costs more than hashing it (the admission webhook verifies
+# small models on every decision that its cache does not answer).
+SMALL_MODEL_BYTES = 16 * 1024 * 1024
+SMALL_MODEL_FILES = 64
+
+
+def _is_small(model: Path) -> bool:
+    """Whether `model` (a file, or a directory walked without following links) is small;
+    False for anything it cannot tell (model-signing then hashes as it always does)."""
+    try:
+        if not model.is_dir():
+            return model.stat().st_size < SMALL_MODEL_BYTES
+        total, files = 0, 0
+        for _root, _dirs, names in os.walk(model):
+            for name in names:
+                files += 1
+                total += os.lstat(os.path.join(_root, name)).st_size
+                if files > SMALL_MODEL_FILES or total >= SMALL_MODEL_BYTES:
+                    return False
+        return True
+    except OSError:
+        return False
+
+
 class Hasher:
     """Hashes the model once per distinct serialization, however many signatures ask."""
 
@@ -143,6 +173,7 @@ class Hasher:
         self.model = model
         self.ignore_paths = ignore_paths
         self._done: dict[str, ms_manifest.Manifest | Problem] = {}
+        self._small: bool | None = None
 
     def manifest(self, serialization: dict[str, Any]) -> ms_manifest.Manifest | Problem:
         key = json.dumps(serialization, sort_keys=True, default=str)
@@ -151,8 +182,10 @@ class Hasher:
         return self._done[key]
 
     def _hash(self, serialization: dict[str, Any]) -> ms_manifest.Manifest | Problem:
+        if self._small is None:
+            self._small = _is_small(self.model)
         try:
-            config = hashing_config(serialization, self.ignore_paths)
+            config = hashing_config(serialization, self.ignore_paths, small=self._small)
         except (ValueError, KeyError, TypeError) as exc:
             return Problem(
                 checks.SIGNATURE_INVALID,
