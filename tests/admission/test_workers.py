@@ -28,8 +28,12 @@ def children(pid: int) -> list[int]:
 
 
 def socket_inodes(pid: int) -> set[str]:
-    inodes = set()
-    for fd in Path(f"/proc/{pid}/fd").iterdir():
+    inodes: set[str] = set()
+    try:
+        fds = list(Path(f"/proc/{pid}/fd").iterdir())
+    except OSError:
+        return inodes  # exited meanwhile
+    for fd in fds:
         try:
             target = os.readlink(fd)
         except OSError:
@@ -58,6 +62,16 @@ def workers(server: Server) -> dict[int, set[str]]:
     return {pid: inodes for pid, inodes in held.items() if inodes & listening}
 
 
+def all_workers(server: Server, count: int = 2) -> dict[int, set[str]]:
+    """The workers once `count` of them listen (`Server` is ready when the first is)."""
+    deadline = time.monotonic() + 60
+    found = workers(server)
+    while len(found) < count and time.monotonic() < deadline:
+        time.sleep(0.2)
+        found = workers(server)
+    return found
+
+
 def connect(server: Server, tls: TLSFiles) -> list[http.client.HTTPSConnection]:
     context = ssl.create_default_context(cafile=str(tls.authority.path))
     connections = []
@@ -81,7 +95,7 @@ def test_kept_alive_connections_are_spread_and_a_dead_worker_is_replaced_on_its_
 ) -> None:
     server = Server(world.config, tmp_path / "store.db", tls, tmp_path / "server.log", workers=2)
     try:
-        before = workers(server)
+        before = all_workers(server)
         assert len(before) == 2, before
         # each worker listens on a socket of its own, not on one they share
         (first, second) = before.values()
@@ -95,12 +109,9 @@ def test_kept_alive_connections_are_spread_and_a_dead_worker_is_replaced_on_its_
         victim = next(iter(before))
         os.kill(victim, signal.SIGKILL)
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            now = workers(server)
-            if victim not in now and len(now) == 2:
-                break
+        while victim in workers(server) and time.monotonic() < deadline:
             time.sleep(0.2)
-        after = workers(server)
+        after = all_workers(server)
         assert victim not in after and len(after) == 2, after
         # the replacement took over the dead worker's socket
         (replacement,) = after.keys() - before.keys()
