@@ -10,7 +10,11 @@ Here each worker listens on a socket of its own, all bound to the same address w
 SO_REUSEPORT: the kernel spreads new connections over the sockets by a hash of the client's
 address and port. uvicorn's supervisor still starts, health-checks, restarts and stops the
 workers; worker `i` always gets socket `i`, which the parent holds open, so a worker started
-in place of one that died takes over its socket and the connections queued on it.
+in place of one that died (or replaced on SIGHUP) takes over its socket and the connections
+queued on it. The number of workers is fixed: SIGTTIN and SIGTTOU, which make uvicorn add or
+remove one, are ignored. This overrides the methods of uvicorn's `Multiprocess` that start
+workers (checked with uvicorn 0.55; tests/admission/test_workers.py kills a worker and looks
+for its replacement on its socket).
 """
 
 from __future__ import annotations
@@ -102,6 +106,14 @@ class SpreadWorkers(Multiprocess):
             old.terminate()
             old.join()
             self.processes[index] = new
+
+    def handle_ttin(self) -> None:
+        # a worker more would need a socket more, bound while the others serve: not offered
+        logger.warning("SIGTTIN ignored: the number of workers is fixed (--workers)")
+
+    def handle_ttou(self) -> None:
+        # a worker fewer would leave the connections hashed to its socket unanswered
+        logger.warning("SIGTTOU ignored: the number of workers is fixed (--workers)")
 
 
 __all__ = ["SpreadWorkers", "listeners", "spreading_supported"]

@@ -90,7 +90,7 @@ def served_by(server: Server) -> dict[int, int]:
     return {pid: len(inodes & established) for pid, inodes in workers(server).items()}
 
 
-def test_kept_alive_connections_are_spread_and_a_dead_worker_is_replaced_on_its_socket(
+def test_connections_are_spread_and_a_dead_worker_is_replaced_on_its_socket(
     world: ExampleWorld, tls: TLSFiles, tmp_path: Path
 ) -> None:
     server = Server(world.config, tmp_path / "store.db", tls, tmp_path / "server.log", workers=2)

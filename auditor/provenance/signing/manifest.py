@@ -264,8 +264,11 @@ def _small_model_digests(model: Path, ignored: tuple[str, ...]) -> dict[str, byt
             relative = Path(path).relative_to(model).as_posix()
             if _ignored(relative, ignored):
                 continue
-            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-            with os.fdopen(fd, "rb") as handle:
+            # never follows a link nor waits on a pipe put there since the walk looked
+            flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+            with os.fdopen(os.open(path, flags), "rb") as handle:
+                if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                    return None
                 data = handle.read(SMALL_MODEL_BYTES - total + 1)
             total += len(data)
             if total >= SMALL_MODEL_BYTES or len(digests) >= SMALL_MODEL_FILES:
