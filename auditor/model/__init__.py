@@ -282,6 +282,7 @@ class GitFile:
     commit: str
     size: int
     data: bytes | None
+    _digest: str | None = field(default=None, init=False, compare=False, repr=False)
 
     @property
     def name(self) -> str:
@@ -294,7 +295,11 @@ class GitFile:
 
     @property
     def digest(self) -> str | None:
-        return "sha256:" + hashlib.sha256(self.data).hexdigest() if self.data is not None else None
+        """`sha256:<hex>` of the data (None over the size limit), hashed once: the admission
+        webhook asks for it on every decision its cache does not answer."""
+        if self._digest is None and self.data is not None:
+            object.__setattr__(self, "_digest", "sha256:" + hashlib.sha256(self.data).hexdigest())
+        return self._digest
 
 
 class CommitFiles(Protocol):

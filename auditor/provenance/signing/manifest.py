@@ -6,9 +6,12 @@ same way, once per distinct serialization, and the two manifests are compared fi
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import stat
 from collections.abc import Iterable, Mapping
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from model_signing import hashing as ms_hashing
@@ -136,19 +139,68 @@ def diff_text(diff: dict[str, list[str]]) -> str:
     return "; ".join(parts)
 
 
+# Below this many bytes in at most this many files, a model is small: model-signing starts a
+# pool of threads for every model it hashes, which costs several times what hashing such a
+# model does (the admission webhook hashes the model on every decision its cache does not
+# answer).
+SMALL_MODEL_BYTES = 16 * 1024 * 1024
+SMALL_MODEL_FILES = 64
+# What model-signing leaves out of every model it hashes (`hashing.Config.hash` with
+# `ignore_git_paths`, which `hashing_config` sets), as paths relative to the model.
+GIT_PATHS = (".git", ".gitattributes", ".github", ".gitignore")
+
+
 class Hasher:
-    """Hashes the model once per distinct serialization, however many signatures ask."""
+    """Hashes the model once per distinct serialization, however many signatures ask.
+
+    A small model signed by files with SHA-256 is first hashed here, in the calling thread,
+    walking it as model-signing does (every file under the model but the ignored ones, paths
+    relative to it); when that manifest equals the signed one, it is the answer. Anything
+    else (another serialization, a symlink or special file anywhere in the model, an ignored
+    path that is not a plain relative one, a model that is not small, a manifest that differs
+    from the signed one) is hashed by model-signing itself, whose manifest then says what
+    differs, exactly as it always did.
+    """
 
     def __init__(self, model: Path, ignore_paths: tuple[Path, ...]) -> None:
         self.model = model
         self.ignore_paths = ignore_paths
         self._done: dict[str, ms_manifest.Manifest | Problem] = {}
+        self._quick: dict[str, ms_manifest.Manifest | None] = {}
 
-    def manifest(self, serialization: dict[str, Any]) -> ms_manifest.Manifest | Problem:
+    def manifest(
+        self, serialization: dict[str, Any], expected: ms_manifest.Manifest | None = None
+    ) -> ms_manifest.Manifest | Problem:
+        """The model's manifest under `serialization`; `expected`: the manifest a signature
+        lists, which a small model's own hashing may confirm."""
         key = json.dumps(serialization, sort_keys=True, default=str)
+        if expected is not None and key not in self._done:
+            if key not in self._quick:
+                self._quick[key] = self._hash_small(serialization)
+            quick = self._quick[key]
+            if quick is not None and quick == expected:
+                return quick
         if key not in self._done:
             self._done[key] = self._hash(serialization)
         return self._done[key]
+
+    def _hash_small(self, serialization: dict[str, Any]) -> ms_manifest.Manifest | None:
+        """The manifest of a small model signed by files with SHA-256, hashed here; None
+        where model-signing must decide."""
+        if (
+            serialization.get("method") != "files"
+            or serialization.get("hash_type", "sha256") != "sha256"
+            or _truthy(serialization.get("allow_symlinks", False))
+        ):
+            return None
+        ignored = _plain_ignores([*serialization.get("ignore_paths", ()), *self.ignore_paths])
+        if ignored is None:
+            return None
+        try:
+            digests = _small_model_digests(self.model, ignored)
+        except OSError:
+            return None  # model-signing reads it again and says what is wrong
+        return upstream.files_manifest(digests) if digests is not None else None
 
     def _hash(self, serialization: dict[str, Any]) -> ms_manifest.Manifest | Problem:
         try:
@@ -169,6 +221,60 @@ class Hasher:
             raise InputError(
                 f"cannot read the model: {exc.strerror}", file=exc.filename or str(self.model)
             ) from None
+
+
+def _plain_ignores(paths: Iterable[Any]) -> tuple[str, ...] | None:
+    """Ignored paths as relative POSIX strings, with model-signing's Git paths; None when one
+    is absolute, climbs out (`..`) or names the model itself (model-signing's own rules
+    decide those)."""
+    out = list(GIT_PATHS)
+    for item in paths:
+        path = PurePosixPath(str(item))
+        if path.is_absolute() or ".." in path.parts or str(path) in ("", "."):
+            return None
+        out.append(str(path))
+    return tuple(out)
+
+
+def _ignored(relative: str, ignored: tuple[str, ...]) -> bool:
+    # model-signing: the path is the ignored one or under it (`Path.is_relative_to`)
+    return any(relative == i or relative.startswith(i + "/") for i in ignored)
+
+
+def _small_model_digests(model: Path, ignored: tuple[str, ...]) -> dict[str, bytes] | None:
+    """{path relative to the model: SHA-256} of every file model-signing would hash in the
+    directory `model`; None when the model is not a small directory of plain files and
+    folders (a symlink or special file anywhere, ignored or not, as model-signing checks
+    every path before it ignores any)."""
+    if not model.is_dir():
+        return None
+    digests: dict[str, bytes] = {}
+    total = 0
+
+    def fail(exc: OSError) -> None:
+        raise exc
+
+    for folder, dirs, files in os.walk(model, onerror=fail):
+        for name in (*dirs, *files):
+            mode = os.lstat(os.path.join(folder, name)).st_mode
+            if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+                return None
+        for name in files:
+            path = os.path.join(folder, name)
+            relative = Path(path).relative_to(model).as_posix()
+            if _ignored(relative, ignored):
+                continue
+            # never follows a link nor waits on a pipe put there since the walk looked
+            flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+            with os.fdopen(os.open(path, flags), "rb") as handle:
+                if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                    return None
+                data = handle.read(SMALL_MODEL_BYTES - total + 1)
+            total += len(data)
+            if total >= SMALL_MODEL_BYTES or len(digests) >= SMALL_MODEL_FILES:
+                return None
+            digests[relative] = hashlib.sha256(data).digest()
+    return digests
 
 
 __all__ = [

@@ -87,7 +87,7 @@ def _check_with(authority: Authority, bundle: Bundle, hasher: Hasher | None) -> 
     signed_manifest, digest = statement
     if hasher is None:
         return Authentic(authority, verified.identity, signed_manifest, digest)
-    actual = hasher.manifest(signed_manifest.serialization_type)
+    actual = hasher.manifest(signed_manifest.serialization_type, expected=signed_manifest)
     if isinstance(actual, Problem):
         return actual
     if actual != signed_manifest:
