@@ -284,10 +284,11 @@ class EmbeddedEngine:
             return paths
         package = f"{_BATCH_PACKAGE}.b{len(self._batches) + 1}"
         lines = [f"package {package}", "", "import rego.v1", ""]
-        lines.append("all := [" + ", ".join(rules) + "]")
+        # one rule a line: regorus refuses a line over 1,024 columns
+        lines.extend(["all := [", *(f"\t{rule}," for rule in rules), "]"])
         for i, rule in enumerate(rules):
             lines.append(f"r{i} := x if {{ x := {rule} }} else := null")
-        lines.append("each := [" + ", ".join(f"r{i}" for i in range(len(rules))) + "]")
+        lines.extend(["each := [", *(f"\tr{i}," for i in range(len(rules))), "]"])
         key = f"<{package}>"
         module = RegoModule(source=key, package=package, text="\n".join(lines) + "\n")
         try:
