@@ -27,7 +27,12 @@ explainer_frameworks := ["art", "alibi"]
 isvc_components := ["predictor", "transformer", "explainer"]
 
 # Keys of a KServe component that embed a container (and a storageUri).
-implied_container_keys := {k | some k in array.concat(["model"], array.concat(predictor_frameworks, explainer_frameworks))}
+# (A literal: a comprehension would be rebuilt for every input. serving_test.rego checks
+# that it is "model" and the frameworks above.)
+implied_container_keys := {
+	"model", "sklearn", "xgboost", "tensorflow", "pytorch", "onnx", "triton", "lightgbm",
+	"pmml", "paddle", "huggingface", "art", "alibi",
+}
 
 # -- parameters (data.auditor.params.serving), defaults here so it works without data
 
@@ -254,10 +259,11 @@ else := seldon_server_pod_specs if class == "seldon_server"
 else := workload_pod_specs if class == "workload"
 else := set()
 
-isvc_component[c] := obj(spec[c]) if {
+isvc_component[c] := s if {
 	is_isvc
 	some c in isvc_components
-	is_object(spec[c])
+	s := spec[c]
+	is_object(s)
 }
 
 isvc_pod_specs contains {"path": concat("", ["/spec/", c]), "spec": s, "service_account": true} if {

@@ -77,15 +77,13 @@ set_value(x) if {
 	x != ""
 }
 
-# [kind, resource, "kind.resource"] of every required value, in message order, made once
-required := array.concat(
-	[["requests", r, concat(".", ["requests", r])] | some r in params.required_requests],
-	[["limits", r, concat(".", ["limits", r])] | some r in params.required_limits],
-)
-
+# "requests.cpu", ... in message order; a label is made only for what is missing
 missing[path] := m if {
 	some path, c in checked
-	m := [label | some [kind, r, label] in required; not set_value(c[kind][r])]
+	m := array.concat(
+		[concat(".", ["requests", r]) | some r in params.required_requests; not set_value(c.requests[r])],
+		[concat(".", ["limits", r]) | some r in params.required_limits; not set_value(c.limits[r])],
+	)
 	count(m) > 0
 }
 
