@@ -185,28 +185,23 @@ class EmbeddedEngine:
         forked from this thread inherits it in)."""
         return self._engine is not None and self._thread == threading.get_ident()
 
-    def set_input(self, input_doc: Mapping[str, Any]) -> None:
+    def set_input(self, input_doc: Mapping[str, Any], *, checked: bool = False) -> None:
         """The input, from Python values when it is plain JSON data within MAX_DEPTH: the binding
         converts them to exactly what it reads from their JSON text, without encoding and
         parsing that text (most of the cost of setting a 3-6 KB audit input). Anything else
-        goes through its JSON text, as it always did (and fails as it did)."""
+        goes through its JSON text, as it always did (and fails as it did). `checked`: an input
+        nested deeper than MAX_DEPTH is refused first with the PolicyEvalError every evaluation
+        of it records (a worker process, which checks what it is sent); one walk of the input
+        decides both."""
         depth = plain_depth(input_doc, MAX_DEPTH)
         if depth is not None and depth <= MAX_DEPTH:
             self._loaded().set_input(input_doc)
-        else:
-            self.set_input_json(input_json(input_doc))
-
-    def set_checked_input(self, input_doc: Mapping[str, Any]) -> None:
-        """`set_input`, after the check that every evaluation of an input nested deeper than
-        MAX_DEPTH records (PolicyEvalError): one walk of the input for both."""
-        depth = plain_depth(input_doc, MAX_DEPTH)
-        if depth is None or depth > MAX_DEPTH:
+            return
+        if checked:
             over = depth_over_limit(input_doc)
             if over is not None:
                 raise PolicyEvalError(f"input {depth_error(over)}: not evaluated")
-            self.set_input_json(input_json(input_doc))
-        else:
-            self._loaded().set_input(input_doc)
+        self.set_input_json(input_json(input_doc))
 
     def set_input_json(self, text: str) -> None:
         """The input as JSON text (what a worker process receives)."""
@@ -284,10 +279,11 @@ class EmbeddedEngine:
             return paths
         package = f"{_BATCH_PACKAGE}.b{len(self._batches) + 1}"
         lines = [f"package {package}", "", "import rego.v1", ""]
-        lines.append("all := [" + ", ".join(rules) + "]")
+        # one rule a line: regorus refuses a line over 1,024 columns
+        lines.extend(["all := [", *(f"\t{rule}," for rule in rules), "]"])
         for i, rule in enumerate(rules):
             lines.append(f"r{i} := x if {{ x := {rule} }} else := null")
-        lines.append("each := [" + ", ".join(f"r{i}" for i in range(len(rules))) + "]")
+        lines.extend(["each := [", *(f"\tr{i}," for i in range(len(rules))), "]"])
         key = f"<{package}>"
         module = RegoModule(source=key, package=package, text="\n".join(lines) + "\n")
         try:

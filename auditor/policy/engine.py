@@ -188,10 +188,10 @@ def _height(container: Any, depth: int, limit: int, known: dict[int, int]) -> in
 
 
 def depth_over_limit(value: Any) -> int | None:
-    """The nesting depth of `value` when it is over MAX_DEPTH (for the message), else None."""
-    if nesting_depth(value, MAX_DEPTH) <= MAX_DEPTH:
-        return None
-    return nesting_depth(value)
+    """The nesting depth of `value` when it is over MAX_DEPTH (for the message), else None:
+    one walk, which a document within the limit needs whole anyway."""
+    depth = nesting_depth(value)
+    return depth if depth > MAX_DEPTH else None
 
 
 def depth_error(depth: int) -> str:

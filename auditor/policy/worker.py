@@ -100,7 +100,7 @@ def _serve(
             return
         try:
             if form == "at":
-                engine.set_checked_input(shared[payload])
+                engine.set_input(shared[payload], checked=True)
             else:
                 engine.set_input_json(payload)
             answer: tuple[str, Any] = ("ok", engine.evaluate_loaded_many(rules))

@@ -27,7 +27,12 @@ explainer_frameworks := ["art", "alibi"]
 isvc_components := ["predictor", "transformer", "explainer"]
 
 # Keys of a KServe component that embed a container (and a storageUri).
-implied_container_keys := {k | some k in array.concat(["model"], array.concat(predictor_frameworks, explainer_frameworks))}
+# (A literal: a comprehension would be rebuilt for every input. serving_test.rego checks
+# that it is "model" and the frameworks above.)
+implied_container_keys := {
+	"model", "sklearn", "xgboost", "tensorflow", "pytorch", "onnx", "triton", "lightgbm",
+	"pmml", "paddle", "huggingface", "art", "alibi",
+}
 
 # -- parameters (data.auditor.params.serving), defaults here so it works without data
 
@@ -63,15 +68,25 @@ str(x) := x if is_string(x)
 else := ""
 
 # The same, at a path under x (a key or an array of keys); safe when x is not an object
-# or a key on the way is missing or null.
-obj_at(x, path) := obj(object.get(x, path, null)) if is_object(x)
-else := {}
+# or a key on the way is missing or null. (One body, not a call of obj/arr/str: these run
+# for every container, argument and variable, and a call costs as much as a builtin.)
+obj_at(x, path) := v if {
+	is_object(x)
+	v := object.get(x, path, null)
+	is_object(v)
+} else := {}
 
-arr_at(x, path) := arr(object.get(x, path, null)) if is_object(x)
-else := []
+arr_at(x, path) := v if {
+	is_object(x)
+	v := object.get(x, path, null)
+	is_array(v)
+} else := []
 
-str_at(x, path) := str(object.get(x, path, null)) if is_object(x)
-else := ""
+str_at(x, path) := v if {
+	is_object(x)
+	v := object.get(x, path, null)
+	is_string(v)
+} else := ""
 
 # A value that is a non-empty string.
 nonempty(x) if {
@@ -198,14 +213,31 @@ workload_server_reasons contains "a model URI in its args or env" if {
 }
 
 workload_server_reasons contains "image" if {
-	is_workload
-	some c in arr_at(workload_pod.spec, "containers")
-	repo := lower(image_repository(str_at(c, "image")))
+	some repo in workload_image_repositories
 	some keyword in params.server_image_keywords
 	contains(repo, keyword)
 }
 
-is_model_server_workload if count(workload_server_reasons) > 0
+# Each distinct image repository of a workload's containers once, lowercased.
+workload_image_repositories contains lower(image_repository(str_at(c, "image"))) if {
+	some c in workload_containers
+}
+
+# The containers of a workload's pod (undefined for anything else), read once.
+workload_containers := arr_at(workload_pod.spec, "containers") if is_workload
+
+# The cheap reasons first: the image and args of every container are read only when
+# neither the annotation nor the model says so.
+is_model_server_workload if model_server_workload
+
+model_server_workload := true if {
+	is_workload
+	nonempty(annotations[annotation_model_uri])
+} else := true if {
+	is_workload
+	is_object(input.model)
+	nonempty(input.model.uri)
+} else := count(workload_server_reasons) > 0 if is_workload
 
 # Anything that serves models or defines how they are served.
 is_serving if {
@@ -227,10 +259,11 @@ else := seldon_server_pod_specs if class == "seldon_server"
 else := workload_pod_specs if class == "workload"
 else := set()
 
-isvc_component[c] := obj(spec[c]) if {
+isvc_component[c] := s if {
 	is_isvc
 	some c in isvc_components
-	is_object(spec[c])
+	s := spec[c]
+	is_object(s)
 }
 
 isvc_pod_specs contains {"path": concat("", ["/spec/", c]), "spec": s, "service_account": true} if {
@@ -371,18 +404,23 @@ seldon_storage_uris contains {"path": sprintf("/spec/predictors/%d/explainer/mod
 # A workload that names its model on the command line or in the environment:
 # `--model-uri gs://…`, `--model_dir=s3://…`, MODEL_URI=hf://…, STORAGE_URI=… .
 workload_arg_uris contains {"path": sprintf("%s/containers/%d/args/%d", [workload_pod.path, i, j]), "uri": uri} if {
-	is_workload
-	some i, c in arr_at(workload_pod.spec, "containers")
+	some i, c in workload_containers
 	args := arr_at(c, "args")
+	# Both forms need a flag with "model" in it: one test of the whole list (its JSON text
+	# holds every string of it, letters unescaped) spares the per-argument tests when none has.
+	contains(lower(json.marshal(args)), "model")
 	some j, arg in args
 	uri := arg_model_uri(args, j, arg)
 }
 
 workload_arg_uris contains {"path": sprintf("%s/containers/%d/env/%d/value", [workload_pod.path, i, j]), "uri": e.value} if {
-	is_workload
-	some i, c in arr_at(workload_pod.spec, "containers")
+	some i, c in workload_containers
 	some j, e in arr_at(c, "env")
-	env_name := upper(str_at(e, "name"))
+	# str_at(e, "name") without the call: a name that is not a string reads as "", which
+	# holds neither needle
+	name := e.name
+	is_string(name)
+	env_name := upper(name)
 	some needle in ["MODEL", "STORAGE_URI"]
 	contains(env_name, needle)
 	model_scheme(str_at(e, "value"))
@@ -410,10 +448,7 @@ arg_model_uri(args, j, arg) := arg if {
 	model_scheme(arg)
 }
 
-model_scheme(uri) if {
-	some scheme in params.model_uri_schemes
-	startswith(uri, scheme)
-}
+model_scheme(uri) if strings.any_prefix_match(uri, params.model_uri_schemes)
 
 uri_of(u) := u if nonempty(u)
 

@@ -150,3 +150,7 @@ test_annotation_wins_over_args if {
 	uris := serving.model_uris with input as {"resource": dep}
 	{u.uri | some u in uris} == {"gs://acme-models/fraud-scorer/v3"}
 }
+
+test_implied_container_keys_are_model_and_every_framework if {
+	serving.implied_container_keys == {k | some k in array.concat(["model"], array.concat(serving.predictor_frameworks, serving.explainer_frameworks))}
+}

@@ -56,6 +56,9 @@ denied_by(uri) := p if {
 	p := [q | some q in params.denied_prefixes; startswith(uri, q); count(q) == n][0]
 }
 
+# denied_by of each URI, worked out once (a function's result is not kept between calls)
+denied := {uri: p | some uri, _ in uris; p := denied_by(uri)}
+
 longest_allowed(uri) := n if {
 	n := longest(params.allowed_prefixes, uri)
 } else := -1
@@ -63,12 +66,12 @@ longest_allowed(uri) := n if {
 allowed(uri) if longest_allowed(uri) >= 0
 
 deny contains {
-	"msg": sprintf("model source %s is denied (prefix %s)", [uri, denied_by(uri)]),
+	"msg": sprintf("model source %s is denied (prefix %s)", [uri, denied[uri]]),
 	"path": paths[0],
 	"uri": uri,
 } if {
 	some uri, paths in uris
-	denied_by(uri)
+	denied[uri]
 }
 
 deny contains {
@@ -77,6 +80,6 @@ deny contains {
 	"uri": uri,
 } if {
 	some uri, paths in uris
-	not denied_by(uri)
+	not denied[uri]
 	not allowed(uri)
 }

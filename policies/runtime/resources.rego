@@ -77,13 +77,13 @@ set_value(x) if {
 	x != ""
 }
 
+# "requests.cpu", ... in message order; a label is made only for what is missing
 missing[path] := m if {
 	some path, c in checked
-	m := [concat(".", [kind, r]) |
-		some kind in ["requests", "limits"]
-		some r in params[concat("_", ["required", kind])]
-		not set_value(c[kind][r])
-	]
+	m := array.concat(
+		[concat(".", ["requests", r]) | some r in params.required_requests; not set_value(c.requests[r])],
+		[concat(".", ["limits", r]) | some r in params.required_limits; not set_value(c.limits[r])],
+	)
 	count(m) > 0
 }
 
@@ -120,15 +120,19 @@ deny contains {
 	sprintf("%v", [requested]) != sprintf("%v", [limit])
 }
 
+gpu_model_formats := {f | some f in params.gpu_model_formats}
+
 # Why a container serves a GPU model.
 gpu_reason(c) := sprintf("model format %s", [c.model_format]) if {
-	c.model_format in {f | some f in params.gpu_model_formats}
+	c.model_format in gpu_model_formats
 } else := sprintf("runtime %s", [c.runtime]) if {
+	runtime := lower(serving.str(c.runtime))
 	some k in params.gpu_runtime_keywords
-	contains(lower(serving.str(c.runtime)), k)
+	contains(runtime, k)
 } else := sprintf("image %s", [c.container.image]) if {
+	image := lower(serving.str(c.container.image))
 	some k in params.gpu_image_keywords
-	contains(lower(serving.str(c.container.image)), k)
+	contains(image, k)
 }
 
 deny contains {

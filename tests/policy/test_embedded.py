@@ -110,6 +110,25 @@ def test_evaluate_many_in_one_batch_equals_rule_by_rule(engine: EmbeddedEngine) 
         assert engine.evaluate_many(rules, doc) == [engine.evaluate(r, doc) for r in rules]
 
 
+def test_evaluate_many_batches_more_rules_than_fit_on_one_line() -> None:
+    # 60 rules with long package names: their batch is far past regorus's 1,024 columns a line
+    modules = [
+        RegoModule(
+            source=f"policies/p{i}.rego",
+            package=f"acme.a_rather_long_package_name_for_policies.number_{i}",
+            text=f"package acme.a_rather_long_package_name_for_policies.number_{i}\n\n"
+            f'import rego.v1\n\ndeny contains "d{i}" if input.x == {i}\n',
+        )
+        for i in range(60)
+    ]
+    e = EmbeddedEngine()
+    e.load(modules, {})
+    rules = [f"data.{m.package}.deny" for m in modules]
+    assert len(" ".join(rules)) > 1024
+    values = e.evaluate_many(rules, {"x": 7})
+    assert values == [["d7"] if i == 7 else [] for i in range(60)]
+
+
 def test_compile_errors_surface_at_load_with_file_and_line() -> None:
     broken = RegoModule(
         source="policies/unsafe.rego",
