@@ -183,6 +183,7 @@ def audit_inputs(size: int) -> tuple[Any, list[Any], list[Any]]:
     from auditor import pipeline
     from auditor.config import load_config
     from auditor.model import StageOutcome
+    from auditor.policy import stage  # the pipeline imports evaluate_inputs from it when it runs
 
     work = WORK / f"r{size}"
     prepare(work, size, keep=True, yaml_snapshot=False)
@@ -192,12 +193,12 @@ def audit_inputs(size: int) -> tuple[Any, list[Any], list[Any]]:
         captured.update(settings=settings, inputs=list(inputs), inventory=list(inventory))
         return StageOutcome()
 
-    original = pipeline.evaluate_inputs
-    pipeline.evaluate_inputs = capture  # type: ignore[assignment]
+    original = stage.evaluate_inputs
+    stage.evaluate_inputs = capture  # type: ignore[assignment]
     try:
         pipeline.run_pipeline(load_config(str(audit_config(work))))
     finally:
-        pipeline.evaluate_inputs = original
+        stage.evaluate_inputs = original
     return captured["settings"], captured["inputs"], captured["inventory"]
 
 
