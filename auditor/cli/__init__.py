@@ -7,11 +7,14 @@ library, prints, and picks the exit code.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import importlib
 import os
 import signal
 import sys
 import traceback
+from typing import NoReturn
 
 import click
 
@@ -124,14 +127,35 @@ def main(argv: list[str] | None = None) -> None:
     except AuditorError as exc:
         click.echo(f"auditor: error: {exc.diagnostics()}", err=True)
         sys.exit(exc.exit_code)
+    except OSError as exc:
+        if exc.errno not in _NO_ROOM:
+            _internal_error(exc)
+        # The machine, not auditor: a full or failing disk under the output (`> file`), a
+        # report or a temporary folder. Said like the store's "database or disk is full".
+        click.echo(f"auditor: error: {exc.filename or _OUTPUTS}: {exc.strerror}", err=True)
+        if Process.owned:
+            # stdout still holds what could not be written: the interpreter's last flush must
+            # not fail again with a trace
+            with contextlib.suppress(OSError, ValueError, AttributeError):
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(ExitCode.USAGE)
     except Exception as exc:  # a bug, not a user mistake: say so, keep the trace opt-in
-        click.echo(f"auditor: internal error: {type(exc).__name__}: {exc}", err=True)
-        if os.environ.get("AUDITOR_DEBUG"):
-            traceback.print_exc()
-        else:
-            click.echo("  set AUDITOR_DEBUG=1 for the traceback, and please report it", err=True)
-        sys.exit(ExitCode.INTERNAL)
+        _internal_error(exc)
     sys.exit(code if isinstance(code, int) else ExitCode.CLEAN)
+
+
+_NO_ROOM = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO, errno.EROFS})
+_OUTPUTS = "writing the output (stdout), a report or a temporary file"
+
+
+def _internal_error(exc: Exception) -> NoReturn:
+    """A bug, not a user mistake: says so, keeps the trace opt-in."""
+    click.echo(f"auditor: internal error: {type(exc).__name__}: {exc}", err=True)
+    if os.environ.get("AUDITOR_DEBUG"):
+        traceback.print_exception(exc)
+    else:
+        click.echo("  set AUDITOR_DEBUG=1 for the traceback, and please report it", err=True)
+    sys.exit(ExitCode.INTERNAL)
 
 
 __all__ = ["cli", "main"]

@@ -391,3 +391,23 @@ def test_a_reader_gone_before_the_output_is_written_is_never_a_clean_exit(
         os.close(write_end)
     assert done.returncode == 1
     assert "Traceback" not in done.stderr and "internal error" not in done.stderr
+
+
+def test_output_to_a_full_disk_is_a_clear_error_not_a_bug(
+    git_repo: GitRepo, tmp_path: Path
+) -> None:
+    # `auditor drift > /mnt/full/out.json`: the machine's fault, said as the store says a
+    # full disk (exit 2), never "internal error" (exit 4, "a bug in auditor")
+    git_repo.write("ml/config.yaml", CONFIGMAP)
+    git_repo.commit()
+    live = snapshot(tmp_path, live_configmap())
+    with open("/dev/full", "w") as full:  # every write fails with ENOSPC
+        done = subprocess.run(
+            [sys.executable, "-m", "auditor", "drift", "--repo", str(git_repo.path),
+             "--live-snapshot", str(live), "-o", "json"],
+            stdout=full, stderr=subprocess.PIPE, text=True, timeout=60,
+        )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert "auditor: error: writing the output (stdout)" in done.stderr
+    assert "No space left on device" in done.stderr
+    assert "internal error" not in done.stderr and "Traceback" not in done.stderr
