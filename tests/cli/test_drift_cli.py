@@ -10,6 +10,7 @@ import sqlite3
 import subprocess
 import sys
 from pathlib import Path
+from typing import IO
 
 import pytest
 
@@ -370,23 +371,30 @@ def test_drift_on_a_snapshot_loads_only_what_drift_needs(git_repo: GitRepo, tmp_
     assert not unwanted, f"auditor drift imported {sorted(unwanted)}"
 
 
+def drift_in_sync_to(
+    stdout: int | IO[str], git_repo: GitRepo, tmp_path: Path
+) -> subprocess.CompletedProcess[str]:
+    """`auditor drift -o json` of an in-sync repo, as its own process, writing to `stdout`."""
+    git_repo.write("ml/config.yaml", CONFIGMAP)
+    git_repo.commit()
+    live = snapshot(tmp_path, live_configmap())
+    return subprocess.run(
+        [sys.executable, "-m", "auditor", "drift", "--repo", str(git_repo.path),
+         "--live-snapshot", str(live), "-o", "json"],
+        stdout=stdout, stderr=subprocess.PIPE, text=True, timeout=60,
+    )  # fmt: skip
+
+
 def test_a_reader_gone_before_the_output_is_written_is_never_a_clean_exit(
     git_repo: GitRepo, tmp_path: Path
 ) -> None:
     # `auditor drift | head -1` under pipefail: with the reader gone the verdict went unseen,
     # so even an in-sync run must not exit 0; nor is it a traceback or an "internal error"
     # (click ends a command whose output pipe broke with exit 1)
-    git_repo.write("ml/config.yaml", CONFIGMAP)
-    git_repo.commit()
-    live = snapshot(tmp_path, live_configmap())
     read_end, write_end = os.pipe()
     os.close(read_end)
     try:
-        done = subprocess.run(
-            [sys.executable, "-m", "auditor", "drift", "--repo", str(git_repo.path),
-             "--live-snapshot", str(live), "-o", "json"],
-            stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=60,
-        )  # fmt: skip
+        done = drift_in_sync_to(write_end, git_repo, tmp_path)
     finally:
         os.close(write_end)
     assert done.returncode == 1
@@ -398,15 +406,8 @@ def test_output_to_a_full_disk_is_a_clear_error_not_a_bug(
 ) -> None:
     # `auditor drift > /mnt/full/out.json`: the machine's fault, said as the store says a
     # full disk (exit 2), never "internal error" (exit 4, "a bug in auditor")
-    git_repo.write("ml/config.yaml", CONFIGMAP)
-    git_repo.commit()
-    live = snapshot(tmp_path, live_configmap())
     with open("/dev/full", "w") as full:  # every write fails with ENOSPC
-        done = subprocess.run(
-            [sys.executable, "-m", "auditor", "drift", "--repo", str(git_repo.path),
-             "--live-snapshot", str(live), "-o", "json"],
-            stdout=full, stderr=subprocess.PIPE, text=True, timeout=60,
-        )  # fmt: skip
+        done = drift_in_sync_to(full, git_repo, tmp_path)
     assert done.returncode == 2, done.stderr
     assert "auditor: error: writing the output (stdout)" in done.stderr
     assert "No space left on device" in done.stderr
