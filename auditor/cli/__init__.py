@@ -111,6 +111,8 @@ def main(argv: list[str] | None = None) -> None:
     Called without `argv`, it is the process's entry point, and a command may end the process
     itself once its output is written (`options.finish`)."""
     Process.owned = argv is None
+    if Process.owned and _stdout_closed():
+        _refuse_closed_stdout()
     signal.signal(signal.SIGTERM, _terminate)
     try:
         # without standalone mode, click returns what `ctx.exit(n)` asked for (--help and
@@ -146,6 +148,30 @@ def main(argv: list[str] | None = None) -> None:
 
 _NO_ROOM = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO, errno.EROFS})
 _OUTPUTS = "writing the output (stdout), a report or a temporary file"
+
+
+def _stdout_closed() -> bool:
+    """Whether the process was started with no stdout (`>&-`): Python then has no
+    `sys.stdout` at all."""
+    if sys.stdout is None:
+        return True
+    try:
+        os.fstat(sys.stdout.fileno())
+    except (OSError, ValueError):
+        return True
+    return False
+
+
+def _refuse_closed_stdout() -> NoReturn:
+    """Refuses to start, before anything is opened: with descriptor 1 closed, the first file
+    opened (the store, a report) would take its number, and a Git or kubectl child process
+    writing to its stdout would write into that file."""
+    click.echo(
+        "auditor: error: stdout is closed (started with >&-): the command's output could not "
+        "be written; send it to a file or to /dev/null instead",
+        err=True,
+    )
+    sys.exit(ExitCode.USAGE)
 
 
 def _internal_error(exc: Exception) -> NoReturn:

@@ -9,6 +9,7 @@ import re
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
@@ -372,16 +373,20 @@ def test_drift_on_a_snapshot_loads_only_what_drift_needs(git_repo: GitRepo, tmp_
 
 
 def drift_in_sync_to(
-    stdout: int | IO[str], git_repo: GitRepo, tmp_path: Path
+    stdout: int | IO[str] | None,
+    git_repo: GitRepo,
+    tmp_path: Path,
+    preexec_fn: Callable[[], None] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """`auditor drift -o json` of an in-sync repo, as its own process, writing to `stdout`."""
+    """`auditor drift -o json` of an in-sync repo, as its own process, writing to `stdout`
+    (`preexec_fn` runs in the child before it starts)."""
     git_repo.write("ml/config.yaml", CONFIGMAP)
     git_repo.commit()
     live = snapshot(tmp_path, live_configmap())
     return subprocess.run(
         [sys.executable, "-m", "auditor", "drift", "--repo", str(git_repo.path),
          "--live-snapshot", str(live), "-o", "json"],
-        stdout=stdout, stderr=subprocess.PIPE, text=True, timeout=60,
+        stdout=stdout, stderr=subprocess.PIPE, text=True, timeout=60, preexec_fn=preexec_fn,
     )  # fmt: skip
 
 
@@ -412,3 +417,16 @@ def test_output_to_a_full_disk_is_a_clear_error_not_a_bug(
     assert "auditor: error: writing the output (stdout)" in done.stderr
     assert "No space left on device" in done.stderr
     assert "internal error" not in done.stderr and "Traceback" not in done.stderr
+
+
+def close_stdout() -> None:
+    os.close(1)
+
+
+def test_a_closed_stdout_is_a_clear_error_not_a_bug(git_repo: GitRepo, tmp_path: Path) -> None:
+    # `auditor drift >&-` (a cron line that closes it): Python starts without sys.stdout;
+    # said in one line naming stdout (exit 2), never "internal error" (exit 4, "a bug")
+    done = drift_in_sync_to(None, git_repo, tmp_path, preexec_fn=close_stdout)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith("auditor: error: stdout is closed"), done.stderr
+    assert len(done.stderr.splitlines()) == 1, done.stderr

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -247,6 +250,36 @@ def test_example_provenance_one_verified_one_tampered_one_dataset_mismatch(
         .fetchone()
     )
     assert passed == ("pass",)
+
+
+@pytest.mark.parametrize(
+    "command", ["audit", "report", "findings", "runs", "history", "policy eval"]
+)
+def test_every_command_that_prints_refuses_a_closed_stdout_in_one_line(
+    command: str, example_config: Path, example_run: tuple
+) -> None:
+    # `auditor ... >&-`: one line naming stdout and exit 2, as `auditor drift` does; never
+    # "internal error" (exit 4), and nothing opened that descriptor 1 could then point into
+    result, store, _ = example_run
+    fingerprint = json.loads(result.out)["findings"][0]["fingerprint"]
+    arguments = {
+        "audit": ["audit", "--config", str(example_config), "--store", str(store)],
+        "report": ["report", "--store", str(store), "--format", "md"],
+        "findings": ["findings", "--store", str(store)],
+        "runs": ["runs", "--store", str(store)],
+        "history": ["history", "--store", str(store), fingerprint],
+        "policy eval": ["policy", "eval", "--policy", str(PROJECT / "policies"),
+                        str(EXAMPLES / "gitops" / "base" / "llm-server.yaml")],
+    }[command]  # fmt: skip
+    runs_before = sqlite3.connect(store).execute("select count(*) from runs").fetchone()
+    done = subprocess.run(
+        [sys.executable, "-m", "auditor", *arguments],
+        stderr=subprocess.PIPE, text=True, timeout=60, preexec_fn=lambda: os.close(1),
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith("auditor: error: stdout is closed"), done.stderr
+    assert len(done.stderr.splitlines()) == 1, done.stderr
+    assert sqlite3.connect(store).execute("select count(*) from runs").fetchone() == runs_before
 
 
 def test_example_signatures_are_reproducible_with_the_committed_script() -> None:
