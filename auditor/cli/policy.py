@@ -4,11 +4,27 @@ outside an audit; the library is auditor.policy."""
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
 
 from auditor.cli.options import output_option, print_json
 from auditor.defaults import DEFAULT_POLICY_TIMEOUT_SECONDS
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def timeout_option(help: str) -> Callable[[F], F]:
+    """`--timeout SECONDS`: the time budget of one engine call, as `policy.timeout_seconds`."""
+    return click.option(
+        "--timeout",
+        type=click.FloatRange(min=0, min_open=True),
+        default=DEFAULT_POLICY_TIMEOUT_SECONDS,
+        show_default=True,
+        metavar="SECONDS",
+        help=help,
+    )
 
 
 @click.group()
@@ -35,14 +51,7 @@ def policy() -> None:
     type=click.Path(),
     help="objects for Gatekeeper's data.inventory (repeatable)",
 )
-@click.option(
-    "--timeout",
-    type=click.FloatRange(min=0, min_open=True),
-    default=DEFAULT_POLICY_TIMEOUT_SECONDS,
-    show_default=True,
-    metavar="SECONDS",
-    help="time budget of one evaluation; an overrun is an error evaluation (exit 3)",
-)
+@timeout_option("time budget of one evaluation; an overrun is an error evaluation (exit 3)")
 @click.argument("resource_files", nargs=-1, required=True, type=click.Path())
 @output_option
 def policy_eval(
@@ -75,12 +84,13 @@ def policy_eval(
 @policy.command("test")
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @click.option("-v", "--verbose", is_flag=True, help="list every test, not only failures")
-def policy_test(paths: tuple[str, ...], verbose: bool) -> None:
-    """Run the test_* rules under PATHS like `opa test`. Exit 0 all pass, 1 any fail, 2 no
-    tests or a broken module."""
+@timeout_option("time budget of one test; an overrun is stopped and reported as an error (exit 1)")
+def policy_test(paths: tuple[str, ...], verbose: bool, timeout: float) -> None:
+    """Run the test_* rules under PATHS like `opa test`. Exit 0 all pass, 1 any fail or error,
+    2 no tests or a broken module."""
     from auditor.policy.testing import format_report, run_policy_tests
 
-    report = run_policy_tests(paths)
+    report = run_policy_tests(paths, timeout=timeout)
     click.echo(format_report(report, verbose=verbose), nl=False)
     sys.exit(report.exit_code())
 

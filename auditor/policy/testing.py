@@ -5,22 +5,29 @@ any package is a test. A test passes when its value is `true`; undefined or any 
 fails; a run-time error is an error (a failure with its reason). `todo_test_*` rules are
 skipped and reported. `with input as ...` and `with data.x as ...` work as in OPA (regorus
 implements `with`). The text report follows `opa test` (`-v` lists every test).
+
+Each test has a time budget, as each evaluation of `policy eval` and `audit` has: regorus holds
+the GIL in native code and cannot be interrupted, so the tests run in a worker process forked
+from the loaded engine (`worker.WorkerEngine`), and one that overruns is stopped (its worker
+killed, the next test run by a fresh one) and reported as an error; the others still run.
 """
 
 from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
+from auditor.defaults import DEFAULT_POLICY_TIMEOUT_SECONDS
 from auditor.errors import InputError
 from auditor.exit_codes import ExitCode
 from auditor.policy import gatekeeper
 from auditor.policy.embedded import EmbeddedEngine
-from auditor.policy.engine import PolicyEvalError
+from auditor.policy.engine import PolicyAborted, PolicyEvalError, PolicyTimeout
 from auditor.policy.loader import TestRule, load_policy_files
+from auditor.policy.worker import WorkerEngine
 
 TestOutcome = Literal["pass", "fail", "error", "skip"]
 _LABELS: dict[TestOutcome, str] = {
@@ -62,10 +69,50 @@ class TestReport:
         return ExitCode.CLEAN if self.ok else ExitCode.FINDINGS
 
 
-def run_policy_tests(paths: Sequence[str], *, data_files: Sequence[str] = ()) -> TestReport:
-    """Runs every test under `paths`. Raises PolicyLoadError (exit 2) when a module does not
-    parse or compile: no test result can be trusted then; and InputError (exit 2) when the
-    paths hold no test at all: `PASS: 0/0` would pass without checking anything."""
+@dataclass(frozen=True, slots=True)
+class _Ran:
+    """What one test evaluated to, as the engine that ran it (perhaps in a worker) saw it."""
+
+    value: object
+    error: str | None
+    prints: tuple[str, ...]
+    duration_ms: float
+
+
+class _TestEngine(EmbeddedEngine):
+    """The engine the tests run in. A test has no input of its own (as under `opa test`: `with
+    input as ...` gives it one), so the input a worker is handed is not set; and what a worker
+    sends back of a test is its `_Ran`: the value or error, its prints and its duration."""
+
+    def set_input(self, input_doc: object, *, checked: bool = False) -> None:
+        pass
+
+    def set_input_json(self, text: str) -> None:
+        pass
+
+    def evaluate_loaded_many(self, rules: Sequence[str]) -> list[Any]:
+        return [self.run(rule) for rule in rules]
+
+    def run(self, rule: str) -> _Ran:
+        started = time.perf_counter()
+        try:
+            value, error = self.evaluate_loaded_input(rule), None
+        except PolicyEvalError as exc:
+            value, error = None, str(exc)
+        duration = (time.perf_counter() - started) * 1000
+        return _Ran(value, error, tuple(self.take_prints()), duration)
+
+
+def run_policy_tests(
+    paths: Sequence[str],
+    *,
+    data_files: Sequence[str] = (),
+    timeout: float | None = DEFAULT_POLICY_TIMEOUT_SECONDS,
+) -> TestReport:
+    """Runs every test under `paths`, each within `timeout` seconds (None: no budget, run in
+    this process). Raises PolicyLoadError (exit 2) when a module does not parse or compile: no
+    test result can be trusted then; and InputError (exit 2) when the paths hold no test at
+    all: `PASS: 0/0` would pass without checking anything."""
     policy_set = load_policy_files(
         paths, data_files=data_files, include_tests=True, hooks=(gatekeeper.HOOKS,)
     )
@@ -77,35 +124,67 @@ def run_policy_tests(paths: Sequence[str], *, data_files: Sequence[str] = ()) ->
             hint="tests are rules named test_*, by convention in *_test.rego files; pass their "
             "folder too (`auditor policy test policies/ tests/`)",
         )
-    engine = EmbeddedEngine()
+    engine = _TestEngine()
     engine.load(policy_set.modules, policy_set.data)
-    results: list[TestResult] = []
-    for test in policy_set.tests:
-        if test.skip:
-            results.append(TestResult(test=test, outcome="skip", duration_ms=0.0))
-            continue
-        started = time.perf_counter()
-        try:
-            value = engine.evaluate_loaded_input(test.path)
-        except PolicyEvalError as exc:
-            outcome: TestOutcome = "error"
-            error: str | None = str(exc)
-            value = None
-        else:
-            outcome = "pass" if value is True else "fail"
-            error = None
-        duration = (time.perf_counter() - started) * 1000
-        results.append(
-            TestResult(
-                test=test,
-                outcome=outcome,
-                duration_ms=duration,
-                error=error,
-                prints=tuple(engine.take_prints()),
-                value=value,
+    if timeout is None:
+        return _report(policy_set.tests, lambda test: engine.run(test.path))
+    worker = WorkerEngine((policy_set.modules, policy_set.data), timeout, engine=engine)
+    try:
+        return _report(policy_set.tests, lambda test: _run_in(worker, test))
+    finally:
+        worker.close()
+
+
+def _run_in(worker: WorkerEngine, test: TestRule) -> _Ran:
+    """`test` run by the worker, within its budget: an overrun or a crash is the test's error,
+    naming the test, its file and the budget."""
+    started = time.perf_counter()
+    try:
+        (ran,) = worker.evaluate_many([test.path], {})
+    except PolicyAborted as exc:
+        where = f"{test.path} ({test.source}:{test.line})"
+        if isinstance(exc, PolicyTimeout):
+            why = (
+                f"{where} did not finish within {worker.timeout:g} s, the time budget per "
+                "test (--timeout): stopped"
             )
+        else:
+            why = f"{where}: {exc}"
+        return _Ran(None, why, (), (time.perf_counter() - started) * 1000)
+    if isinstance(ran, _Ran):
+        return ran
+    # a worker that could not be forked from the loaded engine (a system without fork) loads
+    # a plain one: its value, without prints
+    duration = (time.perf_counter() - started) * 1000
+    if isinstance(ran, PolicyEvalError):
+        return _Ran(None, str(ran), (), duration)
+    return _Ran(ran, None, (), duration)
+
+
+def _report(tests: Sequence[TestRule], run: Callable[[TestRule], _Ran]) -> TestReport:
+    """Every test run by `run`, in order; `todo_test_*` ones skipped."""
+    return TestReport(
+        tuple(
+            TestResult(test=test, outcome="skip", duration_ms=0.0)
+            if test.skip
+            else _result(test, run(test))
+            for test in tests
         )
-    return TestReport(results=tuple(results))
+    )
+
+
+def _result(test: TestRule, ran: _Ran) -> TestResult:
+    outcome: TestOutcome = "pass" if ran.value is True else "fail"
+    if ran.error is not None:
+        outcome = "error"
+    return TestResult(
+        test=test,
+        outcome=outcome,
+        duration_ms=ran.duration_ms,
+        error=ran.error,
+        prints=ran.prints,
+        value=ran.value,
+    )
 
 
 def _duration(ms: float) -> str:

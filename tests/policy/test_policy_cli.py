@@ -199,6 +199,30 @@ def test_policy_test_runs_tests_and_exits_1_on_failure(project: Path) -> None:
     assert failed.out.endswith("PASS: 2/3\nFAIL: 1/3\n")
 
 
+def test_policy_test_stops_a_test_at_its_timeout_and_reports_the_rest(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.conftest import run_main
+
+    path = write(
+        tmp_path,
+        "slow_test.rego",
+        """
+        package slow_test
+        import rego.v1
+        test_endless if { count([x | some x in numbers.range(1, 100000000000)]) == 0 }
+        test_quick if true
+        """,
+    )
+    result = run_main(capsys, "policy", "test", "--timeout", "0.5", str(tmp_path))
+    assert result.code == 1, result.err
+    assert (
+        f"data.slow_test.test_endless ({path}:3) did not finish within 0.5 s, the time budget "
+        "per test (--timeout): stopped"
+    ) in result.out
+    assert result.out.endswith("PASS: 1/2\nERROR: 1/2\n")
+
+
 def test_the_shipped_library_passes_its_own_tests() -> None:
     # CI runs the Rego unit tests of policies/ exactly as a policy author does.
     from tests.conftest import PROJECT, run_cli

@@ -60,8 +60,12 @@ def suite(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def test_each_test_rule_passes_fails_errors_or_is_skipped(suite: Path) -> None:
-    report = run_policy_tests([str(suite)])
+# 5 s: each test in a worker process with the default budget; None: in this process, unbounded
+@pytest.mark.parametrize("timeout", [5.0, None])
+def test_each_test_rule_passes_fails_errors_or_is_skipped(
+    suite: Path, timeout: float | None
+) -> None:
+    report = run_policy_tests([str(suite)], timeout=timeout)
     outcomes = {r.test.name: r.outcome for r in report.results}
     assert outcomes == {
         "test_over_the_limit_is_denied": "pass",
@@ -113,6 +117,60 @@ def test_text_report_is_like_opa_test(suite: Path) -> None:
     ]
     verbose = format_report(report, verbose=True)
     assert "data.canary_test.test_over_the_limit_is_denied: PASS (" in verbose
+
+
+ENDLESS = """
+    package endless_test
+
+    import rego.v1
+
+    test_before if true
+
+    test_never_finishes if {
+        count([x | some x in numbers.range(1, 100000000000)]) == 0
+    }
+
+    test_after if {
+        print("after the overrun")
+        true
+    }
+"""
+
+
+def test_a_test_that_never_finishes_is_stopped_at_its_budget_and_the_others_still_run(
+    tmp_path: Path,
+) -> None:
+    # a comprehension over 10^11 numbers: regorus would hold the GIL for hours
+    path = write(tmp_path, "endless_test.rego", ENDLESS)
+    report = run_policy_tests([str(tmp_path)], timeout=0.5)
+    outcomes = {r.test.name: r.outcome for r in report.results}
+    assert outcomes == {"test_before": "pass", "test_never_finishes": "error", "test_after": "pass"}
+    overrun = next(r for r in report.results if r.outcome == "error")
+    line = path.read_text().splitlines().index("test_never_finishes if {") + 1
+    assert overrun.error == (
+        f"data.endless_test.test_never_finishes ({path}:{line}) did not finish within 0.5 s, "
+        "the time budget per test (--timeout): stopped"
+    )
+    after = next(r for r in report.results if r.test.name == "test_after")
+    assert any("after the overrun" in p for p in after.prints)  # a fresh worker ran it
+    assert report.exit_code() == 1
+
+
+@pytest.mark.parametrize("timeout", [5.0, None])
+def test_a_test_has_no_input_of_its_own(tmp_path: Path, timeout: float | None) -> None:
+    # as under `opa test`: only `with input as ...` gives a test an input
+    write(
+        tmp_path,
+        "input_test.rego",
+        """
+        package input_test
+        import rego.v1
+        test_input_is_undefined if not input
+        test_with_gives_one if { input == {"a": 1} with input as {"a": 1} }
+        """,
+    )
+    report = run_policy_tests([str(tmp_path)], timeout=timeout)
+    assert [r.outcome for r in report.results] == ["pass", "pass"]
 
 
 def test_v0_tests_and_prints_are_supported(tmp_path: Path) -> None:
