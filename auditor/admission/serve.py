@@ -1,12 +1,14 @@
 """Running the webhook: uvicorn over TLS, one or several worker processes.
 
 uvicorn starts each worker from an import string (`APP`, a factory), so every worker builds
-its own decider: policies compiled once per worker, its own Git reader, its own cache. With
-several workers, each listens on a socket of its own where the system spreads connections
-over such sockets (`workers.py`: kept-alive connections would otherwise pile onto one
-worker), and the Prometheus values of all of them are kept in one folder
-(PROMETHEUS_MULTIPROC_DIR) so `/metrics` adds them up; the folder is made here, before the
-workers start, unless one is given.
+its own decider: policies compiled once per worker, its own Git reader, its own cache. Where
+the system spreads connections over sockets bound to one address (Linux), each worker listens
+on a socket of its own (`workers.py`: kept-alive connections would otherwise pile onto one
+worker), under a supervisor even when there is one worker: SIGHUP then replaces it gracefully
+and a worker that dies is replaced, whatever `--workers` says. With several workers the
+Prometheus values of all of them are kept in one folder (PROMETHEUS_MULTIPROC_DIR) so
+`/metrics` adds them up; the folder is made here, before the workers start, unless one is
+given.
 """
 
 from __future__ import annotations
@@ -61,8 +63,10 @@ def serve(
         server_header=False,
     )
     try:
-        if workers > 1 and spreading_supported():
-            # what uvicorn.run does for several workers, with a socket per worker
+        if spreading_supported():
+            # what uvicorn.run does for several workers, with a socket per worker; for one
+            # too: uvicorn's lone server process would end at once on SIGHUP (queued decisions
+            # lost) and stay dead after a crash, where the supervisor replaces its worker
             config = uvicorn.Config(APP, **settings)
             try:
                 sockets = listeners(host, port, workers)

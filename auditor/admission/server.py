@@ -31,6 +31,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from auditor.admission import metrics
+from auditor.admission.forks import forks_without_sockets
 from auditor.admission.review import ReviewError, parse_review, review_response
 from auditor.admission.writer import DecisionWriter, Sink
 from auditor.config import AdmissionSettings
@@ -195,23 +196,28 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        state.decider = decider_factory()
-        state.executor = ThreadPoolExecutor(DECIDING_THREADS, thread_name_prefix="auditor-decide")
-        if sink_factory is not None:
-            state.writer = DecisionWriter(
-                sink_factory,
-                capacity=settings.queue_size,
-                on_error=lambda kind, n: metrics.ERRORS.labels(kind).inc(n),
+        # from here on, a process this one forks (the decider's policy worker) does not
+        # keep the server's socket open
+        with forks_without_sockets():
+            state.decider = decider_factory()
+            state.executor = ThreadPoolExecutor(
+                DECIDING_THREADS, thread_name_prefix="auditor-decide"
             )
-        try:
-            yield
-        finally:
-            # SIGTERM: uvicorn stops accepting, finishes the requests in flight, then here
-            # every decision still queued is written before the worker exits
-            if state.writer is not None:
-                state.writer.close()
-            state.executor.shutdown(wait=False, cancel_futures=True)
-            state.decider.close()
+            if sink_factory is not None:
+                state.writer = DecisionWriter(
+                    sink_factory,
+                    capacity=settings.queue_size,
+                    on_error=lambda kind, n: metrics.ERRORS.labels(kind).inc(n),
+                )
+            try:
+                yield
+            finally:
+                # SIGTERM: uvicorn stops accepting, finishes the requests in flight, then here
+                # every decision still queued is written before the worker exits
+                if state.writer is not None:
+                    state.writer.close()
+                state.executor.shutdown(wait=False, cancel_futures=True)
+                state.decider.close()
 
     app = Starlette(routes=_routes(state), lifespan=lifespan)
     app.state.auditor = state
