@@ -246,7 +246,11 @@ class Decider:
         self.policy_cache: VerdictCache[str, PolicyOutcome] = VerdictCache(
             settings.cache_size, settings.cache_ttl_seconds
         )
-        self._verify = verify or self._verify_with_stage
+        # the given verifier, else `_verify_with_stage` looked up per call: a bound method
+        # kept here would make the decider a reference cycle, freed only by the garbage
+        # collector, from any thread, with the regorus engine of its policies (which only
+        # the thread that made it may free)
+        self._verify = verify
         self._material: LRU[tuple[str, ...], tuple[str, str]] = LRU(max(settings.cache_size, 1))
         self._lockfile = lockfile_in_repo(config) if config.trust is not None else None
         self._commits: dict[str, tuple[Finding, ...]] = {}  # commit signature findings
@@ -320,7 +324,7 @@ class Decider:
             return _with_commit(found, signed), True, files.commit
         if only_cached:
             raise _NotCached()
-        verified = self._verify(resource, files)
+        verified = (self._verify or self._verify_with_stage)(resource, files)
         self.provenance_cache.put(key, verified)
         return _with_commit(verified, signed), False, files.commit
 

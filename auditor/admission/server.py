@@ -218,6 +218,11 @@ def create_app(
                     state.writer.close()
                 state.executor.shutdown(wait=False, cancel_futures=True)
                 state.decider.close()
+                # let go of the decider here, in the thread that made it: its compiled
+                # policies (a regorus engine) may only be freed by that thread, and the app
+                # (full of reference cycles) would otherwise keep it until the garbage
+                # collector frees it from whichever thread it runs in
+                state.decider = state.executor = state.writer = None
 
     app = Starlette(routes=_routes(state), lifespan=lifespan)
     app.state.auditor = state

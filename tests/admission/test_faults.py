@@ -8,8 +8,10 @@ returns. A Rego policy that never finishes is a real fault of its own (no inject
 from __future__ import annotations
 
 import dataclasses
+import gc
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -29,10 +31,13 @@ SANDBOX = "ml-sandbox"  # fails open in this module's config
 
 
 class ThreadServer:
-    """uvicorn serving `decider` over TLS from a thread of the test process."""
+    """uvicorn serving the decider `decider_factory` makes, over TLS, from a thread of the test
+    process."""
 
-    def __init__(self, decider: Decider, config: Config, tls: TLSFiles) -> None:
-        app = create_app(lambda: decider, settings=config.admission)
+    def __init__(
+        self, decider_factory: Callable[[], Decider], config: Config, tls: TLSFiles
+    ) -> None:
+        app = create_app(decider_factory, settings=config.admission)
         self.port = free_port()
         self.server = uvicorn.Server(
             uvicorn.Config(
@@ -88,7 +93,7 @@ def serve(
         attestations = AttestationSource(config)
         attestations.refresh()
         decider = Decider(config, policies=None, attestations=attestations, verify=verify)
-        server = ThreadServer(decider, config, tls)
+        server = ThreadServer(lambda: decider, config, tls)
         started.append((server, decider))
         return server
 
@@ -160,6 +165,16 @@ def test_a_decision_that_cannot_finish_is_not_cached(serve: Any) -> None:
     assert calls == ["llm-server", "llm-server"]
 
 
+def decide_once(config: Config, tls: TLSFiles) -> dict[str, Any]:
+    """The response of a server with a decider made in this thread to one review."""
+    decider = build_decider(config)
+    server = ThreadServer(lambda: decider, config, tls)
+    try:
+        return server.validate(review(llm()))
+    finally:
+        server.stop()
+
+
 def test_policy_that_never_finishes_denies(
     fault_world: ExampleWorld, tmp_path: Path, tls: TLSFiles
 ) -> None:
@@ -175,13 +190,42 @@ def test_policy_that_never_finishes_denies(
     config = dataclasses.replace(
         config, policy=policy, admission=dataclasses.replace(config.admission, timeout_seconds=5)
     )
-    decider = build_decider(config)
-    server = ThreadServer(decider, config, tls)
-    try:
-        response = server.validate(review(llm()))
-    finally:
-        server.stop()
+    response = decide_once(config, tls)
+    # The overrun's exception keeps the frames that raised it, and so the policies' engine,
+    # in a reference cycle (auditor/policy/evaluate.py keeps the exception as a value in a
+    # frame its traceback holds): freed now, by the thread that made it, rather than by
+    # whichever thread of a later test the collector runs in ("regoruspy::Engine is
+    # unsendable, but is being dropped on another thread")
+    gc.collect()
     assert response["allowed"] is False
     message = response["status"]["message"]
     assert "tests.endless: policy error" in message
     assert "time budget" in message
+
+
+def test_the_server_releases_its_decider_when_it_stops(
+    fault_world: ExampleWorld, tls: TLSFiles
+) -> None:
+    # The decider holds the compiled policies: a regorus engine, which may only be freed by
+    # the thread that made it (else "regoruspy::Engine is unsendable, but is being dropped
+    # on another thread"). The server makes it in its event loop's thread and lets go of it
+    # there when it stops; kept until the garbage collector found it (the app is full of
+    # reference cycles), it was freed by whichever thread the collector ran in.
+    config = load_config(fault_world.config)
+    made: list[weakref.ref[Decider]] = []
+
+    def factory() -> Decider:
+        decider = build_decider(config)
+        made.append(weakref.ref(decider))
+        return decider
+
+    gc.disable()  # only references decide when it is freed
+    try:
+        server = ThreadServer(factory, config, tls)
+        try:
+            assert server.validate(review(llm()))["allowed"] is True
+        finally:
+            server.stop()
+        assert made and made[0]() is None
+    finally:
+        gc.enable()
