@@ -77,7 +77,7 @@ def test_the_cached_path_answers_only_what_the_caches_hold(
     _, config, source = read_example(tmp_path, impostor_key)
     calls: list[str] = []
     decider = Decider(config, policies=None, attestations=source)
-    verify = decider._verify
+    verify = decider._verify_with_stage  # what it verifies with when given no verifier
 
     def counting(resource: Any, files: Any) -> Any:
         calls.append(resource.ref.name)
