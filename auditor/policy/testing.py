@@ -154,7 +154,7 @@ def _run_in(worker: WorkerEngine, test: TestRule) -> _Ran:
     if isinstance(ran, _Ran):
         return ran
     # a worker that could not be forked from the loaded engine (a system without fork) loads
-    # a plain one: its value, without prints
+    # a plain one, which sets the `{}` it is sent as the input: the value, without prints
     duration = (time.perf_counter() - started) * 1000
     if isinstance(ran, PolicyEvalError):
         return _Ran(None, str(ran), (), duration)
