@@ -76,9 +76,13 @@ WHERE resolved_at IS NULL AND last_run != ? AND cluster IN (SELECT value FROM js
 """
 
 
-def _order(stored: str | bytes) -> tuple[bool, str | bytes]:
-    # SQLite sorts text before blobs; within each, Python's order is SQLite's (binary).
-    return (isinstance(stored, bytes), stored)
+def _sorted(stored: list[str | bytes]) -> list[str | bytes]:
+    """Fingerprints in the order of their index: SQLite sorts text before blobs; within each,
+    Python's order is SQLite's (binary). Nearly always all blobs, sorted as they are."""
+    try:
+        return sorted(stored)  # type: ignore[type-var]
+    except TypeError:  # text and blobs
+        return sorted(stored, key=lambda s: (isinstance(s, bytes), s))
 
 
 class RunHistory:
@@ -107,7 +111,7 @@ class RunHistory:
                 found = _State(key, stored, runs or 0, first_seen, since, last_run, content, False)
                 self._states[unknown[stored]] = self._by_key[key] = found
         # New keys in the fingerprints' order: the rows and their unique index grow in order.
-        missing = sorted((s for s, p in unknown.items() if p not in self._states), key=_order)
+        missing = _sorted([s for s, p in unknown.items() if p not in self._states])
         if missing:
             first = next_id(self.conn, "fingerprints")
             for n, stored in enumerate(missing):

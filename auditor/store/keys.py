@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import sqlite3
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
@@ -253,14 +252,18 @@ def content_values(
     )
 
 
-_HEX32 = re.compile(r"[0-9a-f]{32}")
-
-
 def stored_fingerprint(fingerprint: str) -> str | bytes:
     """A fingerprint as `fingerprints` holds it: the 16 bytes of the 32 lowercase hex digits
     auditor makes, the text of any other (the views show the hex again)."""
-    if len(fingerprint) == 32 and _HEX32.fullmatch(fingerprint):
-        return bytes.fromhex(fingerprint)
+    if len(fingerprint) == 32:
+        try:
+            raw = bytes.fromhex(fingerprint)
+        except ValueError:
+            return fingerprint
+        # fromhex also takes capitals and spaces: only 32 lowercase hex digits come back as
+        # themselves (twice the speed of a regular expression, run for every finding)
+        if raw.hex() == fingerprint:
+            return raw
     return fingerprint
 
 
