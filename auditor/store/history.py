@@ -64,10 +64,11 @@ UPDATE fingerprints SET
     resolved_at = NULL, last_run = ?2, last_content = ?3
 WHERE id = ?4
 """
+# First seen, last seen and open since are all the run's start: bound once (?4).
 _NEW = """
 INSERT INTO fingerprints (id, fingerprint, cluster, first_seen, last_seen, runs_seen,
     open_since, resolved_at, last_run, last_content)
-VALUES (?, ?, ?, ?, ?, 1, ?, NULL, ?, ?)
+VALUES (?1, ?2, ?3, ?4, ?4, 1, ?4, NULL, ?5, ?6)
 """
 # The partial index on open findings by cluster makes this touch only what is open there.
 _RESOLVED = """
@@ -140,9 +141,7 @@ class RunHistory:
             state = self._by_key[key]
             if state.last_run != seq:
                 if state.added:
-                    new.append(
-                        (key, state.stored, cluster, started, started, started, seq, content)
-                    )
+                    new.append((key, state.stored, cluster, started, seq, content))
                     state.added = False
                 elif state.runs_seen == 0:
                     first.append((started, seq, content, key, cluster))
