@@ -299,22 +299,19 @@ def finding_content_ids(
     index on `finding`, a handful of rows each. Findings in `added` are new in this
     transaction and have no contents to look for.
     """
+    # (finding, *values): the tuple stored contents are read back as, built once a finding
+    wanted = [(finding, *row) for finding, row in zip(findings, values, strict=True)]
     found: dict[tuple[Any, ...], int] = {}
     old = [f for f in dict.fromkeys(findings) if f not in added]
     if latest:
         _stored_contents(conn, "id", [latest[f] for f in old if f in latest], found)
-        changed = {
-            f
-            for f, row in zip(findings, values, strict=True)
-            if f not in added and (f, *row) not in found
-        }
+        changed = {key[0] for key in wanted if key[0] not in added and key not in found}
         old = [f for f in old if f in changed]
     _stored_contents(conn, "finding", old, found)
     new: list[tuple[Any, ...]] = []
     first = next_id(conn, "finding_contents")
     ids = []
-    for finding, row in zip(findings, values, strict=True):
-        key = (finding, *row)
+    for key in wanted:
         content = found.get(key)
         if content is None:
             content = found[key] = first + len(new)
