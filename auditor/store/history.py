@@ -64,10 +64,11 @@ UPDATE fingerprints SET
     resolved_at = NULL, last_run = ?2, last_content = ?3
 WHERE id = ?4
 """
+# First seen, last seen and open since are all the run's start: bound once (?4).
 _NEW = """
 INSERT INTO fingerprints (id, fingerprint, cluster, first_seen, last_seen, runs_seen,
     open_since, resolved_at, last_run, last_content)
-VALUES (?, ?, ?, ?, ?, 1, ?, NULL, ?, ?)
+VALUES (?1, ?2, ?3, ?4, ?4, 1, ?4, NULL, ?5, ?6)
 """
 # The partial index on open findings by cluster makes this touch only what is open there.
 _RESOLVED = """
@@ -76,9 +77,13 @@ WHERE resolved_at IS NULL AND last_run != ? AND cluster IN (SELECT value FROM js
 """
 
 
-def _order(stored: str | bytes) -> tuple[bool, str | bytes]:
-    # SQLite sorts text before blobs; within each, Python's order is SQLite's (binary).
-    return (isinstance(stored, bytes), stored)
+def _sorted(stored: list[str | bytes]) -> list[str | bytes]:
+    """Fingerprints in the order of their index: SQLite sorts text before blobs; within each,
+    Python's order is SQLite's (binary). Nearly always all blobs, sorted as they are."""
+    try:
+        return sorted(stored)  # type: ignore[type-var]
+    except TypeError:  # text and blobs
+        return sorted(stored, key=lambda s: (isinstance(s, bytes), s))
 
 
 class RunHistory:
@@ -107,7 +112,7 @@ class RunHistory:
                 found = _State(key, stored, runs or 0, first_seen, since, last_run, content, False)
                 self._states[unknown[stored]] = self._by_key[key] = found
         # New keys in the fingerprints' order: the rows and their unique index grow in order.
-        missing = sorted((s for s, p in unknown.items() if p not in self._states), key=_order)
+        missing = _sorted([s for s, p in unknown.items() if p not in self._states])
         if missing:
             first = next_id(self.conn, "fingerprints")
             for n, stored in enumerate(missing):
@@ -136,9 +141,7 @@ class RunHistory:
             state = self._by_key[key]
             if state.last_run != seq:
                 if state.added:
-                    new.append(
-                        (key, state.stored, cluster, started, started, started, seq, content)
-                    )
+                    new.append((key, state.stored, cluster, started, seq, content))
                     state.added = False
                 elif state.runs_seen == 0:
                     first.append((started, seq, content, key, cluster))

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import sqlite3
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
@@ -253,14 +252,18 @@ def content_values(
     )
 
 
-_HEX32 = re.compile(r"[0-9a-f]{32}")
-
-
 def stored_fingerprint(fingerprint: str) -> str | bytes:
     """A fingerprint as `fingerprints` holds it: the 16 bytes of the 32 lowercase hex digits
     auditor makes, the text of any other (the views show the hex again)."""
-    if len(fingerprint) == 32 and _HEX32.fullmatch(fingerprint):
-        return bytes.fromhex(fingerprint)
+    if len(fingerprint) == 32:
+        try:
+            raw = bytes.fromhex(fingerprint)
+        except ValueError:
+            return fingerprint
+        # fromhex also takes capitals and spaces: only 32 lowercase hex digits come back as
+        # themselves (twice the speed of a regular expression, run for every finding)
+        if raw.hex() == fingerprint:
+            return raw
     return fingerprint
 
 
@@ -296,22 +299,19 @@ def finding_content_ids(
     index on `finding`, a handful of rows each. Findings in `added` are new in this
     transaction and have no contents to look for.
     """
+    # (finding, *values): the tuple stored contents are read back as, built once a finding
+    wanted = [(finding, *row) for finding, row in zip(findings, values, strict=True)]
     found: dict[tuple[Any, ...], int] = {}
     old = [f for f in dict.fromkeys(findings) if f not in added]
     if latest:
         _stored_contents(conn, "id", [latest[f] for f in old if f in latest], found)
-        changed = {
-            f
-            for f, row in zip(findings, values, strict=True)
-            if f not in added and (f, *row) not in found
-        }
+        changed = {key[0] for key in wanted if key[0] not in added and key not in found}
         old = [f for f in old if f in changed]
     _stored_contents(conn, "finding", old, found)
     new: list[tuple[Any, ...]] = []
     first = next_id(conn, "finding_contents")
     ids = []
-    for finding, row in zip(findings, values, strict=True):
-        key = (finding, *row)
+    for key in wanted:
         content = found.get(key)
         if content is None:
             content = found[key] = first + len(new)
