@@ -4,7 +4,8 @@
 #   Every model URI a resource serves (storageUri and friends, the
 #   auditor.gitops.ml/model-uri annotation, Seldon modelUri) must start with one of the
 #   allowed prefixes; the longest matching prefix decides between an allowed and a denied
-#   one ("hf://acme/" allowed beats "hf://" denied). Parameters
+#   one ("hf://acme/" allowed beats "hf://" denied). A Seldon graph nested deeper than the
+#   library reads (32 keys and indexes: 16 levels of children) is denied. Parameters
 #   (data.auditor.params.model_sources): allowed_prefixes, denied_prefixes. The defaults
 #   allow only organisation-controlled storage schemes (PVCs, cloud buckets, OCI
 #   registries) and deny public hubs, plain HTTP and public OCI registries; set
@@ -82,4 +83,12 @@ deny contains {
 	some uri, paths in uris
 	not denied[uri]
 	not allowed(uri)
+}
+
+# Fail closed: model URIs below the depth the library reads a Seldon graph to are unchecked.
+deny contains {
+	"msg": sprintf("Seldon graph %s nests deeper than %d levels: model sources below them are not checked", [path, serving.graph_depth]),
+	"path": path,
+} if {
+	some path in serving.seldon_graphs_too_deep
 }
