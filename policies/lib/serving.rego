@@ -9,6 +9,12 @@ package auditor.lib.serving
 
 import rego.v1
 
+# Written for regorus's interpreter and for its compiled VM (RVM), which must agree
+# (tests/policy/test_rvm_equivalence.py). The VM keeps an undefined value where Rego drops it:
+# `x := <undefined>` binds it and the body goes on, and a rule head or comprehension term that
+# is undefined is added. So a value that may be undefined is bound with `=` (unification, which
+# fails as it should) or tested before it reaches a head; docs/rvm.md lists the VM's defects.
+
 annotation_model_uri := "auditor.gitops.ml/model-uri"
 
 annotation_model_digest := "auditor.gitops.ml/model-digest"
@@ -161,9 +167,7 @@ kind_classes := {
 	"serving.knative.dev/Service": "workload",
 }
 
-class := c if {
-	c := kind_classes[concat("/", [group, kind])]
-} else := ""
+class := object.get(kind_classes, concat("/", [group, kind]), "")
 
 is_isvc if class == "isvc"
 
@@ -376,7 +380,7 @@ isvc_storage_uris contains {"path": sprintf("/spec/%s/storageUri", [comp]), "uri
 isvc_storage_uris contains {"path": sprintf("/spec/%s/model/storageUris/%d", [comp, i]), "uri": uri} if {
 	some comp, s in isvc_component
 	some i, u in arr_at(s, ["model", "storageUris"])
-	uri := uri_of(u)
+	uri = uri_of(u) # `=`: see the note on `:=` at the top
 }
 
 # custom containers read STORAGE_URI, as KServe's storage initializer does
@@ -474,7 +478,7 @@ workload_arg_uris contains {"path": sprintf("%s/containers/%d/args/%d", [workloa
 	# holds every string of it, letters unescaped) spares the per-argument tests when none has.
 	contains(lower(json.marshal(args)), "model")
 	some j, arg in args
-	uri := arg_model_uri(args, j, arg)
+	uri = arg_model_uri(args, j, arg) # `=`: see the note on `:=` at the top
 }
 
 workload_arg_uris contains {"path": sprintf("%s/containers/%d/env/%d/value", [workload_pod.path, i, j]), "uri": e.value} if {

@@ -52,16 +52,18 @@ uris[input.model.uri] := [""] if {
 longest(prefixes, uri) := max([count(p) | some p in prefixes; startswith(uri, p)])
 
 denied_by(uri) := p if {
-	n := longest(params.denied_prefixes, uri)
+	# `=`, not `:=`, where a value may be undefined (max of no prefix): regorus's compiled VM
+	# binds undefined with `:=` and goes on (docs/rvm.md)
+	n = longest(params.denied_prefixes, uri)
 	not n < longest_allowed(uri)
 	p := [q | some q in params.denied_prefixes; startswith(uri, q); count(q) == n][0]
 }
 
 # denied_by of each URI, worked out once (a function's result is not kept between calls)
-denied := {uri: p | some uri, _ in uris; p := denied_by(uri)}
+denied := {uri: p | some uri, _ in uris; p = denied_by(uri)}
 
 longest_allowed(uri) := n if {
-	n := longest(params.allowed_prefixes, uri)
+	n = longest(params.allowed_prefixes, uri)
 } else := -1
 
 allowed(uri) if longest_allowed(uri) >= 0

@@ -18,7 +18,7 @@ import pytest
 
 from tests.conftest import PROJECT
 from tests.policy.library_equivalence import library_rules, mismatches, reference_tree
-from tests.policy.serving_corpus import SERVING_PARAMS, Corpus
+from tests.policy.serving_corpus import SERVING_PARAMS, Corpus, deep_graph_inputs
 
 
 @pytest.fixture(scope="module")
@@ -54,34 +54,11 @@ def test_same_on_the_shipped_example_and_on_nothing_at_all(reference: Path) -> N
     assert mismatches(reference, [example, empty, no_resource], {}) == []
 
 
-def _chain(levels: int, leaf: Any) -> dict[str, Any]:
-    """A Seldon graph of units each the only child of the one above, `leaf` at the bottom."""
-    node = leaf
-    for n in range(levels):
-        node = {"name": f"u{n}", "modelUri": f"gs://acme-models/u{n}", "children": [node]}
-    return node
-
-
 def test_same_on_seldon_graphs_at_and_beyond_the_depth_the_library_reads(
     reference: Path,
 ) -> None:
-    # the shipped library reads a graph level by level to graph_depth (32 keys and indexes):
-    # 16 levels of children; a 17th, or a unit's own list at the 16th, is too deep to read
-    leaf = {"name": "leaf", "modelUri": "hf://x/y"}
-    graphs = [_chain(n, leaf) for n in (0, 1, 15, 16, 17, 20)]
-    graphs.append(_chain(16, {**leaf, "parameters": [{"name": "a", "value": "b"}]}))
-    graphs.append(_chain(15, {**leaf, "odd": {"deeper": {"modelUri": "s3://odd/place"}}}))
     example = json.loads((PROJECT / "policies" / "examples" / "input.json").read_text())
-    docs = []
-    for graph in graphs:
-        resource = {
-            "apiVersion": "machinelearning.seldon.io/v1",
-            "kind": "SeldonDeployment",
-            "metadata": {"name": "deep", "namespace": "prod"},
-            "spec": {"predictors": [{"name": "p", "graph": graph}]},
-        }
-        docs.append({**example, "resource": resource})
-    assert mismatches(reference, docs, {}) == []
+    assert mismatches(reference, deep_graph_inputs(example), {}) == []
 
 
 def test_the_comparison_sees_a_difference(tmp_path: Path) -> None:
