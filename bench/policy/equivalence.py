@@ -113,7 +113,8 @@ def _timings(modules: Any, data: Any, pairs: list[tuple[Any, Any]]) -> dict[str,
     batch_modules, batches = [], {}
     for n, (key, rules) in enumerate(by_kind.items()):
         package = f"bench_batch.b{n}"
-        body = "".join(f"r{i} := x if {{ x := {r} }} else := null\n" for i, r in enumerate(rules))
+        # `x = rule`, not `x := rule`: the VM would take an undefined rule for a value
+        body = "".join(f"r{i} := x if {{ x = {r} }} else := null\n" for i, r in enumerate(rules))
         names = ", ".join(f"r{i}" for i in range(len(rules)))
         batch_modules.append(
             (f"<{package}>", f"package {package}\nimport rego.v1\n{body}all := [{names}]\n")
@@ -123,27 +124,40 @@ def _timings(modules: Any, data: Any, pairs: list[tuple[Any, Any]]) -> dict[str,
     for key, text in [*modules, *batch_modules]:
         engine.add_policy(key, text)
     engine.add_data_json(json.dumps(data))
+    each_rule = sorted({r for rules in by_kind.values() for r in rules})
     vm = regorus.Rvm()
-    vm.load_program(
-        program(modules, data, sorted({r for rules in by_kind.values() for r in rules}))
-    )
+    vm.load_program(program([*modules, *batch_modules], data, [*each_rule, *batches.values()]))
     vm.set_data_json(json.dumps(data))
 
+    def interpreter(key: tuple[str, str]) -> Any:
+        return json.loads(engine.eval_rule_as_json(batches[key]))
+
+    def vm_batch(key: tuple[str, str]) -> Any:
+        return json.loads(vm.execute_entry_point(batches[key]))
+
+    def vm_rules(key: tuple[str, str]) -> Any:
+        return [json.loads(vm.execute_entry_point(r)) for r in by_kind[key]]
+
     load_before = os.getloadavg()
-    start = time.perf_counter()
-    for ref, document in pairs:
-        engine.set_input_json(json.dumps(document))
-        json.loads(engine.eval_rule_as_json(batches[(ref.group, ref.kind)]))
-    interpreter_s = time.perf_counter() - start
-    start = time.perf_counter()
-    for ref, document in pairs:
-        vm.set_input_json(json.dumps(document))
-        [json.loads(vm.execute_entry_point(r)) for r in by_kind[(ref.group, ref.kind)]]
-    vm_s = time.perf_counter() - start
+    seconds, values = {}, {}
+    for name, evaluate, set_input in [
+        ("interpreter_batch", interpreter, engine.set_input_json),
+        ("rvm_batch", vm_batch, vm.set_input_json),
+        ("rvm_entry_points", vm_rules, vm.set_input_json),
+    ]:
+        start = time.perf_counter()
+        out = []
+        for ref, document in pairs:
+            set_input(json.dumps(document))
+            out.append(evaluate((ref.group, ref.kind)))
+        seconds[name] = time.perf_counter() - start
+        values[name] = out
     return {
-        "interpreter_batch_s": round(interpreter_s, 3),
-        "rvm_entry_points_s": round(vm_s, 3),
-        "interpreter_over_rvm": round(interpreter_s / vm_s, 2),
+        **{f"{name}_s": round(s, 3) for name, s in seconds.items()},
+        "interpreter_over_rvm_batch": round(seconds["interpreter_batch"] / seconds["rvm_batch"], 2),
+        "batches_equal": values["interpreter_batch"]
+        == values["rvm_batch"]
+        == values["rvm_entry_points"],
         "load_average": [
             [round(x, 2) for x in load_before],
             [round(x, 2) for x in os.getloadavg()],

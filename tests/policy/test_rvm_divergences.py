@@ -114,6 +114,20 @@ def test_an_else_after_a_body_whose_loop_finds_nothing_is_not_taken() -> None:
     assert run(f"{looping}\n\nr := f(1)") == (1, 1)
 
 
+# -- an undefined argument for a `_` parameter
+
+
+def test_an_undefined_argument_for_a_wildcard_parameter_does_not_make_the_call_undefined() -> None:
+    # the VM runs the function (found in gatekeeper-library's psp users template,
+    # `not accept_value(rule, value, params.ranges)` with accept_value("RunAsAny", _, _)); the
+    # library's `_` parameters (model_format, arg_model_uri) always get defined arguments
+    assert run("f(_) := true\n\nr := 1 if not f(input.missing)") == (UNDEFINED, 1)
+    assert run("f(x, _) := true\n\nr := 1 if not f(1, input.missing)") == (UNDEFINED, 1)
+    assert run("f(_, _) := true\n\nr := 2 if not f(1, input.missing)\n\nelse := 3") == (3, 2)
+    # a named parameter is fine
+    assert run("f(_, y) := true\n\nr := 1 if not f(1, input.missing)") == (1, 1)
+
+
 # -- the interpreter's own: a head reference that is undefined for some element
 
 
