@@ -24,6 +24,8 @@ from tests.policy.library_equivalence import LIBRARY, SHIPPED, library_rules
 
 Modules = Sequence[tuple[str, str]]  # (module id, Rego text)
 
+_BATCH = "rvm_compare_interpreter"
+
 
 def program(modules: Modules, data: Mapping[str, Any], entry_points: Sequence[str]) -> Any:
     """`modules` compiled for the RVM with `entry_points` (rule paths) callable."""
@@ -50,6 +52,14 @@ class SideBySide:
         self._engine = regorus.Engine()
         for key, text in modules:
             self._engine.add_policy(key, text)
+        # The interpreter answers all entry points in one evaluation of a generated rule (it
+        # keeps rule values within an evaluation: 4-5x faster than one evaluation each), with
+        # "<undefined>" for an undefined one as eval_rule gives; one by one when it fails.
+        lines = [f"package {_BATCH}", "", "import rego.v1", ""]
+        for i, rule in enumerate(self.entry_points):
+            lines.append(f'r{i} := x if {{ x = {rule} }} else := "<undefined>"')
+        lines.extend(["all := [", *(f"\tr{i}," for i in range(len(self.entry_points))), "]"])
+        self._engine.add_policy(f"<{_BATCH}>", "\n".join(lines) + "\n")
         self.set_data(data)
 
     def set_data(self, data: Mapping[str, Any]) -> None:
@@ -64,13 +74,12 @@ class SideBySide:
         text = json.dumps(doc)
         self._vm.set_input_json(text)
         self._engine.set_input_json(text)
+        interpreted = _run(self._engine.eval_rule_as_json, f"data.{_BATCH}.all")
+        if not isinstance(interpreted, list):  # an error: which rule raised
+            interpreted = [_run(self._engine.eval_rule_as_json, r) for r in self.entry_points]
         return [
-            (
-                rule,
-                _run(self._vm.execute_entry_point, rule),
-                _run(self._engine.eval_rule_as_json, rule),
-            )
-            for rule in self.entry_points
+            (rule, _run(self._vm.execute_entry_point, rule), value)
+            for rule, value in zip(self.entry_points, interpreted, strict=True)
         ]
 
     def differences(self, doc: Any, label: str = "") -> list[str]:

@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 
+from auditor.policy.loader import load_policy_files
+from tests.conftest import PROJECT
 from tests.policy.library_equivalence import SHIPPED
 from tests.policy.rvm_compare import SideBySide, case_inputs, shipped, with_overrides
 from tests.policy.serving_corpus import SERVING_PARAMS, Corpus, deep_graph_inputs
@@ -67,6 +69,12 @@ def test_same_on_the_example_nothing_and_deep_seldon_graphs(both: SideBySide) ->
     no_resource = {**copy.deepcopy(example), "resource": None}
     docs = [example, {}, no_resource, *deep_graph_inputs(example)]
     assert _differences(both, docs, data) == []
+    # and with the bundled example audit's parameters (examples/policy-params.yaml)
+    params = load_policy_files(
+        [str(SHIPPED)], data_files=[str(PROJECT / "examples" / "policy-params.yaml")], hooks=()
+    ).data
+    assert params != data
+    assert _differences(both, docs, dict(params)) == []
 
 
 def test_same_on_the_input_of_every_policy_test_case(both: SideBySide) -> None:
@@ -77,9 +85,13 @@ def test_same_on_the_input_of_every_policy_test_case(both: SideBySide) -> None:
     assert sites > 200
     assert len(cases) >= sites
     out = []
+    by_data: dict[str, list[tuple[int, Any]]] = {}
     for i, (doc, overrides) in enumerate(cases):
-        both.set_data(with_overrides(data, overrides))
-        out.extend(both.differences(doc, f"case {i} {sorted(overrides)}: "))
+        by_data.setdefault(json.dumps(overrides, sort_keys=True), []).append((i, doc))
+    for overrides, docs in by_data.items():
+        both.set_data(with_overrides(data, json.loads(overrides)))
+        for i, doc in docs:
+            out.extend(both.differences(doc, f"case {i} {overrides}: "))
     assert out == []
 
 
