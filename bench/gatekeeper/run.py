@@ -141,6 +141,29 @@ def _admission_request(obj: Mapping[str, Any]) -> Mapping[str, Any] | None:
     return None
 
 
+def case_review(
+    case: Case,
+) -> tuple[Mapping[str, Any] | None, Mapping[str, Any] | None, dict[str, Any]]:
+    """The object a case reviews, its old object, and `gatekeeper_input`'s other arguments
+    (from an AdmissionReview's request)."""
+    objects = read_yaml_all(case.object)
+    if len(objects) != 1:
+        raise PolicyLoadError(f"{len(objects)} objects to review, want 1", file=str(case.object))
+    request = _admission_request(objects[0])
+    if request is None:
+        return objects[0], None, {}
+    subject, old = request.get("object"), request.get("oldObject")
+    # Gatekeeper reviews a DELETE's old object as the object (util.SetObjectOnDelete).
+    if subject is None and request.get("operation") == "DELETE":
+        subject = old
+    extra = {
+        "operation": str(request.get("operation") or ""),
+        "user_info": request.get("userInfo") or {},
+        "uid": str(request.get("uid") or ""),
+    }
+    return subject, old, extra
+
+
 def run_library(case: Case) -> list[str]:
     """The messages of the violations auditor's library calls find for one case."""
     modules, policies = load_gatekeeper([case.template, case.constraint], enforcement_point=GATOR)
@@ -148,23 +171,7 @@ def run_library(case: Case) -> list[str]:
     engine = EmbeddedEngine()
     engine.load(modules, {"inventory": build_inventory(inventory_objects)})
     namespaces = namespaces_from(inventory_objects)
-    objects = read_yaml_all(case.object)
-    if len(objects) != 1:
-        raise PolicyLoadError(f"{len(objects)} objects to review, want 1", file=str(case.object))
-    subject: Mapping[str, Any] | None = objects[0]
-    old: Mapping[str, Any] | None = None
-    extra: dict[str, Any] = {}
-    request = _admission_request(objects[0])
-    if request is not None:
-        subject, old = request.get("object"), request.get("oldObject")
-        # Gatekeeper reviews a DELETE's old object as the object (util.SetObjectOnDelete).
-        if subject is None and request.get("operation") == "DELETE":
-            subject = old
-        extra = {
-            "operation": str(request.get("operation") or ""),
-            "user_info": request.get("userInfo") or {},
-            "uid": str(request.get("uid") or ""),
-        }
+    subject, old, extra = case_review(case)
     messages: list[str] = []
     for policy in policies:
         if subject is None or not matches(policy, subject, namespaces, old_object=old):

@@ -9,6 +9,12 @@ package auditor.lib.serving
 
 import rego.v1
 
+# Written for regorus's interpreter and for its compiled VM (RVM), which must agree
+# (tests/policy/test_rvm_equivalence.py). The VM keeps an undefined value where Rego drops it:
+# `x := <undefined>` binds it and the body goes on, and a rule head or comprehension term that
+# is undefined is added. So a value that may be undefined is bound with `=` (unification, which
+# fails as it should) or tested before it reaches a head; docs/rvm.md lists the VM's defects.
+
 annotation_model_uri := "auditor.gitops.ml/model-uri"
 
 annotation_model_digest := "auditor.gitops.ml/model-digest"
@@ -161,9 +167,7 @@ kind_classes := {
 	"serving.knative.dev/Service": "workload",
 }
 
-class := c if {
-	c := kind_classes[concat("/", [group, kind])]
-} else := ""
+class := object.get(kind_classes, concat("/", [group, kind]), "")
 
 is_isvc if class == "isvc"
 
@@ -376,7 +380,7 @@ isvc_storage_uris contains {"path": sprintf("/spec/%s/storageUri", [comp]), "uri
 isvc_storage_uris contains {"path": sprintf("/spec/%s/model/storageUris/%d", [comp, i]), "uri": uri} if {
 	some comp, s in isvc_component
 	some i, u in arr_at(s, ["model", "storageUris"])
-	uri := uri_of(u)
+	uri = uri_of(u) # `=`: see the note on `:=` at the top
 }
 
 # custom containers read STORAGE_URI, as KServe's storage initializer does
@@ -388,12 +392,76 @@ isvc_storage_uris contains {"path": sprintf("/spec/%s/containers/%d/env/%d/value
 	nonempty(e.value)
 }
 
-seldon_storage_uris contains {"path": pointer(array.concat(["spec", "predictors", i, "graph"], p)), "uri": v} if {
+# Every modelUri at any depth of a predictor's graph (units nest in `children`, and walk
+# found it under any key), read without walk, which regorus's compiled VM cannot compile:
+# the graph's objects and arrays level by level, to graph_depth. A graph that nests deeper
+# is in seldon_graphs_too_deep, which model/allowed_sources denies: deeper URIs are unread.
+seldon_storage_uris contains {"path": pointer(array.concat(["spec", "predictors", i, "graph"], array.concat(p, ["modelUri"]))), "uri": node.modelUri} if {
 	some i, pred in arr_at(spec, "predictors")
-	walk(obj_at(pred, "graph"), [p, v])
-	count(p) > 0
-	p[count(p) - 1] == "modelUri"
-	nonempty(v)
+	some [p, node] in graph_nodes(obj_at(pred, "graph"))
+	nonempty(node.modelUri)
+}
+
+# How many keys and indexes deep graph_nodes reads a graph: units 16 levels of `children`
+# down (two each). Real graphs nest a few levels.
+graph_depth := 32
+
+# [path, value] of every object and array in `collections` one key or index down
+graph_below(collections) := [[array.concat(p, [k]), v] |
+	some [p, x] in collections
+	some k, v in x
+	is_collection(v)
+]
+
+is_collection(x) if is_object(x)
+
+is_collection(x) if is_array(x)
+
+# [path, value] of `graph` and every object and array in it to graph_depth levels down
+graph_nodes(graph) := [n | some level in graph_levels(graph); some n in level]
+
+graph_levels(graph) := [l0, l1, l2, l3, l4, l5, l6, l7, l8, l9, l10, l11, l12, l13, l14, l15, l16, l17, l18, l19, l20, l21, l22, l23, l24, l25, l26, l27, l28, l29, l30, l31, l32] if {
+	l0 := [[[], graph]]
+	l1 := graph_below(l0)
+	l2 := graph_below(l1)
+	l3 := graph_below(l2)
+	l4 := graph_below(l3)
+	l5 := graph_below(l4)
+	l6 := graph_below(l5)
+	l7 := graph_below(l6)
+	l8 := graph_below(l7)
+	l9 := graph_below(l8)
+	l10 := graph_below(l9)
+	l11 := graph_below(l10)
+	l12 := graph_below(l11)
+	l13 := graph_below(l12)
+	l14 := graph_below(l13)
+	l15 := graph_below(l14)
+	l16 := graph_below(l15)
+	l17 := graph_below(l16)
+	l18 := graph_below(l17)
+	l19 := graph_below(l18)
+	l20 := graph_below(l19)
+	l21 := graph_below(l20)
+	l22 := graph_below(l21)
+	l23 := graph_below(l22)
+	l24 := graph_below(l23)
+	l25 := graph_below(l24)
+	l26 := graph_below(l25)
+	l27 := graph_below(l26)
+	l28 := graph_below(l27)
+	l29 := graph_below(l28)
+	l30 := graph_below(l29)
+	l31 := graph_below(l30)
+	l32 := graph_below(l31)
+}
+
+# "/spec/predictors/<i>/graph" of each graph with an object or array below graph_depth
+seldon_graphs_too_deep contains sprintf("/spec/predictors/%d/graph", [i]) if {
+	class == "seldon_deployment"
+	some i, pred in arr_at(spec, "predictors")
+	levels := graph_levels(obj_at(pred, "graph"))
+	count(graph_below(levels[graph_depth])) > 0
 }
 
 seldon_storage_uris contains {"path": sprintf("/spec/predictors/%d/explainer/modelUri", [i]), "uri": pred.explainer.modelUri} if {
@@ -410,7 +478,7 @@ workload_arg_uris contains {"path": sprintf("%s/containers/%d/args/%d", [workloa
 	# holds every string of it, letters unescaped) spares the per-argument tests when none has.
 	contains(lower(json.marshal(args)), "model")
 	some j, arg in args
-	uri := arg_model_uri(args, j, arg)
+	uri = arg_model_uri(args, j, arg) # `=`: see the note on `:=` at the top
 }
 
 workload_arg_uris contains {"path": sprintf("%s/containers/%d/env/%d/value", [workload_pod.path, i, j]), "uri": e.value} if {

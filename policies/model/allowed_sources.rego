@@ -4,7 +4,8 @@
 #   Every model URI a resource serves (storageUri and friends, the
 #   auditor.gitops.ml/model-uri annotation, Seldon modelUri) must start with one of the
 #   allowed prefixes; the longest matching prefix decides between an allowed and a denied
-#   one ("hf://acme/" allowed beats "hf://" denied). Parameters
+#   one ("hf://acme/" allowed beats "hf://" denied). A Seldon graph nested deeper than the
+#   library reads (32 keys and indexes: 16 levels of children) is denied. Parameters
 #   (data.auditor.params.model_sources): allowed_prefixes, denied_prefixes. The defaults
 #   allow only organisation-controlled storage schemes (PVCs, cloud buckets, OCI
 #   registries) and deny public hubs, plain HTTP and public OCI registries; set
@@ -51,16 +52,18 @@ uris[input.model.uri] := [""] if {
 longest(prefixes, uri) := max([count(p) | some p in prefixes; startswith(uri, p)])
 
 denied_by(uri) := p if {
-	n := longest(params.denied_prefixes, uri)
+	# `=`, not `:=`, where a value may be undefined (max of no prefix): regorus's compiled VM
+	# binds undefined with `:=` and goes on (docs/rvm.md)
+	n = longest(params.denied_prefixes, uri)
 	not n < longest_allowed(uri)
 	p := [q | some q in params.denied_prefixes; startswith(uri, q); count(q) == n][0]
 }
 
 # denied_by of each URI, worked out once (a function's result is not kept between calls)
-denied := {uri: p | some uri, _ in uris; p := denied_by(uri)}
+denied := {uri: p | some uri, _ in uris; p = denied_by(uri)}
 
 longest_allowed(uri) := n if {
-	n := longest(params.allowed_prefixes, uri)
+	n = longest(params.allowed_prefixes, uri)
 } else := -1
 
 allowed(uri) if longest_allowed(uri) >= 0
@@ -82,4 +85,12 @@ deny contains {
 	some uri, paths in uris
 	not denied[uri]
 	not allowed(uri)
+}
+
+# Fail closed: model URIs below the depth the library reads a Seldon graph to are unchecked.
+deny contains {
+	"msg": sprintf("Seldon graph %s nests deeper than %d levels: model sources below them are not checked", [path, serving.graph_depth]),
+	"path": path,
+} if {
+	some path in serving.seldon_graphs_too_deep
 }

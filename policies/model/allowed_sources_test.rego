@@ -92,3 +92,31 @@ test_null_safe if {
 	count(policy.deny) == 0 with input as {"resource": fx.isvc, "model": null}
 		with data.auditor.params.model_sources as {"allowed_prefixes": ["gs://acme-models/"]}
 }
+
+# a graph of units each the only child of the one above, `n` levels of `children` above the
+# last, which serves `uri` (built as text: Rego has no recursion)
+chain(n, uri) := json.unmarshal(concat("", [
+	concat("", [`{"name": "u", "children": [` | some _ in numbers.range(1, n)]),
+	json.marshal({"name": "leaf", "modelUri": uri}),
+	concat("", ["]}" | some _ in numbers.range(1, n)]),
+]))
+
+with_graph(graph) := json.patch(fx.seldon_input, [{"op": "replace", "path": "/resource/spec/predictors/1/graph", "value": graph}])
+
+test_deep_seldon_graph_read_to_the_leaf if {
+	# 16 levels of children: the leaf 32 keys and indexes down, at graph_depth
+	msgs := policy.deny with input as with_graph(chain(16, "https://huggingface.co/x/y"))
+	count(msgs) == 1
+	some m in msgs
+	m.path == concat("", ["/spec/predictors/1/graph", concat("", ["/children/0" | some _ in numbers.range(1, 16)]), "/modelUri"])
+	count(policy.deny) == 0 with input as with_graph(chain(16, "gs://acme-models/churn/v2"))
+}
+
+test_seldon_graph_deeper_than_read_is_denied if {
+	# 17 levels put the leaf below graph_depth: not read, so denied whatever it serves
+	msgs := policy.deny with input as with_graph(chain(17, "gs://acme-models/churn/v2"))
+	count(msgs) == 1
+	some m in msgs
+	m.path == "/spec/predictors/1/graph"
+	contains(m.msg, "nests deeper than 32 levels")
+}

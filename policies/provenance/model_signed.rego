@@ -50,7 +50,7 @@ signers := serving.arr_at(signature, "signers")
 authority_of(s) := s.authority if is_object(s)
 else := s if is_string(s)
 
-authorities := {a | some s in signers; a := authority_of(s)}
+authorities := {a | some s in signers; a = authority_of(s)} # `=`: docs/rvm.md
 
 reason := "no provenance was found for it" if {
 	not is_object(input.provenance)

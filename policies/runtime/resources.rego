@@ -122,26 +122,31 @@ deny contains {
 
 gpu_model_formats := {f | some f in params.gpu_model_formats}
 
-# Why a container serves a GPU model.
+# Why a container serves a GPU model, "" when it does not. Written for regorus's compiled VM
+# too (docs/rvm.md): it has a value for every container (an else chain where no branch holds
+# is a value the VM binds, not undefined), and no branch iterates (the VM skips the rest of
+# the chain when a branch's loop finds nothing).
 gpu_reason(c) := sprintf("model format %s", [c.model_format]) if {
 	c.model_format in gpu_model_formats
 } else := sprintf("runtime %s", [c.runtime]) if {
-	runtime := lower(serving.str(c.runtime))
-	some k in params.gpu_runtime_keywords
-	contains(runtime, k)
+	contains_any(lower(serving.str(c.runtime)), params.gpu_runtime_keywords)
 } else := sprintf("image %s", [c.container.image]) if {
-	image := lower(serving.str(c.container.image))
-	some k in params.gpu_image_keywords
-	contains(image, k)
+	contains_any(lower(serving.str(c.container.image)), params.gpu_image_keywords)
+} else := ""
+
+contains_any(text, needles) if {
+	some needle in needles
+	contains(text, needle)
 }
 
 deny contains {
-	"msg": sprintf("container %s serves a GPU model (%s) but limits no GPU (%s)", [c.name, gpu_reason(c), concat(" or ", params.gpu_resources)]),
+	"msg": sprintf("container %s serves a GPU model (%s) but limits no GPU (%s)", [c.name, reason, concat(" or ", params.gpu_resources)]),
 	"path": concat("", [path, "/resources/limits"]),
 } if {
 	some path, c in checked
 	not c.init
 	reason := gpu_reason(c)
+	reason != ""
 	not any_gpu(c.requests)
 	not any_gpu(c.limits)
 }

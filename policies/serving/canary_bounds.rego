@@ -45,7 +45,9 @@ seldon_predictors := [p | some p in serving.arr_at(data.auditor.lib.serving.spec
 
 seldon_main := i if {
 	count(seldon_predictors) > 1
-	traffics := [to_number_or_zero(p.traffic) | some p in seldon_predictors]
+	# predictors that set traffic (`=`, not `:=`: regorus's compiled VM would keep an
+	# undefined p.traffic as an element, docs/rvm.md)
+	traffics := [to_number_or_zero(t) | some p in seldon_predictors; t = p.traffic]
 	top := max(traffics)
 	i := min([j | some j, t in traffics; t == top])
 }

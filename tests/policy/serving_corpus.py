@@ -505,4 +505,36 @@ SERVING_PARAMS = {
     }
 }
 
-__all__ = ["SERVING_PARAMS", "Corpus"]
+
+def seldon_chain(levels: int, leaf: dict[str, Any]) -> dict[str, Any]:
+    """A Seldon graph of units each the only child of the one above, `leaf` at the bottom."""
+    node = leaf
+    for n in range(levels):
+        node = {"name": f"u{n}", "modelUri": f"gs://acme-models/u{n}", "children": [node]}
+    return node
+
+
+def deep_graph_inputs(base: dict[str, Any]) -> list[dict[str, Any]]:
+    """`base` (an input document) around SeldonDeployments whose graphs nest to around the
+    depth the library reads a graph to (graph_depth, 32 keys and indexes: 16 levels of
+    children; a 17th, or a unit's own list at the 16th, is too deep), and with a modelUri
+    where walk found it but Seldon keeps none."""
+    leaf = {"name": "leaf", "modelUri": "hf://x/y"}
+    graphs = [seldon_chain(n, leaf) for n in (0, 1, 15, 16, 17, 20)]
+    graphs.append(seldon_chain(16, {**leaf, "parameters": [{"name": "a", "value": "b"}]}))
+    graphs.append(seldon_chain(15, {**leaf, "odd": {"deeper": {"modelUri": "s3://odd/place"}}}))
+    return [
+        {
+            **base,
+            "resource": {
+                "apiVersion": "machinelearning.seldon.io/v1",
+                "kind": "SeldonDeployment",
+                "metadata": {"name": "deep", "namespace": "prod"},
+                "spec": {"predictors": [{"name": "p", "graph": graph}]},
+            },
+        }
+        for graph in graphs
+    ]
+
+
+__all__ = ["SERVING_PARAMS", "Corpus", "deep_graph_inputs", "seldon_chain"]

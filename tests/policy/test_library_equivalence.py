@@ -18,7 +18,7 @@ import pytest
 
 from tests.conftest import PROJECT
 from tests.policy.library_equivalence import library_rules, mismatches, reference_tree
-from tests.policy.serving_corpus import SERVING_PARAMS, Corpus
+from tests.policy.serving_corpus import SERVING_PARAMS, Corpus, deep_graph_inputs
 
 
 @pytest.fixture(scope="module")
@@ -52,6 +52,13 @@ def test_same_on_the_shipped_example_and_on_nothing_at_all(reference: Path) -> N
     no_resource = copy.deepcopy(example)
     no_resource["resource"] = None
     assert mismatches(reference, [example, empty, no_resource], {}) == []
+
+
+def test_same_on_seldon_graphs_at_and_beyond_the_depth_the_library_reads(
+    reference: Path,
+) -> None:
+    example = json.loads((PROJECT / "policies" / "examples" / "input.json").read_text())
+    assert mismatches(reference, deep_graph_inputs(example), {}) == []
 
 
 def test_the_comparison_sees_a_difference(tmp_path: Path) -> None:

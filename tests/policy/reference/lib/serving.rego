@@ -359,9 +359,24 @@ seldon_storage_uris contains {"path": pointer(array.concat(["spec", "predictors"
 	some i, pred in arr_at(spec, "predictors")
 	walk(obj_at(pred, "graph"), [p, v])
 	count(p) > 0
+	count(p) <= graph_depth + 1
 	p[count(p) - 1] == "modelUri"
 	nonempty(v)
 }
+
+graph_depth := 32
+
+seldon_graphs_too_deep contains sprintf("/spec/predictors/%d/graph", [i]) if {
+	class == "seldon_deployment"
+	some i, pred in arr_at(spec, "predictors")
+	walk(obj_at(pred, "graph"), [p, v])
+	count(p) == graph_depth + 1
+	is_collection(v)
+}
+
+is_collection(x) if is_object(x)
+
+is_collection(x) if is_array(x)
 
 seldon_storage_uris contains {"path": sprintf("/spec/predictors/%d/explainer/modelUri", [i]), "uri": pred.explainer.modelUri} if {
 	some i, pred in arr_at(spec, "predictors")

@@ -80,3 +80,10 @@ deny contains {
 	not denied_by(uri)
 	not allowed(uri)
 }
+
+deny contains {
+	"msg": sprintf("Seldon graph %s nests deeper than %d levels: model sources below them are not checked", [path, serving.graph_depth]),
+	"path": path,
+} if {
+	some path in serving.seldon_graphs_too_deep
+}
