@@ -135,6 +135,9 @@ class PolicySettings:
     # The time budget of one evaluation by the embedded engine: a policy that overruns it is
     # stopped, an `error` evaluation (the run incomplete) while the others go on.
     timeout_seconds: float = DEFAULT_POLICY_TIMEOUT_SECONDS
+    # The embedded engine runs the policies on regorus's compiled VM, checked against its
+    # interpreter (policy/vm.py); false: on the interpreter alone.
+    vm: bool = True
 
     def resolved_paths(self) -> tuple[str, ...]:
         """`builtin` replaced by the shipped library's folder."""
@@ -511,6 +514,7 @@ def _policy_settings(
         opa_upload=opa_raw.get("upload", True),
         opa_timeout_seconds=opa_raw.get("timeout_seconds", 10.0),
         timeout_seconds=policy_raw.get("timeout_seconds", DEFAULT_POLICY_TIMEOUT_SECONDS),
+        vm=policy_raw.get("vm", True),
     )
 
 
