@@ -136,8 +136,9 @@ class PolicySettings:
     # stopped, an `error` evaluation (the run incomplete) while the others go on.
     timeout_seconds: float = DEFAULT_POLICY_TIMEOUT_SECONDS
     # The embedded engine runs the policies on regorus's compiled VM, checked against its
-    # interpreter (policy/vm.py); false: on the interpreter alone.
-    vm: bool = True
+    # interpreter (policy/vm.py). Off unless asked for: gordon-to-regorus 0.13's VM turns an
+    # undefined value into a value in ways its output does not always show (vm.py).
+    vm: bool = False
 
     def resolved_paths(self) -> tuple[str, ...]:
         """`builtin` replaced by the shipped library's folder."""
@@ -514,7 +515,7 @@ def _policy_settings(
         opa_upload=opa_raw.get("upload", True),
         opa_timeout_seconds=opa_raw.get("timeout_seconds", 10.0),
         timeout_seconds=policy_raw.get("timeout_seconds", DEFAULT_POLICY_TIMEOUT_SECONDS),
-        vm=policy_raw.get("vm", True),
+        vm=policy_raw.get("vm", False),
     )
 
 

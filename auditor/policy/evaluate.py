@@ -575,7 +575,7 @@ def _evaluate_other(
 
 
 def load_engine(
-    policy_set: PolicySet, engine: PolicyEngine | None = None, *, vm: bool = True
+    policy_set: PolicySet, engine: PolicyEngine | None = None, *, vm: bool = False
 ) -> PolicyEngine:
     """`engine` (the embedded one by default) loaded with the set's modules and data. The
     embedded engine evaluates the plain policies' batches on regorus's VM when `vm` and they
@@ -690,6 +690,7 @@ def evaluate_files(
     inventory_files: Sequence[str] = (),
     engine: PolicyEngine | None = None,
     timeout: float | None = DEFAULT_POLICY_TIMEOUT_SECONDS,
+    vm: bool = False,
 ) -> PolicyOutcome:
     """`auditor policy eval`: each object of `resource_files` judged on its own (admission
     input: resource and desired are the object; no live, drift or Git), each engine call
@@ -703,7 +704,7 @@ def evaluate_files(
             log.warning("--inventory is only read by Gatekeeper policies; none is loaded")
         policy_set = with_inventory(policy_set, read_inventory(inventory_files))
     reviews = read_reviews(resource_files)
-    loaded = load_engine(policy_set, engine)
+    loaded = load_engine(policy_set, engine, vm=vm)
     inputs = [(r.ref, object_input(r, request=request)) for r, request in reviews]
     return evaluate_policies(policy_set, inputs, engine=loaded, timeout=timeout)
 

@@ -16,12 +16,17 @@ young, so nothing it says is recorded unless the interpreter would say the same:
   CHECK_EVERY after it are evaluated by both; a difference raises VmDisagreement, on which
   the caller (evaluate.py) evaluates the whole run on the interpreter and warns.
 
-What the self-check cannot see between its samples: the VM follows OPA's default semantics
-for a builtin that fails (`to_number("x")`, `startswith(5, "a")`, a division by zero: the
-expression is undefined) and for conflicting rule values (one of them wins), where the
-interpreter reports an error. The Rust VM can be strict (`set_strict_builtin_errors`), but
-gordon-to-regorus 0.13's binding does not expose it; `policy.vm: false` keeps every input on
-the interpreter.
+Why it is off unless `policy.vm: true`: what the self-check cannot see between its samples.
+gordon-to-regorus 0.13's VM turns an undefined value into the string "<undefined>" and goes on
+with it, where Rego skips it: a comprehension element (`[p.traffic | some p in ps]` keeps one
+per `p` without `traffic`), a function call that no definition answers (`t := tag(x)` binds
+it). Where that string reaches a result the engine sees it; where it only steers a comparison
+(`max`, `!=`, `not ... in`) a policy passes or fails silently otherwise: the shipped
+canary_bounds passes a SeldonDeployment with a predictor that sets no traffic beside two that
+do, which the interpreter denies (tests/policy/test_vm.py). And the VM follows OPA's default semantics for a
+builtin that fails (`to_number("x")`, `startswith(5, "a")`: undefined) and for conflicting
+rule values (one wins), where the interpreter reports an error; the Rust VM can be strict
+(`set_strict_builtin_errors`), but the binding does not expose it.
 """
 
 from __future__ import annotations

@@ -1,0 +1,504 @@
+"""regorus's compiled VM under the embedded engine (`auditor/policy/vm.py`): what it records is
+what the interpreter would record.
+
+The VM runs the stage's batches when the whole policy set compiles; an input it fails on, or
+whose result holds its `<undefined>` sentinel, is the interpreter's; a set it cannot compile is
+the interpreter's, said in one info line; and when a sampled input's values differ, the whole run
+is evaluated again by the interpreter with a note naming the policy and the object.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+import regorus
+
+from auditor.config import load_config
+from auditor.errors import ConfigError
+from auditor.model import ResourceRef
+from auditor.policy import vm as vm_module
+from auditor.policy.embedded import EmbeddedEngine
+from auditor.policy.evaluate import PolicyOutcome, evaluate_policies, load_engine
+from auditor.policy.loader import PolicySet, load_policy_files
+from auditor.policy.vm import CHECK_EVERY, UNDEFINED_MARK, VmEngine, _batch_module
+from tests.policy.library_equivalence import LIBRARY, SHIPPED, library_rules, policy_set
+from tests.policy.rego import ISVC, inputs, write
+from tests.policy.serving_corpus import Corpus
+
+LABELS = """
+    package vm.labels
+    import rego.v1
+    deny contains "no team label" if not input.resource.metadata.labels.team
+    warn contains sprintf("replicas %v", [input.resource.spec.replicas]) if input.resource.spec.replicas
+"""
+
+# A function whose `else` chain all fails: the VM gives the string "<undefined>" for it (and so
+# a message about it) where it is undefined.
+ELSE_CHAIN = """
+    package vm.else_chain
+    import rego.v1
+    reason(c) := "gpu image" if { c.image == "x/gpu:1" } else := "gpu runtime" if {
+      c.runtime == "vllm-gpu"
+    }
+    deny contains sprintf("%s serves a GPU model (%s)", [c.name, r]) if {
+      some c in input.resource.spec.predictor.containers
+      r := reason(c)
+    }
+"""
+
+
+def bodies(count: int) -> list[dict[str, Any]]:
+    """InferenceServices m0, m1, ...: every third (m0, m3, ...) with a team label."""
+    out = []
+    for i in range(count):
+        body = copy.deepcopy(ISVC)
+        body["metadata"]["name"] = f"m{i}"
+        body["metadata"]["labels"] = {"team": "ml"} if i % 3 == 0 else {}
+        out.append(body)
+    return out
+
+
+def load(tmp_path: Path, **files: str) -> PolicySet:
+    for name, text in files.items():
+        write(tmp_path, f"{name}.rego", text)
+    return load_policy_files([str(tmp_path)], hooks=())
+
+
+def summary(outcome: PolicyOutcome) -> list[tuple[Any, ...]]:
+    return [(e.policy, e.ref, e.result, e.messages, e.error) for e in outcome.evaluations]
+
+
+def both(policies: PolicySet, docs: Sequence[tuple[Any, Any]], **kw: Any) -> tuple[Any, Any, Any]:
+    """(the VM engine, its outcome, the interpreter's outcome) over `docs`."""
+    engine = load_engine(policies, vm=True)
+    on_vm = evaluate_policies(policies, docs, engine=engine, **kw)
+    on_interpreter = evaluate_policies(policies, docs, engine=load_engine(policies, vm=False))
+    return engine, on_vm, on_interpreter
+
+
+# -- the shipped library on both paths ----------------------------------------------------------
+
+
+def vm_library(directory: Path) -> Path:
+    """The shipped policy folder, copied. Until the library stops using `walk` (which the VM
+    does not compile; the branch `rvmlib` replaces it), its one `walk` line is replaced here by
+    a lookup of the graph's own modelUri, so that every other rule is compared."""
+    tree = directory / "policies"
+    shutil.copytree(SHIPPED, tree)
+    serving = tree / "lib" / "serving.rego"
+    serving.write_text(
+        serving.read_text().replace(
+            '\twalk(obj_at(pred, "graph"), [p, v])\n',
+            '\tsome p, v in {["modelUri"]: obj_at(pred, "graph").modelUri}\n',
+        )
+    )
+    return tree
+
+
+def raw_differences(folder: Path, docs: Sequence[Any], data: dict[str, Any]) -> list[str]:
+    """Every policy's rules and every rule of the library, input by input, on the VM alone (no
+    safety net) against the interpreter: one line per difference the engine could not see.
+    The policies' rules are one entry point, as the stage batches them, and the library's
+    another; where an entry point's value holds the sentinel, the engine would have asked the
+    interpreter, so its differences are not counted."""
+    policies = policy_set(folder, data)
+    batches = {
+        "vm_test_policies": tuple(
+            f"data.{p.package}.{r}" for p in policies.policies for r in p.rules
+        ),
+        "vm_test_library": tuple(f"{LIBRARY}.{name}" for name in library_rules()),
+    }
+    modules = [(f"{n}:{m.source}", m.text) for n, m in enumerate(policies.modules)]
+    modules += [
+        (f"<{package}>", _batch_module(package, rules)) for package, rules in batches.items()
+    ]
+    data_json = json.dumps(policies.data)
+    entries = [f"data.{package}.all" for package in batches]
+    program = regorus.Program.compile_from_modules(data_json, modules, entries)
+    machine = regorus.Rvm()
+    machine.load_program(program)
+    machine.set_data_json(data_json)
+    interpreter = EmbeddedEngine()
+    interpreter.load(policies.modules, policies.data)
+    silent = []
+    for i, doc in enumerate(docs):
+        machine.set_input_json(json.dumps(doc))
+        for entry, rules in zip(entries, batches.values(), strict=True):
+            text = machine.execute_entry_point(entry)
+            if UNDEFINED_MARK in text:
+                continue
+            theirs = interpreter.evaluate_many(rules, doc)
+            for rule, mine, want in zip(rules, json.loads(text), theirs, strict=True):
+                if mine != want:
+                    silent.append(f"input {i}: {rule}: VM {mine!r}, interpreter {want!r}")
+    return silent
+
+
+@pytest.fixture(scope="module")
+def library(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return vm_library(tmp_path_factory.mktemp("vm"))
+
+
+def test_the_shipped_library_compiles_to_the_vm_and_runs_on_it(library: Path) -> None:
+    policies = load_policy_files([str(library)], hooks=())
+    engine = load_engine(policies, vm=True)
+    assert isinstance(engine, VmEngine) and engine.uses_vm, engine.reason
+    docs = [(None, d) for d in Corpus(seed=7).inputs(40)]
+    evaluate_policies(policies, docs, engine=engine)
+    assert engine.fallbacks < len(docs)  # the VM answered some inputs itself
+
+
+def test_the_vm_keeps_an_undefined_comprehension_element_as_a_value() -> None:
+    # Why the VM is off by default (vm.py): Rego skips an element that is undefined; the
+    # VM of gordon-to-regorus 0.13 keeps its sentinel, which then steers what follows.
+    text = "package p\nimport rego.v1\nt := [p.t | some p in input.ps]\n"
+    program = regorus.Program.compile_from_modules("{}", [("p.rego", text)], ["data.p.t"])
+    machine = regorus.Rvm()
+    machine.load_program(program)
+    machine.set_data_json("{}")
+    machine.set_input_json('{"ps": [{}, {"t": 5}]}')
+    interpreter = regorus.Engine()
+    interpreter.add_policy("p.rego", text)
+    interpreter.set_input_json('{"ps": [{}, {"t": 5}]}')
+    assert json.loads(interpreter.eval_rule_as_json("data.p.t")) == [5]
+    assert json.loads(machine.execute_entry_point("data.p.t")) == [UNDEFINED_MARK, 5]
+
+
+def test_on_the_equivalence_corpus_the_vm_alone_passes_a_seldon_canary_the_interpreter_denies(
+    library: Path,
+) -> None:
+    # the same bug in the shipped library, with no sentinel in any result: a difference only
+    # the self-check can see, on the inputs it samples
+    differences = raw_differences(library, Corpus(seed=21).inputs(150), {})
+    assert differences
+    assert all("canary_bounds" in line for line in differences), differences
+
+
+def test_checking_every_input_the_engine_records_what_the_interpreter_records_on_the_corpus(
+    library: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(vm_module, "CHECK_EVERY", 1)
+    policies = policy_set(library, {})
+    docs = [(None, d) for d in Corpus(seed=21).inputs(150)]
+    engine, on_vm, on_interpreter = both(policies, docs)
+    assert summary(on_vm) == summary(on_interpreter)
+    assert on_vm.findings == on_interpreter.findings
+    (note,) = on_vm.notes
+    assert "policy auditor.serving.canary_bounds" in note and "SeldonDeployment" in note
+    assert not engine.uses_vm
+
+
+def test_the_comparison_sees_a_silent_difference(tmp_path: Path) -> None:
+    # a library where the VM's wrong value for an undefined function shows in no message: the
+    # raw comparison must report it (the engine's self-check is what catches it at run time)
+    folder = vm_library(tmp_path)
+    write(
+        folder,
+        "lib/silent.rego",
+        """
+        package auditor.lib.silent
+        import rego.v1
+        tag(image) := t if { contains(image, ":"); t := split(image, ":")[1] }
+        deny contains "untagged image" if { t := tag(input.resource.kind) }
+        """,
+    )
+    differences = raw_differences(folder, Corpus(seed=3).inputs(5), {})
+    assert differences and "data.auditor.lib.silent.deny" in differences[0]
+
+
+# -- what the VM gets wrong goes to the interpreter ------------------------------------------
+
+
+def test_a_function_whose_else_chain_fails_is_evaluated_by_the_interpreter(tmp_path: Path) -> None:
+    policies = load(tmp_path, else_chain=ELSE_CHAIN, labels=LABELS)
+    gpu = copy.deepcopy(ISVC)
+    gpu["spec"]["predictor"] = {"containers": [{"name": "a", "image": "x/gpu:1"}, {"name": "b"}]}
+    cpu = copy.deepcopy(ISVC)
+    cpu["spec"]["predictor"] = {"containers": [{"name": "a", "image": "x/cpu:1"}]}
+    engine, on_vm, on_interpreter = both(policies, inputs(gpu, cpu))
+    assert engine.uses_vm
+    assert engine.fallbacks == 2  # each input: the VM's deny held "<undefined>"
+    assert summary(on_vm) == summary(on_interpreter)
+    denied = [m.msg for e in on_vm.evaluations for m in e.messages if m.rule == "deny"]
+    assert "a serves a GPU model (gpu image)" in denied
+    assert not any(UNDEFINED_MARK in m for m in denied)
+
+
+def test_an_input_past_the_vms_instruction_limit_is_evaluated_by_the_interpreter(
+    tmp_path: Path,
+) -> None:
+    policies = load(
+        tmp_path,
+        many="""
+            package vm.many
+            import rego.v1
+            deny contains sprintf("%d", [n]) if { n := count([i | some i in numbers.range(1, 40000)]) }
+        """,
+    )
+    engine, on_vm, on_interpreter = both(policies, inputs(ISVC))
+    assert engine.uses_vm and engine.fallbacks == 1
+    assert summary(on_vm) == summary(on_interpreter)
+    assert on_vm.evaluations[0].messages[0].msg == "40000"
+
+
+def test_an_error_the_interpreter_raises_is_recorded_with_its_file_and_line(tmp_path: Path) -> None:
+    # the VM stops at its instruction limit here; the interpreter's conflict is what is recorded
+    policies = load(
+        tmp_path,
+        conflict="""
+            package vm.conflict
+            import rego.v1
+            n := count([i | some i in numbers.range(1, 40000)])
+            deny := "a" if n > 0
+            deny := "b" if n > 1
+        """,
+    )
+    _, on_vm, on_interpreter = both(policies, inputs(ISVC))
+    assert summary(on_vm) == summary(on_interpreter)
+    (evaluation,) = on_vm.evaluations
+    assert evaluation.result == "error"
+    assert "conflict.rego:5" in (evaluation.error or "")
+
+
+# -- what the VM cannot compile stays on the interpreter ------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        (
+            "x := [p | walk(input.resource, [p, v]); v == 1]\n"
+            'deny contains "walked" if count(x) > 0\n',
+            "walk loops are not yet supported",
+        ),
+        ('deny contains "m" if { print("seen"); input.resource }\n', "print"),
+    ],
+)
+def test_a_policy_the_vm_cannot_compile_is_evaluated_by_the_interpreter_with_one_info_line(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, text: str, why: str
+) -> None:
+    policies = load(tmp_path, labels=LABELS, odd="package vm.odd\nimport rego.v1\n" + text)
+    with caplog.at_level(logging.INFO, logger="auditor.policy.vm"):
+        engine, on_vm, on_interpreter = both(policies, inputs(*bodies(3)))
+    assert not engine.uses_vm
+    lines = [r for r in caplog.records if r.name == "auditor.policy.vm"]
+    assert len(lines) == 1 and lines[0].levelno == logging.INFO
+    assert why in lines[0].getMessage() and "interpreter" in lines[0].getMessage()
+    assert summary(on_vm) == summary(on_interpreter)
+
+
+GATEKEEPER_TEMPLATE = """
+apiVersion: templates.gatekeeper.sh/v1
+kind: ConstraintTemplate
+metadata: {name: k8srequiredlabels}
+spec:
+  crd: {spec: {names: {kind: K8sRequiredLabels}}}
+  targets:
+    - target: admission.k8s.gatekeeper.sh
+      rego: |
+        package k8srequiredlabels
+        violation[{"msg": msg}] {
+          not input.review.object.metadata.labels.team
+          msg := "no team label"
+        }
+---
+apiVersion: constraints.gatekeeper.sh/v1beta1
+kind: K8sRequiredLabels
+metadata: {name: must-have-team}
+spec: {}
+"""
+
+
+def test_gatekeeper_templates_in_rego_v0_leave_the_plain_policies_on_the_vm(
+    tmp_path: Path,
+) -> None:
+    from auditor.policy import gatekeeper
+
+    write(tmp_path, "labels.rego", LABELS)
+    write(tmp_path, "template.yaml", GATEKEEPER_TEMPLATE)
+    policies = load_policy_files([str(tmp_path)], hooks=(gatekeeper.HOOKS,))
+    assert any(m.v0 for m in policies.modules)
+    engine, on_vm, on_interpreter = both(policies, inputs(*bodies(3)))
+    assert engine.uses_vm
+    assert summary(on_vm) == summary(on_interpreter)
+    assert {e.policy for e in on_vm.evaluations} == {
+        "vm.labels",
+        "K8sRequiredLabels/must-have-team",
+    }
+
+
+def test_a_plain_policy_that_may_read_a_rego_v0_module_keeps_the_set_on_the_interpreter(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from auditor.policy import gatekeeper
+
+    write(tmp_path, "template.yaml", GATEKEEPER_TEMPLATE)
+    write(
+        tmp_path,
+        "reads.rego",
+        """
+        package vm.reads
+        import rego.v1
+        deny contains "v0 said so" if count(data.gatekeeper.templates.K8sRequiredLabels.violation) > 0
+        """,
+    )
+    policies = load_policy_files([str(tmp_path)], hooks=(gatekeeper.HOOKS,))
+    with caplog.at_level(logging.INFO, logger="auditor.policy.vm"):
+        engine, on_vm, on_interpreter = both(policies, inputs(*bodies(2)))
+    assert not engine.uses_vm
+    assert "may read a Rego v0 module" in caplog.text and "reads.rego" in caplog.text
+    assert summary(on_vm) == summary(on_interpreter)
+
+
+# -- the differential self-check ----------------------------------------------------------------
+
+
+def lying(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The VM says every input fails `vm.labels` with a message of its own (in the parent
+    process and in the workers it forks)."""
+    honest = VmEngine._run
+
+    def run(self: VmEngine, entry: str, count: int) -> list[Any] | None:
+        values = honest(self, entry, count)
+        if values is not None:
+            values[0] = [*(values[0] or []), "invented by the VM"]
+        return values
+
+    monkeypatch.setattr(VmEngine, "_run", run)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_when_the_vm_disagrees_the_whole_run_is_the_interpreters_with_a_note(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: int
+) -> None:
+    import auditor.policy.evaluate as evaluate
+
+    monkeypatch.setattr(evaluate, "PARALLEL_MIN_EVALUATIONS", 0)
+    policies = load(tmp_path, labels=LABELS)
+    docs = inputs(*bodies(CHECK_EVERY + 40))
+    truth = evaluate_policies(policies, docs, engine=load_engine(policies, vm=False))
+    lying(monkeypatch)
+    engine = load_engine(policies, vm=True)
+    outcome = evaluate_policies(policies, docs, engine=engine, workers=workers, timeout=60)
+    assert summary(outcome) == summary(truth)
+    assert not any("invented" in m.msg for e in outcome.evaluations for m in e.messages)
+    (note,) = outcome.notes
+    assert "policy vm.labels" in note and "rule deny" in note
+    assert "InferenceService ml/m" in note  # the object it disagreed on
+    assert not engine.uses_vm  # and it stays off for this engine
+
+
+def test_a_disagreement_on_a_sampled_input_after_the_first_is_caught(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    policies = load(tmp_path, labels=LABELS)
+    docs = inputs(*bodies(CHECK_EVERY + 1))
+    honest = VmEngine._run
+    calls = {"n": 0}
+
+    def run(self: VmEngine, entry: str, count: int) -> list[Any] | None:
+        calls["n"] += 1
+        values = honest(self, entry, count)
+        if values is not None and calls["n"] == CHECK_EVERY + 1:  # the next input checked
+            values[0] = ["invented by the VM"]
+        return values
+
+    monkeypatch.setattr(VmEngine, "_run", run)
+    outcome = evaluate_policies(policies, docs, engine=load_engine(policies, vm=True))
+    (note,) = outcome.notes
+    assert f"InferenceService ml/m{CHECK_EVERY}" in note
+
+
+def test_a_disagreement_is_a_note_of_the_audit_not_an_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from auditor.config import PolicySettings
+    from auditor.model import PolicyInput
+    from auditor.policy.stage import evaluate_inputs
+
+    write(tmp_path, "policies/labels.rego", LABELS)
+    lying(monkeypatch)
+    settings = PolicySettings(paths=(str(tmp_path / "policies"),), vm=True)
+    outcome = evaluate_inputs(settings, [PolicyInput(r, d) for r, d in inputs(*bodies(4))], [])
+    assert outcome.errors == ()
+    (note,) = outcome.notes
+    assert "disagreed" in note and "policy vm.labels" in note
+
+
+# -- bounds and settings ------------------------------------------------------------------------
+
+
+def test_the_time_budget_still_stops_a_policy_that_never_finishes(tmp_path: Path) -> None:
+    # the VM gives up at its instruction limit; the interpreter it hands the input to overruns
+    runaway = """
+        package vm.runaway
+        import rego.v1
+        deny contains "never reached" if {
+          some i in numbers.range(1, 100000)
+          some j in numbers.range(1, 100000)
+          i * j == -1
+        }
+    """
+    policies = load(tmp_path, labels=LABELS, runaway=runaway)
+    engine = load_engine(policies, vm=True)
+    assert engine.uses_vm
+    outcome = evaluate_policies(policies, inputs(*bodies(2)), engine=engine, timeout=0.5)
+    results = {(e.policy, e.ref.name if e.ref else ""): e for e in outcome.evaluations}
+    assert results[("vm.runaway", "m0")].result == "error"
+    assert "did not finish within 0.5 s" in (results[("vm.runaway", "m0")].error or "")
+    assert results[("vm.labels", "m0")].result == "pass"
+    assert results[("vm.labels", "m1")].result == "fail"
+
+
+def test_an_input_too_deep_for_the_engines_is_the_same_error_on_the_vm_path(tmp_path: Path) -> None:
+    policies = load(tmp_path, labels=LABELS)
+    deep: Any = "leaf"
+    for _ in range(110):
+        deep = {"k": deep}
+    body = copy.deepcopy(ISVC)
+    body["spec"]["deep"] = deep
+    docs = inputs(body)
+    engine, on_vm, on_interpreter = both(policies, docs, timeout=30)
+    assert engine.uses_vm
+    assert summary(on_vm) == summary(on_interpreter)
+    assert on_vm.evaluations[0].result == "error"
+    assert "over the policy engine's limit" in (on_vm.evaluations[0].error or "")
+
+
+CONFIG = "git: {repo: ./gitops}\nclusters: [{name: prod, snapshot: live.json}]\n"
+
+
+def test_the_vm_is_off_unless_the_config_turns_it_on(tmp_path: Path) -> None:
+    (tmp_path / "auditor.yaml").write_text(CONFIG)
+    assert load_config(tmp_path / "auditor.yaml").policy.vm is False
+    (tmp_path / "auditor.yaml").write_text(CONFIG + "policy: {vm: true}\n")
+    assert load_config(tmp_path / "auditor.yaml").policy.vm is True
+    (tmp_path / "auditor.yaml").write_text(CONFIG + "policy: {vm: sometimes}\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(tmp_path / "auditor.yaml")
+    assert "vm" in err.value.diagnostics()
+
+
+def test_with_the_vm_off_the_engine_is_the_interpreter(tmp_path: Path) -> None:
+    policies = load(tmp_path, labels=LABELS)
+    assert type(load_engine(policies)) is EmbeddedEngine
+    assert type(load_engine(policies, vm=False)) is EmbeddedEngine
+
+
+def test_an_admission_kind_no_policy_names_still_has_its_batch_on_the_vm(tmp_path: Path) -> None:
+    # the batches are made from the policies' kinds, not from the inputs: any kind has one
+    policies = load(tmp_path, labels=LABELS)
+    engine = load_engine(policies, vm=True)
+    assert isinstance(engine, VmEngine)
+    config_map = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}}
+    ref = ResourceRef(cluster="", api_version="v1", kind="ConfigMap", namespace="", name="c")
+    outcome = evaluate_policies(policies, [(ref, {"resource": config_map})], engine=engine)
+    assert engine.fallbacks == 0 and engine._seen  # answered by the VM
+    assert [e.result for e in outcome.evaluations] == ["fail"]
