@@ -52,7 +52,7 @@ class CompiledPolicies:
         else:
             from auditor.policy.worker import WorkerEngine
 
-            compiled = load_engine(self.policy_set, vm=settings.vm)
+            compiled = load_engine(self.policy_set, vm=settings.uses_vm())
             batches: tuple[tuple[str, ...], ...] = getattr(compiled, "batches", tuple)()
             spec = (self.policy_set.modules, self.policy_set.data, batches, vm_packages(loaded))
             self._engine = WorkerEngine(spec, timeout, engine=compiled)

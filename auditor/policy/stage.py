@@ -103,7 +103,7 @@ def evaluate_inputs(
 
         server_errors = (PolicyServerError,)
     try:
-        loaded = load_engine(policy_set, engine, vm=settings.vm)
+        loaded = load_engine(policy_set, engine, vm=settings.uses_vm())
         outcome = evaluate_policies(
             policy_set,
             [(i.ref, i.document) for i in inputs],

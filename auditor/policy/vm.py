@@ -16,17 +16,18 @@ young, so nothing it says is recorded unless the interpreter would say the same:
   CHECK_EVERY after it are evaluated by both; a difference raises VmDisagreement, on which
   the caller (evaluate.py) evaluates the whole run on the interpreter and warns.
 
-Why it is off unless `policy.vm: true`: what the self-check cannot see between its samples.
-gordon-to-regorus 0.13's VM turns an undefined value into the string "<undefined>" and goes on
-with it, where Rego skips it: a comprehension element (`[p.traffic | some p in ps]` keeps one
-per `p` without `traffic`), a function call that no definition answers (`t := tag(x)` binds
-it). Where that string reaches a result the engine sees it; where it only steers a comparison
-(`max`, `!=`, `not ... in`) a policy passes or fails silently otherwise: the shipped
-canary_bounds passes a SeldonDeployment with a predictor that sets no traffic beside two that
-do, which the interpreter denies (tests/policy/test_vm.py). And the VM follows OPA's default semantics for a
-builtin that fails (`to_number("x")`, `startswith(5, "a")`: undefined) and for conflicting
-rule values (one wins), where the interpreter reports an error; the Rust VM can be strict
-(`set_strict_builtin_errors`), but the binding does not expose it.
+Why it is used by default for the shipped library alone (`policy.vm: auto`): what the
+self-check cannot see between its samples. gordon-to-regorus 0.13's VM keeps an undefined value
+where Rego drops it (docs/rvm.md lists its defects): `x := <undefined>` binds it and the body
+goes on, a comprehension keeps an undefined element (`[p.t | some p in ps]`). Where that value
+reaches a result it shows as the sentinel; where it only steers a comparison (`max`, `!=`,
+`not ... in`) a policy passes or fails silently otherwise (before the library avoided it,
+canary_bounds passed a SeldonDeployment the interpreter denies). The shipped library is
+written and tested to give the same results on both (tests/policy/test_rvm_equivalence.py);
+other Rego is not, so it stays on the interpreter unless `policy.vm: true`. The VM also follows
+OPA's default semantics for a builtin that fails (`to_number("x")`: undefined) and for
+conflicting rule values (one wins), where the interpreter reports an error; the Rust VM can be
+strict (`set_strict_builtin_errors`), but the binding does not expose it.
 """
 
 from __future__ import annotations
@@ -62,7 +63,8 @@ def _batch_module(package: str, rules: RuleList) -> str:
     """One rule whose value is the array of `rules`' values, null where one is undefined
     (what the interpreter's batch gives, `embedded.EmbeddedEngine._batch_rules`)."""
     lines = [f"package {package}", "", "import rego.v1", ""]
-    lines.extend(f"r{i} := x if {{ x := {rule} }} else := null" for i, rule in enumerate(rules))
+    # `x = rule`, not `x := rule`: the VM binds an undefined value with `:=` (docs/rvm.md)
+    lines.extend(f"r{i} := x if {{ x = {rule} }} else := null" for i, rule in enumerate(rules))
     # one rule a line: regorus refuses a line over 1,024 columns
     lines.extend(["all := [", *(f"\tr{i}," for i in range(len(rules))), "]"])
     return "\n".join(lines) + "\n"
