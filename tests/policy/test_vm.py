@@ -25,9 +25,10 @@ from auditor.errors import ConfigError
 from auditor.model import ResourceRef
 from auditor.policy import vm as vm_module
 from auditor.policy.embedded import EmbeddedEngine
+from auditor.policy.engine import MAX_DEPTH, nesting_depth
 from auditor.policy.evaluate import PolicyOutcome, evaluate_policies, load_engine
 from auditor.policy.loader import PolicySet, load_policy_files
-from auditor.policy.vm import CHECK_EVERY, UNDEFINED_MARK, VmEngine
+from auditor.policy.vm import CHECK_EVERY, UNDEFINED_MARK, VmEngine, within_depth
 from tests.policy.library_equivalence import SHIPPED, policy_set
 from tests.policy.rego import ISVC, inputs, write
 from tests.policy.serving_corpus import Corpus
@@ -469,3 +470,20 @@ def test_an_admission_kind_no_policy_names_still_has_its_batch_on_the_vm(tmp_pat
     outcome = evaluate_policies(policies, [(ref, {"resource": config_map})], engine=engine)
     assert engine.fallbacks == 0 and engine._seen  # answered by the VM
     assert [e.result for e in outcome.evaluations] == ["fail"]
+
+
+def nested_as(levels: int, leaf: Any) -> Any:
+    value = leaf
+    for i in range(levels):
+        value = {"k": value} if i % 2 else [value]
+    return value
+
+
+@pytest.mark.parametrize("levels", [0, 1, 2, 99, 100, 101, 150])
+@pytest.mark.parametrize("leaf", ["x", 5, {}, [], '{"[', '\\"}]', "\\", "]]]]"])
+def test_the_depth_read_from_json_text_is_the_documents_nesting_depth(
+    levels: int, leaf: Any
+) -> None:
+    document = {"a": [1, {"b": "}{"}], "c": nested_as(levels, leaf)}
+    assert within_depth(json.dumps(document)) == (nesting_depth(document) <= MAX_DEPTH)
+    assert within_depth(json.dumps(document), limit=3) == (nesting_depth(document) <= 3)
