@@ -10,6 +10,7 @@ is evaluated again by the interpreter with a note naming the policy and the obje
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import logging
 import shutil
@@ -487,3 +488,31 @@ def test_the_depth_read_from_json_text_is_the_documents_nesting_depth(
     document = {"a": [1, {"b": "}{"}], "c": nested_as(levels, leaf)}
     assert within_depth(json.dumps(document)) == (nesting_depth(document) <= MAX_DEPTH)
     assert within_depth(json.dumps(document), limit=3) == (nesting_depth(document) <= 3)
+
+
+def test_the_webhooks_compiled_policies_evaluate_on_the_vm_and_fall_back_for_good(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from auditor.config import PolicySettings
+    from auditor.policy.compiled import CompiledPolicies
+
+    write(tmp_path, "policies/labels.rego", LABELS)
+    (ref, doc), (ref2, doc2) = inputs(*bodies(2))
+    settings = PolicySettings(paths=(str(tmp_path / "policies"),))
+    interpreter = CompiledPolicies(settings, timeout=30)
+    on_vm = CompiledPolicies(dataclasses.replace(settings, vm=True), timeout=30)
+    try:
+        assert summary(on_vm.evaluate(ref2, doc2)) == summary(interpreter.evaluate(ref2, doc2))
+        lying(monkeypatch)  # from here on, in the worker forked next
+        on_vm.close()
+        on_vm = CompiledPolicies(dataclasses.replace(settings, vm=True), timeout=30)
+        outcome = on_vm.evaluate(ref, doc)
+        assert summary(outcome) == summary(interpreter.evaluate(ref, doc))
+        (note,) = outcome.notes
+        assert "InferenceService ml/m0" in note
+        # the worker was replaced by one forked from the interpreter: no second note
+        later = on_vm.evaluate(ref2, doc2)
+        assert later.notes == () and summary(later) == summary(interpreter.evaluate(ref2, doc2))
+    finally:
+        on_vm.close()
+        interpreter.close()
