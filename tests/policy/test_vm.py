@@ -30,6 +30,11 @@ from auditor.policy.engine import MAX_DEPTH, nesting_depth
 from auditor.policy.evaluate import PolicyOutcome, evaluate_policies, load_engine
 from auditor.policy.loader import PolicySet, load_policy_files
 from auditor.policy.vm import CHECK_EVERY, UNDEFINED_MARK, VmEngine, within_depth
+from tests.policy.gatekeeper.builders import (
+    REQUIRED_LABELS_REGO,
+    constraint_yaml,
+    template_yaml,
+)
 from tests.policy.library_equivalence import SHIPPED, policy_set
 from tests.policy.rego import ISVC, inputs, write
 from tests.policy.serving_corpus import Corpus
@@ -256,26 +261,12 @@ def test_a_policy_the_vm_cannot_compile_is_evaluated_by_the_interpreter_with_one
     assert summary(on_vm) == summary(on_interpreter)
 
 
-GATEKEEPER_TEMPLATE = """
-apiVersion: templates.gatekeeper.sh/v1
-kind: ConstraintTemplate
-metadata: {name: k8srequiredlabels}
-spec:
-  crd: {spec: {names: {kind: K8sRequiredLabels}}}
-  targets:
-    - target: admission.k8s.gatekeeper.sh
-      rego: |
-        package k8srequiredlabels
-        violation[{"msg": msg}] {
-          not input.review.object.metadata.labels.team
-          msg := "no team label"
-        }
----
-apiVersion: constraints.gatekeeper.sh/v1beta1
-kind: K8sRequiredLabels
-metadata: {name: must-have-team}
-spec: {}
-"""
+# Rego v0, as most Gatekeeper library templates are
+GATEKEEPER_TEMPLATE = (
+    template_yaml("K8sRequiredLabels", REQUIRED_LABELS_REGO)
+    + "---\n"
+    + constraint_yaml("K8sRequiredLabels", "must-have-team", {"parameters": {"labels": ["team"]}})
+)
 
 
 def test_gatekeeper_templates_in_rego_v0_leave_the_plain_policies_on_the_vm(
