@@ -46,13 +46,14 @@ from auditor.policy.engine import MAX_DEPTH, RegoModule, VmDisagreement
 
 log = logging.getLogger(__name__)
 
-# The string the VM gives where a value is undefined (see the else-chain bug above); a result
-# that holds it anywhere, in a message too, is the interpreter's to give.
+# The string the VM gives for an undefined value it kept (above); a result that holds it
+# anywhere, in a message too, is the interpreter's to give.
 UNDEFINED_MARK = "<undefined>"
 # One input in this many per entry point is also evaluated by the interpreter, besides the
-# first. The interpreter takes ~3.5x the VM's time on the shipped library, so 1 in 100 costs
-# ~3.5% of the VM's time (about 1% of the interpreter's), and at 10,000 resources still checks
-# 100 inputs over every kind; the first input of each kind is checked however few there are.
+# first. The interpreter takes 2-3.5x the VM's time on the shipped library (bench/README.md),
+# so 1 in 100 costs 2-3.5% of the VM's time (about 1% of the interpreter's), and at 10,000
+# resources still checks 100 inputs over every kind; the first input of each kind (in each
+# worker process) is checked however few there are.
 CHECK_EVERY = 100
 _BATCH_PACKAGE = "auditor_vm_batch"
 
@@ -64,8 +65,8 @@ _NOT_BRACKETS = bytes(c for c in range(256) if c not in b"{}[]")
 def within_depth(text: str, limit: int = MAX_DEPTH) -> bool:
     """Whether the JSON text json.dumps wrote nests at most `limit` objects and arrays deep
     (`engine.nesting_depth` of the document), from its brackets alone: strings removed, each
-    round strips the containers left empty, and the rounds it takes are the depth. A tenth of
-    the time of walking the document in Python."""
+    round strips the containers left empty, and the rounds it takes are the depth. Half the
+    time of walking the document in Python (`engine.plain_depth`)."""
     # outside strings (escaped backslashes and quotes taken out first, every other quote opens
     # or closes one), only the brackets
     unquoted = text.encode().replace(b"\\\\", b"").replace(b'\\"', b"").split(b'"')[::2]
@@ -131,9 +132,8 @@ class VmEngine(EmbeddedEngine):
         self.reason: str | None = "not compiled"  # why the interpreter alone is used
         self._text: str | None = None  # the input set last, as JSON text, for the VM
         self._vm_has_input = False
-        self._pending: Mapping[str, Any] | None = (
-            None  # the input, not yet given to the interpreter
-        )
+        # the input set last, not yet given to the interpreter (it may never need it)
+        self._pending: Mapping[str, Any] | None = None
         self._seen: Counter[str] = Counter()  # evaluations per entry point, for the self-check
         self.fallbacks = 0  # inputs the VM could not answer, which the interpreter did
 
