@@ -255,7 +255,7 @@ def _run(
         counts=counts,
         trust_policy_digest=config.trust.digest if config.trust is not None else "",
         # sorted: each names its cluster, and a fleet merged from shards lists them alike
-        notes=tuple(sorted(note for c in clusters for note in c.drift.notes)),
+        notes=(*sorted(note for c in clusters for note in c.drift.notes), *judged.notes),
     )
     return AuditResult(
         run=run,

@@ -9,10 +9,14 @@ table between the `bench/run` markers in `bench/README.md`. What is compared wit
 - drift: `auditor drift -o json` (fresh process) against reading its inputs (`git cat-file`
   + PyYAML's C loader + `json.loads`, GC off), at each size; planted drifts checked.
 - audit: `auditor audit -o json` with the shipped policies and a store, against `auditor
-  drift` on the same inputs; the drift findings and a complete run checked.
+  drift` on the same inputs; the drift findings and a complete run checked. The shipped
+  library runs on regorus's compiled VM (`policy.vm: auto`); again with `vm: false`, on its
+  interpreter alone, which must give the same findings.
 - policy: the policy stage (`evaluate_policies`: worker processes with the time budget, as
   `audit` runs it) on the audit's own inputs, against calling regorus directly for the same
-  policy x input pairs (one engine, in process, no budget); evaluations per second.
+  policy x input pairs (one engine, in process, no budget); evaluations per second. Then the
+  stage on the VM (`policy.vm: true`) against calling the VM directly on the same entry
+  points (one program, in process), and whether it recorded exactly what the interpreter did.
 - verify: `bench/provenance/run.py` (1 GiB model): `auditor verify model` (CLI) against
   model-signing's own CLI, and the library against hashlib on 2 threads.
 - store: recording a run of 100,000 findings (`Store.record_run`) against `executemany` of
@@ -111,12 +115,14 @@ def bench_drift(size: int, repeat: int) -> dict[str, Any]:
     }
 
 
-def audit_config(work: Path) -> Path:
-    config = work / "auditor.yaml"
+def audit_config(work: Path, *, interpreter: bool = False) -> Path:
+    """The audit's config: the shipped policies on the default engine (regorus's VM for them,
+    `policy.vm: auto`), or with `interpreter` on regorus's interpreter alone."""
+    config = work / ("auditor-interpreter.yaml" if interpreter else "auditor.yaml")
     config.write_text(
         "git: {repo: repo, revision: HEAD, paths: [apps]}\n"
         "clusters: [{name: prod, snapshot: live.json}]\n"
-        "policy: {paths: [builtin]}\n"
+        f"policy: {{paths: [builtin]{', vm: false' if interpreter else ''}}}\n"
     )
     return config
 
@@ -148,10 +154,9 @@ def check_audit_output(stdout: bytes, rc: int, info: dict[str, Any]) -> list[str
 def bench_audit(size: int, drift: dict[str, Any], repeat: int) -> dict[str, Any]:
     work = WORK / f"r{size}"
     info = prepare(work, size, keep=True, yaml_snapshot=False)
-    config = audit_config(work)
     before = load()
 
-    def once() -> dict[str, Any]:
+    def once(config: Path) -> dict[str, Any]:
         store = work / "audit.db"
         for suffix in ("", "-wal", "-shm"):
             Path(f"{store}{suffix}").unlink(missing_ok=True)
@@ -159,8 +164,16 @@ def bench_audit(size: int, drift: dict[str, Any], repeat: int) -> dict[str, Any]
         argv = [auditor_command(), "-q", "audit", "--config", str(config), "--store", str(store)]
         return timed_child([*argv, "-o", "json"])
 
-    run = best_of(repeat, once)
+    run = best_of(repeat, lambda: once(audit_config(work)))
+    alone = best_of(repeat, lambda: once(audit_config(work, interpreter=True)))
     document = json.loads(run["stdout"]) if run["stdout"] else {}
+    interpreted = json.loads(alone["stdout"]) if alone["stdout"] else {}
+    problems = check_audit_output(run["stdout"], run["rc"], info)
+    problems += [
+        f"interpreter: {p}" for p in check_audit_output(alone["stdout"], alone["rc"], info)
+    ]
+    if _findings(interpreted) != _findings(document):
+        problems.append("the findings differ from the interpreter's")
     return {
         "resources": size,
         "audit_s": round(run["wall"], 3),
@@ -168,11 +181,19 @@ def bench_audit(size: int, drift: dict[str, Any], repeat: int) -> dict[str, Any]
         "peak_rss_mib": round(run["peak_rss_mib"], 1),
         "drift_s": drift["drift_s"],
         "ratio_to_drift": round(run["wall"] / drift["drift_s"], 2),
+        "notes": document.get("notes"),
+        "audit_interpreter_s": round(alone["wall"], 3),
+        "audit_interpreter_cpu_s": round(alone["cpu"], 3),
+        "ratio_interpreter_to_drift": round(alone["wall"] / drift["drift_s"], 2),
         "evaluations": document.get("policy", {}).get("evaluated"),
         "findings": len(document.get("findings", [])),
-        "problems": check_audit_output(run["stdout"], run["rc"], info),
+        "problems": problems,
         "load_average": [before, load()],
     }
+
+
+def _findings(document: dict[str, Any]) -> list[str]:
+    return sorted(f["fingerprint"] for f in document.get("findings", []))
 
 
 # -- policy ------------------------------------------------------------------------------------
@@ -203,10 +224,7 @@ def audit_inputs(size: int) -> tuple[Any, list[Any], list[Any]]:
 
 
 def bench_policy(size: int) -> dict[str, Any]:
-    import regorus
-
     from auditor.policy import gatekeeper
-    from auditor.policy.applies import applies
     from auditor.policy.evaluate import evaluate_policies, load_engine
     from auditor.policy.loader import load_policy_files, with_inventory
 
@@ -216,48 +234,23 @@ def bench_policy(size: int) -> dict[str, Any]:
     )
     policy_set = with_inventory(policy_set, [dict(d) for d in inventory])
     pairs = [(i.ref, i.document) for i in inputs]
+    workers = min(2, os.cpu_count() or 1)
     before = load()
-    engine = load_engine(policy_set)
-    start = time.perf_counter()
-    outcome = evaluate_policies(
-        policy_set, pairs, engine=engine, workers=min(2, os.cpu_count() or 1), timeout=5.0
-    )
-    stage_s = time.perf_counter() - start
-
-    # The floor: regorus itself, one engine, the same modules and data, for each input the
-    # applicable policies' rules in one generated rule (what the stage asks for), no budget.
-    direct = regorus.Engine()
-    for number, module in enumerate(policy_set.modules):
-        direct.set_rego_v0(module.v0)
-        direct.add_policy(f"{number}:{module.source}", module.text)
-    direct.set_rego_v0(False)
-    direct.add_data_json(json.dumps(policy_set.data))
-    batches: dict[tuple[str, str], str] = {}
-    start = time.perf_counter()
-    for ref, document in pairs:
-        key = (ref.group, ref.kind)
-        if key not in batches:
-            rules = [
-                f"data.{p.package}.{rule}"
-                for p in policy_set.policies
-                if applies(p.kinds, *key)
-                for rule in p.rules
-            ]
-            package = f"bench_direct.b{len(batches)}"
-            body = "".join(
-                f"r{i} := x if {{ x := {r} }} else := null\n" for i, r in enumerate(rules)
-            )
-            names = ", ".join(f"r{i}" for i in range(len(rules)))
-            direct.add_policy(
-                f"<{package}>",
-                f"package {package}\nimport rego.v1\n{body}all := [{names}]\n",
-            )
-            batches[key] = f"data.{package}.all"
-        direct.set_input_json(json.dumps(document))
-        json.loads(direct.eval_rule_as_json(batches[key]))
-    direct_s = time.perf_counter() - start
+    timed: dict[bool, tuple[Any, float, Any]] = {}
+    for vm in (False, True):
+        engine = load_engine(policy_set, vm=vm)
+        start = time.perf_counter()
+        outcome = evaluate_policies(policy_set, pairs, engine=engine, workers=workers, timeout=5.0)
+        timed[vm] = (outcome, time.perf_counter() - start, engine)
+    outcome, stage_s, _ = timed[False]
+    vm_outcome, vm_stage_s, vm_engine = timed[True]
+    direct_s = _regorus_direct(policy_set, pairs)
+    rvm = _rvm_direct(policy_set, pairs)
     evaluations = len(outcome.evaluations)
     counts = outcome.counts()
+    problems = [] if counts["error"] == 0 and counts["fail"] > 0 else [f"results {counts}"]
+    if _summary(vm_outcome) != _summary(outcome) or vm_outcome.findings != outcome.findings:
+        problems.append("the stage on the VM recorded other results than on the interpreter")
     return {
         "resources": len(pairs),
         "policies": len(policy_set.policies),
@@ -268,9 +261,109 @@ def bench_policy(size: int) -> dict[str, Any]:
         "regorus_direct_s": round(direct_s, 3),
         "regorus_direct_evaluations_per_s": round(evaluations / direct_s),
         "ratio_to_regorus_direct": round(stage_s / direct_s, 2),
-        "workers": min(2, os.cpu_count() or 1),
-        "problems": [] if counts["error"] == 0 and counts["fail"] > 0 else [f"results {counts}"],
+        "vm_stage_s": round(vm_stage_s, 3),
+        "vm_evaluations_per_s": round(evaluations / vm_stage_s),
+        # why the stage did not run on the VM (None: it did)
+        "vm_not_used": getattr(vm_engine, "reason", "no VM"),
+        "vm_notes": list(vm_outcome.notes),
+        **rvm,
+        "ratio_vm_to_rvm_direct": round(vm_stage_s / rvm["rvm_direct_s"], 2)
+        if rvm.get("rvm_direct_s")
+        else None,
+        "workers": workers,
+        "problems": problems,
         "load_average": [before, load()],
+    }
+
+
+def _summary(outcome: Any) -> list[tuple[Any, ...]]:
+    return [(e.policy, e.ref, e.result, e.messages, e.error) for e in outcome.evaluations]
+
+
+def _batches(policy_set: Any, pairs: list[Any]) -> dict[tuple[str, str], list[str]]:
+    """The rules the stage asks for in one call, per kind of the inputs."""
+    from auditor.policy.applies import applies
+
+    out: dict[tuple[str, str], list[str]] = {}
+    for ref, _ in pairs:
+        key = (ref.group, ref.kind)
+        if key not in out:
+            out[key] = [
+                f"data.{p.package}.{rule}"
+                for p in policy_set.policies
+                if p.kind == "rego" and applies(p.kinds, *key)
+                for rule in p.rules
+            ]
+    return out
+
+
+def _batch_text(package: str, rules: list[str]) -> str:
+    # `x = r`: the VM binds an undefined value with `:=`, and the interpreter reads both alike
+    body = "".join(f"r{i} := x if {{ x = {r} }} else := null\n" for i, r in enumerate(rules))
+    names = ", ".join(f"r{i}" for i in range(len(rules)))
+    return f"package {package}\nimport rego.v1\n{body}all := [{names}]\n"
+
+
+def _regorus_direct(policy_set: Any, pairs: list[Any]) -> float:
+    """The interpreter's floor: regorus itself, one engine, the same modules and data, for each
+    input the applicable policies' rules in one generated rule (what the stage asks for), no
+    budget."""
+    import regorus
+
+    direct = regorus.Engine()
+    for number, module in enumerate(policy_set.modules):
+        direct.set_rego_v0(module.v0)
+        direct.add_policy(f"{number}:{module.source}", module.text)
+    direct.set_rego_v0(False)
+    direct.add_data_json(json.dumps(policy_set.data))
+    entries: dict[tuple[str, str], str] = {}
+    for n, (key, rules) in enumerate(_batches(policy_set, pairs).items()):
+        direct.add_policy(f"<bench_direct.b{n}>", _batch_text(f"bench_direct.b{n}", rules))
+        entries[key] = f"data.bench_direct.b{n}.all"
+    start = time.perf_counter()
+    for ref, document in pairs:
+        direct.set_input_json(json.dumps(document))
+        json.loads(direct.eval_rule_as_json(entries[(ref.group, ref.kind)]))
+    return time.perf_counter() - start
+
+
+def _rvm_direct(policy_set: Any, pairs: list[Any]) -> dict[str, Any]:
+    """The VM's floor: one compiled program of the same modules and an entry point per kind,
+    one VM, in process, each input as JSON text, no budget and no safety net; with how many
+    inputs it failed on or answered with its `<undefined>` sentinel (which the stage hands to
+    the interpreter). Empty when the set does not compile (its reason is the stage's)."""
+    import regorus
+
+    if any(m.v0 for m in policy_set.modules):
+        return {}
+    modules = [(f"{n}:{m.source}", m.text) for n, m in enumerate(policy_set.modules)]
+    entries: dict[tuple[str, str], str] = {}
+    for n, (key, rules) in enumerate(_batches(policy_set, pairs).items()):
+        modules.append((f"<bench_rvm.b{n}>", _batch_text(f"bench_rvm.b{n}", rules)))
+        entries[key] = f"data.bench_rvm.b{n}.all"
+    data = json.dumps(policy_set.data)
+    try:
+        program = regorus.Program.compile_from_modules(data, modules, list(entries.values()))
+    except RuntimeError:
+        return {}
+    machine = regorus.Rvm()
+    machine.load_program(program)
+    machine.set_data_json(data)
+    handed_over = 0
+    start = time.perf_counter()
+    for ref, document in pairs:
+        machine.set_input_json(json.dumps(document))
+        try:
+            text = machine.execute_entry_point(entries[(ref.group, ref.kind)])
+        except RuntimeError:
+            handed_over += 1
+            continue
+        if "<undefined>" in text:
+            handed_over += 1
+        json.loads(text)
+    return {
+        "rvm_direct_s": round(time.perf_counter() - start, 3),
+        "rvm_inputs_for_the_interpreter": handed_over,
     }
 
 
@@ -419,6 +512,12 @@ def table(results: dict[str, Any]) -> str:
             f"| {audit['audit_s']:.2f} s | `auditor drift` {audit['drift_s']:.2f} s "
             f"| {audit['ratio_to_drift']:.2f} | {'<= 2.5x: ' + mark if n == 10_000 else '-'} |"
         )
+        if "audit_interpreter_s" in audit:
+            rows.append(
+                f"| `auditor audit`, {n:,} resources, `policy.vm: false` (the interpreter) "
+                f"| {audit['audit_interpreter_s']:.2f} s | `auditor drift` {audit['drift_s']:.2f} s "
+                f"| {audit['ratio_interpreter_to_drift']:.2f} | - |"
+            )
     policy = results.get("policy")
     if policy:
         mark = verdict(policy["evaluations_per_s"], TARGETS["evaluations_per_s"], at_least=True)
@@ -428,6 +527,13 @@ def table(results: dict[str, Any]) -> str:
             f"| regorus direct, 1 process {policy['regorus_direct_s']:.2f} s "
             f"| {policy['ratio_to_regorus_direct']:.2f} | >= 10,000/s: {mark} |"
         )
+        if policy.get("ratio_vm_to_rvm_direct") is not None:
+            rows.append(
+                f"| policy stage on the VM, {policy['resources']:,} inputs "
+                f"| {policy['vm_evaluations_per_s']:,} evaluations/s ({policy['vm_stage_s']:.2f} s) "
+                f"| regorus VM direct, 1 process {policy['rvm_direct_s']:.2f} s "
+                f"| {policy['ratio_vm_to_rvm_direct']:.2f} | - |"
+            )
     verify = results.get("verify")
     if verify and "verify_cli_s" in verify:
         mark = verdict(verify["ratio_cli_to_model_signing_cli"], TARGETS["verify_ratio"])

@@ -516,6 +516,8 @@ class StageOutcome:
     evaluations: tuple[Evaluation, ...] = ()
     attestations: tuple[Attestation, ...] = ()
     policies: tuple[PolicyInfo, ...] = ()
+    # What people should know that is neither a finding nor an error, for the run's notes
+    notes: tuple[str, ...] = ()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from typing import Any
 from auditor.config import PolicySettings
 from auditor.model import PolicyInfo, ResourceRef
 from auditor.policy.engine import PolicyEngine
-from auditor.policy.evaluate import PolicyOutcome, evaluate_policies, load_engine
+from auditor.policy.evaluate import PolicyOutcome, evaluate_policies, load_engine, vm_packages
 from auditor.policy.loader import PolicySet, load_policy_files, with_inventory
 from auditor.policy.stage import policy_info, remote_engine
 
@@ -52,8 +52,9 @@ class CompiledPolicies:
         else:
             from auditor.policy.worker import WorkerEngine
 
-            compiled = load_engine(self.policy_set)
-            spec = (self.policy_set.modules, self.policy_set.data)
+            compiled = load_engine(self.policy_set, vm=settings.uses_vm())
+            batches: tuple[tuple[str, ...], ...] = getattr(compiled, "batches", tuple)()
+            spec = (self.policy_set.modules, self.policy_set.data, batches, vm_packages(loaded))
             self._engine = WorkerEngine(spec, timeout, engine=compiled)
             # forked now, from the thread that compiled: the worker inherits the engine
             # instead of compiling again on the first request

@@ -67,6 +67,18 @@ class PolicyTimeout(PolicyAborted):
     """The call overran its time budget (`policy.timeout_seconds`) and was stopped."""
 
 
+class VmDisagreement(Exception):
+    """regorus's VM (`vm.py`) and its interpreter gave different values for one input: every result of the
+    VM in the run is suspect."""
+
+    def __init__(self, rule: str, vm_value: Any, interpreter_value: Any) -> None:
+        super().__init__(rule)
+        self.rule = rule  # the first rule whose values differ
+        self.vm_value = vm_value
+        self.interpreter_value = interpreter_value
+        self.ref: Any = None  # the object of the input, once the caller knows it
+
+
 class PolicyEngine(Protocol):
     """Evaluates loaded Rego. Implementations: embedded (regorus), opa (a running server)."""
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import threading
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -47,13 +48,14 @@ from auditor.model import (
     result_counts,
 )
 from auditor.objects import flatten, is_object, to_resource
-from auditor.policy.applies import applies
+from auditor.policy.applies import ANY_GROUP, applies
 from auditor.policy.engine import (
     Policy,
     PolicyAborted,
     PolicyEngine,
     PolicyEvalError,
     PolicyTimeout,
+    VmDisagreement,
     depth_error,
     depth_over_limit,
 )
@@ -69,6 +71,9 @@ class PolicyOutcome:
     evaluations: tuple[Evaluation, ...]
     findings: tuple[Finding, ...]
     errors: tuple[StageError, ...]  # one per policy that errored, for the run's `incomplete`
+    # What people should know that is neither a finding nor an error (the VM disagreed with
+    # the interpreter, so the run was evaluated by the interpreter alone)
+    notes: tuple[str, ...] = ()
 
     def counts(self) -> dict[str, int]:
         return result_counts(self.evaluations)
@@ -308,18 +313,52 @@ def evaluate_policies(
     results come back in input order either way. Other engines (an OPA server: its requests
     have their own timeout) evaluate here.
     """
-    collector = _Collector(policy_set)
     size = len(inputs) * max(len(policy_set.policies), 1)
     parts = workers if workers > 1 and size >= PARALLEL_MIN_EVALUATIONS else 1
+    notes: tuple[str, ...] = ()
+    try:
+        collector = _evaluate_all(policy_set, inputs, engine, parts, timeout)
+    except VmDisagreement as exc:
+        # Every result of the VM in this run is suspect: all of them again, on the interpreter.
+        note = disagreement_note(policy_set, exc)
+        log.warning("%s", note)
+        getattr(engine, "use_interpreter")()  # noqa: B009 (only engines with a VM raise it)
+        collector = _evaluate_all(policy_set, inputs, engine, parts, timeout)
+        notes = (note,)
+    return PolicyOutcome(
+        evaluations=tuple(collector.evaluations),
+        findings=tuple(collector.findings),
+        errors=collector.stage_errors(),
+        notes=notes,
+    )
+
+
+def _evaluate_all(
+    policy_set: PolicySet,
+    inputs: Sequence[tuple[ResourceRef | None, Mapping[str, Any]]],
+    engine: PolicyEngine,
+    parts: int,
+    timeout: float | None,
+) -> _Collector:
+    collector = _Collector(policy_set)
     if _isolatable(engine) and (timeout is not None or parts > 1):
         for part in _evaluate_in_workers(policy_set, inputs, engine, parts, timeout):
             collector.merge(part)
     else:
         _evaluate_into(collector, inputs, engine)
-    return PolicyOutcome(
-        evaluations=tuple(collector.evaluations),
-        findings=tuple(collector.findings),
-        errors=collector.stage_errors(),
+    return collector
+
+
+def disagreement_note(policy_set: PolicySet, exc: VmDisagreement) -> str:
+    """The run's warning: which policy, object and rule the VM got wrong."""
+    package, _, rule = exc.rule.removeprefix("data.").rpartition(".")
+    policy = next((p.id for p in policy_set.policies if p.package == package), package)
+    what = exc.ref.display() if isinstance(exc.ref, ResourceRef) else "an input"
+    return (
+        f"policy {policy}: regorus's VM and its interpreter disagreed on {what} "
+        f"(rule {rule}); every policy of this run was evaluated by the interpreter instead. "
+        "Please report it (policy and object) so it can be fixed; `policy: {vm: false}` in "
+        "auditor.yaml keeps the interpreter until then."
     )
 
 
@@ -391,6 +430,9 @@ def _evaluate_plain(
         started = time.perf_counter()
         try:
             values: list[Any] = engine.evaluate_many(rules, input_doc)
+        except VmDisagreement as exc:
+            exc.ref = ref or _ref_from(input_doc)  # for the run's warning
+            raise
         except PolicyAborted:  # one of them overran or crashed the engine: find out which
             alone, batch = sorted(alone + batch), []
         except PolicyEvalError as exc:  # the input itself could not be evaluated
@@ -478,15 +520,23 @@ def _evaluate_in_workers(
     taken = itertools.count()  # its next() is atomic: each chunk goes to one worker
     # one count of overruns for the run, whichever worker saw them (MAX_OVERRUNS)
     overruns: Counter[str] = Counter()
+    disagreed = threading.Event()  # the run starts over on the interpreter: stop taking chunks
 
     def run(_: int, worker: PolicyEngine) -> None:
-        while (index := next(taken)) < len(chunks):
+        while not disagreed.is_set() and (index := next(taken)) < len(chunks):
             start, end = chunks[index]
             collector = _Collector(policy_set, overruns)
-            _evaluate_into(collector, inputs[start:end], worker)
+            try:
+                _evaluate_into(collector, inputs[start:end], worker)
+            except VmDisagreement:
+                disagreed.set()
+                raise
             done[index] = collector
 
-    spec = (policy_set.modules, policy_set.data)
+    batches: tuple[tuple[str, ...], ...] = getattr(
+        engine, "batches", tuple
+    )()  # the VM's, which a spawned worker compiles
+    spec = (policy_set.modules, policy_set.data, batches, vm_packages(policy_set))
     shared = [document for _, document in inputs]
     run_in_workers(spec, timeout, list(range(parts)), run, engine=engine, shared=shared)
     assert all(c is not None for c in done)  # run_in_workers returns once every job has
@@ -524,14 +574,42 @@ def _evaluate_other(
     collector.record(policy, ref, input_doc, values, duration)
 
 
-def load_engine(policy_set: PolicySet, engine: PolicyEngine | None = None) -> PolicyEngine:
-    """`engine` (the embedded one by default) loaded with the set's modules and data."""
+def load_engine(
+    policy_set: PolicySet, engine: PolicyEngine | None = None, *, vm: bool = False
+) -> PolicyEngine:
+    """`engine` (the embedded one by default) loaded with the set's modules and data. The
+    embedded engine evaluates the plain policies' batches on regorus's VM when `vm` and they
+    compile (`vm.py`), else on its interpreter."""
     if engine is None:
-        from auditor.policy.embedded import EmbeddedEngine
+        from auditor.policy.vm import load_embedded
 
-        engine = EmbeddedEngine()
+        batches = batch_lists(policy_set) if vm else ()
+        return load_embedded(policy_set.modules, policy_set.data, batches, vm_packages(policy_set))
     engine.load(policy_set.modules, policy_set.data)
     return engine
+
+
+def batch_lists(policy_set: PolicySet) -> list[tuple[str, ...]]:
+    """Every list of rules `_evaluate_plain` asks for in one call before any policy overran:
+    one per kind a policy names, and one for the kinds none names (an admission request may
+    bring any kind, so this does not depend on the inputs)."""
+    unnamed = "\0"  # a group or kind no policy names
+    kinds: set[tuple[str, str]] = {(unnamed, unnamed)}
+    for policy in policy_set.policies:
+        for group, kind in policy.kinds or ():
+            kinds.add((unnamed if group == ANY_GROUP else group, kind))
+    lists: dict[tuple[str, ...], None] = {}
+    for group, kind in sorted(kinds):
+        plain, _ = _applicable(policy_set, group, kind)
+        rules = tuple(path for policy in plain for path in _rule_paths(policy))
+        if rules:
+            lists[rules] = None
+    return list(lists)
+
+
+def vm_packages(policy_set: PolicySet) -> tuple[str, ...]:
+    """The packages of the policies `batch_lists` batches."""
+    return tuple(sorted({p.package for p in policy_set.policies if p.kind == "rego"}))
 
 
 # -- files in, outcome out (`auditor policy eval`) ---------------------------------------
@@ -612,6 +690,7 @@ def evaluate_files(
     inventory_files: Sequence[str] = (),
     engine: PolicyEngine | None = None,
     timeout: float | None = DEFAULT_POLICY_TIMEOUT_SECONDS,
+    vm: bool = False,
 ) -> PolicyOutcome:
     """`auditor policy eval`: each object of `resource_files` judged on its own (admission
     input: resource and desired are the object; no live, drift or Git), each engine call
@@ -625,7 +704,7 @@ def evaluate_files(
             log.warning("--inventory is only read by Gatekeeper policies; none is loaded")
         policy_set = with_inventory(policy_set, read_inventory(inventory_files))
     reviews = read_reviews(resource_files)
-    loaded = load_engine(policy_set, engine)
+    loaded = load_engine(policy_set, engine, vm=vm)
     inputs = [(r.ref, object_input(r, request=request)) for r, request in reviews]
     return evaluate_policies(policy_set, inputs, engine=loaded, timeout=timeout)
 

@@ -103,7 +103,7 @@ def evaluate_inputs(
 
         server_errors = (PolicyServerError,)
     try:
-        loaded = load_engine(policy_set, engine)
+        loaded = load_engine(policy_set, engine, vm=settings.uses_vm())
         outcome = evaluate_policies(
             policy_set,
             [(i.ref, i.document) for i in inputs],
@@ -121,6 +121,7 @@ def evaluate_inputs(
     return StageOutcome(
         findings=outcome.findings,
         errors=outcome.errors,
+        notes=outcome.notes,
         evaluations=outcome.evaluations,
         policies=tuple(policy_info(p, policy_set) for p in policy_set.policies),
     )

@@ -39,6 +39,7 @@ from auditor.policy.engine import (
     PolicyEvalError,
     PolicyTimeout,
     RegoModule,
+    VmDisagreement,
     depth_error,
     depth_over_limit,
 )
@@ -51,7 +52,12 @@ _FORKING = threading.Lock()
 # one, that pipe never reads as closed (its own: it would not notice the parent's death).
 _PARENT_ENDS: weakref.WeakSet[Connection] = weakref.WeakSet()
 
-Spec = tuple[Sequence[RegoModule], Mapping[str, Any]]  # what EmbeddedEngine.load takes
+# What `vm.load_embedded` takes: modules, data, the VM's batches and their packages (none: the
+# interpreter alone)
+Spec = (
+    tuple[Sequence[RegoModule], Mapping[str, Any]]
+    | tuple[Sequence[RegoModule], Mapping[str, Any], Sequence[tuple[str, ...]], Sequence[str]]
+)
 Job = TypeVar("Job")
 Result = TypeVar("Result")
 
@@ -79,7 +85,7 @@ def _serve(
     then answers one request at a time until EOF: `(rules, "json", input JSON)`, or
     `(rules, "at", i)` for `shared[i]`, an input it has in its own memory (forked after the
     inputs were built), which it checks and hands to the engine itself."""
-    from auditor.policy.embedded import EmbeddedEngine
+    from auditor.policy.vm import load_embedded
 
     _die_with_parent(parent)
     for end in list(_PARENT_ENDS):
@@ -90,8 +96,7 @@ def _serve(
     gc.freeze()
     engine = inherited
     if engine is None:
-        engine = EmbeddedEngine()
-        engine.load(*spec)
+        engine = load_embedded(*spec)
     conn.send(("ready", None))
     while True:
         try:
@@ -106,9 +111,16 @@ def _serve(
             answer: tuple[str, Any] = ("ok", engine.evaluate_loaded_many(rules))
         except PolicyEvalError as exc:
             answer = ("error", str(exc))
+        except VmDisagreement as exc:
+            answer = ("disagree", (exc.rule, exc.vm_value, _plain(exc.interpreter_value)))
         except Exception as exc:  # a bug: the parent reports it as one
             answer = ("bug", f"{type(exc).__name__}: {exc}")
         conn.send(answer)
+
+
+def _plain(value: Any) -> Any:
+    """A value, or an error's text, as the pipe carries it."""
+    return str(value) if isinstance(value, BaseException) else value
 
 
 def _checked_json(input_doc: Mapping[str, Any]) -> str:
@@ -238,7 +250,18 @@ class WorkerEngine:
             return list(payload)
         if status == "error":
             raise PolicyEvalError(payload)
+        if status == "disagree":
+            raise VmDisagreement(*payload)
         raise RuntimeError(f"policy worker: {payload}")
+
+    def use_interpreter(self) -> None:
+        """From now on the interpreter alone (after the VM disagreed with it): the next call
+        forks a worker from the engine switched over."""
+        use = getattr(self._engine, "use_interpreter", None)
+        if use is not None:
+            use()
+        self._spec = (self._spec[0], self._spec[1])
+        self._discard()
 
     # -- the process ---------------------------------------------------------------------------
 

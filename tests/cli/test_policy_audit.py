@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import GitRepo, run_cli
+from tests.conftest import GitRepo, run_cli, run_main
 from tests.opaserver.server import OpaTestServer
 from tests.policy.gatekeeper.builders import UNIQUE_HOST_REGO, constraint_yaml, template_yaml
 
@@ -185,3 +185,49 @@ def test_a_policy_runtime_error_is_an_error_finding_while_the_others_run(
     errors = [f for f in doc["findings"] if f["check"] == "policy.error"]
     assert errors and all(f["category"] == "error" for f in errors)
     assert ("acme.team_label", "orphan", "medium") in policy_findings(doc)
+
+
+def test_on_regorus_vm_the_audit_gives_the_interpreters_findings(
+    tmp_path: Path, setup: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # the Gatekeeper template (Rego v0) stays on the interpreter; the plain policy is on the VM
+    found = {}
+    for vm in (False, True):
+        result = run_main(
+            capsys, "audit", "--config", str(config(tmp_path, *setup, vm=vm)), "-o", "json"
+        )
+        assert result.code == 1, result.err
+        doc = json.loads(result.out)
+        assert not any("VM" in note for note in doc["notes"])
+        found[vm] = policy_findings(doc)
+    assert found[True] == found[False]
+
+
+def test_a_disagreement_of_the_vm_is_a_note_in_the_output_and_the_store_not_an_error(
+    tmp_path: Path,
+    setup: tuple[Path, Path],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from auditor.policy.vm import VmEngine
+
+    honest = VmEngine._run
+
+    def lying(self: VmEngine, entry: str, count: int) -> list[Any] | None:
+        values = honest(self, entry, count)
+        return None if values is None else [["invented by the VM"]] * count
+
+    monkeypatch.setattr(VmEngine, "_run", lying)
+    result = run_main(
+        capsys, "audit", "--config", str(config(tmp_path, *setup, vm=True)), "-o", "json"
+    )
+    assert result.code == 1, result.err  # findings, not an incomplete run
+    doc = json.loads(result.out)
+    assert ("acme.team_label", "orphan", "medium") in policy_findings(doc)
+    assert not any("invented" in f["message"] for f in doc["findings"])
+    (note,) = [note for note in doc["notes"] if "VM" in note]
+    assert "policy acme.team_label" in note and "disagreed" in note
+    assert "disagreed" in result.err  # logged as it happens
+    db = sqlite3.connect(tmp_path / "audit.db")
+    (stored,) = db.execute("select notes from runs where id = ?", (doc["run"]["id"],)).fetchone()
+    assert note in json.loads(stored)
