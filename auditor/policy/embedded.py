@@ -260,7 +260,7 @@ class EmbeddedEngine:
             try:
                 out.append(self._eval(rule))
             except PolicyEvalError as exc:
-                out.append(exc)
+                out.append(exc.kept())
         return out
 
     def _batch_rules(self, rules: tuple[str, ...]) -> tuple[str, str]:

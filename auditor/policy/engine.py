@@ -57,6 +57,15 @@ class PolicyEvalError(Exception):
     """A rule failed at run time for one input (a builtin error, a conflict): that policy's
     evaluation becomes `error` while the others still run."""
 
+    def kept(self) -> PolicyEvalError:
+        """This error as a value to keep in results: without its traceback and the regorus
+        error it was raised from. Both hold the frames that keep it, a cycle that leaves the
+        engine to the garbage collector, which may run in another thread than the one that
+        made it (a regorus engine must be dropped by that thread)."""
+        self.__traceback__ = None
+        self.__context__ = self.__cause__ = None
+        return self
+
 
 class PolicyAborted(PolicyEvalError):
     """The call never came back: the process evaluating it died (a crash in the engine) or was

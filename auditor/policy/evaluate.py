@@ -436,7 +436,7 @@ def _evaluate_plain(
         except PolicyAborted:  # one of them overran or crashed the engine: find out which
             alone, batch = sorted(alone + batch), []
         except PolicyEvalError as exc:  # the input itself could not be evaluated
-            values = [exc] * len(rules)
+            values = [exc.kept()] * len(rules)
         share = (time.perf_counter() - started) * 1000 / max(len(batch), 1)
         offset = 0
         for i in batch:
@@ -476,7 +476,7 @@ def _evaluate_alone(
     except PolicyEvalError as exc:
         if isinstance(exc, PolicyTimeout):
             collector.overruns[policy.id] += 1
-        values = [exc] * len(policy.rules)
+        values = [exc.kept()] * len(policy.rules)
     return values, (time.perf_counter() - started) * 1000
 
 
@@ -569,7 +569,7 @@ def _evaluate_other(
     except PolicyEvalError as exc:
         if isinstance(exc, PolicyTimeout):
             collector.overruns[policy.id] += 1
-        values = [exc] * len(policy.rules)
+        values = [exc.kept()] * len(policy.rules)
     duration = (time.perf_counter() - started) * 1000
     collector.record(policy, ref, input_doc, values, duration)
 

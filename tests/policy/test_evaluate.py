@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import gc
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -279,6 +280,35 @@ def test_a_runtime_error_in_one_policy_is_an_error_finding_and_the_others_run(
     assert sorted(e.target for e in outcome.errors) == ["broken.conflict", "broken.types"]
     assert "(and on 1 more resources)" in outcome.errors[0].message
     assert outcome.exit_code() == 3
+
+
+def test_an_evaluation_error_leaves_nothing_for_the_garbage_collector(tmp_path: Path) -> None:
+    # A kept error with its traceback holds the frames that hold it: a cycle that keeps the
+    # engine alive until the collector frees it from whichever thread it runs in, and a
+    # regorus engine may only be dropped by the thread that made it.
+    policy_set, engine = _load(
+        tmp_path,
+        {
+            "types.rego": """
+                package broken.types
+                import rego.v1
+                deny contains m if m := input.resource.metadata.name + 1
+            """,
+        },
+    )
+    gc.collect()
+    gc.disable()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        outcome = evaluate_policies(policy_set, inputs(ISVC, ISVC), engine=engine)
+        gc.collect()
+        left = [o for o in gc.garbage if isinstance(o, BaseException)]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
+    assert [e.result for e in outcome.evaluations] == ["error", "error"]
+    assert left == []
 
 
 def test_data_is_visible_to_policies(tmp_path: Path) -> None:
