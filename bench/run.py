@@ -79,6 +79,7 @@ TARGETS = {
     "drift_100k_mib": 2048.0,
     "evaluations_per_s": 10_000,
     "verify_ratio": 1.3,  # auditor verify model <= 1.3x model-signing's CLI
+    "store_write_s": 2.0,  # record a run of 100,000 findings < 2 s (issue 10)
 }
 
 
@@ -522,17 +523,22 @@ def table(results: dict[str, Any]) -> str:
     if policy:
         mark = verdict(policy["evaluations_per_s"], TARGETS["evaluations_per_s"], at_least=True)
         rows.append(
-            f"| policy stage, {policy['resources']:,} inputs, {policy['workers']} workers "
+            f"| policy stage on the interpreter (`policy.vm: false`), {policy['resources']:,} inputs, "
+            f"{policy['workers']} workers "
             f"| {policy['evaluations_per_s']:,} evaluations/s ({policy['policy_stage_s']:.2f} s) "
             f"| regorus direct, 1 process {policy['regorus_direct_s']:.2f} s "
             f"| {policy['ratio_to_regorus_direct']:.2f} | >= 10,000/s: {mark} |"
         )
         if policy.get("ratio_vm_to_rvm_direct") is not None:
+            vm_mark = verdict(
+                policy["vm_evaluations_per_s"], TARGETS["evaluations_per_s"], at_least=True
+            )
             rows.append(
-                f"| policy stage on the VM, {policy['resources']:,} inputs "
+                f"| policy stage on the VM (the default for the shipped library), "
+                f"{policy['resources']:,} inputs, {policy['workers']} workers "
                 f"| {policy['vm_evaluations_per_s']:,} evaluations/s ({policy['vm_stage_s']:.2f} s) "
                 f"| regorus VM direct, 1 process {policy['rvm_direct_s']:.2f} s "
-                f"| {policy['ratio_vm_to_rvm_direct']:.2f} | - |"
+                f"| {policy['ratio_vm_to_rvm_direct']:.2f} | >= 10,000/s: {vm_mark} |"
             )
     verify = results.get("verify")
     if verify and "verify_cli_s" in verify:
@@ -553,7 +559,8 @@ def table(results: dict[str, Any]) -> str:
         rows.append(
             f"| store: record a run of {store['findings']:,} findings | {store['record_run_s']:.2f} s "
             f"| `executemany`, one table {store['executemany_s']:.2f} s "
-            f"| {store['ratio_to_executemany']:.2f} | - |"
+            f"| {store['ratio_to_executemany']:.2f} "
+            f"| < 2 s: {verdict(store['record_run_s'], TARGETS['store_write_s'])} |"
         )
     admission = results.get("admission")
     if admission is not None and not admission.get("present"):
