@@ -41,15 +41,16 @@ canaries contains {"path": sprintf("/spec/%s/canaryTrafficPercent", [comp]), "va
 }
 
 # SeldonDeployment: several predictors split traffic; the one with the most is the main.
-seldon_predictors := [p | some p in serving.arr_at(data.auditor.lib.serving.spec, "predictors"); is_object(p)] if data.auditor.lib.serving.is_seldon_deployment
+# Keyed by their index in the manifest, which the paths below name, whichever of them set
+# traffic or are not objects.
+seldon_predictors := {i: p | some i, p in serving.arr_at(data.auditor.lib.serving.spec, "predictors"); is_object(p)} if data.auditor.lib.serving.is_seldon_deployment
 
 seldon_main := i if {
 	count(seldon_predictors) > 1
 	# predictors that set traffic (`=`, not `:=`: regorus's compiled VM would keep an
 	# undefined p.traffic as an element, docs/rvm.md)
-	traffics := [to_number_or_zero(t) | some p in seldon_predictors; t = p.traffic]
-	top := max(traffics)
-	i := min([j | some j, t in traffics; t == top])
+	top := max([to_number_or_zero(t) | some p in seldon_predictors; t = p.traffic])
+	i := min([j | some j, p in seldon_predictors; t = p.traffic; to_number_or_zero(t) == top])
 }
 
 canaries contains {"path": sprintf("/spec/predictors/%d/traffic", [i]), "value": p.traffic} if {

@@ -94,6 +94,26 @@ test_seldon_canary_predictor if {
 	count(msgs2) == 0
 }
 
+# The main predictor and the canary paths are indexed as the manifest's predictors, also
+# when one of them sets no traffic or is not an object.
+test_seldon_predictor_without_traffic if {
+	inp := json.patch(fx.seldon_input, [
+		{"op": "remove", "path": "/resource/spec/predictors/0/traffic"},
+		{"op": "replace", "path": "/resource/spec/predictors/1/traffic", "value": 75},
+	])
+	count(policy.deny) == 0 with input as inp
+
+	shifted := json.patch(fx.seldon_input, [
+		{"op": "add", "path": "/resource/spec/predictors/0", "value": "not a predictor"},
+		{"op": "replace", "path": "/resource/spec/predictors/1/traffic", "value": 70},
+		{"op": "replace", "path": "/resource/spec/predictors/2/traffic", "value": 30},
+	])
+	msgs := policy.deny with input as shifted with data.auditor.params.canary as {"max_percent": 5}
+	count(msgs) == 1
+	some m in msgs
+	m.path == "/spec/predictors/2/traffic"
+}
+
 test_null_safe if {
 	count(policy.deny) == 0 with input as fx.configmap_input
 	count(policy.warn) == 0 with input as fx.configmap_input
