@@ -73,6 +73,7 @@ def diagnose(config_path: str) -> Diagnosis:
     for cluster in config.clusters:
         checks.extend(_cluster_checks(config, cluster, access))
     checks.extend(_trust_checks(config))
+    checks.extend(_policy_checks(config))
     checks.extend(_output_checks(config))
     return Diagnosis(tuple(checks), config_loaded=True)
 
@@ -195,6 +196,18 @@ def _trust_checks(config: Config) -> Iterator[Check]:
         ok = os.path.isdir(config.models_root) and os.access(config.models_root, os.R_OK)
         detail = config.models_root if ok else f"{config.models_root}: not a readable folder"
         yield Check("models root", ok, detail)
+
+
+def _policy_checks(config: Config) -> Iterator[Check]:
+    """The policies load and compile as an audit would load them, and on which engine."""
+    if not config.policy.enabled:
+        return
+    from auditor.policy.stage import describe_engine
+
+    try:
+        yield Check("policy", True, describe_engine(config.policy))
+    except AuditorError as exc:
+        yield Check("policy", False, exc.diagnostics())
 
 
 def _output_checks(config: Config) -> Iterator[Check]:

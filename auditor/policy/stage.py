@@ -127,6 +127,31 @@ def evaluate_inputs(
     )
 
 
+def describe_engine(settings: PolicySettings) -> str:
+    """What an audit would evaluate and on which engine, loading and compiling the policies
+    as `evaluate_inputs` does (`auditor doctor`). Raises PolicyLoadError as it would."""
+    from auditor.policy import gatekeeper
+    from auditor.policy.evaluate import load_engine
+    from auditor.policy.loader import load_policy_files
+
+    policy_set = load_policy_files(
+        settings.resolved_paths(), data_files=settings.data, hooks=(gatekeeper.HOOKS,)
+    )
+    count = len(policy_set.policies)
+    loaded = f"{count} {'policy' if count == 1 else 'policies'} from {', '.join(settings.paths)}"
+    if settings.engine == "opa":
+        return f"{loaded}, evaluated by the OPA server at {settings.opa_url}"
+    engine = load_engine(policy_set, vm=settings.uses_vm())
+    if getattr(engine, "uses_vm", False):
+        return f"{loaded}, on regorus's compiled VM (its interpreter checks a sample)"
+    if not settings.uses_vm():
+        why = "policy.vm: false"
+        if settings.vm is None:
+            why = "policy.vm: auto, and these are not the shipped library alone"
+        return f"{loaded}, on regorus's interpreter ({why})"
+    return f"{loaded}, on regorus's interpreter: {getattr(engine, 'reason', None)}"
+
+
 def policy_info(policy: Policy, policy_set: PolicySet) -> PolicyInfo:
     """What reports name a policy by, as its METADATA (or Gatekeeper constraint) says, and
     the digest of what was evaluated (its package's Rego, a constraint's spec)."""
@@ -165,4 +190,4 @@ def remote_engine(settings: PolicySettings) -> PolicyEngine | None:
     )
 
 
-__all__ = ["build_inputs", "evaluate_inputs", "evaluation_counts"]
+__all__ = ["build_inputs", "describe_engine", "evaluate_inputs", "evaluation_counts"]

@@ -61,10 +61,14 @@ def test_a_working_setup_passes_every_check(setup: dict[str, Any], tmp_path: Pat
         "cluster prod",
         "cluster prod: list configmaps in ml",
         "cluster prod: list deployments.apps in ml",
+        "policy",
         "store",
         "report",
     ]
     assert all(ok for ok, _ in found.values()), found
+    assert found["policy"][1] == (
+        "12 policies from builtin, on regorus's compiled VM (its interpreter checks a sample)"
+    )
     assert "2 objects" in found["git"][1]
     assert "v1.31.4" in found["cluster prod"][1]
     assert found["cluster prod: list configmaps in ml"][1].startswith("allowed")
@@ -169,3 +173,40 @@ def test_a_snapshot_cluster_needs_its_file(setup: dict[str, Any], tmp_path: Path
     setup["clusters"] = [{"name": "prod", "snapshot": str(tmp_path / "missing.yaml")}]
     found = parts(setup, tmp_path)
     assert found["cluster prod"][0] is False and "missing.yaml" in found["cluster prod"][1]
+
+
+def test_the_policy_engine_is_named_with_why_the_interpreter_is_used(
+    setup: dict[str, Any], tmp_path: Path
+) -> None:
+    off = parts({**setup, "policy": {"paths": ["builtin"], "vm": False}}, tmp_path)
+    assert off["policy"] == (
+        True,
+        "12 policies from builtin, on regorus's interpreter (policy.vm: false)",
+    )
+    own = tmp_path / "own"
+    own.mkdir()
+    (own / "walks.rego").write_text(
+        "package own.walks\n\nimport rego.v1\n\n"
+        'deny contains p if {\n\twalk(input.resource, [p, v])\n\tv == "latest"\n}\n'
+    )
+    forced = parts({**setup, "policy": {"paths": [str(own)], "vm": True}}, tmp_path)
+    ok, detail = forced["policy"]
+    assert ok
+    assert detail.startswith(f"1 policy from {own}, on regorus's interpreter: ")
+    assert "walk" in detail
+    mixed = parts({**setup, "policy": {"paths": ["builtin", str(own)]}}, tmp_path)
+    assert mixed["policy"][1].endswith(
+        "on regorus's interpreter (policy.vm: auto, and these are not the shipped library alone)"
+    )
+    assert parts({**setup, "policy": {"enabled": False}}, tmp_path).get("policy") is None
+
+
+def test_a_policy_that_does_not_load_is_named_with_its_file(
+    setup: dict[str, Any], tmp_path: Path
+) -> None:
+    own = tmp_path / "own"
+    own.mkdir()
+    (own / "broken.rego").write_text("package own.broken\n\ndeny contains x if {\n")
+    ok, detail = parts({**setup, "policy": {"paths": [str(own)]}}, tmp_path)["policy"]
+    assert not ok
+    assert str(own / "broken.rego") in detail
