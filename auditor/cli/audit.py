@@ -81,14 +81,14 @@ def audit(
 ) -> None:
     """Run a full audit and record it. Exit 0 clean, 1 findings, 2 error, 3 incomplete."""
     from auditor.config import load_config
-    from auditor.reports.documents import audit_document
-    from auditor.reports.files import check_report_path
-    from auditor.reports.text import render_text
 
     config = load_config(config_file)
     threshold = fail_on or config.fail_on
     report = report_path or config.report
     if report:
+        # the renderers and their templates load only for a report (a tenth of a second)
+        from auditor.reports.files import check_report_path
+
         check_report_path(report)
     from auditor.observe.run import MetricsTargets, watched_run
     from auditor.pipeline import Fleet, run_audit  # the cluster client loads only when reading
@@ -116,8 +116,12 @@ def audit(
         if report:
             _write_report(result, report, store_path or config.store, threshold)
         if output == "json":
+            from auditor.reports.documents import audit_document
+
             print_json(audit_document(result, fail_on=threshold))
         else:
+            from auditor.reports.text import render_text
+
             render_text(result, console())
             if result.run.id:
                 from auditor.observe.progress import announce_run
