@@ -1,10 +1,16 @@
-"""Which top-level documents under `data` Rego modules may read, from their syntax trees.
+"""Which top-level documents under `data`, and which keys of `input`, Rego modules may read,
+from their syntax trees.
 
 A run loads Gatekeeper's `data.inventory` (every object in scope: 10,000 objects are 4 MB of
 JSON, seconds to build and load into the engine and a cost on every evaluation) only when
 something can read it. The answer errs on the side of reading: `data` used whole
 (`walk(data, ...)`, `import data`) or indexed by a value computed at run time (`data[k]`) may
 read any document, so it counts as reading every one.
+
+The same reading of `input` lets the engine hand a policy only the input's keys some module
+may read: an audit input carries the resource, its desired and live versions and more (the
+live object twice, as `resource` and `live`), and the shipped library reads a third of that
+text. What no module can read need not be encoded, scanned and parsed for every evaluation.
 """
 
 from __future__ import annotations
@@ -35,14 +41,45 @@ def _first_key(kind: str, ref: dict[str, Any]) -> str | None:
     return ANY
 
 
+def _is_root(node: Any, root: str) -> bool:
+    return isinstance(node, dict) and node.get("Var", {}).get("value") == root
+
+
 def _is_data(node: Any) -> bool:
-    return isinstance(node, dict) and node.get("Var", {}).get("value") == "data"
+    return _is_root(node, "data")
 
 
-def data_keys(ast: Any) -> set[str | None]:
-    """The first keys under `data` that a module's syntax tree (regorus's AST JSON) reads;
-    ANY among them when it reads `data` whole or by a computed key. Iterative: any node with
-    a `RefDot`, `RefBrack` or `Var` entry counts, wherever it is, so nothing is missed."""
+def _object_get_key(call: Any, root: str) -> tuple[bool, str | None]:
+    """For `object.get(<root>, "k" | ["k", ...], default)`: (True, "k"), or (True, ANY) when
+    the key is computed; (False, None) for any other call."""
+    if not isinstance(call, dict):
+        return False, None
+    fcn, params = call.get("fcn"), call.get("params")
+    if not (
+        isinstance(fcn, dict)
+        and _is_root(fcn.get("RefDot", {}).get("refr"), "object")
+        and fcn["RefDot"].get("field", [None, None])[1] == "get"
+        and isinstance(params, list)
+        and len(params) == 3
+        and _is_root(params[0], root)
+    ):
+        return False, None
+    path = params[1]
+    if isinstance(path, dict) and "Array" in path:
+        items = path["Array"].get("items") or []
+        path = items[0] if items else None
+    if isinstance(path, dict) and set(path) == {"String"}:
+        value = path["String"].get("value")
+        return True, value if isinstance(value, str) else ANY
+    return True, ANY
+
+
+def root_keys(ast: Any, root: str) -> set[str | None]:
+    """The first keys under `root` (`data` or `input`) that a syntax tree (regorus's AST JSON)
+    reads: `root.k`, `root["k"]`, `object.get(root, "k" or ["k", ...], default)`; ANY among
+    them when it reads `root` whole (passed to a function, `walk`, `print`, imported whole) or
+    by a computed key. Iterative: any node with a `RefDot`, `RefBrack`, `Call` or `Var` entry
+    counts, wherever it is, so nothing is missed."""
     keys: set[str | None] = set()
     stack: list[Any] = [ast]
     while stack:
@@ -56,15 +93,34 @@ def data_keys(ast: Any) -> set[str | None]:
             if (
                 kind in ("RefDot", "RefBrack")
                 and isinstance(body, dict)
-                and _is_data(body.get("refr"))
+                and _is_root(body.get("refr"), root)
             ):
                 keys.add(_first_key(kind, body))
                 stack.extend(value for name, value in body.items() if name != "refr")
-            elif kind == "Var" and isinstance(body, dict) and body.get("value") == "data":
+                continue
+            is_get, key = _object_get_key(body, root) if kind == "Call" else (False, None)
+            if is_get:
+                keys.add(key)
+                stack.extend(body["params"][1:])
+            elif kind == "Var" and isinstance(body, dict) and body.get("value") == root:
                 keys.add(ANY)
             else:
                 stack.append(body)
     return keys
+
+
+def data_keys(ast: Any) -> set[str | None]:
+    """`root_keys` under `data`."""
+    return root_keys(ast, "data")
+
+
+def input_keys(ast: Any) -> frozenset[str] | None:
+    """The top-level keys of the input document that a syntax tree may read; None when it may
+    read any (the input whole, or by a computed key)."""
+    keys = root_keys(ast, "input")
+    if ANY in keys:
+        return None
+    return frozenset(k for k in keys if k is not None)
 
 
 def module_data_keys(module: RegoModule) -> set[str | None]:
@@ -84,4 +140,4 @@ def may_read(modules: Iterable[RegoModule], key: str) -> bool:
     return False
 
 
-__all__ = ["ANY", "data_keys", "may_read", "module_data_keys"]
+__all__ = ["ANY", "data_keys", "input_keys", "may_read", "module_data_keys", "root_keys"]

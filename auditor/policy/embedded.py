@@ -18,6 +18,7 @@ from typing import Any
 
 import regorus
 
+from auditor.policy.datarefs import input_keys
 from auditor.policy.engine import (
     MAX_DEPTH,
     PolicyEvalError,
@@ -62,6 +63,12 @@ def input_json(input_doc: Mapping[str, Any]) -> str:
         return json.dumps(input_doc)
     except (TypeError, ValueError, RecursionError) as exc:
         raise PolicyEvalError(f"input is not JSON: {exc}") from None
+
+
+def of_modules(rules: Sequence[str]) -> bool:
+    """Whether these are all rules of loaded modules (`data.` paths), which read of the input
+    only what the modules do (`EmbeddedEngine.readable`)."""
+    return all(rule.startswith("data.") for rule in rules)
 
 
 def _first_line(exc: BaseException) -> str:
@@ -137,6 +144,8 @@ class EmbeddedEngine:
         self._engine: regorus.Engine | None = None
         self._modules: dict[str, RegoModule] = {}
         self._batches: dict[tuple[str, ...], tuple[str, str]] = {}
+        # the input's keys some module may read (datarefs.input_keys); None: any of them
+        self._read: frozenset[str] | None = None
         # regorus engines may only be used from the thread that made them (pyo3 panics)
         self._thread: int | None = None
 
@@ -165,6 +174,7 @@ class EmbeddedEngine:
         self._modules = keys
         self._batches = {}
         self._thread = threading.get_ident()
+        self._read = input_keys(json.loads(engine.get_ast_as_json()))
 
     def _loaded(self) -> regorus.Engine:
         if self._engine is None:
@@ -177,6 +187,7 @@ class EmbeddedEngine:
         other._engine = self._loaded().clone()
         other._modules = dict(self._modules)
         other._batches = dict(self._batches)
+        other._read = self._read
         other._thread = threading.get_ident()
         return other
 
@@ -185,14 +196,27 @@ class EmbeddedEngine:
         forked from this thread inherits it in)."""
         return self._engine is not None and self._thread == threading.get_ident()
 
-    def set_input(self, input_doc: Mapping[str, Any], *, checked: bool = False) -> None:
+    def readable(self, input_doc: Mapping[str, Any]) -> Mapping[str, Any]:
+        """The input without the top-level keys no loaded module can read: what a policy sees
+        of it is the same, and the rest is neither converted nor checked."""
+        read = self._read
+        if read is None or type(input_doc) is not dict:
+            return input_doc
+        return {key: value for key, value in input_doc.items() if key in read}
+
+    def set_input(
+        self, input_doc: Mapping[str, Any], *, checked: bool = False, whole: bool = False
+    ) -> None:
         """The input, from Python values when it is plain JSON data within MAX_DEPTH: the binding
         converts them to exactly what it reads from their JSON text, without encoding and
         parsing that text (most of the cost of setting a 3-6 KB audit input). Anything else
         goes through its JSON text, as it always did (and fails as it did). `checked`: an input
         nested deeper than MAX_DEPTH is refused first with the PolicyEvalError every evaluation
         of it records (a worker process, which checks what it is sent); one walk of the input
-        decides both."""
+        decides both. `whole`: for a query of its own (not a rule of the loaded modules), which
+        may read any of the input, not only what the modules read."""
+        if not whole:
+            input_doc = self.readable(input_doc)
         depth = plain_depth(input_doc, MAX_DEPTH)
         if depth is not None and depth <= MAX_DEPTH:
             self._loaded().set_input(input_doc)
@@ -238,11 +262,11 @@ class EmbeddedEngine:
         return results[0]["expressions"][0]["value"]
 
     def evaluate(self, rule: str, input_doc: Mapping[str, Any]) -> Any:
-        self.set_input(input_doc)
+        self.set_input(input_doc, whole=not of_modules([rule]))
         return self._eval(rule)
 
     def evaluate_many(self, rules: Sequence[str], input_doc: Mapping[str, Any]) -> list[Any]:
-        self.set_input(input_doc)
+        self.set_input(input_doc, whole=not of_modules(rules))
         return self.evaluate_loaded_many(rules)
 
     def evaluate_loaded_many(self, rules: Sequence[str]) -> list[Any]:

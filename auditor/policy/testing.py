@@ -84,7 +84,7 @@ class _TestEngine(EmbeddedEngine):
     input as ...` gives it one), so the input a worker is handed is not set; and what a worker
     sends back of a test is its `_Ran`: the value or error, its prints and its duration."""
 
-    def set_input(self, input_doc: object, *, checked: bool = False) -> None:
+    def set_input(self, input_doc: object, *, checked: bool = False, whole: bool = False) -> None:
         pass
 
     def set_input_json(self, text: str) -> None:

@@ -196,12 +196,16 @@ class VmEngine(EmbeddedEngine):
 
     # -- input -------------------------------------------------------------------------------
 
-    def set_input(self, input_doc: Mapping[str, Any], *, checked: bool = False) -> None:
+    def set_input(
+        self, input_doc: Mapping[str, Any], *, checked: bool = False, whole: bool = False
+    ) -> None:
         """As the interpreter's; a document within MAX_DEPTH is kept as its JSON text for the
         VM (what the interpreter reads of anything but plain JSON data too) and given to the
         interpreter only if it is asked (a fallback, a check)."""
         self._text, self._vm_has_input, self._pending = None, False, None
         if self._vm is not None:
+            if not whole:
+                input_doc = self.readable(input_doc)
             try:
                 text = json.dumps(input_doc)
             except (TypeError, ValueError, RecursionError):
@@ -209,7 +213,7 @@ class VmEngine(EmbeddedEngine):
             if text is not None and within_depth(text):
                 self._text, self._pending = text, input_doc
                 return
-        super().set_input(input_doc, checked=checked)
+        super().set_input(input_doc, checked=checked, whole=whole)
 
     def set_input_json(self, text: str) -> None:
         self._text, self._vm_has_input, self._pending = None, False, None
@@ -220,7 +224,7 @@ class VmEngine(EmbeddedEngine):
         """The interpreter given the input the VM was given alone so far."""
         pending, self._pending = self._pending, None
         if pending is not None:
-            super().set_input(pending)
+            super().set_input(pending, whole=True)  # made readable when it was kept
 
     def _loaded(self) -> regorus.Engine:
         if self._pending is not None:

@@ -85,6 +85,7 @@ def _serve(
     then answers one request at a time until EOF: `(rules, "json", input JSON)`, or
     `(rules, "at", i)` for `shared[i]`, an input it has in its own memory (forked after the
     inputs were built), which it checks and hands to the engine itself."""
+    from auditor.policy.embedded import of_modules
     from auditor.policy.vm import load_embedded
 
     _die_with_parent(parent)
@@ -105,7 +106,7 @@ def _serve(
             return
         try:
             if form == "at":
-                engine.set_input(shared[payload], checked=True)
+                engine.set_input(shared[payload], checked=True, whole=not of_modules(rules))
             else:
                 engine.set_input_json(payload)
             answer: tuple[str, Any] = ("ok", engine.evaluate_loaded_many(rules))

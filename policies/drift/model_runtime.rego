@@ -26,7 +26,7 @@ params := object.union(default_params, data.auditor.params.drift) if {
 	is_object(data.auditor.params.drift)
 } else := default_params
 
-findings := [f | some f in serving.arr_at(input, "drift"); is_object(f)]
+findings := [f | some f in serving.arr(object.get(input, "drift", null)); is_object(f)]
 
 manager(f) := f.changed_by.manager if serving.nonempty(serving.obj(f.changed_by).manager)
 else := "an unknown manager"

@@ -556,7 +556,7 @@ glob_any(patterns, value) if {
 
 is_prod if glob_any(params.prod_namespaces, namespace)
 
-is_prod if glob_any(params.prod_clusters, str_at(input, ["cluster", "name"]))
+is_prod if glob_any(params.prod_clusters, str(object.get(input, ["cluster", "name"], null)))
 
 is_prod if {
 	some key in ["environment", "env"]

@@ -19,13 +19,13 @@ import rego.v1
 
 import data.auditor.lib.serving
 
-model := serving.obj_at(input, "model")
+model := serving.obj(object.get(input, "model", null))
 
 model_label := sprintf("model %s", [model.uri]) if serving.nonempty(model.uri)
 else := sprintf("model %s", [model.digest]) if serving.nonempty(model.digest)
 else := "the model"
 
-datasets := serving.arr_at(input, ["provenance", "datasets"])
+datasets := serving.arr(object.get(input, ["provenance", "datasets"], null))
 
 label(i, d) := serving.obj(d).uri if serving.nonempty(serving.obj(d).uri)
 else := serving.obj(d).name if serving.nonempty(serving.obj(d).name)

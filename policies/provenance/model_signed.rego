@@ -29,7 +29,7 @@ params := object.union(default_params, data.auditor.params.model_signed) if {
 	is_object(data.auditor.params.model_signed)
 } else := default_params
 
-model := serving.obj_at(input, "model")
+model := serving.obj(object.get(input, "model", null))
 
 has_model if serving.nonempty(model.uri)
 
@@ -42,7 +42,7 @@ model_label := model.uri if serving.nonempty(model.uri)
 else := model.digest if serving.nonempty(model.digest)
 else := sort([m.uri | some m in data.auditor.lib.serving.model_uris])[0]
 
-signature := serving.obj_at(input, ["provenance", "signature"])
+signature := serving.obj(object.get(input, ["provenance", "signature"], null))
 
 signers := serving.arr_at(signature, "signers")
 

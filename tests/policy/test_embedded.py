@@ -7,7 +7,7 @@ import json
 import pytest
 
 from auditor.policy.embedded import EmbeddedEngine
-from auditor.policy.engine import PolicyEvalError, PolicyLoadError, RegoModule
+from auditor.policy.engine import MAX_DEPTH, PolicyEvalError, PolicyLoadError, RegoModule
 
 V1 = RegoModule(
     source="policies/p.rego",
@@ -183,7 +183,30 @@ def test_clone_shares_compiled_policies_and_keeps_its_own_input(engine: Embedded
 
 def test_input_that_is_not_json_is_an_eval_error(engine: EmbeddedEngine) -> None:
     with pytest.raises(PolicyEvalError, match="not JSON"):
-        engine.evaluate("data.p.deny", {"x": object()})
+        engine.evaluate("data.p.deny", {"replicas": object()})
+
+
+def nested(depth: int) -> dict[str, object]:
+    value: dict[str, object] = {}
+    for _ in range(depth):
+        value = {"a": value}
+    return value
+
+
+def test_keys_no_module_reads_are_not_given_to_the_engine(engine: EmbeddedEngine) -> None:
+    # p reads input.replicas, .warn, .defined, .conflict: nothing else can change a result, so
+    # the rest is neither converted nor checked (an audit input carries the live object twice)
+    unread = {"x": object(), "deep": nested(MAX_DEPTH + 5)}
+    assert engine.evaluate("data.p.deny", {"replicas": 7, **unread}) == ["7 replicas"]
+    assert engine.readable({"replicas": 5, "warn": True, **unread}) == {"replicas": 5, "warn": True}
+
+
+def test_a_module_that_reads_the_input_whole_gets_all_of_it() -> None:
+    echo = EmbeddedEngine()
+    echo.load([ECHO], {})
+    document = {"resource": {"kind": "Pod"}, "live": {"kind": "Pod"}, "extra": [1]}
+    assert echo.readable(document) is document
+    assert echo.evaluate("data.echo.doc", document) == document
 
 
 ECHO = RegoModule(

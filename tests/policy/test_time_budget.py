@@ -308,7 +308,7 @@ def test_the_engine_itself_refuses_what_serde_json_cannot_read_with_a_clear_erro
     engine = EmbeddedEngine()
     engine.load([], {})
     with pytest.raises(PolicyEvalError, match="the engine cannot read the input"):
-        engine.evaluate("data.x", {"x": nested(200)})
+        engine.evaluate("input.x", {"x": nested(200)})
     with pytest.raises(PolicyLoadError, match="policy data cannot be loaded"):
         EmbeddedEngine().load([], {"x": nested(200)})
 
