@@ -85,7 +85,6 @@ def _serve(
     then answers one request at a time until EOF: `(rules, "json", input JSON)`, or
     `(rules, "at", i)` for `shared[i]`, an input it has in its own memory (forked after the
     inputs were built), which it checks and hands to the engine itself."""
-    from auditor.policy.embedded import of_modules
     from auditor.policy.vm import load_embedded
 
     _die_with_parent(parent)
@@ -104,19 +103,31 @@ def _serve(
             rules, form, payload = conn.recv()
         except (EOFError, OSError):
             return
-        try:
-            if form == "at":
-                engine.set_input(shared[payload], checked=True, whole=not of_modules(rules))
-            else:
-                engine.set_input_json(payload)
-            answer: tuple[str, Any] = ("ok", engine.evaluate_loaded_many(rules))
-        except PolicyEvalError as exc:
-            answer = ("error", str(exc))
-        except VmDisagreement as exc:
-            answer = ("disagree", (exc.rule, exc.vm_value, _plain(exc.interpreter_value)))
-        except Exception as exc:  # a bug: the parent reports it as one
-            answer = ("bug", f"{type(exc).__name__}: {exc}")
-        conn.send(answer)
+        if form == "many":  # sent ahead in one message: still an answer each, as they finish
+            for each_rules, position in payload:
+                conn.send(_answer(engine, shared, each_rules, "at", position))
+        else:
+            conn.send(_answer(engine, shared, rules, form, payload))
+
+
+def _answer(
+    engine: Any, shared: Sequence[Any], rules: tuple[str, ...], form: str, payload: Any
+) -> tuple[str, Any]:
+    """The worker's answer to one request."""
+    from auditor.policy.embedded import of_modules
+
+    try:
+        if form == "at":
+            engine.set_input(shared[payload], checked=True, whole=not of_modules(rules))
+        else:
+            engine.set_input_json(payload)
+        return ("ok", engine.evaluate_loaded_many(rules))
+    except PolicyEvalError as exc:
+        return ("error", str(exc))
+    except VmDisagreement as exc:
+        return ("disagree", (exc.rule, exc.vm_value, _plain(exc.interpreter_value)))
+    except Exception as exc:  # a bug: the parent reports it as one
+        return ("bug", f"{type(exc).__name__}: {exc}")
 
 
 def _plain(value: Any) -> Any:
@@ -205,15 +216,20 @@ class WorkerEngine:
         waits for a core. Only inputs the worker has in memory; the budget of each still
         runs from when its answer is waited for."""
         conn = self._connection()
+        items: list[tuple[tuple[str, ...], int]] = []
         for rules, input_doc in requests:
             position = self._shared_position(input_doc)
             if position is None:
-                return
-            try:
-                conn.send((tuple(rules), "at", position))
-            except (BrokenPipeError, ConnectionResetError):
-                return  # the next evaluate_many finds the worker lost
-            self._pending.append((tuple(rules), id(input_doc)))
+                break
+            items.append((tuple(rules), position))
+        if not items:
+            return
+        # one message for them all: a message each costs the worker a wake-up and a read
+        try:
+            conn.send(((), "many", items))
+        except (BrokenPipeError, ConnectionResetError):
+            return  # the next evaluate_many finds the worker lost
+        self._pending.extend((rules, id(self._shared[position])) for rules, position in items)
 
     def evaluate_many(self, rules: Sequence[str], input_doc: Mapping[str, Any]) -> list[Any]:
         conn = self._connection()
