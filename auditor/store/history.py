@@ -97,12 +97,18 @@ class RunHistory:
         self._by_key: dict[int, _State] = {}
         # keys this transaction took: no content stored before it refers to them
         self.added: set[int] = set()
+        # A store without findings yet (its first run) has none to look up: every fingerprint
+        # of the run is new, and one probe here saves a lookup per chunk of them.
+        self._none_stored = (
+            conn.execute("SELECT NOT EXISTS (SELECT 1 FROM fingerprints)").fetchone()[0] == 1
+        )
 
     def keys(self, fingerprints: Sequence[str]) -> list[int]:
         """The key of each fingerprint, looking up the ones this run has not met yet and
         taking new keys, in fingerprint order, for those the store does not hold."""
-        unknown = {stored_fingerprint(p): p for p in fingerprints if p not in self._states}
-        for part in chunks(list(unknown)):
+        states = self._states
+        unknown = {stored_fingerprint(p): p for p in fingerprints if p not in states}
+        for part in () if self._none_stored else chunks(list(unknown)):
             marks = ",".join("?" * len(part))
             for stored, key, runs, first_seen, since, last_run, content in self.conn.execute(
                 "SELECT fingerprint, id, runs_seen, first_seen, open_since, last_run,"
@@ -136,14 +142,20 @@ class RunHistory:
         keeps."""
         new, first, still_open, reopened = [], [], [], []
         started, seq = self.started, self.seq
-        out = []
+        out: list[tuple[int, str | None]] = []
+        by_key = self._by_key
         for key, cluster, content in zip(findings, clusters, contents, strict=True):
-            state = self._by_key[key]
+            state = by_key[key]
+            if state.added:
+                # Its first sighting ever (most of a store's first run): the history it starts.
+                new.append((key, state.stored, cluster, started, seq, content))
+                state.added = False
+                state.runs_seen, state.first_seen, state.open_since = 1, started, started
+                state.last_run, state.last_content = seq, content
+                out.append((1, None))
+                continue
             if state.last_run != seq:
-                if state.added:
-                    new.append((key, state.stored, cluster, started, seq, content))
-                    state.added = False
-                elif state.runs_seen == 0:
+                if state.runs_seen == 0:
                     first.append((started, seq, content, key, cluster))
                 elif state.open_since is not None:
                     still_open.append((started, seq, content, key))
@@ -166,6 +178,7 @@ class RunHistory:
         """Drops what this object holds (every row is written): a finding met again is read
         back from the store, its history as this run left it."""
         self._states, self._by_key = {}, {}
+        self._none_stored = False  # what this transaction wrote is in the store now
 
     def resolve(self, clusters: Sequence[str]) -> None:
         """The end of a complete run over `clusters`: what it did not see there is resolved."""

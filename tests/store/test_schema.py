@@ -100,6 +100,25 @@ def test_a_version_0_store_is_migrated(store_path: Path) -> None:
     assert versions(store_path) == list(range(1, LATEST_VERSION + 1))
 
 
+def page_size(path: Path) -> int:
+    with sqlite3.connect(path) as conn:
+        return int(conn.execute("PRAGMA page_size").fetchone()[0])
+
+
+def test_a_new_store_has_16_kib_pages_and_an_existing_one_keeps_its_own(tmp_path: Path) -> None:
+    with Store.open(tmp_path / "new.db") as store:
+        store.record_run(make_run("r1"), exit_code=0)
+    assert page_size(tmp_path / "new.db") == 16384
+    # A store begun with SQLite's default pages (as every store before this size was chosen)
+    with sqlite3.connect(tmp_path / "old.db") as conn:
+        conn.execute("PRAGMA page_size = 4096")
+        conn.execute("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at TEXT)")
+    with Store.open(tmp_path / "old.db") as store:
+        store.record_run(make_run("r1"), exit_code=0)
+        assert store.run("r1") is not None
+    assert page_size(tmp_path / "old.db") == 4096
+
+
 def extra_table_migration(db: Database) -> None:
     db.table("test_extra").create({"id": int, "run_id": str, "digest": str}, pk="id")
 
