@@ -51,6 +51,12 @@ def policy() -> None:
     type=click.Path(),
     help="objects for Gatekeeper's data.inventory (repeatable)",
 )
+@click.option(
+    "--vm/--no-vm",
+    default=False,
+    help="evaluate on regorus's compiled VM, its interpreter checking a sample and answering "
+    "what the VM cannot (policy.vm in the config; docs/rvm.md); default: the interpreter",
+)
 @timeout_option("time budget of one evaluation; an overrun is an error evaluation (exit 3)")
 @click.argument("resource_files", nargs=-1, required=True, type=click.Path())
 @output_option
@@ -58,6 +64,7 @@ def policy_eval(
     policy_paths: tuple[str, ...],
     data_files: tuple[str, ...],
     inventory_files: tuple[str, ...],
+    vm: bool,
     timeout: float,
     resource_files: tuple[str, ...],
     output: str,
@@ -73,6 +80,7 @@ def policy_eval(
         data_files=data_files,
         inventory_files=inventory_files,
         timeout=timeout,
+        vm=vm,
     )
     if output == "json":
         print_json(outcome_document(outcome))

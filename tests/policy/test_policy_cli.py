@@ -5,11 +5,14 @@ from __future__ import annotations
 import copy
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.conftest import run_cli
+from tests.conftest import run_cli, run_main
 from tests.policy.rego import ISVC, write, write_objects
+
+ROOT = Path(__file__).resolve().parents[2]
 
 PINNED = """
     # METADATA
@@ -232,3 +235,37 @@ def test_the_shipped_library_passes_its_own_tests() -> None:
     summary = result.out.strip().splitlines()[-1]
     passed, total = summary.removeprefix("PASS: ").split("/")
     assert passed == total and int(total) >= 100
+
+
+def test_eval_on_the_vm_gives_the_interpreters_verdicts(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from auditor.policy.vm import VmEngine
+
+    # each VM run noted in a file: evaluations run in a worker process forked with the patch
+    ran = tmp_path / "ran"
+    run = VmEngine._run
+
+    def noted(self: VmEngine, entry: str, count: int) -> list[Any] | None:
+        with ran.open("a") as out:
+            out.write(entry + "\n")
+        return run(self, entry, count)
+
+    monkeypatch.setattr(VmEngine, "_run", noted)
+    files = [str(p) for p in sorted((ROOT / "examples" / "gitops" / "base").glob("[!k]*.yaml"))]
+    args = ("policy", "eval", "--policy", str(ROOT / "policies"), *files, "-o", "json")
+    interpreter = run_main(capsys, *args)
+    assert not ran.exists()
+    vm = run_main(capsys, *args[:-2], "--vm", "-o", "json")
+    assert len(ran.read_text().splitlines()) >= len(files)  # every object went through the VM
+
+    def verdicts(stdout: str) -> list[tuple[Any, ...]]:
+        document = json.loads(stdout)
+        return sorted(
+            (e["policy"], json.dumps(e["resource"], sort_keys=True), e["result"], e.get("messages"))
+            for e in document["evaluations"]
+        )
+
+    assert vm.code == interpreter.code == 1
+    assert verdicts(vm.out) == verdicts(interpreter.out)
+    assert any(result == "fail" for _, _, result, _ in verdicts(vm.out))
