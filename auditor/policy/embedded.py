@@ -132,6 +132,29 @@ def add_module(engine: regorus.Engine, key: str, module: RegoModule) -> None:
         engine.set_rego_v0(False)
 
 
+def _fill(
+    engine: regorus.Engine, keys: Mapping[str, RegoModule], data: Mapping[str, Any]
+) -> PolicyLoadError | None:
+    """The modules and data added to `engine` and compiled, or why they cannot be."""
+    for key, module in keys.items():
+        try:
+            add_module(engine, key, module)
+        except RuntimeError as exc:
+            return load_error(exc, keys)
+    try:
+        engine.add_data_json(json.dumps(data))
+    except (RuntimeError, RecursionError) as exc:
+        # the loaders keep data within MAX_DEPTH; this is the engine's own refusal
+        return PolicyLoadError(f"policy data cannot be loaded: {_first_line(exc)}")
+    # regorus compiles (unsafe variables, unknown references, recursion) on the first
+    # evaluation: do it now, so a broken policy is a load error, not an error per resource.
+    try:
+        engine.eval_query("true")
+    except RuntimeError as exc:
+        return load_error(exc, keys)
+    return None
+
+
 class EmbeddedEngine:
     """PolicyEngine on regorus. Not thread-safe: give each thread its own `clone()`."""
 
@@ -152,22 +175,13 @@ class EmbeddedEngine:
     def load(self, modules: Sequence[RegoModule], data: Mapping[str, Any]) -> None:
         engine = regorus.Engine()
         keys = module_keys(modules)
-        for key, module in keys.items():
-            try:
-                add_module(engine, key, module)
-            except RuntimeError as exc:
-                raise load_error(exc, keys) from None
-        try:
-            engine.add_data_json(json.dumps(data))
-        except (RuntimeError, RecursionError) as exc:
-            # the loaders keep data within MAX_DEPTH; this is the engine's own refusal
-            raise PolicyLoadError(f"policy data cannot be loaded: {_first_line(exc)}") from None
-        # regorus compiles (unsafe variables, unknown references, recursion) on the first
-        # evaluation: do it now, so a broken policy is a load error, not an error per resource.
-        try:
-            engine.eval_query("true")
-        except RuntimeError as exc:
-            raise load_error(exc, keys) from None
+        error = _fill(engine, keys, data)
+        if error is not None:
+            # Raised with no regorus engine among this frame's locals: whoever keeps the error
+            # keeps its frames, and a regorus engine freed with them by the garbage collector,
+            # in whichever thread it runs, is never freed ("unsendable").
+            del engine
+            raise error
         # print() in a policy goes to the gathered prints, not into our stderr.
         engine.set_gather_prints(True)
         self._engine = engine

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import regorus
 
 from auditor.policy.embedded import EmbeddedEngine
 from auditor.policy.engine import MAX_DEPTH, PolicyEvalError, PolicyLoadError, RegoModule
@@ -242,3 +243,40 @@ def test_values_json_cannot_hold_are_still_an_eval_error(doc: dict) -> None:
     engine.load([ECHO], {})
     with pytest.raises(PolicyEvalError, match="not JSON"):
         engine.evaluate("data.echo.doc", doc)
+
+
+@pytest.mark.parametrize(
+    ("modules", "data"),
+    [
+        (
+            [RegoModule(source="b.rego", package="b", text="package b\n\ndeny contains x if {\n")],
+            {},
+        ),
+        (  # compiled at load: an unsafe variable
+            [
+                RegoModule(
+                    source="u.rego",
+                    package="u",
+                    text="package u\n\nimport rego.v1\n\ndeny contains msg if { x == 1 }\n",
+                )
+            ],
+            {},
+        ),
+        ([], {"x": nested(200)}),
+    ],
+)
+def test_a_failed_load_keeps_no_regorus_engine_in_its_error(
+    modules: list[RegoModule], data: dict[str, object]
+) -> None:
+    # Whoever keeps the error keeps the frames of its traceback: a regorus engine among their
+    # locals is freed by the garbage collector in whichever thread it runs ("unsendable").
+    with pytest.raises(PolicyLoadError) as raised:
+        EmbeddedEngine().load(modules, data)
+    error: BaseException | None = raised.value
+    while error is not None:
+        tb = error.__traceback__
+        while tb is not None:
+            kept = tb.tb_frame.f_locals.values()
+            assert not any(isinstance(v, regorus.Engine) for v in kept), tb.tb_frame
+            tb = tb.tb_next
+        error = error.__context__
