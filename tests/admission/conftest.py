@@ -4,6 +4,7 @@ talks to it, the SIGTERM test included."""
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +13,15 @@ import pytest
 from tests.admission.running import Server, TLSFiles
 from tests.admission.world import ExampleWorld
 from tests.provenance.attestation_factory import SigningKey, make_key
+
+
+@pytest.fixture(autouse=True)
+def collected_here() -> None:
+    """What earlier tests left in reference cycles (a `pytest.raises` keeps the frames of its
+    error, and so any regorus engine among their locals) is collected now, in the thread that
+    made it, not by a collection that happens to run in a server's or a client's thread: a
+    regorus engine may only be dropped by its own thread ("unsendable")."""
+    gc.collect()
 
 
 @pytest.fixture(scope="session")
