@@ -87,14 +87,10 @@ def evaluate_inputs(
 ) -> StageOutcome:
     """Every configured policy over every input. A policy that does not load is a usage error
     (raised); an OPA server that cannot be reached is a StageError (the run is incomplete)."""
-    from auditor.policy import gatekeeper
     from auditor.policy.evaluate import evaluate_policies, load_engine
-    from auditor.policy.loader import load_policy_files, with_inventory
+    from auditor.policy.loader import with_inventory
 
-    policy_set = load_policy_files(
-        settings.resolved_paths(), data_files=settings.data, hooks=(gatekeeper.HOOKS,)
-    )
-    policy_set = with_inventory(policy_set, [dict(d) for d in inventory])
+    policy_set = with_inventory(configured_policies(settings), [dict(d) for d in inventory])
     engine = remote_engine(settings)
     # requests and the OPA client load only for the `opa` engine (1 s on a busy machine)
     server_errors: tuple[type[AuditorError], ...] = ()
@@ -127,16 +123,23 @@ def evaluate_inputs(
     )
 
 
+def configured_policies(settings: PolicySettings) -> PolicySet:
+    """The configured policies, loaded as an audit judges with them (Gatekeeper's audit
+    enforcement point). Raises PolicyLoadError for one that does not load."""
+    from auditor.policy import gatekeeper
+    from auditor.policy.loader import load_policy_files
+
+    return load_policy_files(
+        settings.resolved_paths(), data_files=settings.data, hooks=(gatekeeper.HOOKS,)
+    )
+
+
 def describe_engine(settings: PolicySettings) -> str:
     """What an audit would evaluate and on which engine, loading and compiling the policies
     as `evaluate_inputs` does (`auditor doctor`). Raises PolicyLoadError as it would."""
-    from auditor.policy import gatekeeper
     from auditor.policy.evaluate import load_engine
-    from auditor.policy.loader import load_policy_files
 
-    policy_set = load_policy_files(
-        settings.resolved_paths(), data_files=settings.data, hooks=(gatekeeper.HOOKS,)
-    )
+    policy_set = configured_policies(settings)
     count = len(policy_set.policies)
     loaded = f"{count} {'policy' if count == 1 else 'policies'} from {', '.join(settings.paths)}"
     if settings.engine == "opa":
