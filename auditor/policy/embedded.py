@@ -18,7 +18,7 @@ from typing import Any
 
 import regorus
 
-from auditor.policy.datarefs import input_keys
+from auditor.policy.datarefs import modules_input_keys
 from auditor.policy.engine import (
     MAX_DEPTH,
     PolicyEvalError,
@@ -188,7 +188,7 @@ class EmbeddedEngine:
         self._modules = keys
         self._batches = {}
         self._thread = threading.get_ident()
-        self._read = input_keys(json.loads(engine.get_ast_as_json()))
+        self._read = modules_input_keys(modules)
 
     def _loaded(self) -> regorus.Engine:
         if self._engine is None:

@@ -23,12 +23,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import regorus
-
 from auditor.bounded import read_bounded
 from auditor.errors import InputError
 from auditor.model import EvaluationResult, RuleName
-from auditor.policy.datarefs import may_read
+from auditor.policy.datarefs import may_read, module_ast
 from auditor.policy.embedded import describe_error, load_error
 from auditor.policy.engine import (
     Policy,
@@ -182,11 +180,7 @@ def _rule_name_and_line(rule: Any) -> tuple[str, int] | None:
 
 
 def _parse(source: str, text: str, v0: bool) -> dict[str, Any]:
-    engine = regorus.Engine()
-    engine.set_rego_v0(v0)
-    engine.add_policy(source, text)
-    asts = json.loads(engine.get_ast_as_json())
-    ast: dict[str, Any] = asts[0]["ast"]
+    ast: dict[str, Any] = module_ast(source, text, v0)
     return ast
 
 
