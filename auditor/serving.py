@@ -73,10 +73,22 @@ def uri_digest(uri: str | None) -> str | None:
 def serving_annotations(body: Mapping[str, Any]) -> dict[str, Any]:
     """The object's annotations, with its pod template's filling the gaps (a Deployment's
     model annotation often sits on the pods it creates)."""
+    own, template = _annotation_sources(body)
+    return {**template, **own}
+
+
+def _annotation_sources(body: Mapping[str, Any]) -> tuple[Mapping[str, Any], Mapping[str, Any]]:
+    """(the object's own annotations, its pod template's)."""
     spec = _map(body.get("spec"))
     template = _map(_map(_map(spec.get("template")).get("metadata")).get("annotations"))
-    own = _map(_map(body.get("metadata")).get("annotations"))
-    return {**template, **own}
+    return _map(_map(body.get("metadata")).get("annotations")), template
+
+
+def _annotation(sources: tuple[Mapping[str, Any], Mapping[str, Any]], key: str) -> Any:
+    """`serving_annotations(body).get(key)` without building the merged mapping: model_ref
+    reads four keys of every object of every run."""
+    own, template = sources
+    return own[key] if key in own else template.get(key)
 
 
 def _kserve(spec: Mapping[str, Any]) -> tuple[str | None, str | None, str | None]:
@@ -102,8 +114,14 @@ def _seldon_v1(spec: Mapping[str, Any]) -> str | None:
     return None
 
 
+# the kinds whose spec names the model they serve (`_spec_uri`)
+_SPEC_KINDS = frozenset({"InferenceService", "SeldonDeployment", "Model"})
+
+
 def _spec_uri(body: Mapping[str, Any]) -> tuple[str | None, str | None, str | None]:
     kind = body.get("kind")
+    if kind not in _SPEC_KINDS:
+        return None, None, None
     group = api_group(str(body.get("apiVersion", "")))
     spec = _map(body.get("spec"))
     if kind == "InferenceService" and group == "serving.kserve.io":
@@ -125,17 +143,17 @@ def model_ref(body: Mapping[str, Any]) -> ModelRef | None:
     malformed digest is None (never trusted half-way). Name and version from the annotations,
     else KServe's `modelFormat`.
     """
-    annotations = serving_annotations(body)
+    annotations = _annotation_sources(body)
     uri, format_name, format_version = _spec_uri(body)
-    uri = uri or _str(annotations.get(URI_ANNOTATION))
-    digest = uri_digest(uri) or valid_digest(annotations.get(DIGEST_ANNOTATION))
+    uri = uri or _str(_annotation(annotations, URI_ANNOTATION))
+    digest = uri_digest(uri) or valid_digest(_annotation(annotations, DIGEST_ANNOTATION))
     if uri is None and digest is None:
         return None
     return ModelRef(
         uri=uri,
         digest=digest,
-        name=_str(annotations.get(NAME_ANNOTATION)) or format_name,
-        version=_str(annotations.get(VERSION_ANNOTATION)) or format_version,
+        name=_str(_annotation(annotations, NAME_ANNOTATION)) or format_name,
+        version=_str(_annotation(annotations, VERSION_ANNOTATION)) or format_version,
     )
 
 
