@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import click
 
-from auditor.cli.options import console, output_option, print_json, verbosity
+from auditor.cli.options import console, finish, output_option, print_json, verbosity
 from auditor.defaults import SEVERITIES
 
 if TYPE_CHECKING:
@@ -127,7 +126,9 @@ def audit(
                 from auditor.observe.progress import announce_run
 
                 announce_run(result.run.id, result.run.status)
-    sys.exit(result.audit_exit_code(threshold))
+    # the store is closed and the metrics exported by now: the run's objects are not freed
+    # one by one on the way out (options.finish)
+    finish(result.audit_exit_code(threshold))
 
 
 def _write_report(result: AuditResult, path: str, store: str | None, fail_on: str) -> None:
