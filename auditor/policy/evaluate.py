@@ -280,6 +280,12 @@ class _Collector:
         )
         self.findings.extend(message_finding(policy, finding_ref, m) for m in messages)
 
+    def passed(self, policies: Sequence[Policy], ref: ResourceRef | None, share: float) -> None:
+        """`record` of policies whose every value was undefined or empty: each a pass."""
+        self.evaluations.extend(
+            Evaluation(policy=p.id, ref=ref, result="pass", duration_ms=share) for p in policies
+        )
+
     def merge(self, part: _Collector) -> None:
         self.evaluations.extend(part.evaluations)
         self.findings.extend(part.findings)
@@ -438,6 +444,9 @@ def _evaluate_plain(
         except PolicyEvalError as exc:  # the input itself could not be evaluated
             values = [exc.kept()] * len(rules)
         share = (time.perf_counter() - started) * 1000 / max(len(batch), 1)
+        if len(batch) == len(plain) and _no_messages(values):
+            collector.passed(plain, ref, share)  # nine inputs in ten
+            return
         offset = 0
         for i in batch:
             n = len(plain[i].rules)
@@ -447,6 +456,13 @@ def _evaluate_plain(
         outcome[i] = _evaluate_alone(collector, plain[i], input_doc, engine)
     for i, policy in enumerate(plain):
         collector.record(policy, ref, input_doc, *outcome[i])
+
+
+def _no_messages(values: list[Any]) -> bool:
+    """Whether every value of a batch is undefined or an empty set: no message from any of its
+    policies. Counted in C: of what JSON decodes to, only None equals None and only an empty
+    list equals []."""
+    return values.count(None) + values.count([]) == len(values)
 
 
 def _batch_rules(collector: _Collector, plain: Sequence[Policy]) -> list[str]:

@@ -119,6 +119,29 @@ def test_a_resource_that_breaks_nothing_passes_every_policy(
     assert outcome.exit_code() == 0
 
 
+@pytest.mark.parametrize(
+    ("value", "result"),
+    [("0", "fail"), ('""', "fail"), ("{}", "pass"), ("false", "pass"), ("true", "fail")],
+)
+def test_falsy_values_beside_empty_ones_are_judged_as_they_are_alone(
+    tmp_path: Path, value: str, result: str
+) -> None:
+    # Most inputs pass every policy, and a batch whose values are all undefined or empty sets
+    # is recorded as passing at once: a 0 or "" among them is still a message.
+    policy_set, engine = _load(
+        tmp_path,
+        {
+            "empty.rego": "package t.empty\nimport rego.v1\ndeny contains 1 if false\n",
+            "other.rego": f"package t.other\nimport rego.v1\ndeny := {value}\n",
+        },
+    )
+    outcome = evaluate_policies(policy_set, inputs(ISVC), engine=engine)
+    assert {e.policy: e.result for e in outcome.evaluations} == {
+        "t.empty": "pass",
+        "t.other": result,
+    }
+
+
 def test_one_finding_per_message_with_severity_controls_and_details(
     conventions: tuple[PolicySet, EmbeddedEngine],
 ) -> None:
