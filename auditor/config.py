@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from auditor.defaults import DEFAULT_POLICY_TIMEOUT_SECONDS
+from auditor.defaults import DEFAULT_POLICY_MEMORY_BYTES, DEFAULT_POLICY_TIMEOUT_SECONDS
 from auditor.errors import ConfigError
 from auditor.located import (
     NO_LINES,
@@ -135,6 +135,9 @@ class PolicySettings:
     # The time budget of one evaluation by the embedded engine: a policy that overruns it is
     # stopped, an `error` evaluation (the run incomplete) while the others go on.
     timeout_seconds: float = DEFAULT_POLICY_TIMEOUT_SECONDS
+    # The memory one worker of the embedded engine may allocate beyond the inputs it inherits:
+    # a policy past it is an `error` evaluation, never the machine's memory.
+    memory_bytes: int = DEFAULT_POLICY_MEMORY_BYTES
     # Whether the embedded engine runs the policies on regorus's compiled VM, checked against
     # its interpreter (policy/vm.py); None (`auto`): for the shipped library alone, which its
     # tests hold to the same results on both. gordon-to-regorus 0.13's VM turns an undefined
@@ -521,6 +524,7 @@ def _policy_settings(
         opa_upload=opa_raw.get("upload", True),
         opa_timeout_seconds=opa_raw.get("timeout_seconds", 10.0),
         timeout_seconds=policy_raw.get("timeout_seconds", DEFAULT_POLICY_TIMEOUT_SECONDS),
+        memory_bytes=policy_raw.get("memory_bytes", DEFAULT_POLICY_MEMORY_BYTES),
         vm=_vm_setting(policy_raw.get("vm", "auto")),
     )
 

@@ -7,6 +7,7 @@ from typing import Literal
 Severity = Literal["critical", "high", "medium", "low", "info"]
 SEVERITIES: tuple[Severity, ...] = ("critical", "high", "medium", "low", "info")
 DEFAULT_POLICY_TIMEOUT_SECONDS = 5.0  # policy.timeout_seconds
+DEFAULT_POLICY_MEMORY_BYTES = 2 * 1024**3  # policy.memory_bytes
 # allow / deny: evaluated; skip: outside the scope, allowed without evaluation; error: the
 # decision could not be made (internal error, time budget) and was denied (fail closed);
 # fail_open: the same, allowed because its namespace is configured fail-open.

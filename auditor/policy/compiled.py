@@ -55,7 +55,9 @@ class CompiledPolicies:
             compiled = load_engine(self.policy_set, vm=settings.uses_vm())
             batches: tuple[tuple[str, ...], ...] = getattr(compiled, "batches", tuple)()
             spec = (self.policy_set.modules, self.policy_set.data, batches, vm_packages(loaded))
-            self._engine = WorkerEngine(spec, timeout, engine=compiled)
+            self._engine = WorkerEngine(
+                spec, timeout, engine=compiled, memory=settings.memory_bytes
+            )
             # forked now, from the thread that compiled: the worker inherits the engine
             # instead of compiling again on the first request
             self._engine.evaluate_many([], {})

@@ -32,7 +32,7 @@ from typing import Any
 
 from auditor import checks
 from auditor.bounded import read_bounded
-from auditor.config import DEFAULT_POLICY_TIMEOUT_SECONDS
+from auditor.config import DEFAULT_POLICY_MEMORY_BYTES, DEFAULT_POLICY_TIMEOUT_SECONDS
 from auditor.errors import InputError
 from auditor.exit_codes import ExitCode
 from auditor.model import (
@@ -306,6 +306,7 @@ def evaluate_policies(
     engine: PolicyEngine,
     workers: int = 1,
     timeout: float | None = None,
+    memory: int | None = DEFAULT_POLICY_MEMORY_BYTES,
 ) -> PolicyOutcome:
     """Every policy over every input it applies to; `engine` must already be loaded with
     `policy_set` (`load_engine`). One Evaluation per policy x input, none where the policy
@@ -316,20 +317,21 @@ def evaluate_policies(
     run in one engine call so the input is serialized once. With an engine that can run in a
     worker process (the embedded one), `timeout` (seconds per engine call) evaluates in
     workers that are stopped on overrun, and `workers` > 1 splits large runs over that many;
-    results come back in input order either way. Other engines (an OPA server: its requests
-    have their own timeout) evaluate here.
+    results come back in input order either way; a worker may allocate `memory` bytes beyond
+    what it inherits (None: no limit). Other engines (an OPA server: its requests have their
+    own timeout) evaluate here.
     """
     size = len(inputs) * max(len(policy_set.policies), 1)
     parts = workers if workers > 1 and size >= PARALLEL_MIN_EVALUATIONS else 1
     notes: tuple[str, ...] = ()
     try:
-        collector = _evaluate_all(policy_set, inputs, engine, parts, timeout)
+        collector = _evaluate_all(policy_set, inputs, engine, parts, timeout, memory)
     except VmDisagreement as exc:
         # Every result of the VM in this run is suspect: all of them again, on the interpreter.
         note = disagreement_note(policy_set, exc)
         log.warning("%s", note)
         getattr(engine, "use_interpreter")()  # noqa: B009 (only engines with a VM raise it)
-        collector = _evaluate_all(policy_set, inputs, engine, parts, timeout)
+        collector = _evaluate_all(policy_set, inputs, engine, parts, timeout, memory)
         notes = (note,)
     return PolicyOutcome(
         evaluations=tuple(collector.evaluations),
@@ -345,10 +347,11 @@ def _evaluate_all(
     engine: PolicyEngine,
     parts: int,
     timeout: float | None,
+    memory: int | None,
 ) -> _Collector:
     collector = _Collector(policy_set)
     if _isolatable(engine) and (timeout is not None or parts > 1):
-        for part in _evaluate_in_workers(policy_set, inputs, engine, parts, timeout):
+        for part in _evaluate_in_workers(policy_set, inputs, engine, parts, timeout, memory):
             collector.merge(part)
     else:
         _evaluate_into(collector, inputs, engine)
@@ -521,6 +524,7 @@ def _evaluate_in_workers(
     engine: PolicyEngine,
     parts: int,
     timeout: float | None,
+    memory: int | None,
 ) -> list[_Collector]:
     """The inputs in chunks of CHUNK_INPUTS, which `parts` worker processes
     (`worker.run_in_workers`) take one at a time as they finish the last: inputs come sorted
@@ -554,7 +558,9 @@ def _evaluate_in_workers(
     )()  # the VM's, which a spawned worker compiles
     spec = (policy_set.modules, policy_set.data, batches, vm_packages(policy_set))
     shared = [document for _, document in inputs]
-    run_in_workers(spec, timeout, list(range(parts)), run, engine=engine, shared=shared)
+    run_in_workers(
+        spec, timeout, list(range(parts)), run, engine=engine, shared=shared, memory=memory
+    )
     assert all(c is not None for c in done)  # run_in_workers returns once every job has
     return [c for c in done if c is not None]
 

@@ -106,6 +106,7 @@ def evaluate_inputs(
             engine=loaded,
             workers=1 if engine is not None else min(2, os.cpu_count() or 1),
             timeout=settings.timeout_seconds,
+            memory=settings.memory_bytes,
         )
     except server_errors as exc:
         error = StageError(stage="policy", message=exc.diagnostics(), target="opa server")

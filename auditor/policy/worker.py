@@ -10,6 +10,9 @@ parent waits for each answer in Python, with a deadline:
   next call starts a fresh one, forked again from the loaded engine (copy-on-write, no
   re-parsing);
 - a worker that dies (a native crash): PolicyAborted for that call, likewise;
+- a call that allocates more than the worker's memory allowance (`memory`, over what it
+  inherited): the engine cannot allocate and the worker dies (PolicyAborted, saying so), or
+  Python's MemoryError, an error for that call; never the whole machine's memory;
 - calls sent ahead (`prefetch`) are answered in groups, so an answer may be held back behind
   a later call that overruns or crashes: the worker shows which call it is on, and a call
   it was past is asked again on its own, so the blame falls on the call that earned it;
@@ -27,6 +30,7 @@ import ctypes
 import gc
 import multiprocessing
 import os
+import resource
 import signal
 import sys
 import threading
@@ -38,6 +42,7 @@ from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.connection import Connection
 from typing import Any, TypeVar
 
+from auditor.defaults import DEFAULT_POLICY_MEMORY_BYTES
 from auditor.policy.engine import (
     PolicyAborted,
     PolicyEvalError,
@@ -82,6 +87,34 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
+def _allow_memory(allowance: int) -> None:
+    """In the worker: no more than `allowance` bytes of memory beyond what it has now (what it
+    inherited is shared with the parent, copied only where written). RLIMIT_DATA counts the
+    heap and every private anonymous mapping (Linux 4.7 and later), which is where both
+    Python's and regorus's allocations go; where the size in use cannot be read, no limit."""
+    in_use = _data_bytes()
+    if in_use is None:
+        return
+    limit = in_use + allowance
+    _, hard = resource.getrlimit(resource.RLIMIT_DATA)
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    with contextlib.suppress(OSError, ValueError):
+        resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
+
+
+def _data_bytes() -> int | None:
+    """The process's data size as RLIMIT_DATA counts it (VmData), None where /proc has none."""
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as status:
+            for line in status:
+                if line.startswith("VmData:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
 def _serve(
     conn: Connection,
     spec: Spec,
@@ -89,6 +122,7 @@ def _serve(
     parent: int,
     shared: Sequence[Any],
     progress: Any,
+    memory: int | None,
 ) -> None:
     """The worker: the engine it inherited, else one it loads from `spec`; says it is ready,
     then answers one request at a time until EOF: `(rules, "json", input JSON)`, or
@@ -99,6 +133,8 @@ def _serve(
     from auditor.policy.vm import load_embedded
 
     _die_with_parent(parent)
+    if memory is not None:
+        _allow_memory(memory)
     for end in list(_PARENT_ENDS):
         end.close()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -166,6 +202,8 @@ def _answer(
         return ("ok", engine.evaluate_loaded_many(rules))
     except PolicyEvalError as exc:
         return ("error", str(exc))
+    except MemoryError:
+        return ("error", f"the policy engine ran out of memory: {_OVER_ALLOWANCE}")
     except VmDisagreement as exc:
         return ("disagree", (exc.rule, exc.vm_value, _plain(exc.interpreter_value)))
     except Exception as exc:  # a bug: the parent reports it as one
@@ -193,6 +231,11 @@ def _checked_json(input_doc: Mapping[str, Any]) -> str:
 GROUP_SECONDS = 0.01
 
 
+_OVER_ALLOWANCE = (
+    "an evaluation may use policy.memory_bytes of memory (auditor.yaml) beyond its inputs"
+)
+
+
 def _signal_name(exitcode: int | None) -> str:
     if exitcode is not None and exitcode < 0:
         with contextlib.suppress(ValueError):
@@ -216,6 +259,7 @@ class WorkerEngine:
         *,
         engine: Any = None,
         shared: Sequence[Mapping[str, Any]] = (),
+        memory: int | None = DEFAULT_POLICY_MEMORY_BYTES,
     ) -> None:
         """`spec`: the modules and data of the loaded EmbeddedEngine `engine`. A worker forked
         from the thread that loaded `engine` evaluates with its copy (shared pages, no
@@ -225,6 +269,8 @@ class WorkerEngine:
         self._spec = spec
         self._engine = engine
         self.timeout = timeout
+        # bytes a worker may allocate beyond what it inherits (None: no limit)
+        self.memory = memory
         self._lock = threading.Lock()
         self._stopped = False
         self._process: multiprocessing.process.BaseProcess | None = None
@@ -426,6 +472,7 @@ class WorkerEngine:
                     os.getpid(),
                     self._shared if forked else (),
                     self._progress,
+                    self.memory,
                 ),
                 name="auditor-policy",
                 daemon=True,
@@ -459,8 +506,12 @@ class WorkerEngine:
         self._discard()
         if self._stopped:
             return WorkerStopped("the policy evaluation was stopped")
+        why = ""
+        if code == -signal.SIGABRT and self.memory is not None:
+            # what regorus does when an allocation fails, over the allowance or not
+            why = f": most likely out of memory ({_OVER_ALLOWANCE})"
         return PolicyAborted(
-            f"the policy engine's process died ({_signal_name(code)}) during this evaluation"
+            f"the policy engine's process died ({_signal_name(code)}) during this evaluation{why}"
         )
 
     def stop(self) -> None:
@@ -491,12 +542,15 @@ def run_in_workers(
     *,
     engine: Any = None,
     shared: Sequence[Mapping[str, Any]] = (),
+    memory: int | None = DEFAULT_POLICY_MEMORY_BYTES,
 ) -> list[Result]:
     """`run(job, worker)` for every job, each with a worker process of its own, at the same
     time; results in job order. The parent's threads only wait on pipes: the evaluating
     happens in the workers. Every worker is stopped on the way out, also when the run is
     interrupted (KeyboardInterrupt, or SIGTERM turned into an exception)."""
-    workers = [WorkerEngine(spec, timeout, engine=engine, shared=shared) for _ in jobs]
+    workers = [
+        WorkerEngine(spec, timeout, engine=engine, shared=shared, memory=memory) for _ in jobs
+    ]
     try:
         for worker in workers:
             # forked here, by the thread that loaded `engine`, each inherits it (no re-parsing:

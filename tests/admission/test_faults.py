@@ -182,7 +182,11 @@ def test_policy_that_never_finishes_denies(
     endless.write_text(
         "package tests.endless\n\nimport rego.v1\n\n"
         "deny contains msg if {\n"
-        "\tcount([x | some x in numbers.range(1, 100000000000)]) == 0\n"
+        # 10^10 products: CPU for hours, memory for none (a range of 10^11 numbers would be
+        # refused at once, over the worker's memory allowance)
+        "\tsome i in numbers.range(1, 100000)\n"
+        "\tsome j in numbers.range(1, 100000)\n"
+        "\ti * j == -1\n"
         '\tmsg := "unreachable"\n}\n'
     )
     config = load_config(fault_world.config)

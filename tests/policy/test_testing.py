@@ -127,7 +127,9 @@ ENDLESS = """
     test_before if true
 
     test_never_finishes if {
-        count([x | some x in numbers.range(1, 100000000000)]) == 0
+        some i in numbers.range(1, 100000)
+        some j in numbers.range(1, 100000)
+        i * j == -1
     }
 
     test_after if {
@@ -140,7 +142,7 @@ ENDLESS = """
 def test_a_test_that_never_finishes_is_stopped_at_its_budget_and_the_others_still_run(
     tmp_path: Path,
 ) -> None:
-    # a comprehension over 10^11 numbers: regorus would hold the GIL for hours
+    # 10^10 products: regorus would hold the GIL for hours
     path = write(tmp_path, "endless_test.rego", ENDLESS)
     report = run_policy_tests([str(tmp_path)], timeout=0.5)
     outcomes = {r.test.name: r.outcome for r in report.results}

@@ -4,6 +4,7 @@ worker processes that enforce it, and the nesting depth the engines read."""
 from __future__ import annotations
 
 import copy
+import faulthandler
 import json
 import os
 import signal
@@ -480,3 +481,41 @@ def test_answers_sent_ahead_come_back_in_fewer_messages_than_answers(tmp_path: P
     assert answers == [[[]]] * 32
     assert 1 <= len(received) < 32
     assert sum(len(payload) for status, payload in received if status == "many") == 32
+
+
+HUNGRY = """
+    package budget.hungry
+    import rego.v1
+    deny contains "never reached" if {
+      count([i | some i in numbers.range(1, 50000000)]) < 0
+    }
+"""
+
+
+def test_a_policy_past_its_memory_allowance_costs_that_evaluation_alone(tmp_path: Path) -> None:
+    # 50 million numbers are gigabytes to regorus: with 64 MiB over what it inherited, the
+    # worker cannot allocate them and dies; the call is an error, the next gets a new worker.
+    worker = WorkerEngine(
+        spec(tmp_path, labels=LABELS, hungry=HUNGRY), timeout=60.0, memory=64 * 1024**2
+    )
+    doc = inputs(ISVC)[0][1]
+    # pytest's fault handler, which the worker would inherit, would print its stack as it dies
+    handler = faulthandler.is_enabled()
+    faulthandler.disable()
+    try:
+        with pytest.raises(PolicyAborted, match=r"out of memory.*policy\.memory_bytes"):
+            worker.evaluate_many(["data.budget.hungry.deny"], doc)
+        assert worker.evaluate_many(["data.budget.labels.deny"], doc) == [[]]
+    finally:
+        worker.close()
+        if handler:
+            faulthandler.enable()
+
+
+def test_the_memory_allowance_is_configured_in_auditor_yaml(tmp_path: Path) -> None:
+    config_file = tmp_path / "auditor.yaml"
+    config_file.write_text(CONFIG + "policy: {memory_bytes: 536870912}\n")
+    assert load_config(str(config_file)).policy.memory_bytes == 512 * 1024**2
+    config_file.write_text(CONFIG + "policy: {memory_bytes: 1000}\n")
+    with pytest.raises(ConfigError, match="memory_bytes"):
+        load_config(str(config_file))
