@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 
 from sqlite_utils import Database
 
-from auditor.model import SEVERITIES, ReportFinding, Run
+from auditor.model import SEVERITIES, FindingHistory, ReportFinding, Run
 from auditor.store.keys import stored_fingerprint
 from auditor.store.schema import utc_timestamp
 from auditor.store.values import (
@@ -233,12 +233,20 @@ def known_findings(
     width = len(FINDING_COLUMNS)
     from auditor.safeyaml import gc_paused
 
+    # Findings seen by the same runs share one history value (frozen): most open findings have
+    # been seen since the same run, so it is made once, not once a finding.
+    histories: dict[tuple[Any, ...], FindingHistory] = {}
+    known = []
     # Tens of thousands of new objects, none in a cycle: each burst of them would start a
     # collection that walks everything alive (an eighth of this function's time).
     with gc_paused():
-        return [
-            report_finding(finding_from(row[:width]), history_from(row[width:])) for row in rows
-        ]
+        for row in rows:
+            kept = row[width:]
+            history = histories.get(kept)
+            if history is None:
+                history = histories[kept] = history_from(kept)
+            known.append(report_finding(finding_from(row[:width]), history))
+    return known
 
 
 class FindingLine(NamedTuple):
