@@ -57,6 +57,13 @@ UPDATE fingerprints SET
     open_since = ?1, resolved_at = NULL, last_run = ?2, last_content = ?3
 WHERE id = ?4
 """
+# The same for the findings seen as they were last seen, the nightly run's most: one statement
+# for many, naming only what changes (a third of the time of one UPDATE a finding).
+_SEEN_AS_BEFORE = """
+UPDATE fingerprints SET
+    first_seen = MIN(first_seen, ?1), last_seen = ?1, runs_seen = runs_seen + 1, last_run = ?2
+WHERE id IN ({keys})
+"""
 # A fingerprint whose history `auditor prune` forgot starts one again.
 _SEEN_FIRST = """
 UPDATE fingerprints SET
@@ -140,7 +147,7 @@ class RunHistory:
         when it is the finding's first sighting (most are: the text is kept only for a finding
         that came back). The first sighting of a finding in the run is the one its history
         keeps."""
-        new, first, still_open, reopened = [], [], [], []
+        new, first, still_open, reopened, as_before = [], [], [], [], []
         started, seq = self.started, self.seq
         out: list[tuple[int, str | None]] = []
         by_key = self._by_key
@@ -157,6 +164,8 @@ class RunHistory:
             if state.last_run != seq:
                 if state.runs_seen == 0:
                     first.append((started, seq, content, key, cluster))
+                elif state.open_since is not None and content == state.last_content:
+                    as_before.append(key)
                 elif state.open_since is not None:
                     still_open.append((started, seq, content, key))
                 else:
@@ -171,6 +180,9 @@ class RunHistory:
         self.conn.executemany(_NEW, new)
         for statement, rows in ((_SEEN_OPEN, still_open), (_SEEN_AGAIN, reopened)):
             self.conn.executemany(statement, rows)
+        for part in chunks(as_before):
+            marks = ",".join("?" * len(part))
+            self.conn.execute(_SEEN_AS_BEFORE.format(keys=marks), (started, seq, *part))
         self.conn.executemany(_SEEN_FIRST, first)
         return out
 

@@ -108,12 +108,14 @@ def next_id(conn: sqlite3.Connection, table: str) -> int:
 
 class ObjectKeys:
     """The integer key of each object, adding the ones the store has not seen yet; one per
-    transaction (keys of an aborted transaction must not be remembered)."""
+    transaction (keys of an aborted transaction must not be remembered). `none_stored`: the
+    table was empty when the transaction began, so every object it holds is in `known`."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, *, none_stored: bool = False) -> None:
         self.conn = conn
         self.known: dict[ObjectKey, int] = {}
         self._scanned: set[str] = set()
+        self._none_stored = none_stored
 
     def _scan(self, cluster: str) -> None:
         # One scan per cluster beats one lookup per object for a run that sees most of them.
@@ -126,8 +128,9 @@ class ObjectKeys:
 
     def many(self, wanted: Sequence[ObjectKey]) -> list[int]:
         """The keys of `wanted`, in order; new objects are added in one statement."""
-        for cluster in {key[0] for key in wanted} - self._scanned:
-            self._scan(cluster)
+        if not self._none_stored:
+            for cluster in {key[0] for key in wanted} - self._scanned:
+                self._scan(cluster)
         missing = [key for key in dict.fromkeys(wanted) if key not in self.known]
         if missing:
             first = next_id(self.conn, "objects")
@@ -283,6 +286,21 @@ def _stored_contents(
         )
 
 
+def _last_contents(conn: sqlite3.Connection, wanted: Sequence[int]) -> dict[int, tuple[Any, ...]]:
+    """Content key -> (its key, finding, *values), for the contents `wanted` names."""
+    found: dict[int, tuple[Any, ...]] = {}
+    for chunk in chunks(wanted):
+        marks = ",".join("?" * len(chunk))
+        found.update(
+            (row[0], row)
+            for row in conn.execute(
+                f"SELECT id, finding, {_CONTENT_NAMES} FROM finding_contents WHERE id IN ({marks})",
+                chunk,
+            )
+        )
+    return found
+
+
 def finding_content_ids(
     conn: sqlite3.Connection,
     findings: Sequence[int],
@@ -295,34 +313,38 @@ def finding_content_ids(
     A content is looked for among its own finding's contents only, and recognised by its
     values: the values of CONTENT_COLUMNS read back exactly as they were written (integers,
     text, NULL). `latest` (finding -> the content it was last seen with) is tried first, by
-    key: a finding seen again is mostly seen as it was. The others' contents are found by the
-    index on `finding`, a handful of rows each. Findings in `added` are new in this
-    transaction and have no contents to look for.
+    key: a finding seen again is mostly seen as it was, and its values are compared with that
+    one content's as they are (hashing tuples of 17 values to find them costs more than the
+    query). The others' contents are found by the index on `finding`, a handful of rows each.
+    Findings in `added` are new in this transaction and have no contents to look for.
     """
-    # (finding, *values): the tuple stored contents are read back as, built once a finding
-    wanted = [(finding, *row) for finding, row in zip(findings, values, strict=True)]
-    found: dict[tuple[Any, ...], int] = {}
-    old = [f for f in dict.fromkeys(findings) if f not in added]
+    ids: list[int | None] = [None] * len(findings)
     if latest:
-        _stored_contents(conn, "id", [latest[f] for f in old if f in latest], found)
-        changed = {key[0] for key in wanted if key[0] not in added and key not in found}
-        old = [f for f in old if f in changed]
+        last = _last_contents(conn, [latest[f] for f in dict.fromkeys(findings) if f in latest])
+        for n, (finding, row) in enumerate(zip(findings, values, strict=True)):
+            content = latest.get(finding)
+            if content is not None and last[content] == (content, finding, *row):
+                ids[n] = content
+    # (finding, *values): the tuple stored contents are read back as, built once a finding
+    rest = [n for n, content in enumerate(ids) if content is None]
+    wanted = {n: (findings[n], *values[n]) for n in rest}
+    found: dict[tuple[Any, ...], int] = {}
+    old = [f for f in dict.fromkeys(findings[n] for n in rest) if f not in added]
     _stored_contents(conn, "finding", old, found)
     new: list[tuple[Any, ...]] = []
-    first = next_id(conn, "finding_contents")
-    ids = []
-    for key in wanted:
+    first = next_id(conn, "finding_contents") if rest else 0
+    for n, key in wanted.items():
         content = found.get(key)
         if content is None:
             content = found[key] = first + len(new)
             new.append((content, *key))
-        ids.append(content)
+        ids[n] = content
     if new:
         marks = ", ".join("?" * (len(CONTENT_COLUMNS) + 2))
         conn.executemany(
             f"INSERT INTO finding_contents (id, finding, {_CONTENT_NAMES}) VALUES ({marks})", new
         )
-    return ids
+    return ids  # type: ignore[return-value]  # every one set above
 
 
 def interned(conn: sqlite3.Connection, table: str, texts: Iterable[str]) -> dict[str, int]:

@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 
 from sqlite_utils import Database
 
-from auditor.model import SEVERITIES, ReportFinding, Run
+from auditor.model import SEVERITIES, FindingHistory, ReportFinding, Run
 from auditor.store.keys import stored_fingerprint
 from auditor.store.schema import utc_timestamp
 from auditor.store.values import (
@@ -233,12 +233,20 @@ def known_findings(
     width = len(FINDING_COLUMNS)
     from auditor.safeyaml import gc_paused
 
+    # Findings seen by the same runs share one history value (frozen): most open findings have
+    # been seen since the same run, so it is made once, not once a finding.
+    histories: dict[tuple[Any, ...], FindingHistory] = {}
+    known = []
     # Tens of thousands of new objects, none in a cycle: each burst of them would start a
     # collection that walks everything alive (an eighth of this function's time).
     with gc_paused():
-        return [
-            report_finding(finding_from(row[:width]), history_from(row[width:])) for row in rows
-        ]
+        for row in rows:
+            kept = row[width:]
+            history = histories.get(kept)
+            if history is None:
+                history = histories[kept] = history_from(kept)
+            known.append(report_finding(finding_from(row[:width]), history))
+    return known
 
 
 class FindingLine(NamedTuple):
@@ -315,12 +323,13 @@ def known_finding_lines(
     ]
 
 
-def _iso(column: str) -> str:
-    # `iso()` of a stored time (`2026-11-23T16:56:00.000000Z`): Python's isoformat leaves out
-    # microseconds that are zero.
+def _iso_json(column: str) -> str:
+    # The JSON of `iso()` of a stored time (`2026-11-23T16:56:00.000000Z`), or null: Python's
+    # isoformat leaves out microseconds that are zero. A stored time holds no character JSON
+    # would escape, so the quotes are the whole of json_quote.
     return (
-        f"CASE WHEN {column} IS NULL THEN NULL WHEN substr({column}, 21, 6) = '000000'"
-        f" THEN substr({column}, 1, 19) || '+00:00' ELSE substr({column}, 1, 26) || '+00:00' END"
+        f"CASE WHEN {column} IS NULL THEN 'null' WHEN substr({column}, 21, 6) = '000000'"
+        f" THEN format('\"%.19s+00:00\"', {column}) ELSE format('\"%.26s+00:00\"', {column}) END"
     )
 
 
@@ -335,38 +344,59 @@ def _stored_json(column: str, default: str, kind: str | None = None) -> str:
     return f"CASE WHEN {valid} THEN {column} ELSE '{default}' END"
 
 
+def _format(template: str, *values: str) -> str:
+    """SQL that writes `values` into `template` at each `%s`, in one piece: a chain of `||`
+    copies the text made so far at every step. A value is never read as a format."""
+    assert template.count("%s") == len(values) and "'" not in template
+    return f"format('{template}', {', '.join(values)})"
+
+
 # `ReportFinding.to_json()` written by SQLite, key for key: a finding's own keys, the optional
 # ones (cluster, controls, details) when set, then its history. Text is put together, not
 # built with json_object: parsing the stored JSON columns again would cost more than the
-# Python it saves.
+# Python it saves. Every value put in is text that is never NULL (format writes NULL as
+# nothing; runs_seen is set whenever last_run is).
+_CHANGED_BY = _format(
+    '{"manager": %s, "operation": %s, "time": %s}',
+    "json_quote(v.changed_by_manager)",
+    _quoted("v.changed_by_operation"),
+    "json_quote(v.changed_by_time)",
+)
+_JSON_TEXT = _format(
+    '{"category": %s, "check": %s, "severity": %s%s, "resource": {"apiVersion": %s,'
+    ' "kind": %s, "namespace": %s, "name": %s}, "path": %s, "expected": %s,'
+    ' "actual": %s, "message": %s, "changed_by": %s, "fingerprint": %s%s%s%s,'
+    ' "first_seen": %s, "last_seen": %s, "runs_seen": %s, "open_since": %s,'
+    ' "resolved_at": %s, "status": %s}',
+    "json_quote(v.category)",
+    "json_quote(v.check_id)",
+    "json_quote(v.severity)",
+    "CASE WHEN v.category = 'drift' THEN ', \"class\": ' || json_quote(v.class) ELSE '' END",
+    _quoted("v.api_version"),
+    _quoted("v.kind"),
+    _quoted("v.namespace"),
+    _quoted("v.name"),
+    _quoted("v.path"),
+    _stored_json("v.expected", "null"),
+    _stored_json("v.actual", "null"),
+    _quoted("v.message"),
+    f"CASE WHEN v.changed_by_manager != '' THEN {_CHANGED_BY} ELSE 'null' END",
+    "json_quote(v.fingerprint)",
+    "CASE WHEN v.cluster != '' THEN ', \"cluster\": ' || json_quote(v.cluster) ELSE '' END",
+    "CASE WHEN v.controls != '[]' AND json_valid(v.controls)"
+    " AND json_type(v.controls) = 'array' AND json_array_length(v.controls) > 0"
+    " THEN ', \"controls\": ' || v.controls ELSE '' END",
+    "CASE WHEN v.details != '{}' AND json_valid(v.details) AND json_type(v.details) = 'object'"
+    " THEN ', \"details\": ' || v.details ELSE '' END",
+    _iso_json("s.first_seen"),
+    _iso_json("s.last_seen"),
+    "s.runs_seen",
+    _iso_json("s.open_since"),
+    _iso_json("s.resolved_at"),
+    "CASE WHEN s.resolved_at IS NULL THEN '\"open\"' ELSE '\"resolved\"' END",
+)
 _JSON_VALUE = f"""
-SELECT '{{"category": ' || json_quote(v.category) || ', "check": ' || json_quote(v.check_id)
-    || ', "severity": ' || json_quote(v.severity)
-    || CASE WHEN v.category = 'drift' THEN ', "class": ' || json_quote(v.class) ELSE '' END
-    || ', "resource": {{"apiVersion": ' || {_quoted("v.api_version")}
-    || ', "kind": ' || {_quoted("v.kind")} || ', "namespace": ' || {_quoted("v.namespace")}
-    || ', "name": ' || {_quoted("v.name")} || '}}, "path": ' || {_quoted("v.path")}
-    || ', "expected": ' || {_stored_json("v.expected", "null")}
-    || ', "actual": ' || {_stored_json("v.actual", "null")}
-    || ', "message": ' || {_quoted("v.message")}
-    || ', "changed_by": ' || CASE WHEN v.changed_by_manager != '' THEN
-        '{{"manager": ' || json_quote(v.changed_by_manager)
-        || ', "operation": ' || {_quoted("v.changed_by_operation")}
-        || ', "time": ' || json_quote(v.changed_by_time) || '}}' ELSE 'null' END
-    || ', "fingerprint": ' || json_quote(v.fingerprint)
-    || CASE WHEN v.cluster != '' THEN ', "cluster": ' || json_quote(v.cluster) ELSE '' END
-    || CASE WHEN v.controls != '[]' AND json_valid(v.controls)
-        AND json_type(v.controls) = 'array' AND json_array_length(v.controls) > 0
-        THEN ', "controls": ' || v.controls ELSE '' END
-    || CASE WHEN v.details != '{{}}' AND json_valid(v.details) AND json_type(v.details) = 'object'
-        THEN ', "details": ' || v.details ELSE '' END
-    || ', "first_seen": ' || json_quote({_iso("s.first_seen")})
-    || ', "last_seen": ' || json_quote({_iso("s.last_seen")})
-    || ', "runs_seen": ' || s.runs_seen
-    || ', "open_since": ' || json_quote({_iso("s.open_since")})
-    || ', "resolved_at": ' || json_quote({_iso("s.resolved_at")})
-    || ', "status": ' || CASE WHEN s.resolved_at IS NULL THEN '"open"' ELSE '"resolved"' END
-    || '}}'
+SELECT {_JSON_TEXT}
 FROM fingerprints s JOIN finding_values v ON v.id = s.last_content
 """
 

@@ -26,7 +26,7 @@ from auditor.model import (
     Run,
     StageError,
 )
-from auditor.store import compact, history, keys
+from auditor.store import bulk, compact, history, keys
 from auditor.store.keys import to_json_text
 from auditor.store.schema import now_timestamp, utc_timestamp, write_transaction
 
@@ -94,17 +94,20 @@ def finish_run(
         seq, started = _begun(db, run.id)
         db.table("runs").update(run.id, _outcome(run, exit_code))
         conn = db.conn
-        objects = keys.ObjectKeys(conn)
-        evaluations = list(evaluations)
-        described = _write_policies(conn, seq, list(policies), evaluations)
         findings_history = history.RunHistory(conn, seq, started)
-        written = _Written()
-        for chunk in _chunks(findings):
-            _write_finding_chunk(conn, seq, chunk, objects, findings_history, described, written)
-        _write_resources(conn, seq, resources, objects)
-        _write_evaluations(conn, seq, evaluations, described, objects, written.messages)
-        _write_errors(conn, run.id, errors)
-        _write_attestations(conn, run.id, attestations)
+        with bulk.indexes_after_rows(conn) as empty:
+            objects = keys.ObjectKeys(conn, none_stored="objects" in empty)
+            evaluations = list(evaluations)
+            described = _write_policies(conn, seq, list(policies), evaluations)
+            written = _Written()
+            for chunk in _chunks(findings):
+                _write_finding_chunk(
+                    conn, seq, chunk, objects, findings_history, described, written
+                )
+            _write_resources(conn, seq, resources, objects)
+            _write_evaluations(conn, seq, evaluations, described, objects, written.messages)
+            _write_errors(conn, run.id, errors)
+            _write_attestations(conn, run.id, attestations)
         if run.status == "complete":
             findings_history.resolve([c.name for c in run.clusters])
 

@@ -92,16 +92,21 @@ def write_run(
     exit_code: int,
 ) -> None:
     if version >= 6:
-        write_run_v6(
-            db,
-            run,
-            resources=resources,
-            findings=findings,
-            errors=errors,
-            evaluations=evaluations,
-            attestations=attestations,
-            exit_code=exit_code,
-        )
+        rows: dict[str, Any] = {
+            "resources": resources,
+            "findings": findings,
+            "errors": errors,
+            "evaluations": evaluations,
+            "attestations": attestations,
+            "exit_code": exit_code,
+        }
+        if version >= 8:
+            # schema 8's rows are today's: the writer of version 9 fills the same tables and
+            # columns (only how `fingerprints` is indexed changed)
+            writer.begin_run(db, run)
+            writer.finish_run(db, run, **rows)
+        else:
+            write_run_v6(db, run, **rows)
         return
     if version >= 3:
         # schema 3's runs and rows; version 4 (run_shards) only adds a table

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from auditor.config import load_config
+from auditor.errors import ConfigError
 from auditor.model import PolicyMessage
 from auditor.pipeline import run_pipeline
 from auditor.reports.render import render
@@ -262,3 +263,41 @@ def test_a_pruned_store_keeps_the_history_of_its_pruned_runs_in_its_older_report
         first = make_run("r1", minutes=0).started
         assert (model.history.runs_seen, model.history.first_seen) == (2, first)
         assert model.history.open_since == first
+
+
+def _schema_and_rows(path: Path) -> dict[str, Any]:
+    with sqlite3.connect(path) as conn:
+        return {
+            "version": conn.execute("SELECT MAX(version) FROM schema_version").fetchone()[0],
+            "schema": sorted(conn.execute("SELECT type, name, sql FROM sqlite_master")),
+            "fingerprints": conn.execute("SELECT * FROM fingerprints ORDER BY id").fetchall(),
+            "open": sorted(map(repr, conn.execute("SELECT * FROM open_findings"))),
+        }
+
+
+def test_a_version_8_store_whose_migration_fails_is_left_as_it_was_and_migrates_later(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "old.db"
+    db = legacy_store(path, 8)
+    for entry in plan():
+        write_run(db, 8, **entry)
+    # the fault: the name version 9 makes its new `fingerprints` under is taken
+    db.execute("CREATE TABLE fingerprints_v9 (taken INTEGER)")
+    db.close()
+    before = _schema_and_rows(path)
+    assert before["version"] == 8 and before["open"]
+    with pytest.raises(ConfigError, match="schema version 9") as info:
+        Store.open(path)
+    assert info.value.file == str(path)
+    assert _schema_and_rows(path) == before  # views, table, its index and rows: all as they were
+
+    with sqlite3.connect(path) as conn:
+        conn.execute("DROP TABLE fingerprints_v9")
+    with Store.open(path) as store:
+        names = {i.name: i for i in store.db.table("fingerprints").indexes}
+        assert names["fingerprints_fingerprint"].unique and "fingerprints_open" in names
+        assert not [n for n in names if n.startswith("sqlite_autoindex")]
+    after = _schema_and_rows(path)
+    assert after["version"] == LATEST_VERSION
+    assert after["fingerprints"] == before["fingerprints"] and after["open"] == before["open"]

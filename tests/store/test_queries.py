@@ -119,3 +119,31 @@ def test_an_empty_store_has_no_latest_run_and_no_findings(store: Store) -> None:
     assert store.findings(open_only=True) == []
     assert store.errors("latest") == []
     assert store.runs() == []
+
+
+def test_a_finding_that_changes_while_open_is_known_as_last_seen_with_one_history(
+    store: Store,
+) -> None:
+    # the live value moves on and back while the finding stays open: v4, v5, v5, v4
+    versions = ["gs://models/fraud/v4", "gs://models/fraud/v5", "gs://models/fraud/v5"]
+    versions.append(versions[0])
+    for index, actual in enumerate(versions):
+        found = make_finding("fraud-scorer", actual=actual, message=f"live {actual}")
+        store.record_run(make_run(f"r{index}", minutes=60 * index), findings=[found], exit_code=1)
+        (known,) = store.known_findings(open_only=True)
+        assert (known.finding.actual, known.finding.message) == (actual, f"live {actual}")
+        assert known.history.runs_seen == index + 1
+        assert known.history.open_since == known.history.first_seen
+        assert [row["actual"] for row in store.findings(f"r{index}")] == [actual]
+    # each value stored once, found again when seen again
+    assert store.db["finding_contents"].count == 2
+    assert [row["actual"] for r in ("r0", "r1", "r2", "r3") for row in store.findings(r)] == (
+        versions
+    )
+    history = store.finding_history(make_finding("fraud-scorer").fingerprint)
+    assert history is not None
+    assert (history["runs_seen"], history["first_seen"], history["last_seen"]) == (
+        4,
+        started(store, "r0"),
+        started(store, "r3"),
+    )
