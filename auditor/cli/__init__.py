@@ -111,6 +111,8 @@ def main(argv: list[str] | None = None) -> None:
     Called without `argv`, it is the process's entry point, and a command may end the process
     itself once its output is written (`options.finish`)."""
     Process.owned = argv is None
+    if Process.owned and sys.stderr is None:
+        _stderr_to_devnull()
     if Process.owned and _stdout_closed():
         _refuse_closed_stdout()
     signal.signal(signal.SIGTERM, _terminate)
@@ -160,6 +162,20 @@ def _stdout_closed() -> bool:
     except (OSError, ValueError):
         return True
     return False
+
+
+def _stderr_to_devnull() -> None:
+    """Started with no stderr (`2>&-`): diagnostics are discarded, as asked, but descriptor 2
+    is given to /dev/null before anything is opened. Left free, the first file opened (the
+    store, a report) would take its number, and whatever writes to stderr (Git, kubectl, the
+    policy engine dying) would write into that file."""
+    null = os.open(os.devnull, os.O_WRONLY)
+    if null != 2:  # descriptors below 2 were closed too: stdout's is checked next
+        os.dup2(null, 2)
+        os.close(null)
+    sys.stderr = open(  # noqa: SIM115 (the process's stderr, never closed)
+        2, "w", encoding="utf-8", errors="backslashreplace", closefd=False
+    )
 
 
 def _refuse_closed_stdout() -> NoReturn:

@@ -282,6 +282,26 @@ def test_every_command_that_prints_refuses_a_closed_stdout_in_one_line(
     assert sqlite3.connect(store).execute("select count(*) from runs").fetchone() == runs_before
 
 
+def test_a_closed_stderr_discards_diagnostics_and_keeps_the_store_whole(
+    example_config: Path, tmp_path: Path
+) -> None:
+    # `auditor audit 2>&-`: the audit runs as it would with its diagnostics sent to /dev/null
+    # (same exit code, same output), and descriptor 2 is never the store's, so nothing that
+    # writes to stderr can write into the store
+    store = tmp_path / "closed.db"
+    done = subprocess.run(
+        [sys.executable, "-m", "auditor", "-v", "audit", "--config", str(example_config),
+         "--store", str(store), "-o", "json"],
+        stdout=subprocess.PIPE, text=True, timeout=120, preexec_fn=lambda: os.close(2),
+    )  # fmt: skip
+    assert done.returncode == 1, done.stdout[-500:]
+    document = json.loads(done.stdout)
+    assert document["run"]["status"] == "complete"
+    db = sqlite3.connect(store)
+    assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    assert db.execute("select status from runs").fetchall() == [("complete",)]
+
+
 def test_example_signatures_are_reproducible_with_the_committed_script() -> None:
     script = (EXAMPLES / "tools" / "sign_examples.py").read_text()
     assert "EXAMPLE-ONLY" in script
