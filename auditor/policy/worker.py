@@ -99,7 +99,8 @@ def _allow_memory(allowance: int) -> None:
     _, hard = resource.getrlimit(resource.RLIMIT_DATA)
     if hard != resource.RLIM_INFINITY:
         limit = min(limit, hard)
-    with contextlib.suppress(OSError, ValueError):
+    # past what the system can count (a limit of exabytes): no limit, as asked
+    with contextlib.suppress(OSError, ValueError, OverflowError):
         resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
 
 

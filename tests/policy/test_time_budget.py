@@ -516,6 +516,16 @@ def test_the_memory_allowance_is_configured_in_auditor_yaml(tmp_path: Path) -> N
     config_file = tmp_path / "auditor.yaml"
     config_file.write_text(CONFIG + "policy: {memory_bytes: 536870912}\n")
     assert load_config(str(config_file)).policy.memory_bytes == 512 * 1024**2
-    config_file.write_text(CONFIG + "policy: {memory_bytes: 1000}\n")
-    with pytest.raises(ConfigError, match="memory_bytes"):
-        load_config(str(config_file))
+    for wrong in ("1000", "1.5e9", "100000000000000000000000"):
+        config_file.write_text(CONFIG + f"policy: {{memory_bytes: {wrong}}}\n")
+        with pytest.raises(ConfigError, match="memory_bytes"):
+            load_config(str(config_file))
+
+
+def test_an_allowance_past_what_the_system_counts_is_no_limit(tmp_path: Path) -> None:
+    # a worker given exabytes evaluates as one given no limit, rather than dying at start
+    worker = WorkerEngine(spec(tmp_path, labels=LABELS), timeout=30.0, memory=2**70)
+    try:
+        assert worker.evaluate_many(["data.budget.labels.deny"], inputs(ISVC)[0][1]) == [[]]
+    finally:
+        worker.close()
