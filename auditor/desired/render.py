@@ -37,6 +37,7 @@ from auditor.desired.manifests import (
 )
 from auditor.errors import InputError, SourceError
 from auditor.model import short_sha
+from auditor.rlimits import lowered
 from auditor.safeyaml import check_size, load_documents, load_one
 from auditor.tempdirs import make_temp_dir
 
@@ -396,22 +397,14 @@ def _child_limits(*, memory: int, output: int) -> Callable[[], None]:
     """What a child process runs before exec: caps its address space and the size of any file
     it writes (its output). The values are computed here, in the parent: between fork and exec
     only setrlimit itself runs, which takes no lock another thread could hold."""
-    address_space = _lowered(resource.RLIMIT_AS, memory)
-    file_size = _lowered(resource.RLIMIT_FSIZE, output)
+    address_space = lowered(resource.RLIMIT_AS, memory)
+    file_size = lowered(resource.RLIMIT_FSIZE, output)
 
     def apply() -> None:
         resource.setrlimit(resource.RLIMIT_AS, address_space)
         resource.setrlimit(resource.RLIMIT_FSIZE, file_size)
 
     return apply
-
-
-def _lowered(kind: int, value: int) -> tuple[int, int]:
-    """(soft, hard) at `value`, never above the limit auditor itself already runs under."""
-    _, hard = resource.getrlimit(kind)
-    if hard != resource.RLIM_INFINITY:
-        value = min(value, hard)
-    return value, value
 
 
 def _tail(stream: IO[bytes]) -> bytes:

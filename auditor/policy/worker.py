@@ -52,6 +52,7 @@ from auditor.policy.engine import (
     depth_error,
     depth_over_limit,
 )
+from auditor.rlimits import lowered
 
 _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 # Held while a worker is forked: a worker forked by another thread at the same time would
@@ -95,13 +96,9 @@ def _allow_memory(allowance: int) -> None:
     in_use = _data_bytes()
     if in_use is None:
         return
-    limit = in_use + allowance
-    _, hard = resource.getrlimit(resource.RLIMIT_DATA)
-    if hard != resource.RLIM_INFINITY:
-        limit = min(limit, hard)
     # past what the system can count (a limit of exabytes): no limit, as asked
     with contextlib.suppress(OSError, ValueError, OverflowError):
-        resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
+        resource.setrlimit(resource.RLIMIT_DATA, lowered(resource.RLIMIT_DATA, in_use + allowance))
 
 
 def _data_bytes() -> int | None:
