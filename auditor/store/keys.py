@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from auditor.model import Finding, PolicyInfo, ResourceRef
@@ -270,35 +270,17 @@ def stored_fingerprint(fingerprint: str) -> str | bytes:
     return fingerprint
 
 
-def _stored_contents(
-    conn: sqlite3.Connection, column: str, wanted: Sequence[int], found: dict[tuple[Any, ...], int]
-) -> None:
+def _content_rows(
+    conn: sqlite3.Connection, column: str, wanted: Sequence[int]
+) -> Iterator[tuple[Any, ...]]:
+    """The stored contents (id, finding, *values) whose `column` (id or finding) is in
+    `wanted`."""
     for chunk in chunks(wanted):
         marks = ",".join("?" * len(chunk))
-        # (finding, *values) -> id: the same tuple the run's rows are looked up with
-        found.update(
-            (row[1:], row[0])
-            for row in conn.execute(
-                f"SELECT id, finding, {_CONTENT_NAMES} FROM finding_contents"
-                f" WHERE {column} IN ({marks})",
-                chunk,
-            )
+        yield from conn.execute(
+            f"SELECT id, finding, {_CONTENT_NAMES} FROM finding_contents WHERE {column} IN ({marks})",
+            chunk,
         )
-
-
-def _last_contents(conn: sqlite3.Connection, wanted: Sequence[int]) -> dict[int, tuple[Any, ...]]:
-    """Content key -> (its key, finding, *values), for the contents `wanted` names."""
-    found: dict[int, tuple[Any, ...]] = {}
-    for chunk in chunks(wanted):
-        marks = ",".join("?" * len(chunk))
-        found.update(
-            (row[0], row)
-            for row in conn.execute(
-                f"SELECT id, finding, {_CONTENT_NAMES} FROM finding_contents WHERE id IN ({marks})",
-                chunk,
-            )
-        )
-    return found
 
 
 def finding_content_ids(
@@ -320,7 +302,8 @@ def finding_content_ids(
     """
     ids: list[int | None] = [None] * len(findings)
     if latest:
-        last = _last_contents(conn, [latest[f] for f in dict.fromkeys(findings) if f in latest])
+        wanted_last = [latest[f] for f in dict.fromkeys(findings) if f in latest]
+        last = {row[0]: row for row in _content_rows(conn, "id", wanted_last)}
         for n, (finding, row) in enumerate(zip(findings, values, strict=True)):
             content = latest.get(finding)
             if content is not None and last[content] == (content, finding, *row):
@@ -330,7 +313,8 @@ def finding_content_ids(
     wanted = {n: (findings[n], *values[n]) for n in rest}
     found: dict[tuple[Any, ...], int] = {}
     old = [f for f in dict.fromkeys(findings[n] for n in rest) if f not in added]
-    _stored_contents(conn, "finding", old, found)
+    # the stored contents of the other findings, by that tuple
+    found.update((row[1:], row[0]) for row in _content_rows(conn, "finding", old))
     new: list[tuple[Any, ...]] = []
     first = next_id(conn, "finding_contents") if rest else 0
     for n, key in wanted.items():
