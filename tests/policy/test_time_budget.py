@@ -3,6 +3,7 @@ worker processes that enforce it, and the nesting depth the engines read."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import faulthandler
 import json
@@ -12,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -379,6 +381,20 @@ def _labelled(**labels: str) -> dict[str, Any]:
     return inputs(body)[0][1]
 
 
+@contextlib.contextmanager
+def _sent_ahead(
+    files: Any, rules: list[str], docs: list[dict[str, Any]], timeout: float
+) -> Iterator[WorkerEngine]:
+    """A worker with `rules` over every one of `docs` sent ahead (prefetch), closed after."""
+    worker = WorkerEngine(files, timeout=timeout, shared=docs)
+    try:
+        worker.start()
+        worker.prefetch([(rules, doc) for doc in docs])
+        yield worker
+    finally:
+        worker.close()
+
+
 def test_a_crash_among_inputs_sent_ahead_is_that_input_s_alone(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -389,18 +405,13 @@ def test_a_crash_among_inputs_sent_ahead_is_that_input_s_alone(
 
     monkeypatch.setattr(worker_module, "_answer", _dies_on_crash_label(worker_module._answer))
     docs = [_labelled(), _labelled(), _labelled(crash="yes"), _labelled()]
-    worker = WorkerEngine(spec(tmp_path, labels=LABELS), timeout=30.0, shared=docs)
     rules = ["data.budget.labels.deny"]
-    try:
-        worker.start()
-        worker.prefetch([(rules, doc) for doc in docs])
+    with _sent_ahead(spec(tmp_path, labels=LABELS), rules, docs, timeout=30.0) as worker:
         assert worker.evaluate_many(rules, docs[0]) == [[]]
         assert worker.evaluate_many(rules, docs[1]) == [[]]
         with pytest.raises(PolicyAborted, match=r"process died \(SIGKILL\)"):
             worker.evaluate_many(rules, docs[2])
         assert worker.evaluate_many(rules, docs[3]) == [[]]
-    finally:
-        worker.close()
 
 
 SLOW = RUNAWAY.replace("package budget.runaway", "package budget.slow").replace(
@@ -425,35 +436,25 @@ def test_an_overrun_among_inputs_sent_ahead_is_that_input_s_alone(tmp_path: Path
     # The answers before the slow input may wait in the worker, in its group, while it
     # overruns: they are asked again, and the slow input alone is blamed.
     docs = [_labelled(), _labelled(), _labelled(speed="slow"), _labelled()]
-    worker = WorkerEngine(spec(tmp_path, slow=SLOW), timeout=1.0, shared=docs)
     rules = ["data.budget.slow.deny"]
-    try:
-        worker.start()
-        worker.prefetch([(rules, doc) for doc in docs])
+    with _sent_ahead(spec(tmp_path, slow=SLOW), rules, docs, timeout=1.0) as worker:
         assert worker.evaluate_many(rules, docs[0]) == [[]]
         assert worker.evaluate_many(rules, docs[1]) == [[]]
         with pytest.raises(PolicyTimeout, match="did not finish within 1 s"):
             worker.evaluate_many(rules, docs[2])
         assert worker.evaluate_many(rules, docs[3]) == [[]]
-    finally:
-        worker.close()
 
 
 def test_the_input_waited_for_that_overruns_is_blamed_without_a_second_budget(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     docs = [_labelled(speed="slow"), _labelled()]
-    worker = WorkerEngine(spec(tmp_path, slow=SLOW), timeout=0.5, shared=docs)
     rules = ["data.budget.slow.deny"]
     started = _counting_starts(monkeypatch)
-    try:
-        worker.start()
-        worker.prefetch([(rules, doc) for doc in docs])
+    with _sent_ahead(spec(tmp_path, slow=SLOW), rules, docs, timeout=0.5) as worker:
         with pytest.raises(PolicyTimeout):
             worker.evaluate_many(rules, docs[0])
         assert worker.evaluate_many(rules, docs[1]) == [[]]
-    finally:
-        worker.close()
     assert len(started) == 2  # the one it overran in, the next for the other input
 
 
