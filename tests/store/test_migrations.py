@@ -65,6 +65,15 @@ def plan() -> list[dict[str, Any]]:
     return runs
 
 
+def legacy_store_with_plan(path: Path, version: int) -> Any:
+    """A store of schema `version`, written as that version wrote it, holding every run of
+    the plan."""
+    db = legacy_store(path, version)
+    for entry in plan():
+        write_run(db, version, **entry)
+    return db
+
+
 def _decoded(value: Any) -> Any:
     """JSON columns compared as values: a view may build them without spaces."""
     if isinstance(value, str) and value[:1] in "[{":
@@ -112,9 +121,7 @@ def test_a_store_of_every_earlier_schema_reads_back_as_one_written_today(
     tmp_path: Path, version: int
 ) -> None:
     old, new = tmp_path / "old.db", tmp_path / "new.db"
-    db = legacy_store(old, version)
-    for entry in plan():
-        write_run(db, version, **entry)
+    db = legacy_store_with_plan(old, version)
     db.close()
     with sqlite3.connect(old) as conn:
         assert conn.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] == version
@@ -247,9 +254,7 @@ def test_a_pruned_store_keeps_the_history_of_its_pruned_runs_in_its_older_report
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "old.db"
-    db = legacy_store(path, 7)
-    for entry in plan():
-        write_run(db, 7, **entry)
+    db = legacy_store_with_plan(path, 7)
     # what `auditor prune` of version 7 left: the first run gone, the history kept
     db.execute("PRAGMA foreign_keys = ON")
     with db.conn:
@@ -279,9 +284,7 @@ def test_a_version_8_store_whose_migration_fails_is_left_as_it_was_and_migrates_
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "old.db"
-    db = legacy_store(path, 8)
-    for entry in plan():
-        write_run(db, 8, **entry)
+    db = legacy_store_with_plan(path, 8)
     # the fault: the name version 9 makes its new `fingerprints` under is taken
     db.execute("CREATE TABLE fingerprints_v9 (taken INTEGER)")
     db.close()
