@@ -119,15 +119,18 @@ def fingerprint(
     (two messages of one policy); it is left out when empty, so such findings keep the
     identity they always had.
     """
-    identity = [category, check, ref.cluster, ref.group, ref.kind, ref.namespace, ref.name, path]
-    if discriminator:
-        identity.append(discriminator)
     try:
-        # Exactly json.dumps(identity) for a list of strings, without building an encoder:
-        # the store computes 100,000 of these for a large run.
-        text = "[" + ", ".join(map(_json_string, identity)) + "]"
+        # Exactly json.dumps of the identity's list of strings, without building an encoder or
+        # the list: the store computes 100,000 of these for a large run.
+        s = _json_string
+        text = (
+            f"[{s(category)}, {s(check)}, {s(ref.cluster)}, {s(api_group(ref.api_version))},"
+            f" {s(ref.kind)}, {s(ref.namespace)}, {s(ref.name)}, {s(path)}"
+            + (f", {s(discriminator)}]" if discriminator else "]")
+        )
     except TypeError:
-        text = json.dumps(identity)
+        identity = [category, check, ref.cluster, ref.group, ref.kind, ref.namespace, ref.name]
+        text = json.dumps([*identity, path, *([discriminator] if discriminator else [])])
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 

@@ -25,6 +25,7 @@ import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from auditor.store.inserts import insert_rows
 from auditor.store.keys import chunks, next_id, stored_fingerprint
 
 
@@ -71,12 +72,11 @@ UPDATE fingerprints SET
     resolved_at = NULL, last_run = ?2, last_content = ?3
 WHERE id = ?4
 """
-# First seen, last seen and open since are all the run's start: bound once (?4).
-_NEW = """
-INSERT INTO fingerprints (id, fingerprint, cluster, first_seen, last_seen, runs_seen,
-    open_since, resolved_at, last_run, last_content)
-VALUES (?1, ?2, ?3, ?4, ?4, 1, ?4, NULL, ?5, ?6)
-"""
+_NEW = (
+    "INSERT INTO fingerprints (id, fingerprint, cluster, first_seen, last_seen, runs_seen,"
+    " open_since, resolved_at, last_run, last_content)"
+)
+_NEW_ROW = "(?, ?, ?, ?, ?, 1, ?, NULL, ?, ?)"
 # The partial index on open findings by cluster makes this touch only what is open there.
 _RESOLVED = """
 UPDATE fingerprints SET resolved_at = ?, open_since = NULL
@@ -155,7 +155,7 @@ class RunHistory:
             state = by_key[key]
             if state.added:
                 # Its first sighting ever (most of a store's first run): the history it starts.
-                new.append((key, state.stored, cluster, started, seq, content))
+                new.append((key, state.stored, cluster, started, started, started, seq, content))
                 state.added = False
                 state.runs_seen, state.first_seen, state.open_since = 1, started, started
                 state.last_run, state.last_content = seq, content
@@ -177,7 +177,7 @@ class RunHistory:
                 state.last_run, state.last_content = seq, content
             since = state.open_since
             out.append((state.runs_seen, None if since == state.first_seen else since))
-        self.conn.executemany(_NEW, new)
+        insert_rows(self.conn, _NEW, _NEW_ROW, new)
         for statement, rows in ((_SEEN_OPEN, still_open), (_SEEN_AGAIN, reopened)):
             self.conn.executemany(statement, rows)
         for part in chunks(as_before):

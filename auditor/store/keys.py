@@ -19,6 +19,7 @@ from typing import Any
 
 from auditor.model import Finding, PolicyInfo, ResourceRef
 from auditor.store import compact
+from auditor.store.inserts import insert_rows
 
 ObjectKey = tuple[str, str, str, str, str]  # cluster, apiVersion, kind, namespace, name
 
@@ -134,10 +135,11 @@ class ObjectKeys:
         missing = [key for key in dict.fromkeys(wanted) if key not in self.known]
         if missing:
             first = next_id(self.conn, "objects")
-            self.conn.executemany(
-                "INSERT INTO objects (id, cluster, api_version, kind, namespace, name)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                ((first + n, *key) for n, key in enumerate(missing)),
+            insert_rows(
+                self.conn,
+                "INSERT INTO objects (id, cluster, api_version, kind, namespace, name)",
+                "(?, ?, ?, ?, ?, ?)",
+                [(first + n, *key) for n, key in enumerate(missing)],
             )
             self.known.update((key, first + n) for n, key in enumerate(missing))
         return [self.known[key] for key in wanted]
@@ -168,9 +170,11 @@ def content_ids(
         first = next_id(conn, table)
         names = ", ".join(("id", "digest", *columns))
         marks = ", ".join("?" * (len(columns) + 2))
-        conn.executemany(
-            f"INSERT INTO {table} ({names}) VALUES ({marks})",
-            ((first + n, key, *rows[key]) for n, key in enumerate(missing)),
+        insert_rows(
+            conn,
+            f"INSERT INTO {table} ({names})",
+            f"({marks})",
+            [(first + n, key, *rows[key]) for n, key in enumerate(missing)],
         )
         found.update((key, first + n) for n, key in enumerate(missing))
     return found
@@ -325,8 +329,8 @@ def finding_content_ids(
         ids[n] = content
     if new:
         marks = ", ".join("?" * (len(CONTENT_COLUMNS) + 2))
-        conn.executemany(
-            f"INSERT INTO finding_contents (id, finding, {_CONTENT_NAMES}) VALUES ({marks})", new
+        insert_rows(
+            conn, f"INSERT INTO finding_contents (id, finding, {_CONTENT_NAMES})", f"({marks})", new
         )
     return ids  # type: ignore[return-value]  # every one set above
 
@@ -341,9 +345,11 @@ def interned(conn: sqlite3.Connection, table: str, texts: Iterable[str]) -> dict
     missing = [t for t in wanted if t not in found]
     if missing:
         first = next_id(conn, table)
-        conn.executemany(
-            f"INSERT INTO {table} (id, text) VALUES (?, ?)",
-            ((first + n, t) for n, t in enumerate(missing)),
+        insert_rows(
+            conn,
+            f"INSERT INTO {table} (id, text)",
+            "(?, ?)",
+            [(first + n, t) for n, t in enumerate(missing)],
         )
         found.update((t, first + n) for n, t in enumerate(missing))
     return found

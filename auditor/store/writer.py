@@ -1,8 +1,8 @@
 """Recording runs: a row at the start, everything else in one transaction at the end.
 
-Rows go in through the connection's `executemany` rather than sqlite-utils' `insert_all`:
-a run of 100,000 findings is a few hundred thousand rows, and the per-row dict handling is
-most of the time otherwise (bench/store).
+Rows go in through the connection, several to a statement (`inserts.insert_rows`), rather
+than sqlite-utils' `insert_all`: a run of 100,000 findings is a few hundred thousand rows, and
+the per-row dict handling is most of the time otherwise (bench/store).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from auditor.model import (
     StageError,
 )
 from auditor.store import bulk, compact, history, keys
+from auditor.store.inserts import insert_rows
 from auditor.store.keys import to_json_text
 from auditor.store.schema import now_timestamp, utc_timestamp, write_transaction
 
@@ -213,10 +214,11 @@ def _write_finding_chunk(
     )
     then = findings_history.seen(finding_ids, [k[0] for k in object_keys], contents)
     start = written.first_position + written.count
-    conn.executemany(
-        "INSERT INTO run_findings (run, position, content, runs_seen, open_since)"
-        " VALUES (?, ?, ?, ?, ?)",
-        ((seq, start + n, c, *h) for n, (c, h) in enumerate(zip(contents, then, strict=True))),
+    insert_rows(
+        conn,
+        "INSERT INTO run_findings (run, position, content, runs_seen, open_since)",
+        "(?, ?, ?, ?, ?)",
+        [(seq, start + n, c, *h) for n, (c, h) in enumerate(zip(contents, then, strict=True))],
     )
     written.count += len(findings)
     for finding, object_id, content in zip(findings, object_ids, contents, strict=True):
@@ -240,10 +242,12 @@ def _write_resources(
     parts = keys.interned(
         conn, "origin_parts", (t for p, at, c in origins for t in ((p, c) if at else (c,)))
     )
-    conn.executemany(
+    insert_rows(
+        conn,
         "INSERT INTO run_resources (run, position, object, status, origin_path, origin_commit,"
-        " line, body_digest) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (
+        " line, body_digest)",
+        "(?, ?, ?, ?, ?, ?, ?, ?)",
+        [
             (
                 seq,
                 position,
@@ -257,7 +261,7 @@ def _write_resources(
             for position, (r, o, (path, at, commit)) in enumerate(
                 zip(records, object_ids, origins, strict=True), start
             )
-        ),
+        ],
     )
 
 
@@ -332,10 +336,12 @@ def _write_evaluations(
     values = [_message_values(e, o, found) for e, o in evaluated]
     rows = {keys.digest(*v): v for v in values if v is not None and not isinstance(v, int)}
     message_ids = keys.content_ids(conn, "evaluation_messages", rows, ("messages", "contents"))
-    conn.executemany(
+    insert_rows(
+        conn,
         "INSERT INTO run_evaluations (run, position, policy, object, result, messages,"
-        " duration_us, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (
+        " duration_us, error)",
+        "(?, ?, ?, ?, ?, ?, ?, ?)",
+        [
             (
                 seq,
                 position,
@@ -347,7 +353,7 @@ def _write_evaluations(
                 e.error,
             )
             for position, ((e, o), v) in enumerate(zip(evaluated, values, strict=True), start)
-        ),
+        ],
     )
 
 

@@ -1,0 +1,65 @@
+"""insert_rows: many rows, several to a statement, exactly as one statement a row would."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from auditor.store.inserts import ROWS_PER_STATEMENT, insert_rows
+
+
+@pytest.fixture
+def conn() -> sqlite3.Connection:
+    conn = sqlite3.connect(":memory:")
+    conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT, seen INTEGER, gone TEXT)")
+    return conn
+
+
+def stored(conn: sqlite3.Connection) -> list[tuple[object, ...]]:
+    return conn.execute("SELECT id, name, seen, gone FROM t ORDER BY id").fetchall()
+
+
+@pytest.mark.parametrize(
+    "count", [0, 1, ROWS_PER_STATEMENT - 1, ROWS_PER_STATEMENT, 2 * ROWS_PER_STATEMENT + 7]
+)
+def test_every_row_goes_in_with_its_own_values_in_order(
+    conn: sqlite3.Connection, count: int
+) -> None:
+    rows = [(n, f"object {n}", None if n % 3 else n, None) for n in range(count)]
+    insert_rows(conn, "INSERT INTO t (id, name, seen, gone)", "(?, ?, ?, ?)", rows)
+    assert stored(conn) == rows
+
+
+def test_values_written_into_the_row_apply_to_every_row(conn: sqlite3.Connection) -> None:
+    rows = ((n, f"object {n}") for n in range(ROWS_PER_STATEMENT + 3))  # any iterable
+    insert_rows(conn, "INSERT INTO t (id, name, seen, gone)", "(?, ?, 1, NULL)", rows)
+    assert stored(conn) == [(n, f"object {n}", 1, None) for n in range(ROWS_PER_STATEMENT + 3)]
+
+
+def test_a_row_of_the_wrong_width_is_refused_before_anything_is_written(
+    conn: sqlite3.Connection,
+) -> None:
+    rows = [(n, f"object {n}", n, None) for n in range(10)]
+    rows[7] = (7, "object 7", 7)  # one short: it would shift every later row's columns
+    with pytest.raises(ValueError, match=r"INSERT INTO t .*: a row of 3 values for 4 columns"):
+        insert_rows(conn, "INSERT INTO t (id, name, seen, gone)", "(?, ?, ?, ?)", rows)
+    assert stored(conn) == []
+
+
+def test_a_connection_that_binds_few_values_gets_fewer_rows_a_statement(
+    conn: sqlite3.Connection,
+) -> None:
+    conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 10)  # two rows of four
+    statements: list[str] = []
+    conn.set_trace_callback(statements.append)
+    rows = [(n, f"object {n}", n, None) for n in range(5)]
+    insert_rows(conn, "INSERT INTO t (id, name, seen, gone)", "(?, ?, ?, ?)", rows)
+    assert stored(conn) == rows
+    assert [s.count("),(") + 1 for s in statements if s.startswith("INSERT")] == [2, 2, 1]
+
+
+def test_a_constraint_broken_by_one_row_fails_the_insert(conn: sqlite3.Connection) -> None:
+    rows = [(n % 150, f"object {n}", n, None) for n in range(300)]  # ids given twice
+    with pytest.raises(sqlite3.IntegrityError):
+        insert_rows(conn, "INSERT INTO t (id, name, seen, gone)", "(?, ?, ?, ?)", rows)
