@@ -157,7 +157,7 @@ _REPORT_FINDING = builder(ReportFinding)
 
 def finding_from(values: Sequence[Any]) -> Finding:
     """A finding from the values of FINDING_COLUMNS, in order (the fast path of a query that
-    selects them so)."""
+    selects them so); the fingerprint as the views show it or as `fingerprints` stores it."""
     (category, check, severity, cluster, api_version, kind, namespace, name, path, message,
      expected, actual, drift_class, manager, operation, time, details, controls, fingerprint,
     ) = values  # fmt: skip
@@ -177,7 +177,7 @@ def finding_from(values: Sequence[Any]) -> Finding:
         {} if details == "{}" else _json(details, {}),
         () if controls == "[]" else tuple(_json(controls, [])),
         "",  # the discriminator is not stored: the recorded fingerprint stands for it
-        fingerprint,
+        fingerprint.hex() if type(fingerprint) is bytes else fingerprint,
     )
 
 

@@ -5,6 +5,7 @@ cannot give back is stored as it is: policy findings made by the policy stage's 
 from __future__ import annotations
 
 import dataclasses
+import json
 from typing import Any
 
 import pytest
@@ -202,6 +203,23 @@ def test_fingerprints_are_stored_as_16_bytes_and_any_other_text_as_it_is(store: 
         assert sightings is not None and sightings[0].finding.fingerprint == fingerprint
     assert {r["fingerprint"] for r in store.findings("r1")} == {made.fingerprint, "Legacy:ABC-1"}
     assert store.finding_history(made.fingerprint.upper()) is None
+
+
+def test_findings_alike_but_for_the_fingerprint_read_back_in_one_order_by_every_reader(
+    store: Store,
+) -> None:
+    _, [made] = evaluated(*CASES["object with msg"])
+    # the same object, path and check: only the fingerprint (bytes or text) tells them apart
+    alike = [made] + [
+        dataclasses.replace(made, recorded_fingerprint=f) for f in ("Legacy:ABC-1", "0" * 32)
+    ]
+    record(store, [], alike)
+    known = [item.finding.fingerprint for item in store.known_findings()]
+    assert set(known) == {made.fingerprint, "Legacy:ABC-1", "0" * 32}
+    assert [line.fingerprint for line in store.known_finding_lines()] == known
+    assert [json.loads(t)["fingerprint"] for t in store.known_findings_json()] == known
+    # stored bytes order as their hex does; text is kept apart from them, first
+    assert known == ["Legacy:ABC-1", *sorted([made.fingerprint, "0" * 32])]
 
 
 DANGLING = {
