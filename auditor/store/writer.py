@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence, Sized
 from dataclasses import dataclass, field
 
 from sqlite_utils import Database
@@ -95,7 +95,8 @@ def finish_run(
         seq, started = _begun(db, run.id)
         db.table("runs").update(run.id, _outcome(run, exit_code))
         conn = db.conn
-        findings_history = history.RunHistory(conn, seq, started)
+        expected = len(findings) if isinstance(findings, Sized) else 0
+        findings_history = history.RunHistory(conn, seq, started, expected=expected)
         with bulk.indexes_after_rows(conn) as empty:
             objects = keys.ObjectKeys(conn, none_stored="objects" in empty)
             evaluations = list(evaluations)
@@ -200,7 +201,8 @@ def _write_finding_chunk(
 ) -> None:
     object_keys = [keys.object_key(f.ref) for f in findings]
     object_ids = objects.many(object_keys)
-    finding_ids = findings_history.keys([f.fingerprint for f in findings])
+    clusters = [k[0] for k in object_keys]
+    finding_ids = findings_history.keys([f.fingerprint for f in findings], clusters)
     values = [
         keys.content_values(f, o, k, policies.get(f.check) if f.category == "policy" else None)
         for f, o, k in zip(findings, object_ids, object_keys, strict=True)
@@ -212,7 +214,7 @@ def _write_finding_chunk(
         findings_history.added,
         findings_history.last_contents(finding_ids),
     )
-    then = findings_history.seen(finding_ids, [k[0] for k in object_keys], contents)
+    then = findings_history.seen(finding_ids, clusters, contents)
     start = written.first_position + written.count
     insert_rows(
         conn,
