@@ -19,7 +19,7 @@ from typing import Any
 
 from auditor.model import Finding, PolicyInfo, ResourceRef
 from auditor.store import compact
-from auditor.store.inserts import insert_rows
+from auditor.store.inserts import append_rows, insert_rows
 
 ObjectKey = tuple[str, str, str, str, str]  # cluster, apiVersion, kind, namespace, name
 
@@ -135,11 +135,12 @@ class ObjectKeys:
         missing = [key for key in dict.fromkeys(wanted) if key not in self.known]
         if missing:
             first = next_id(self.conn, "objects")
-            insert_rows(
+            append_rows(
                 self.conn,
-                "INSERT INTO objects (id, cluster, api_version, kind, namespace, name)",
-                "(?, ?, ?, ?, ?, ?)",
-                [(first + n, *key) for n, key in enumerate(missing)],
+                "INSERT INTO objects (cluster, api_version, kind, namespace, name)",
+                "(?, ?, ?, ?, ?)",
+                missing,
+                first,
             )
             self.known.update((key, first + n) for n, key in enumerate(missing))
         return [self.known[key] for key in wanted]
@@ -325,13 +326,12 @@ def finding_content_ids(
         content = found.get(key)
         if content is None:
             content = found[key] = first + len(new)
-            new.append((content, *key))
+            new.append(key)
         ids[n] = content
-    if new:
-        marks = ", ".join("?" * (len(CONTENT_COLUMNS) + 2))
-        insert_rows(
-            conn, f"INSERT INTO finding_contents (id, finding, {_CONTENT_NAMES})", f"({marks})", new
-        )
+    marks = ", ".join("?" * (len(CONTENT_COLUMNS) + 1))
+    append_rows(
+        conn, f"INSERT INTO finding_contents (finding, {_CONTENT_NAMES})", f"({marks})", new, first
+    )
     return ids  # type: ignore[return-value]  # every one set above
 
 

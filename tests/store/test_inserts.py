@@ -6,7 +6,7 @@ import sqlite3
 
 import pytest
 
-from auditor.store.inserts import ROWS_PER_STATEMENT, insert_rows
+from auditor.store.inserts import ROWS_PER_STATEMENT, append_rows, insert_rows
 
 
 @pytest.fixture
@@ -63,3 +63,19 @@ def test_a_constraint_broken_by_one_row_fails_the_insert(conn: sqlite3.Connectio
     rows = [(n % 150, f"object {n}", n, None) for n in range(300)]  # ids given twice
     with pytest.raises(sqlite3.IntegrityError):
         insert_rows(conn, "INSERT INTO t (id, name, seen, gone)", "(?, ?, ?, ?)", rows)
+
+
+def test_appended_rows_take_the_next_keys_in_order(conn: sqlite3.Connection) -> None:
+    conn.execute("INSERT INTO t (id, name) VALUES (41, 'before')")
+    rows = [(f"object {n}", n) for n in range(ROWS_PER_STATEMENT + 5)]
+    append_rows(conn, "INSERT INTO t (name, seen)", "(?, ?)", rows, 42)
+    assert stored(conn)[1:] == [(42 + n, name, seen, None) for n, (name, seen) in enumerate(rows)]
+
+
+def test_appended_rows_that_took_other_keys_are_an_error(conn: sqlite3.Connection) -> None:
+    conn.execute("INSERT INTO t (id, name) VALUES (41, 'before')")
+    # a caller that read the next key before another row came in: its keys would be wrong
+    with pytest.raises(
+        RuntimeError, match=r"INSERT INTO t \(name\): 2 rows took keys up to 43, not 41 on"
+    ):
+        append_rows(conn, "INSERT INTO t (name)", "(?)", [("a",), ("b",)], 41)
