@@ -110,6 +110,15 @@ class ChangedBy:
 _json_string = json.encoder.encode_basestring_ascii
 
 
+@lru_cache(maxsize=1024)
+def _identity_head(category: str, check: str, cluster: str, api_version: str, kind: str) -> Any:
+    """SHA-256 over the start of an identity's JSON, which thousands of findings share (one
+    check on one kind in one cluster): each copies it and hashes only its own rest."""
+    s = _json_string
+    head = f"[{s(category)}, {s(check)}, {s(cluster)}, {s(api_group(api_version))}, {s(kind)}, "
+    return hashlib.sha256(head.encode())
+
+
 def fingerprint(
     category: str, check: str, ref: ResourceRef, path: str, discriminator: str = ""
 ) -> str:
@@ -123,15 +132,14 @@ def fingerprint(
         # Exactly json.dumps of the identity's list of strings, without building an encoder or
         # the list: the store computes 100,000 of these for a large run.
         s = _json_string
-        text = (
-            f"[{s(category)}, {s(check)}, {s(ref.cluster)}, {s(api_group(ref.api_version))},"
-            f" {s(ref.kind)}, {s(ref.namespace)}, {s(ref.name)}, {s(path)}"
-            + (f", {s(discriminator)}]" if discriminator else "]")
-        )
+        hashed = _identity_head(category, check, ref.cluster, ref.api_version, ref.kind).copy()
+        rest = f"{s(ref.namespace)}, {s(ref.name)}, {s(path)}"
+        hashed.update((rest + (f", {s(discriminator)}]" if discriminator else "]")).encode())
     except TypeError:
         identity = [category, check, ref.cluster, ref.group, ref.kind, ref.namespace, ref.name]
         text = json.dumps([*identity, path, *([discriminator] if discriminator else [])])
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
+        hashed = hashlib.sha256(text.encode())
+    return hashed.hexdigest()[:32]
 
 
 @dataclass(frozen=True, slots=True)

@@ -202,13 +202,16 @@ CONTENT_COLUMNS = (
 _CONTENT_NAMES = ", ".join(CONTENT_COLUMNS)
 
 
-def _json_columns(finding: Finding, details: Any, controls: bool) -> tuple[str, ...]:
+def _json_columns(
+    finding: Finding, details: Any, controls: bool
+) -> tuple[str, str, str, str | None]:
+    """expected, actual, details and (when `controls`, else None) controls as JSON text."""
     try:
         return (
             _ENCODE(finding.expected),
             _ENCODE(finding.actual),
             _ENCODE(dict(details)) if details else "{}",
-            *((_ENCODE(list(finding.controls)) if finding.controls else "[]",) if controls else ()),
+            (_ENCODE(list(finding.controls)) if finding.controls else "[]") if controls else None,
         )
     except (TypeError, ValueError, RecursionError):
         pass
@@ -218,7 +221,7 @@ def _json_columns(finding: Finding, details: Any, controls: bool) -> tuple[str, 
         to_json_text(finding.expected, what=f"{what}: expected"),
         to_json_text(finding.actual, what=f"{what}: actual"),
         to_json_text(dict(details), what=f"{what}: details"),
-        *((to_json_text(list(finding.controls), what=f"{what}: controls"),) if controls else ()),
+        to_json_text(list(finding.controls), what=f"{what}: controls") if controls else None,
     )
 
 
@@ -237,7 +240,7 @@ def content_values(
         details, policy_key = compacted, policy.key
         own_controls = tuple(finding.controls) != policy.controls
     form = compact.message_form(finding, object_key) if details else None
-    expected, actual, details_text, *controls = _json_columns(finding, details, own_controls)
+    expected, actual, details_text, controls = _json_columns(finding, details, own_controls)
     changed_by = finding.changed_by
     by_policy = policy_key is not None
     return (
@@ -256,7 +259,7 @@ def content_values(
         changed_by.operation if changed_by else None,
         changed_by.time if changed_by else None,
         details_text,
-        controls[0] if controls else None,
+        controls,
     )
 
 
