@@ -106,19 +106,23 @@ class RunHistory:
     remembered)."""
 
     def __init__(
-        self, conn: sqlite3.Connection, seq: int, started: str, *, expected: int = 0
+        self,
+        conn: sqlite3.Connection,
+        seq: int,
+        started: str,
+        *,
+        expected: int = 0,
+        none_stored: bool = False,
     ) -> None:
-        """`expected`: how many findings the run has, when known (0: not known)."""
+        """`expected`: how many findings the run has, when known (0: not known).
+        `none_stored`: `fingerprints` was empty when the transaction began (a store's first run
+        of findings): every fingerprint of the run is new, and none is looked up."""
         self.conn, self.seq, self.started = conn, seq, started
         self._states: dict[str, _State] = {}  # by fingerprint as findings give it
         self._by_key: dict[int, _State] = {}
         # keys this transaction took: no content stored before it refers to them
         self.added: set[int] = set()
-        # A store without findings yet (its first run) has none to look up: every fingerprint
-        # of the run is new, and one probe here saves a lookup per chunk of them.
-        self._none_stored = (
-            conn.execute("SELECT NOT EXISTS (SELECT 1 FROM fingerprints)").fetchone()[0] == 1
-        )
+        self._none_stored = none_stored
         self._expected = expected
         self._looked_over: set[str] = set()  # clusters whose open findings were read at once
 

@@ -95,10 +95,15 @@ def finish_run(
         seq, started = _begun(db, run.id)
         db.table("runs").update(run.id, _outcome(run, exit_code))
         conn = db.conn
-        expected = len(findings) if isinstance(findings, Sized) else 0
-        findings_history = history.RunHistory(conn, seq, started, expected=expected)
         with bulk.indexes_after_rows(conn) as empty:
             objects = keys.ObjectKeys(conn, none_stored="objects" in empty)
+            findings_history = history.RunHistory(
+                conn,
+                seq,
+                started,
+                expected=len(findings) if isinstance(findings, Sized) else 0,
+                none_stored="fingerprints" in empty,
+            )
             evaluations = list(evaluations)
             described = _write_policies(conn, seq, list(policies), evaluations)
             written = _Written()
