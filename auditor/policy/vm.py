@@ -206,6 +206,7 @@ class VmEngine(EmbeddedEngine):
         if self._vm is not None:
             if not whole:
                 input_doc = self.readable(input_doc)
+                whole = True  # made readable: the interpreter's path below need not again
             try:
                 text = json.dumps(input_doc)
             except (TypeError, ValueError, RecursionError):
