@@ -15,17 +15,15 @@ A form is taken only when the views give back exactly what was recorded (see
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from auditor.model import Finding, PolicyMessage
+from auditor.store.jsonencode import encoder
 
 # Canonical JSON for comparing two values as any reader of the store decodes them.
-_CANONICAL = json.JSONEncoder(
-    ensure_ascii=False, allow_nan=False, sort_keys=True, separators=(",", ":")
-).encode
+_CANONICAL = encoder(ensure_ascii=False, allow_nan=False, sort_keys=True, separators=(",", ":"))
 
 _POLICY_KEYS = ("policy_title", "source")
 

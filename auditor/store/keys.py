@@ -12,14 +12,14 @@ bits). Finding contents are found again by their values among their own finding'
 from __future__ import annotations
 
 import hashlib
-import json
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from auditor.model import Finding, PolicyInfo, ResourceRef
 from auditor.store import compact
 from auditor.store.inserts import append_rows, insert_rows
+from auditor.store.jsonencode import encoder
 
 ObjectKey = tuple[str, str, str, str, str]  # cluster, apiVersion, kind, namespace, name
 
@@ -27,47 +27,7 @@ ObjectKey = tuple[str, str, str, str, str]  # cluster, apiVersion, kind, namespa
 _CHUNK = 5000
 
 
-def _encoder(**options: Any) -> Callable[[Any], str]:
-    """`json.JSONEncoder(**options).encode`, with its C encoder built once.
-
-    `encode` builds a new C encoder for every list or object it is given, which costs more
-    than encoding a small value: a large run encodes a few hundred thousand of them.
-    Circular values are not looked for (what the store is given was parsed from JSON or
-    YAML); one would end in RecursionError, which `to_json_text` reports like any non-JSON.
-    """
-    encoder = json.JSONEncoder(check_circular=False, **options)
-    make = getattr(json.encoder, "c_make_encoder", None)
-    if make is None:
-        return encoder.encode
-    strings = (
-        json.encoder.encode_basestring_ascii
-        if encoder.ensure_ascii
-        else (json.encoder.encode_basestring)
-    )
-    try:
-        chunks = make(
-            None,
-            encoder.default,
-            strings,
-            encoder.indent,
-            encoder.key_separator,
-            encoder.item_separator,
-            encoder.sort_keys,
-            encoder.skipkeys,
-            encoder.allow_nan,
-        )
-    except TypeError:  # another Python's C encoder: the plain way
-        return encoder.encode
-
-    def encode(value: Any) -> str:
-        if isinstance(value, str):
-            return strings(value)  # type: ignore[no-any-return]
-        return "".join(chunks(value, 0))
-
-    return encode
-
-
-_ENCODE = _encoder(ensure_ascii=False, allow_nan=False)
+_ENCODE = encoder(ensure_ascii=False, allow_nan=False)
 
 
 def to_json_text(value: Any, *, what: str) -> str:
@@ -85,7 +45,7 @@ def to_json_text(value: Any, *, what: str) -> str:
 
 
 # Compact: the digest of a row is the encoding of its values as one JSON list.
-_ENCODE_ROW = _encoder(ensure_ascii=False, separators=(",", ":"))
+_ENCODE_ROW = encoder(ensure_ascii=False, separators=(",", ":"))
 
 
 def digest(*parts: str | int | None) -> bytes:

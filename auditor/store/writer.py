@@ -8,7 +8,6 @@ the per-row dict handling is most of the time otherwise (bench/store).
 from __future__ import annotations
 
 import contextlib
-import json
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence, Sized
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from auditor.model import (
 )
 from auditor.store import bulk, compact, history, keys
 from auditor.store.inserts import insert_rows
+from auditor.store.jsonencode import encoder
 from auditor.store.keys import to_json_text
 from auditor.store.schema import now_timestamp, utc_timestamp, write_transaction
 
@@ -324,7 +324,7 @@ def _message_key(values: _MessageValues, keys_of: dict[bytes, int]) -> int | Non
     return keys_of[keys.digest(*values)]
 
 
-_ENCODE_IDS = json.JSONEncoder(separators=(",", ":")).encode
+_ENCODE_IDS = encoder(separators=(",", ":"))
 
 
 def _write_evaluations(

@@ -59,3 +59,25 @@ def test_a_content_digest_is_the_digest_of_its_compact_json_list() -> None:
     text = json.dumps(list(parts), ensure_ascii=False, separators=(",", ":"))
     assert digest(*parts) == hashlib.sha256(text.encode()).digest()[:16]
     assert digest("a,b") != digest("a", "b")
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"ensure_ascii": False, "allow_nan": False},  # values (to_json_text)
+        {"ensure_ascii": False, "separators": (",", ":")},  # a content's digest
+        # canonical messages (store/compact.py), lists of content keys (store/writer.py)
+        {"ensure_ascii": False, "allow_nan": False, "sort_keys": True, "separators": (",", ":")},
+        {"separators": (",", ":")},
+    ],
+    ids=["values", "digest", "canonical", "ids"],
+)
+def test_every_way_the_store_writes_json_is_the_json_modules(options: dict[str, Any]) -> None:
+    from auditor.store.jsonencode import encoder
+
+    encode = encoder(**options)
+    for value in VALUES:
+        assert encode(value) == json.JSONEncoder(**options).encode(value)
+    assert encode({"b": {"d": 1, "c": 2}, "a": 3}) == json.JSONEncoder(**options).encode(
+        {"b": {"d": 1, "c": 2}, "a": 3}
+    )
