@@ -23,16 +23,17 @@ def _fields(value: object) -> dict[str, object]:
     return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("by_setters", [False, True], ids=["class swapped", "slot by slot"])
 @pytest.mark.parametrize("cls", [ResourceRef, Finding, FindingHistory, ReportFinding])
-def test_a_built_value_has_every_field_its_constructor_sets(cls: type) -> None:
+def test_a_built_value_has_every_field_its_constructor_sets(cls: type, by_setters: bool) -> None:
     values = [object() for _ in dataclasses.fields(cls)]
-    built = builder(cls)(*values)
+    built = builder(cls, by_setters=by_setters)(*values)
     assert type(built) is cls
     assert [getattr(built, f.name) for f in dataclasses.fields(cls)] == values
     with pytest.raises(dataclasses.FrozenInstanceError):
         setattr(built, dataclasses.fields(cls)[0].name, 1)  # still frozen
     with pytest.raises(TypeError):
-        builder(cls)(*values[:-1])  # a value short is an error, never a missing field
+        builder(cls, by_setters=by_setters)(*values[:-1])  # never a field left unset
 
 
 def test_a_finding_read_back_is_the_finding_its_constructor_makes() -> None:
