@@ -2,12 +2,14 @@
 
     python bench/store/run.py [--findings 100000] [--runs 100] [--per-run 10000]
                               [--resources 10000] [--work bench/.work/store]
+                              [--skip-growth] [--write-repeat 3]
 
 Prints one JSON object:
 - `write`: seconds to record one run of `--findings` findings into an empty store (all new
   contents, objects and histories), and the same run again (the nightly case: known); wall
   clock and this process's CPU time; and their ratios to the floor (the same findings as
-  rows of one plain table, one `executemany`: bench/run's floor for this write);
+  rows of one plain table, one `executemany`: bench/run's floor for this write); the best of
+  `--write-repeat` samples, each sample's wall clock listed too;
 - `queries`: on a store of `--runs` runs of `--per-run` findings each (2% of them change
   from run to run), best of 5: the open findings with their history (`auditor findings
   --open`) and its ratio to reading the same values from one plain table, one finding's
