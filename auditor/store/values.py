@@ -154,21 +154,26 @@ def builder(cls: type[T], *, by_setters: bool = False) -> Callable[..., T]:
         + "".join(f"        self.{name} = {name}\n" for name in names),
         scope,
     )
-    try:
-        if by_setters:
-            raise TypeError("asked to set each slot")
-        scope["_Twin"](*names).__class__ = cls
-    except TypeError:  # a layout the interpreter will not swap: slot by slot
-        scope.update((f"_set_{name}", getattr(cls, name).__set__) for name in names)
-        lines = "".join(f"    _set_{name}(built, {name})\n" for name in names)
-        exec(f"def build({args}):\n    built = _new(_cls)\n{lines}    return built\n", scope)
-    else:
+    if not by_setters and _takes_class(scope["_Twin"](*names), cls):
         exec(
             f"def build({args}):\n    built = _Twin({args})\n    built.__class__ = _cls\n"
             "    return built\n",
             scope,
         )
+    else:
+        scope.update((f"_set_{name}", getattr(cls, name).__set__) for name in names)
+        lines = "".join(f"    _set_{name}(built, {name})\n" for name in names)
+        exec(f"def build({args}):\n    built = _new(_cls)\n{lines}    return built\n", scope)
     return scope["build"]  # type: ignore[no-any-return]
+
+
+def _takes_class(value: object, cls: type) -> bool:
+    """Whether the interpreter lets `value` become an instance of `cls` (same layout)."""
+    try:
+        value.__class__ = cls
+    except TypeError:
+        return False
+    return True
 
 
 _REF = builder(ResourceRef)
