@@ -18,7 +18,7 @@ from typing import Any
 
 from auditor.model import Finding, PolicyInfo, ResourceRef
 from auditor.store import compact
-from auditor.store.inserts import append_rows, insert_rows
+from auditor.store.inserts import append_rows
 from auditor.store.jsonencode import encoder
 
 ObjectKey = tuple[str, str, str, str, str]  # cluster, apiVersion, kind, namespace, name
@@ -129,13 +129,14 @@ def content_ids(
     missing = [key for key in digests if key not in found]
     if missing:
         first = next_id(conn, table)
-        names = ", ".join(("id", "digest", *columns))
-        marks = ", ".join("?" * (len(columns) + 2))
-        insert_rows(
+        names = ", ".join(("digest", *columns))
+        marks = ", ".join("?" * (len(columns) + 1))
+        append_rows(
             conn,
             f"INSERT INTO {table} ({names})",
             f"({marks})",
-            [(first + n, key, *rows[key]) for n, key in enumerate(missing)],
+            [(key, *rows[key]) for key in missing],
+            first,
         )
         found.update((key, first + n) for n, key in enumerate(missing))
     return found
@@ -308,12 +309,7 @@ def interned(conn: sqlite3.Connection, table: str, texts: Iterable[str]) -> dict
     missing = [t for t in wanted if t not in found]
     if missing:
         first = next_id(conn, table)
-        insert_rows(
-            conn,
-            f"INSERT INTO {table} (id, text)",
-            "(?, ?)",
-            [(first + n, t) for n, t in enumerate(missing)],
-        )
+        append_rows(conn, f"INSERT INTO {table} (text)", "(?)", [(t,) for t in missing], first)
         found.update((t, first + n) for n, t in enumerate(missing))
     return found
 
