@@ -24,6 +24,7 @@ from auditor.desired.git import open_repo
 from auditor.drift import compute_drift
 from auditor.errors import AuditorError, ConfigError
 from auditor.exit_codes import ExitCode
+from auditor.gc_pause import gc_paused
 from auditor.live.read import read_live
 from auditor.model import (
     EMPTY_SUMMARY,
@@ -45,7 +46,6 @@ from auditor.model import (
 from auditor.observe import events
 from auditor.observe.events import Progress, no_progress
 from auditor.redact import redact_url
-from auditor.safeyaml import gc_paused
 from auditor.scope import KindSelector, Scope
 from auditor.shards import (
     Shard,

@@ -5,8 +5,6 @@ Everything read from Git, a snapshot or an attestation goes through here.
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import json
 import sys
 from collections.abc import Iterator
@@ -16,6 +14,7 @@ from typing import Any
 import yaml
 
 from auditor.errors import InputError
+from auditor.gc_pause import gc_paused
 
 try:  # the C loader is an order of magnitude faster; fall back when libyaml is absent
     _Base: Any = yaml.CSafeLoader
@@ -217,22 +216,6 @@ def _expanded_size(node: yaml.Node, source: str) -> None:
         return total
 
     size(node, 0)
-
-
-@contextlib.contextmanager
-def gc_paused() -> Iterator[None]:
-    """Pauses the cyclic garbage collector while a large document is built.
-
-    Parsing allocates millions of small acyclic objects, and each allocation burst triggers a
-    collection that walks everything alive: pausing it halves the time to load a big snapshot.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 class _DuplicateJSONKey(Exception):

@@ -9,6 +9,7 @@ import click
 
 from auditor.cli.options import console, finish, output_option, print_json, verbosity
 from auditor.defaults import SEVERITIES
+from auditor.gc_pause import gc_paused
 
 if TYPE_CHECKING:
     from auditor.model import AuditResult
@@ -91,7 +92,6 @@ def audit(
         check_report_path(report)
     from auditor.observe.run import MetricsTargets, watched_run
     from auditor.pipeline import Fleet, run_audit  # the cluster client loads only when reading
-    from auditor.safeyaml import gc_paused
     from auditor.shards import check_run_id, parse_shard
 
     fleet = Fleet(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import click
 
 from auditor.cli.options import console, finish, output_option, print_json
+from auditor.gc_pause import gc_paused
 
 
 @click.command()
@@ -58,7 +59,6 @@ def drift(
         default_namespace=default_namespace,
     )
     from auditor.pipeline import check_drift  # the cluster client loads only for commands that read
-    from auditor.safeyaml import gc_paused
 
     with gc_paused():  # to the end: the output is built from the run's objects (pipeline.py)
         result = check_drift(config, trigger="cli")

@@ -15,6 +15,7 @@ from auditor.cli.options import output_option, print_json
 from auditor.cli.stored import open_store, store_option
 from auditor.defaults import SEVERITIES
 from auditor.errors import ConfigError
+from auditor.gc_pause import gc_paused
 
 if TYPE_CHECKING:
     from auditor.model import ReportFinding
@@ -119,8 +120,6 @@ def findings(
         {"--result": results, "--namespace": namespace, "--limit": limit},
         "filters admission decisions: add --admission",
     )
-    from auditor.safeyaml import gc_paused
-
     filters: dict[str, Any] = {
         "open_only": open_only,
         "severity": severity,

@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 
 from sqlite_utils import Database
 
+from auditor.gc_pause import gc_paused
 from auditor.model import SEVERITIES, FindingHistory, ReportFinding, Run
 from auditor.store.keys import stored_fingerprint
 from auditor.store.schema import utc_timestamp
@@ -234,8 +235,6 @@ def known_findings(
     # time of reading every open finding.
     rows = db.conn.execute(KNOWN_VALUES + filters, params)
     width = len(FINDING_COLUMNS)
-    from auditor.safeyaml import gc_paused
-
     # Findings seen by the same runs share one history value (frozen): most open findings have
     # been seen since the same run, so it is made once, not once a finding.
     histories: dict[tuple[Any, ...], FindingHistory] = {}

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from sqlite_utils import Database
 
 import auditor
+from auditor.gc_pause import gc_paused
 from auditor.model import (
     RESOURCE_STATUSES,
     Attestation,
@@ -86,8 +87,6 @@ def finish_run(
 ) -> None:
     """Record the run's outcome and all its rows in one transaction, and its findings in the
     history. On any exception nothing of it is kept and the row stays as begin_run left it."""
-    from auditor.safeyaml import gc_paused
-
     # A large run makes a few hundred thousand short-lived rows and keys, none in a cycle: with
     # the collector on, each burst of them walks everything alive again.
     with gc_paused(), write_transaction(db):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -209,3 +210,31 @@ def test_a_store_path_that_is_a_folder_is_refused_naming_it(tmp_path: Path) -> N
     with pytest.raises(ConfigError, match="cannot open the store") as info:
         Store.open(tmp_path)
     assert info.value.file == str(tmp_path)
+
+
+def test_a_store_at_the_latest_version_opens_without_loading_any_migration_or_yaml(
+    store_path: Path,
+) -> None:
+    """What `auditor findings`, `runs` and `history` pay before their query: no step's code
+    (and what it imports) when there is nothing to migrate, and no YAML loader."""
+    Store.open(store_path).close()
+    script = textwrap.dedent(f"""
+        import sys
+        from auditor.store import Store
+        with Store.open({str(store_path)!r}) as store:
+            store.known_finding_lines(open_only=True)
+            store.known_findings(open_only=True)
+        steps = [m for m in sys.modules if m.startswith("auditor.store.migrations.m")]
+        print(steps, "yaml" in sys.modules)
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["[]", "False"]
+
+
+def test_a_migration_step_loads_its_module_when_a_store_needs_it(tmp_path: Path) -> None:
+    step = MIGRATIONS[0]
+    assert step.name == "m0001_initial"
+    db = Database(tmp_path / "empty.db")
+    step.apply(db)
+    assert "runs" in db.table_names()
