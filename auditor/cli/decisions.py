@@ -26,7 +26,7 @@ def decision_filters(func: F) -> F:
         help=f"at most this many decisions, newest first [default: {DEFAULT_LIMIT}]",
     )(func)
     func = click.option(
-        "--namespace", "namespace", help="only decisions on objects in these namespaces (a glob)"
+        "--namespace", "namespace", help="only objects in these namespaces (a glob)"
     )(func)
     return click.option(
         "--result",

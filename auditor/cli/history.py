@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 from datetime import UTC, datetime, tzinfo
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -19,7 +19,7 @@ from auditor.gc_pause import gc_paused
 
 if TYPE_CHECKING:
     from auditor.model import ReportFinding
-    from auditor.store import FindingLine
+    from auditor.store import FindingLine, KnownFilters
 
 CATEGORIES = ("drift", "provenance", "policy", "error")
 
@@ -85,6 +85,7 @@ def _refuse(given: dict[str, object], why: str, hint: str | None = None) -> None
     is_flag=True,
     help="the admission webhook's decisions instead of the audits' findings",
 )
+@click.option("--cluster", help="only findings on objects of this cluster")
 @decision_filters
 @output_option
 def findings(
@@ -94,6 +95,7 @@ def findings(
     category: str | None,
     since: datetime | None,
     admission: bool,
+    cluster: str | None,
     results: tuple[str, ...],
     namespace: str | None,
     limit: int | None,
@@ -103,7 +105,12 @@ def findings(
     --admission, the webhook's decisions, newest first (--result, --namespace, --limit)."""
     if admission:
         _refuse(
-            {"--open": open_only, "--severity": severity, "--category": category},
+            {
+                "--open": open_only,
+                "--severity": severity,
+                "--category": category,
+                "--cluster": cluster,
+            },
             "filters findings, not admission decisions",
             hint="with --admission: --result, --namespace, --since, --limit",
         )
@@ -117,14 +124,16 @@ def findings(
         )
         return
     _refuse(
-        {"--result": results, "--namespace": namespace, "--limit": limit},
+        {"--result": results, "--limit": limit},
         "filters admission decisions: add --admission",
     )
-    filters: dict[str, Any] = {
+    filters: KnownFilters = {
         "open_only": open_only,
         "severity": severity,
         "category": category,
         "since": since.replace(tzinfo=UTC) if since else None,
+        "cluster": cluster,
+        "namespace": namespace,
     }
     # Only what is shown is read: a line's values for text, JSON made by SQLite for a pipe.
     # A person at a terminal gets the JSON indented, from the model values.

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Unpack
 
 from sqlite_utils import Database
 
@@ -39,7 +39,7 @@ from auditor.model import (
 from auditor.shards import Shard
 from auditor.store import decisions, queries, writer
 from auditor.store.prune import PruneResult, prune
-from auditor.store.queries import FindingLine, RunSighting
+from auditor.store.queries import FindingLine, KnownFilters, RunSighting
 from auditor.store.runreport import read_run_report
 from auditor.store.schema import BUSY_TIMEOUT_SECONDS, connect
 from auditor.store.shards import ShardRecord, record_shards
@@ -47,6 +47,7 @@ from auditor.store.shards import ShardRecord, record_shards
 __all__ = [
     "RESOURCE_STATUSES",
     "FindingLine",
+    "KnownFilters",
     "PruneResult",
     "ResourceRecord",
     "RunSighting",
@@ -223,44 +224,17 @@ class Store:
         """One run as every report renders it (id or "latest"); None when there is none."""
         return read_run_report(self.db, run_id)
 
-    def known_findings(
-        self,
-        *,
-        open_only: bool = False,
-        severity: str | None = None,
-        category: str | None = None,
-        since: datetime | None = None,
-    ) -> list[ReportFinding]:
+    def known_findings(self, **filters: Unpack[KnownFilters]) -> list[ReportFinding]:
         """Every finding the store knows, once each as last seen, with its history."""
-        return queries.known_findings(
-            self.db, open_only=open_only, severity=severity, category=category, since=since
-        )
+        return queries.known_findings(self.db, **filters)
 
-    def known_finding_lines(
-        self,
-        *,
-        open_only: bool = False,
-        severity: str | None = None,
-        category: str | None = None,
-        since: datetime | None = None,
-    ) -> list[FindingLine]:
+    def known_finding_lines(self, **filters: Unpack[KnownFilters]) -> list[FindingLine]:
         """`known_findings` with only what a line of `auditor findings` shows."""
-        return queries.known_finding_lines(
-            self.db, open_only=open_only, severity=severity, category=category, since=since
-        )
+        return queries.known_finding_lines(self.db, **filters)
 
-    def known_findings_json(
-        self,
-        *,
-        open_only: bool = False,
-        severity: str | None = None,
-        category: str | None = None,
-        since: datetime | None = None,
-    ) -> list[str]:
+    def known_findings_json(self, **filters: Unpack[KnownFilters]) -> list[str]:
         """`known_findings`, each as the JSON text of its `to_json()`, made by SQLite."""
-        return queries.known_findings_json(
-            self.db, open_only=open_only, severity=severity, category=category, since=since
-        )
+        return queries.known_findings_json(self.db, **filters)
 
     def sightings(self, fingerprint: str) -> tuple[ReportFinding, list[RunSighting]] | None:
         """A finding with its history and the runs over its cluster that had it or not."""

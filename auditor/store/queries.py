@@ -12,7 +12,7 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypedDict, Unpack
 
 from sqlite_utils import Database
 
@@ -181,16 +181,29 @@ KNOWN_VALUES = (
 )
 
 
+class KnownFilters(TypedDict, total=False):
+    """Which known findings a reader returns (every one when none is given)."""
+
+    open_only: bool
+    severity: str | None
+    category: str | None
+    since: datetime | None  # first seen at or after it
+    cluster: str | None
+    namespace: str | None  # a glob, like every namespace pattern in config
+
+
 def _known_filters(
-    open_only: bool,
-    severity: str | None,
-    category: str | None,
-    since: datetime | None,
-    columns: Mapping[str, str] | None = None,
+    filters: KnownFilters, columns: Mapping[str, str] | None = None
 ) -> tuple[str, list[Any]]:
     """The WHERE and ORDER BY of a query over `fingerprints s` and a finding's values:
     known findings, most severe first, then by object, path and check. `columns` spells the
     values (default: the columns of `finding_values v`)."""
+    unknown = sorted(filters.keys() - KnownFilters.__optional_keys__)
+    if unknown:  # what a type checker would say: a misspelt filter must not widen the answer
+        raise TypeError(
+            f"unknown filter {unknown[0]!r}: one of {sorted(KnownFilters.__optional_keys__)}"
+        )
+    severity, category = filters.get("severity"), filters.get("category")
     _check_filters(severity, category)
 
     def column(name: str) -> str:
@@ -198,14 +211,18 @@ def _known_filters(
 
     where: list[str] = ["s.last_run IS NOT NULL"]
     params: list[Any] = []
-    if open_only:
+    if filters.get("open_only"):
         where.append("s.resolved_at IS NULL")
-    if severity is not None:
-        where.append(f"{column('severity')} = ?")
-        params.append(severity)
-    if category is not None:
-        where.append(f"{column('category')} = ?")
-        params.append(category)
+    for name, test, value in (
+        ("severity", "= ?", severity),
+        ("category", "= ?", category),
+        ("cluster", "= ?", filters.get("cluster")),
+        ("namespace", "GLOB ?", filters.get("namespace")),
+    ):
+        if value is not None:
+            where.append(f"{column(name)} {test}")
+            params.append(value)
+    since = filters.get("since")
     if since is not None:
         where.append("s.first_seen >= ?")
         params.append(utc_timestamp(since))
@@ -220,20 +237,13 @@ def _known_filters(
     return f" WHERE {' AND '.join(where)} ORDER BY {order}", params
 
 
-def known_findings(
-    db: Database,
-    *,
-    open_only: bool = False,
-    severity: str | None = None,
-    category: str | None = None,
-    since: datetime | None = None,
-) -> list[ReportFinding]:
+def known_findings(db: Database, **filters: Unpack[KnownFilters]) -> list[ReportFinding]:
     """Every finding the store knows, once each as last seen, with its history; most severe
     first. `since` keeps those first seen at or after it."""
-    filters, params = _known_filters(open_only, severity, category, since)
+    where, params = _known_filters(filters)
     # Plain tuples in a known order, not a dict per row: building the values is most of the
     # time of reading every open finding.
-    rows = db.conn.execute(KNOWN_VALUES + filters, params)
+    rows = db.conn.execute(KNOWN_VALUES + where, params)
     width = len(FINDING_COLUMNS)
     # Findings seen by the same runs share one history value (frozen): most open findings have
     # been seen since the same run, so it is made once, not once a finding.
@@ -308,20 +318,13 @@ LEFT JOIN policies p ON p.id = fc.policy
 """
 
 
-def known_finding_lines(
-    db: Database,
-    *,
-    open_only: bool = False,
-    severity: str | None = None,
-    category: str | None = None,
-    since: datetime | None = None,
-) -> list[FindingLine]:
+def known_finding_lines(db: Database, **filters: Unpack[KnownFilters]) -> list[FindingLine]:
     """`known_findings` with only what a line of text shows (`auditor findings`): the same
     findings in the same order, a third of the values and no model objects to build."""
-    filters, params = _known_filters(open_only, severity, category, since, _LINE_COLUMNS)
+    where, params = _known_filters(filters, _LINE_COLUMNS)
     return [
         FindingLine._make((*row[:9], parse_time(row[9]), *row[10:11], *map(parse_time, row[11:])))
-        for row in db.conn.execute(_LINE_VALUES + filters, params)
+        for row in db.conn.execute(_LINE_VALUES + where, params)
     ]
 
 
@@ -403,18 +406,11 @@ FROM fingerprints s JOIN finding_values v ON v.id = s.last_content
 """
 
 
-def known_findings_json(
-    db: Database,
-    *,
-    open_only: bool = False,
-    severity: str | None = None,
-    category: str | None = None,
-    since: datetime | None = None,
-) -> list[str]:
+def known_findings_json(db: Database, **filters: Unpack[KnownFilters]) -> list[str]:
     """`known_findings`, each as the JSON text of its `to_json()` (the same value, written by
     SQLite without spaces): `auditor findings -o json` without building a model object."""
-    filters, params = _known_filters(open_only, severity, category, since)
-    return [row[0] for row in db.conn.execute(_JSON_VALUE + filters, params)]
+    where, params = _known_filters(filters)
+    return [row[0] for row in db.conn.execute(_JSON_VALUE + where, params)]
 
 
 @dataclass(frozen=True, slots=True)
