@@ -85,6 +85,7 @@ def _refuse(given: dict[str, object], why: str, hint: str | None = None) -> None
     is_flag=True,
     help="the admission webhook's decisions instead of the audits' findings",
 )
+@click.option("--check", help="only findings of checks or policies matching this glob")
 @click.option("--cluster", help="only findings on objects of this cluster")
 @decision_filters
 @output_option
@@ -95,6 +96,7 @@ def findings(
     category: str | None,
     since: datetime | None,
     admission: bool,
+    check: str | None,
     cluster: str | None,
     results: tuple[str, ...],
     namespace: str | None,
@@ -109,6 +111,7 @@ def findings(
                 "--open": open_only,
                 "--severity": severity,
                 "--category": category,
+                "--check": check,
                 "--cluster": cluster,
             },
             "filters findings, not admission decisions",
@@ -132,6 +135,7 @@ def findings(
         "severity": severity,
         "category": category,
         "since": since.replace(tzinfo=UTC) if since else None,
+        "check": check,
         "cluster": cluster,
         "namespace": namespace,
     }

@@ -187,6 +187,7 @@ class KnownFilters(TypedDict, total=False):
     open_only: bool
     severity: str | None
     category: str | None
+    check: str | None  # a glob: `drift.*`, a policy id
     since: datetime | None  # first seen at or after it
     cluster: str | None
     namespace: str | None  # a glob, like every namespace pattern in config
@@ -216,6 +217,7 @@ def _known_filters(
     for name, test, value in (
         ("severity", "= ?", severity),
         ("category", "= ?", category),
+        ("check_id", "GLOB ?", filters.get("check")),
         ("cluster", "= ?", filters.get("cluster")),
         ("namespace", "GLOB ?", filters.get("namespace")),
     ):

@@ -15,14 +15,15 @@ from tests.conftest import run_cli
 from tests.store.factories import make_finding, make_run
 
 
-def placed(name: str, cluster: str, namespace: str) -> Finding:
+def placed(name: str, cluster: str, namespace: str, check: str = "drift.changed") -> Finding:
     finding = make_finding(name)
     ref = ResourceRef(cluster, finding.ref.api_version, finding.ref.kind, namespace, name)
-    return dataclasses.replace(finding, ref=ref, message=f"{cluster} {namespace}/{name}")
+    message = f"{cluster} {namespace}/{name}"
+    return dataclasses.replace(finding, ref=ref, message=message, check=check)
 
 
 EU_ML = placed("fraud", "prod-eu", "ml")
-EU_SHADOW = placed("fraud", "prod-eu", "ml-shadow")
+EU_SHADOW = placed("fraud", "prod-eu", "ml-shadow", check="drift.missing")
 US_ML = placed("ranker", "prod-us", "ml")
 US_TEAM = placed("churn", "prod-us", "team-a")
 EVERY = (EU_ML, EU_SHADOW, US_ML, US_TEAM)
@@ -54,9 +55,12 @@ def read_three_ways(store: Store, **filters: object) -> list[str]:
         ({"cluster": "prod-eu", "namespace": "ml*"}, (EU_ML, EU_SHADOW)),
         ({"cluster": "prod-us", "namespace": "ml-*", "open_only": True}, ()),
         ({"cluster": "nowhere"}, ()),
+        ({"check": "drift.missing"}, (EU_SHADOW,)),
+        ({"check": "drift.*", "namespace": "ml"}, (EU_ML, US_ML)),
+        ({"check": "policy.*"}, ()),
     ],
 )
-def test_cluster_and_namespace_keep_the_findings_on_objects_there(
+def test_cluster_namespace_and_check_keep_the_findings_they_name(
     placed_store: Store, filters: dict[str, object], expected: tuple[Finding, ...]
 ) -> None:
     found = read_three_ways(placed_store, **filters)
@@ -68,7 +72,7 @@ def test_a_misspelt_filter_is_refused_rather_than_ignored(placed_store: Store) -
         placed_store.known_finding_lines(namspace="ml")  # type: ignore[call-arg]
 
 
-def test_findings_cli_filters_by_cluster_and_namespace_glob(
+def test_findings_cli_filters_by_check_cluster_and_namespace_glob(
     placed_store: Store, store_path: Path
 ) -> None:
     args = ("findings", "--store", str(store_path), "--open")
@@ -81,6 +85,8 @@ def test_findings_cli_filters_by_cluster_and_namespace_glob(
         f.fingerprint for f in EVERY if f.fingerprint in text.out
     }
     assert "2 findings" in text.err
+    missing = run_cli(*args, "--check", "drift.missing", "-o", "json")
+    assert [f["check"] for f in json.loads(missing.out)["findings"]] == ["drift.missing"]
 
     refused = run_cli(*args[:3], "--admission", "--cluster", "prod-eu")
     assert refused.code == 2 and "--cluster" in refused.err and "Traceback" not in refused.err
