@@ -18,6 +18,11 @@ from typing import Any
 import yaml
 
 from auditor.model import Evaluation, ReportFinding, ResourceRef, RunReport, iso
+from auditor.reports.escaping import as_text
+
+# libyaml's emitter where PyYAML was built with it: the pure-Python one took 9 of the 11 s of
+# writing the reports of a run of 10,000 findings (105,000 results)
+_DUMPER: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 API_VERSION = "wgpolicyk8s.io/v1alpha2"
 CLUSTER_LABEL = "auditor.gitops.ml/cluster"
@@ -46,12 +51,6 @@ def _resource(ref: ResourceRef) -> dict[str, str]:
     if ref.namespace:
         out["namespace"] = ref.namespace
     return out
-
-
-def _text(value: Any) -> str:
-    return (
-        value if isinstance(value, str) else yaml.safe_dump(value, default_flow_style=True).strip()
-    )
 
 
 def _evaluation_result(
@@ -88,9 +87,9 @@ def _finding_result(item: ReportFinding) -> dict[str, Any]:
         "openSince": iso(item.history.open_since) or "",
     }
     if f.expected is not None:
-        properties["expected"] = _text(f.expected)
+        properties["expected"] = as_text(f.expected)
     if f.actual is not None:
-        properties["actual"] = _text(f.actual)
+        properties["actual"] = as_text(f.actual)
     if f.drift_class:
         properties["class"] = f.drift_class
     if f.controls:
@@ -173,6 +172,10 @@ def policy_reports(report: RunReport) -> list[dict[str, Any]]:
 def policyreport_document(report: RunReport) -> str:
     """Multi-document YAML, ready for `kubectl apply -f`."""
     header = "# auditor PolicyReports: apply each to the cluster its label names\n"
-    return header + yaml.safe_dump_all(
-        policy_reports(report), sort_keys=False, allow_unicode=True, default_flow_style=False
+    return header + yaml.dump_all(
+        policy_reports(report),
+        Dumper=_DUMPER,
+        sort_keys=False,
+        allow_unicode=True,
+        default_flow_style=False,
     )

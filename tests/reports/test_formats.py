@@ -19,7 +19,15 @@ from auditor.model import RunReport
 from auditor.reports.render import format_for_path, render
 from auditor.store import Store
 from tests.conftest import PROJECT
-from tests.reports.builders import HOSTILE, HOSTILE_NAME, MODEL, POLICY, POLICY_INFO, ThreeRuns
+from tests.reports.builders import (
+    HOSTILE,
+    HOSTILE_NAME,
+    MODEL,
+    POLICY,
+    POLICY_INFO,
+    REPLICAS,
+    ThreeRuns,
+)
 
 SCHEMAS = Path(__file__).parent / "schemas"
 
@@ -102,6 +110,16 @@ def test_policy_reports_are_valid_against_the_wg_policy_crd_schemas(latest: RunR
         assert sum(counts.values()) == len(document["results"])  # the summary adds up
         for key in ("pass", "fail", "warn", "error"):
             assert counts[key] == sum(1 for r in document["results"] if r["result"] == key)
+
+
+def test_a_policy_report_gives_values_that_are_not_text_as_json(runs: ThreeRuns) -> None:
+    # replicas 2 in Git, 5 live: a property is a string, and a YAML dump of 2 is "2\n..."
+    documents = yaml.safe_load_all(render(report_of(runs, "r2"), "policyreport"))
+    results = [r for d in documents for r in d["results"]]
+    replicas = next(
+        r for r in results if r.get("properties", {}).get("fingerprint") == REPLICAS.fingerprint
+    )
+    assert (replicas["properties"]["expected"], replicas["properties"]["actual"]) == ("2", "5")
 
 
 def test_policy_reports_hold_passes_policy_failures_and_drift_findings(latest: RunReport) -> None:
