@@ -41,7 +41,6 @@ def report(
     from auditor.bounded import read_bounded
     from auditor.reports.files import check_writable, write_atomically
     from auditor.reports.render import render, render_evidence
-    from auditor.trust.authorities import MAX_TRUST_FILE_BYTES
 
     if fmt == "intoto" and not sign_key:
         raise ConfigError(
@@ -64,6 +63,9 @@ def report(
             hint="`auditor runs --store FILE` lists the runs",
         )
     if fmt == "intoto":
+        # here: the trust module loads sigstore, a third of a second that no other format needs
+        from auditor.trust.authorities import MAX_TRUST_FILE_BYTES
+
         assert sign_key is not None
         # a key file is small: a pipe, a device or a huge file is refused, never read whole
         key = read_bounded(

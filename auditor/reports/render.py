@@ -9,8 +9,6 @@ from dataclasses import dataclass
 
 from auditor.errors import ConfigError
 from auditor.model import RunReport
-from auditor.reports.evidence import sign_statement, statement
-from auditor.reports.human import render_html, render_md
 from auditor.reports.junit import junit_document
 from auditor.reports.policyreport import policyreport_document
 from auditor.reports.runjson import report_document
@@ -21,9 +19,23 @@ def _json(document: object) -> str:
     return json.dumps(document, indent=2, ensure_ascii=False, default=str) + "\n"
 
 
+# The Jinja2 environment of the human formats and the signing code of the evidence load with
+# the format that needs them: a machine format is written without them.
+def _md(report: RunReport) -> str:
+    from auditor.reports.human import render_md
+
+    return render_md(report)
+
+
+def _html(report: RunReport) -> str:
+    from auditor.reports.human import render_html
+
+    return render_html(report)
+
+
 RENDERERS: dict[str, Callable[[RunReport], str]] = {
-    "md": render_md,
-    "html": render_html,
+    "md": _md,
+    "html": _html,
     "json": lambda report: _json(report_document(report)),
     "sarif": lambda report: _json(sarif_document(report)),
     "junit": junit_document,
@@ -92,6 +104,8 @@ class Evidence:
 
 def render_evidence(report: RunReport, key_pem: bytes, *, key_file: str) -> Evidence:
     """The run's evidence signed with the PEM private key, and the reports it names."""
+    from auditor.reports.evidence import sign_statement, statement
+
     reports = {
         REPORT_FILES[fmt]: renderer(report).encode("utf-8") for fmt, renderer in RENDERERS.items()
     }

@@ -7,6 +7,9 @@ from __future__ import annotations
 import base64
 import json
 import sqlite3
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import jsonschema
@@ -110,6 +113,30 @@ def example(tmp_path_factory: pytest.TempPathFactory) -> Path:
     shutil.copytree(EXAMPLES, repo.path / "examples", ignore=shutil.ignore_patterns(".auditor"))
     repo.commit("example")
     return repo.path / "examples" / "auditor.yaml"
+
+
+@pytest.mark.parametrize("fmt", ["json", "sarif", "junit", "policyreport", "md"])
+def test_a_report_loads_no_signing_code_and_a_machine_format_no_templates(
+    runs: ThreeRuns, tmp_path: Path, fmt: str
+) -> None:
+    """Only `--format intoto` signs: the others leave sigstore (a third of a second to
+    import), the signing libraries and, but for md and html, Jinja2 unloaded."""
+    out = tmp_path / f"report.{fmt}"
+    script = textwrap.dedent(f"""
+        import runpy, sys
+        sys.argv = ["auditor", "report", "--store", {str(runs.path)!r}, "--format", {fmt!r},
+                    "--output", {str(out)!r}]
+        try:
+            runpy.run_module("auditor", run_name="__main__")
+        except SystemExit as exit:
+            assert not exit.code, exit.code
+        heavy = ("sigstore", "securesystemslib", "in_toto", "jinja2")
+        print(" ".join(name for name in heavy if name in sys.modules))
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert out.stat().st_size > 0
+    assert done.stdout.split() == (["jinja2"] if fmt == "md" else [])
 
 
 def test_audit_refuses_a_report_suffix_it_does_not_know_before_the_run(
