@@ -284,7 +284,8 @@ class Config:
         Raises ConfigError naming the flag (`--repo` missing without a file, `--live-snapshot`
         with `--kubeconfig`/`--context`), and any error of the file itself.
         """
-        base = load_config(config_file) if config_file else None
+        # drift verifies nothing: the trust section's shape is checked, its material not read
+        base = load_config(config_file, trust_material=False) if config_file else None
         if base is None and not repo:
             raise ConfigError(
                 "--repo is required (or --config naming a file with git.repo)", key="--repo"
@@ -355,6 +356,9 @@ def _drift_clusters(
 
 
 SCHEMA_FILE = Path(__file__).parent / "schemas" / "auditor.schema.json"
+# what `auditor.trust` holds the `trust:` section to (it validates with it before reading any
+# material); checked here on its own where the material is not read
+TRUST_SCHEMA_FILE = SCHEMA_FILE.with_name("trust.schema.json")
 # a scheme (`https://`, `file://`, `ssh://`, any case) or scp-like `git@host:org/repo`
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://|^[\w.-]+@[\w.-]+:")
 
@@ -374,24 +378,30 @@ def _resolve(base: Path, value: str) -> str:
     return str(resolve_path(base, value))
 
 
-def parse_config(raw: dict[str, Any], *, source: str, lines: Lines | None = None) -> Config:
+def parse_config(
+    raw: dict[str, Any], *, source: str, lines: Lines | None = None, trust_material: bool = True
+) -> Config:
     """Validates a loaded auditor.yaml mapping and builds the `Config`.
 
-    Relative paths resolve against the directory of `source`.
+    Relative paths resolve against the directory of `source`. Without `trust_material` (a
+    command that verifies nothing: `auditor drift`), the `trust:` section is held to the
+    schema but its keys, certificates and trust roots are not read, and `trust` is None.
     """
     lines = lines or NO_LINES
     validate(raw, SCHEMA_FILE, source, lines)
     base = Path(source).resolve().parent if source else Path.cwd()
     severity_raw = raw.get("severity", {})
+    _check_model_settings(raw, source, lines)
     trust = None
-    if "trust" in raw:
-        # imported here: trust material pulls in sigstore and cryptography, which a config
-        # without `trust:` (every `auditor drift`) never needs to pay for at start-up
+    if "trust" in raw and trust_material:
+        # imported here: trust material pulls in sigstore and cryptography (a third of a
+        # second), which a command that verifies nothing never needs to pay for
         from auditor.trust import parse_trust
 
         trust = parse_trust(raw["trust"], source=source, lines=lines, base_dir=base)
+    elif "trust" in raw:
+        validate({"trust": raw["trust"]}, TRUST_SCHEMA_FILE, source, lines)
     models_root = raw.get("models", {}).get("root")
-    _check_model_settings(raw, trust, source, lines)
     return Config(
         path=str(Path(source).resolve()) if source else "",
         git=_git_source(raw["git"], base),
@@ -597,12 +607,11 @@ MODEL_SETTINGS: tuple[tuple[str, str], ...] = (
 )
 
 
-def _check_model_settings(
-    raw: Mapping[str, Any], trust: TrustPolicy | None, source: str, lines: Lines
-) -> None:
+def _check_model_settings(raw: Mapping[str, Any], source: str, lines: Lines) -> None:
     """A model setting without `trust:`, or stages of a lockfile nobody names, is a
-    ConfigError: a security setting that does nothing must never look like it works."""
-    if trust is None:
+    ConfigError: a security setting that does nothing must never look like it works. Read
+    from the file as written (schema-checked), whether or not its trust material is loaded."""
+    if "trust" not in raw:
         for section, key in MODEL_SETTINGS:
             if key in raw.get(section, {}):
                 raise located_error(
@@ -615,7 +624,8 @@ def _check_model_settings(
                     of_key=True,
                 )
     provenance = raw.get("provenance", {})
-    no_lockfile = trust is not None and trust.datasets.lockfile is None
+    datasets = (raw.get("trust") or {}).get("datasets") or {}
+    no_lockfile = "trust" in raw and "lockfile" not in datasets
     if "lockfile_stages" in provenance and "lockfile" not in provenance and no_lockfile:
         raise located_error(
             "selects stages of a dvc.lock, and there is no lockfile (provenance.lockfile or "
@@ -674,11 +684,12 @@ def lockfile_in_repo(config: Config) -> str | None:
         ) from None
 
 
-def load_config(path: str | Path) -> Config:
-    """Reads and validates auditor.yaml; every mistake is a ConfigError with file, key and line."""
+def load_config(path: str | Path, *, trust_material: bool = True) -> Config:
+    """Reads and validates auditor.yaml; every mistake is a ConfigError with file, key and line.
+    `trust_material`: as `parse_config`."""
     raw, lines = read_yaml_mapping(
         path,
         what="config file",
         not_mapping="the config must be a mapping of keys (git:, clusters:, ...)",
     )
-    return parse_config(raw, source=str(path), lines=lines)
+    return parse_config(raw, source=str(path), lines=lines, trust_material=trust_material)

@@ -190,3 +190,34 @@ def test_a_mistake_in_the_config_is_reported_with_its_file_and_line(workdir: Pat
         3,
         "git.revision",
     )
+
+
+# -- the trust section: drift verifies nothing -------------------------------------------
+
+
+def test_drift_holds_the_trust_section_to_the_schema_but_reads_none_of_its_material(
+    workdir: Path,
+) -> None:
+    # a key file that does not exist: auditor audit refuses the file (it would verify with
+    # it), auditor drift compares without it and without loading sigstore to read it
+    path = workdir / "auditor.yaml"
+    path.write_text(
+        CONFIG + "trust:\n  authorities:\n    - name: release-key\n      key: keys/missing.pub\n"
+    )
+    with pytest.raises(ConfigError, match=r"missing\.pub"):
+        load_config(path)
+    config = Config.for_drift(config_file=str(path))
+    assert config.trust is None and config.git == load_config(path, trust_material=False).git
+
+    path.write_text(CONFIG + "trust:\n  authorities: 5\n")
+    with pytest.raises(ConfigError) as caught:
+        Config.for_drift(config_file=str(path))
+    assert caught.value.key == "trust.authorities"
+
+
+def test_a_model_setting_without_trust_is_refused_for_drift_too(workdir: Path) -> None:
+    path = workdir / "auditor.yaml"
+    path.write_text(CONFIG + "models:\n  root: mirror/\n")
+    with pytest.raises(ConfigError) as caught:
+        Config.for_drift(config_file=str(path))
+    assert caught.value.key == "models.root"
