@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import errno
+from typing import TypeGuard
+
 from auditor.exit_codes import ExitCode
 
 
@@ -84,3 +87,13 @@ def first_line(exc: BaseException) -> str:
     """
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+# The machine, not auditor: a full or failing disk, a file size limit, a read-only file system.
+_NO_ROOM = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO, errno.EROFS})
+
+
+def no_room(exc: BaseException) -> TypeGuard[OSError]:
+    """Whether `exc` is a write the machine had no room for (exit 2, said as such), rather than
+    a bug (exit 4)."""
+    return isinstance(exc, OSError) and exc.errno in _NO_ROOM

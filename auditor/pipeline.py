@@ -22,7 +22,7 @@ from auditor.config import ClusterSource, Config, GitSource
 from auditor.desired import read_desired
 from auditor.desired.git import open_repo
 from auditor.drift import compute_drift
-from auditor.errors import AuditorError, ConfigError
+from auditor.errors import AuditorError, ConfigError, no_room
 from auditor.exit_codes import ExitCode
 from auditor.gc_pause import gc_paused
 from auditor.live.read import read_live
@@ -546,18 +546,8 @@ def run_audit(
             result = run_pipeline(
                 config, trigger=trigger, run_id=placeholder.id, fleet=fleet, progress=progress
             )
-        except AuditorError as exc:
-            _record_stop(store, placeholder, "failed", exc.diagnostics(), exc.exit_code)
-            raise
-        except KeyboardInterrupt as exc:
-            code = getattr(exc, "exit_code", ExitCode.INTERRUPTED)
-            _record_stop(
-                store, placeholder, "interrupted", f"interrupted ({exc or 'SIGINT'})", code
-            )
-            raise
-        except Exception as exc:
-            why = f"internal error: {type(exc).__name__}: {exc}"
-            _record_stop(store, placeholder, "failed", why, ExitCode.INTERNAL)
+        except (Exception, KeyboardInterrupt) as exc:
+            _record_stop(store, placeholder, *_stopped_by(exc))
             raise
         with events.stage(progress, "store") as counts:
             _record_result(store, result, fail_on or config.fail_on)
@@ -595,6 +585,23 @@ def _new_run_id(started: datetime) -> str:
     from auditor.store import new_run_id
 
     return new_run_id(started)
+
+
+def _stopped_by(exc: BaseException) -> tuple[RunStatus, str, int]:
+    """How a run that did not get to its end is recorded: its status, the reason and the exit
+    code, as the command says them."""
+    if isinstance(exc, AuditorError):
+        return "failed", exc.diagnostics(), exc.exit_code
+    if isinstance(exc, KeyboardInterrupt):
+        code = getattr(exc, "exit_code", ExitCode.INTERRUPTED)
+        return "interrupted", f"interrupted ({exc or 'SIGINT'})", code
+    if no_room(exc):  # the machine's disk, not a bug: exit 2
+        return (
+            "failed",
+            f"{exc.filename or 'a file'}: {exc.strerror} (no room to write)",
+            ExitCode.USAGE,
+        )
+    return "failed", f"internal error: {type(exc).__name__}: {exc}", ExitCode.INTERNAL
 
 
 def _record_stop(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import resource
+import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -38,11 +39,14 @@ def run_cli(
     env: dict[str, str] | None = None,
     timeout: float = 120,
     max_memory_bytes: int | None = None,
+    max_file_bytes: int | None = None,
 ) -> CliResult:
     """The installed CLI in a subprocess, exactly as a user or cron job runs it.
 
     `max_memory_bytes` caps its address space (and that of what it starts): a hostile input
     that the CLI fails to bound then ends in a failed test, not in a machine out of memory.
+    `max_file_bytes` is the size past which no file it writes may grow (a disk with no room:
+    the write fails with EFBIG, as SIGXFSZ is ignored).
     """
     proc = subprocess.run(
         [sys.executable, "-m", "auditor", *args],
@@ -51,7 +55,7 @@ def run_cli(
         text=True,
         timeout=timeout,
         env={**os.environ, "NO_COLOR": "1", **(env or {})},
-        preexec_fn=None if max_memory_bytes is None else _address_space_limit(max_memory_bytes),
+        preexec_fn=_limits(max_memory_bytes, max_file_bytes),
     )
     return CliResult(proc.returncode, proc.stdout, proc.stderr)
 
@@ -83,9 +87,16 @@ def run_main(capsys: pytest.CaptureFixture[str], *args: str) -> CliResult:
     return CliResult(code, out, err)
 
 
-def _address_space_limit(limit: int) -> Callable[[], None]:
+def _limits(memory: int | None, file_size: int | None) -> Callable[[], None] | None:
+    if memory is None and file_size is None:
+        return None
+
     def apply() -> None:
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        if memory is not None:
+            resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+        if file_size is not None:
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # kept across exec: EFBIG instead
+            resource.setrlimit(resource.RLIMIT_FSIZE, (file_size, file_size))
 
     return apply
 

@@ -8,7 +8,6 @@ library, prints, and picks the exit code.
 from __future__ import annotations
 
 import contextlib
-import errno
 import importlib
 import os
 import signal
@@ -20,7 +19,7 @@ import click
 
 from auditor import __version__
 from auditor.cli.options import VERBOSITY, Process
-from auditor.errors import AuditorError
+from auditor.errors import AuditorError, no_room
 from auditor.exit_codes import ExitCode
 
 # `\b` keeps click from rewrapping the table into one paragraph.
@@ -132,7 +131,7 @@ def main(argv: list[str] | None = None) -> None:
         click.echo(f"auditor: error: {exc.diagnostics()}", err=True)
         sys.exit(exc.exit_code)
     except OSError as exc:
-        if exc.errno not in _NO_ROOM:
+        if not no_room(exc):
             _internal_error(exc)
         # The machine, not auditor: a full or failing disk under the output (`> file`), a
         # report or a temporary folder. Said like the store's "database or disk is full".
@@ -148,7 +147,6 @@ def main(argv: list[str] | None = None) -> None:
     sys.exit(code if isinstance(code, int) else ExitCode.CLEAN)
 
 
-_NO_ROOM = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO, errno.EROFS})
 _OUTPUTS = "writing the output (stdout), a report or a temporary file"
 
 

@@ -25,7 +25,7 @@ from auditor import pipeline
 from auditor.config import load_config
 from auditor.exit_codes import ExitCode
 from auditor.tempdirs import sweep_stale_temp_dirs
-from tests.conftest import GitRepo, run_cli
+from tests.conftest import EXAMPLES, GitRepo, run_cli
 from tests.kubeapi.builders import configmap
 from tests.kubeapi.server import Fault, KubeAPIServer
 
@@ -154,6 +154,28 @@ def test_an_internal_error_is_stored_as_failed_with_what_happened(
     (row,) = runs(config)
     assert (row["status"], row["exit_code"]) == ("failed", ExitCode.INTERNAL)
     assert row["errors"][0]["message"] == "internal error: RuntimeError: a bug in a stage"
+
+
+def test_a_disk_with_no_room_is_stored_as_the_command_says_it_not_as_a_bug(
+    tmp_path: Path,
+) -> None:
+    # The store exists and has room in its file; then every file may grow to 200 kB only, so
+    # the audit's own files (the checkout it renders) fail with EFBIG, as on a full disk.
+    store = tmp_path / "audit.db"
+    config = str(EXAMPLES / "auditor.yaml")
+    first = run_cli("audit", "--config", config, "--store", str(store))
+    assert first.code == ExitCode.FINDINGS, first.err
+    result = run_cli("audit", "--config", config, "--store", str(store), max_file_bytes=200_000)
+    assert result.code == ExitCode.USAGE, result.err
+    assert "File too large" in result.err
+    assert "Traceback" not in result.err and "internal error" not in result.err
+    with sqlite3.connect(store) as conn:
+        last = conn.execute("SELECT id, status, exit_code FROM runs ORDER BY seq DESC").fetchone()
+        (message,) = conn.execute(
+            "SELECT message FROM errors WHERE run_id = ?", [last[0]]
+        ).fetchone()
+    assert last[1:] == ("failed", ExitCode.USAGE)
+    assert message.endswith("File too large (no room to write)"), message
 
 
 def test_folders_left_by_a_killed_run_are_removed_by_the_next(tmp_path: Path) -> None:
