@@ -65,21 +65,41 @@ def write_transaction(db: Database) -> Iterator[Database]:
         if "locked" in str(exc) or "busy" in str(exc):
             raise StoreError(
                 "another process held the store's write lock past the busy timeout",
-                file=str(db.conn.execute("PRAGMA database_list").fetchone()[2]),
+                file=_store_file(db),
                 hint="is another audit still running against this store?",
             ) from None
         raise
     try:
         yield db
-    except BaseException:
-        db.rollback()
-        raise
-    else:
-        try:
-            db.commit()
-        except BaseException:
-            db.rollback()
+        db.commit()
+    except sqlite3.Error as exc:
+        _roll_back(db)
+        if getattr(exc, "sqlite_errorcode", 0) & 0xFF not in _NO_ROOM:
             raise
+        raise StoreError(
+            f"cannot write to the store: {exc}",
+            file=_store_file(db),
+            hint="is its disk full or read-only, or the file over a size limit?",
+        ) from exc
+    except BaseException:
+        _roll_back(db)
+        raise
+
+
+# SQLite's primary result codes for a write the file system refused (a full disk, a file size
+# limit, a read-only file or mount): the machine, not a bug in auditor
+_NO_ROOM = frozenset({sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_READONLY})
+
+
+def _roll_back(db: Database) -> None:
+    # after an I/O error SQLite may have rolled back already, or be unable to: what matters
+    # is the first error, which is raised
+    with contextlib.suppress(sqlite3.Error):
+        db.rollback()
+
+
+def _store_file(db: Database) -> str:
+    return str(db.conn.execute("PRAGMA database_list").fetchone()[2])
 
 
 def connect(
