@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -27,11 +29,22 @@ def store_option(func: F) -> F:
     )(func)
 
 
-def open_store(path: str) -> Store:
+@contextmanager
+def open_store(path: str) -> Iterator[Store]:
+    """The store at `path`, closed after use; a damaged file is said to be one (exit 2),
+    naming it, whenever reading it finds the damage."""
     from auditor.store import Store
+    from auditor.store.schema import store_failure
 
     if not Path(path).is_file():
         raise ConfigError(
             "no store at this path", file=path, hint="auditor audit --store FILE writes one"
         )
-    return Store.open(path)
+    with Store.open(path) as store:
+        try:
+            yield store
+        except sqlite3.Error as exc:
+            failure = store_failure(exc, path)
+            if failure is None:
+                raise
+            raise failure from exc

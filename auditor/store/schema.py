@@ -16,7 +16,7 @@ from typing import cast
 
 from sqlite_utils import Database
 
-from auditor.errors import ConfigError, StoreError
+from auditor.errors import AuditorError, ConfigError, StoreError
 from auditor.store.migrations import MIGRATIONS, Migration
 
 # Long enough for one audit to wait out another's finish_run transaction (a run with
@@ -74,21 +74,39 @@ def write_transaction(db: Database) -> Iterator[Database]:
         db.commit()
     except sqlite3.Error as exc:
         _roll_back(db)
-        if getattr(exc, "sqlite_errorcode", 0) & 0xFF not in _NO_ROOM:
+        failure = store_failure(exc, _store_file(db))
+        if failure is None:
             raise
-        raise StoreError(
-            f"cannot write to the store: {exc}",
-            file=_store_file(db),
-            hint="is its disk full or read-only, or the file over a size limit?",
-        ) from exc
+        raise failure from exc
     except BaseException:
         _roll_back(db)
         raise
 
 
-# SQLite's primary result codes for a write the file system refused (a full disk, a file size
-# limit, a read-only file or mount): the machine, not a bug in auditor
+# SQLite's primary result codes for a reason outside auditor: a file system that refused a
+# write (a full disk, a file size limit, a read-only file or mount), or a damaged file
 _NO_ROOM = frozenset({sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_READONLY})
+_DAMAGED = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB})
+
+
+def store_failure(exc: sqlite3.Error, file: str) -> AuditorError | None:
+    """What to tell a person when SQLite fails on the store for a reason outside auditor: a
+    damaged file (exit 2, theirs to restore) or no room to write (exit 3, the run is not
+    recorded); None for anything else, which stays the bug it is."""
+    code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+    if code in _DAMAGED:
+        return ConfigError(
+            f"the store is damaged: {exc}",
+            file=file,
+            hint=f"restore it from a backup, or keep what is readable: sqlite3 {file} .recover",
+        )
+    if code in _NO_ROOM:
+        return StoreError(
+            f"cannot write to the store: {exc}",
+            file=file,
+            hint="is its disk full or read-only, or the file over a size limit?",
+        )
+    return None
 
 
 def _roll_back(db: Database) -> None:
