@@ -52,6 +52,11 @@ def write_atomically(path: str, data: bytes) -> None:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
         os.replace(tmp, target)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        if exc.filename is None:  # a write to the open file names none: say which report
+            exc.filename = path
+        raise
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
