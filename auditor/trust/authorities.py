@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -30,12 +30,18 @@ from cryptography.x509 import (
     UniformResourceIdentifier,
 )
 from sigstore.errors import VerificationError as SigstoreVerificationError
-from sigstore.models import ClientTrustConfig, TrustedRoot
-from sigstore.verify.policy import Identity as ExactIdentity
-from sigstore.verify.policy import OIDCIssuer, VerificationPolicy
 
 from auditor.bounded import read_bounded
 from auditor.errors import InputError
+
+if TYPE_CHECKING:
+    from sigstore.models import TrustedRoot
+    from sigstore.verify.policy import VerificationPolicy
+
+# sigstore's models and verification policies (pydantic, requests, Rekor types: a third of a
+# second to import) load where Sigstore material is read or a Sigstore certificate checked:
+# a trust policy of keys and certificate chains, and the commands that only read one, never
+# pay for them.
 
 AuthorityKind = Literal["key", "certificate_chain", "sigstore"]
 PublicKeyType = ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey | rsa.RSAPublicKey
@@ -134,6 +140,7 @@ def parse_certificates(data: bytes, path: Path) -> list[x509.Certificate]:
 def load_trusted_root(*, trusted_root: Path | None, trust_config: Path | None) -> TrustedRoot:
     """A Sigstore TrustedRoot read from a local file: never TUF, never the network."""
     from sigstore.errors import Error as SigstoreError
+    from sigstore.models import ClientTrustConfig, TrustedRoot
 
     if trusted_root is not None:
         path, what = trusted_root, "trusted root"
@@ -175,6 +182,8 @@ def certificate_identities(certificate: x509.Certificate) -> tuple[str, ...]:
 
 def certificate_issuer_claim(certificate: x509.Certificate) -> str | None:
     """The OIDC issuer Fulcio recorded in the certificate (extension 1.3.6.1.4.1.57264.1.1)."""
+    from sigstore.verify.policy import OIDCIssuer
+
     try:
         ext = certificate.extensions.get_extension_for_oid(OIDCIssuer.oid).value
     except x509.ExtensionNotFound:
@@ -261,6 +270,8 @@ class SubjectPattern:
     """
 
     def __init__(self, *, pattern: re.Pattern[str], issuer: str) -> None:
+        from sigstore.verify.policy import OIDCIssuer
+
         self._pattern = pattern
         self._issuer = OIDCIssuer(issuer)
 
@@ -313,6 +324,8 @@ class SigstoreIdentity(Authority):
         """The sigstore-python verification policy this authority stands for."""
         if self.subject_regexp is not None:
             return SubjectPattern(pattern=self.subject_regexp, issuer=self.issuer)
+        from sigstore.verify.policy import Identity as ExactIdentity
+
         assert self.subject is not None  # the loader requires one of the two
         return ExactIdentity(identity=self.subject, issuer=self.issuer)
 
