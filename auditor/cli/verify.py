@@ -143,9 +143,12 @@ def evidence(envelope: Path, key_file: Path, reports: tuple[Path, ...], output: 
     from auditor.config import Limits
     from auditor.evidence_check import check_evidence
     from auditor.provenance.dsse import MAX_ENVELOPE_BYTES, verify_with_key
-    from auditor.trust.authorities import PublicKey
+    from auditor.trust.authorities import PublicKey, TrustMaterialError
 
-    authority = PublicKey.load("evidence-key", key_file)
+    try:
+        authority = PublicKey.load("evidence-key", key_file)
+    except TrustMaterialError as exc:  # the person's file, not a bug: exit 2 naming it
+        raise ConfigError(str(exc), file=str(key_file), key="--key") from None
     data = read_bounded(envelope, max_bytes=MAX_ENVELOPE_BYTES, what="evidence envelope")
     verified = verify_with_key(data, authority, source=str(envelope))  # DsseError: exit 1
     report_limit = Limits().max_snapshot_bytes  # a report is at most as large as a snapshot

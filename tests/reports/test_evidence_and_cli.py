@@ -16,6 +16,7 @@ import jsonschema
 import pytest
 from referencing import Registry, Resource
 
+from auditor.exit_codes import ExitCode
 from tests.conftest import EXAMPLES, PROJECT, run_cli
 from tests.gitrepo import GitRepo
 from tests.provenance.attestation_factory import make_key, private_pem
@@ -98,6 +99,24 @@ def test_evidence_needs_a_key_and_a_bad_key_is_a_usage_error(
         "report", "--store", str(runs.path), "--format", "intoto", "--sign-key", str(bad)
     )
     assert result.code == 2 and str(bad) in result.err and "Traceback" not in result.err
+
+
+def test_verifying_with_a_file_that_is_no_public_key_is_a_usage_error_naming_it(
+    runs: ThreeRuns, tmp_path: Path
+) -> None:
+    private, _ = write_keys(tmp_path)
+    envelope = tmp_path / "evidence.intoto.json"
+    made = run_cli(
+        "report", "--store", str(runs.path), "--format", "intoto", "--sign-key", str(private),
+        "--output", str(envelope),
+    )  # fmt: skip
+    assert made.code == 0, made.err
+    not_a_key = tmp_path / "notes.pem"
+    not_a_key.write_text("not a key")
+    for key in (not_a_key, private):  # a private key is not the public one either
+        result = run_cli("verify", "evidence", str(envelope), "--key", str(key))
+        assert result.code == ExitCode.USAGE, result.err
+        assert f"{key}: --key:" in result.err and "internal error" not in result.err
 
 
 def test_report_of_an_unknown_run_is_a_usage_error(runs: ThreeRuns) -> None:
