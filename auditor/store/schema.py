@@ -68,7 +68,10 @@ def write_transaction(db: Database) -> Iterator[Database]:
                 file=_store_file(db),
                 hint="is another audit still running against this store?",
             ) from None
-        raise
+        failure = store_failure(exc, _store_file(db))  # a read-only file, a damaged one
+        if failure is None:
+            raise
+        raise failure from exc
     try:
         yield db
         db.commit()
@@ -117,7 +120,10 @@ def _roll_back(db: Database) -> None:
 
 
 def _store_file(db: Database) -> str:
-    return str(db.conn.execute("PRAGMA database_list").fetchone()[2])
+    try:
+        return str(db.conn.execute("PRAGMA database_list").fetchone()[2])
+    except sqlite3.Error:  # the connection is past use: the first error is what matters
+        return ""
 
 
 def connect(

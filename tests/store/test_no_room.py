@@ -46,3 +46,16 @@ def test_a_run_that_does_not_fit_is_refused_and_leaves_the_store_as_it_was(
         ("r2", True),
     ]
     assert kept == 1
+
+
+def test_a_store_that_takes_no_writes_is_refused_naming_it(store: Store, store_path: Path) -> None:
+    # a read-only file or mount, as SQLite reports it (SQLITE_READONLY)
+    store.db.execute("PRAGMA query_only = ON")
+    with pytest.raises(StoreError) as caught:
+        store.record_run(make_run("r1"), findings=[make_finding()], exit_code=1)
+    assert caught.value.file == str(store_path)
+    assert "cannot write to the store: attempt to write a readonly database" in str(
+        caught.value.diagnostics()
+    )
+    store.db.execute("PRAGMA query_only = OFF")
+    assert store.runs() == []
