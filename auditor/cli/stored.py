@@ -34,7 +34,7 @@ def open_store(path: str) -> Iterator[Store]:
     """The store at `path`, closed after use; a damaged file is said to be one (exit 2),
     naming it, whenever reading it finds the damage."""
     from auditor.store import Store
-    from auditor.store.schema import store_failure
+    from auditor.store.schema import raise_store_failure
 
     if not Path(path).is_file():
         raise ConfigError(
@@ -44,7 +44,4 @@ def open_store(path: str) -> Iterator[Store]:
         try:
             yield store
         except sqlite3.Error as exc:
-            failure = store_failure(exc, path)
-            if failure is None:
-                raise
-            raise failure from exc
+            raise_store_failure(exc, path)

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import cast
+from typing import NoReturn, cast
 
 from sqlite_utils import Database
 
@@ -68,19 +68,13 @@ def write_transaction(db: Database) -> Iterator[Database]:
                 file=_store_file(db),
                 hint="is another audit still running against this store?",
             ) from None
-        failure = store_failure(exc, _store_file(db))  # a read-only file, a damaged one
-        if failure is None:
-            raise
-        raise failure from exc
+        raise_store_failure(exc, _store_file(db))  # a read-only file, a damaged one
     try:
         yield db
         db.commit()
     except sqlite3.Error as exc:
         _roll_back(db)
-        failure = store_failure(exc, _store_file(db))
-        if failure is None:
-            raise
-        raise failure from exc
+        raise_store_failure(exc, _store_file(db))
     except BaseException:
         _roll_back(db)
         raise
@@ -92,10 +86,18 @@ _NO_ROOM = frozenset({sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_
 _DAMAGED = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB})
 
 
-def store_failure(exc: sqlite3.Error, file: str) -> AuditorError | None:
-    """What to tell a person when SQLite fails on the store for a reason outside auditor: a
-    damaged file (exit 2, theirs to restore) or no room to write (exit 3, the run is not
-    recorded); None for anything else, which stays the bug it is."""
+def raise_store_failure(exc: sqlite3.Error, file: str) -> NoReturn:
+    """Raises what to tell a person when SQLite fails on the store `file` for a reason outside
+    auditor (`_store_failure`), from `exc`; else `exc` itself, the bug it is."""
+    failure = _store_failure(exc, file)
+    if failure is None:
+        raise exc
+    raise failure from exc
+
+
+def _store_failure(exc: sqlite3.Error, file: str) -> AuditorError | None:
+    """A damaged file (exit 2, theirs to restore) or no room to write (exit 3, the run is not
+    recorded); None for anything else."""
     code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
     if code in _DAMAGED:
         return ConfigError(
