@@ -37,8 +37,8 @@ def insert_rows(
     given = rows if isinstance(rows, list) else list(rows)
     if not given:
         return
-    if any(len(values) != width for values in given):
-        bad = next(values for values in given if len(values) != width)
+    bad = next((values for values in given if len(values) != width), None)
+    if bad is not None:
         raise ValueError(f"{head}: a row of {len(bad)} values for {width} columns")
     per = max(
         1, min(ROWS_PER_STATEMENT, conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // width)
