@@ -330,16 +330,6 @@ def known_finding_lines(db: Database, **filters: Unpack[KnownFilters]) -> list[F
     ]
 
 
-def _iso_json(column: str) -> str:
-    # The JSON of `iso()` of a stored time (`2026-11-23T16:56:00.000000Z`), or null: Python's
-    # isoformat leaves out microseconds that are zero. A stored time holds no character JSON
-    # would escape, so the quotes are the whole of json_quote.
-    return (
-        f"CASE WHEN {column} IS NULL THEN 'null' WHEN substr({column}, 21, 6) = '000000'"
-        f" THEN format('\"%.19s+00:00\"', {column}) ELSE format('\"%.26s+00:00\"', {column}) END"
-    )
-
-
 def _quoted(column: str) -> str:
     return f"json_quote(COALESCE({column}, ''))"
 
@@ -358,11 +348,11 @@ def _format(template: str, *values: str) -> str:
     return f"format('{template}', {', '.join(values)})"
 
 
-# `ReportFinding.to_json()` written by SQLite, key for key: a finding's own keys, the optional
-# ones (cluster, controls, details) when set, then its history. Text is put together, not
-# built with json_object: parsing the stored JSON columns again would cost more than the
-# Python it saves. Every value put in is text that is never NULL (format writes NULL as
-# nothing; runs_seen is set whenever last_run is).
+# `ReportFinding.to_json()` written by SQLite, key for key, up to its history: a finding's own
+# keys, the optional ones (cluster, controls, details) when set; the object is left open for
+# the history's keys. Text is put together, not built with json_object: parsing the stored
+# JSON columns again would cost more than the Python it saves. Every value put in is text
+# that is never NULL (format writes NULL as nothing).
 _CHANGED_BY = _format(
     '{"manager": %s, "operation": %s, "time": %s}',
     "json_quote(v.changed_by_manager)",
@@ -372,9 +362,7 @@ _CHANGED_BY = _format(
 _JSON_TEXT = _format(
     '{"category": %s, "check": %s, "severity": %s%s, "resource": {"apiVersion": %s,'
     ' "kind": %s, "namespace": %s, "name": %s}, "path": %s, "expected": %s,'
-    ' "actual": %s, "message": %s, "changed_by": %s, "fingerprint": %s%s%s%s,'
-    ' "first_seen": %s, "last_seen": %s, "runs_seen": %s, "open_since": %s,'
-    ' "resolved_at": %s, "status": %s}',
+    ' "actual": %s, "message": %s, "changed_by": %s, "fingerprint": %s%s%s%s',
     "json_quote(v.category)",
     "json_quote(v.check_id)",
     "json_quote(v.severity)",
@@ -395,24 +383,29 @@ _JSON_TEXT = _format(
     " THEN ', \"controls\": ' || v.controls ELSE '' END",
     "CASE WHEN v.details != '{}' AND json_valid(v.details) AND json_type(v.details) = 'object'"
     " THEN ', \"details\": ' || v.details ELSE '' END",
-    _iso_json("s.first_seen"),
-    _iso_json("s.last_seen"),
-    "s.runs_seen",
-    _iso_json("s.open_since"),
-    _iso_json("s.resolved_at"),
-    "CASE WHEN s.resolved_at IS NULL THEN '\"open\"' ELSE '\"resolved\"' END",
 )
+# The history's keys are added in Python, made once for each history (most open findings share
+# a handful): writing four times a finding in SQL took a fifth of this query.
 _JSON_VALUE = f"""
-SELECT {_JSON_TEXT}
+SELECT {_JSON_TEXT}, {", ".join(f"s.{c}" for c in HISTORY_COLUMNS)}
 FROM fingerprints s JOIN finding_values v ON v.id = s.last_content
 """
 
 
 def known_findings_json(db: Database, **filters: Unpack[KnownFilters]) -> list[str]:
-    """`known_findings`, each as the JSON text of its `to_json()` (the same value, written by
-    SQLite without spaces): `auditor findings -o json` without building a model object."""
+    """`known_findings`, each as the JSON text of its `to_json()` (the same value, its finding
+    written by SQLite): `auditor findings -o json` without building a model object."""
     where, params = _known_filters(filters)
-    return [row[0] for row in db.conn.execute(_JSON_VALUE + where, params)]
+    endings: dict[tuple[Any, ...], str] = {}
+    texts = []
+    for row in db.conn.execute(_JSON_VALUE + where, params):
+        kept = row[1:]
+        ending = endings.get(kept)
+        if ending is None:
+            # to_json's own values, so the two readers cannot write a time differently
+            ending = endings[kept] = ", " + json.dumps(history_from(kept).to_json())[1:]
+        texts.append(row[0] + ending)
+    return texts
 
 
 @dataclass(frozen=True, slots=True)
