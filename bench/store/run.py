@@ -19,8 +19,9 @@ Prints one JSON object:
 - `growth`: a real 10,000-resource audit (bench/drift's generated repo and snapshot, the
   shipped policies) recorded three times: bytes added by the first run into an empty store,
   and by each later one;
-- the load average before and after, since other work on the machine moves every figure.
-Targets on 2 cores: write < 2 s, each query < 100 ms, growth <= 8 MB.
+- the load average before and after, since other work on the machine moves every figure;
+- `targets`: each target met or missed, with its figure.
+Targets on 2 cores: write < 2 s, each query < 100 ms (QUERIES below), growth <= 8 MB.
 """
 
 from __future__ import annotations
@@ -181,6 +182,15 @@ def bench_queries(work: Path, runs: int, per_run: int) -> dict[str, Any]:
     fingerprint = finding(per_run // 2 + runs).fingerprint  # seen by most runs
     with Store.open(path) as store:
         opened = store.known_findings(open_only=True)
+        # what was planted: the last run's findings are the open ones, in every reader
+        counts = {
+            len(opened),
+            len(store.known_finding_lines(open_only=True)),
+            len(store.known_findings_json(open_only=True)),
+            len(store.db.execute("SELECT * FROM open_findings").fetchall()),
+        }
+        if counts != {per_run}:
+            raise SystemExit(f"open findings {sorted(counts)}, planted {per_run}")
         # The floor: the values known_findings reads, as rows of one plain table, as tuples.
         store.db.execute(f"CREATE TEMP TABLE open_rows AS {OPEN_VALUES}")
         results = {
@@ -309,6 +319,36 @@ def bench_growth(work: Path, resources: int) -> dict[str, Any]:
     }
 
 
+# The queries the issue's "< 100 ms" is about: DESIGN's open-findings view, and what
+# `auditor findings --open` (text, JSON) and `auditor history` read. The model values
+# (`known_findings`, 30,000 Python objects built on the same query) are reported beside them.
+QUERIES = (
+    "open_findings_view_sql_ms",
+    "open_finding_lines_ms",
+    "open_findings_json_ms",
+    "finding_history_ms",
+    "history_timeline_ms",
+)
+
+
+def verdicts(out: dict[str, Any]) -> dict[str, str]:
+    """Each target against its figure: "met" or "missed", with the figure."""
+
+    def verdict(figure: float, limit: float, unit: str) -> str:
+        return f"{'met' if figure <= limit else 'missed'}: {figure} {unit}"
+
+    write, queries = out["write"], out["queries"]
+    met = {
+        "write_new < 2 s": verdict(write["new_s"], 2.0, "s"),
+        "write_known < 2 s": verdict(write["known_s"], 2.0, "s"),
+        **{f"{name} < 100 ms": verdict(queries[name], 100.0, "ms") for name in QUERIES},
+    }
+    if "growth" in out:
+        grown = max(out["growth"]["first_run_mb"], *out["growth"]["later_runs_mb"])
+        met["growth <= 8 MB"] = verdict(grown, 8.0, "MB")
+    return met
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--findings", type=int, default=100_000)
@@ -333,6 +373,7 @@ def main() -> None:
     if not args.skip_growth:
         out["growth"] = bench_growth(work, args.resources)
     out["load_after"] = os.getloadavg()
+    out["targets"] = verdicts(out)
     print(json.dumps(out, indent=2))
     if os.environ.get("BENCH_CLEAN"):
         shutil.rmtree(work)
