@@ -19,6 +19,7 @@ from auditor.located import (
     read_yaml_mapping,
     resolve_path,
     validate,
+    validate_trust,
 )
 from auditor.model import Severity
 from auditor.repo_paths import RepoPathError, repo_path
@@ -356,9 +357,6 @@ def _drift_clusters(
 
 
 SCHEMA_FILE = Path(__file__).parent / "schemas" / "auditor.schema.json"
-# what `auditor.trust` holds the `trust:` section to (it validates with it before reading any
-# material); checked here on its own where the material is not read
-TRUST_SCHEMA_FILE = SCHEMA_FILE.with_name("trust.schema.json")
 # a scheme (`https://`, `file://`, `ssh://`, any case) or scp-like `git@host:org/repo`
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://|^[\w.-]+@[\w.-]+:")
 
@@ -400,7 +398,7 @@ def parse_config(
 
         trust = parse_trust(raw["trust"], source=source, lines=lines, base_dir=base)
     elif "trust" in raw:
-        validate({"trust": raw["trust"]}, TRUST_SCHEMA_FILE, source, lines)
+        validate_trust(raw["trust"], source, lines)
     models_root = raw.get("models", {}).get("root")
     return Config(
         path=str(Path(source).resolve()) if source else "",

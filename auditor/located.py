@@ -148,6 +148,17 @@ def validate(instance: Any, schema_file: Path, source: str, lines: Lines) -> Non
         raise schema_error(jsonschema.exceptions.best_match(errors), source, lines)
 
 
+# The `trust:` section has one schema wherever it is checked: the trust policy holds it to it
+# before reading any material, config on its own where the material is not read (drift).
+TRUST_SCHEMA_FILE = Path(__file__).parent / "schemas" / "trust.schema.json"
+
+
+def validate_trust(raw: Any, source: str, lines: Lines) -> None:
+    """Raises the ConfigError of the value of a `trust:` key that breaks its schema (keys named
+    from the top: `trust.authorities[0].key`)."""
+    validate({"trust": raw}, TRUST_SCHEMA_FILE, source, lines)
+
+
 def read_yaml_mapping(
     path: str | Path, *, what: str, not_mapping: str, max_bytes: int = MAX_CONFIG_BYTES
 ) -> tuple[dict[str, Any], Lines]:

@@ -27,7 +27,7 @@ from auditor.located import (
     located_error,
     read_yaml_mapping,
     resolve_path,
-    validate,
+    validate_trust,
 )
 from auditor.trust.authorities import (
     AllOf,
@@ -42,7 +42,6 @@ from auditor.trust.authorities import (
     read_trust_file,
 )
 
-SCHEMA_FILE = Path(__file__).resolve().parents[1] / "schemas" / "trust.schema.json"
 MAX_POLICY_BYTES = 1024 * 1024
 _SOURCES = ("key", "certificate_chain", "sigstore")
 
@@ -122,7 +121,7 @@ def parse_trust(
     against `base_dir`, by default the directory of `source`.
     """
     lines = lines or NO_LINES
-    validate({"trust": raw}, SCHEMA_FILE, source, lines)
+    validate_trust(raw, source, lines)
     if base_dir is not None:
         base = Path(base_dir).resolve()
     else:
