@@ -22,6 +22,7 @@ from auditor.store.inserts import append_rows
 from auditor.store.jsonencode import encoder
 
 ObjectKey = tuple[str, str, str, str, str]  # cluster, apiVersion, kind, namespace, name
+_OBJECT_COLUMNS = ("cluster", "api_version", "kind", "namespace", "name")
 
 # SQLite's default limit on bound parameters is 32766 since 3.32; stay well under it.
 _CHUNK = 5000
@@ -67,6 +68,17 @@ def next_id(conn: sqlite3.Connection, table: str) -> int:
     return int(conn.execute(f"SELECT COALESCE(MAX(id), 0) + 1 FROM {table}").fetchone()[0])
 
 
+def append_keyed(
+    conn: sqlite3.Connection, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> int:
+    """Appends `rows` (values of `columns`) to `table`, each taking the table's next key, and
+    returns the first row's key: row n's is that + n."""
+    first = next_id(conn, table)
+    marks = ", ".join("?" * len(columns))
+    append_rows(conn, f"INSERT INTO {table} ({', '.join(columns)})", f"({marks})", rows, first)
+    return first
+
+
 class ObjectKeys:
     """The integer key of each object, adding the ones the store has not seen yet; one per
     transaction (keys of an aborted transaction must not be remembered). `none_stored`: the
@@ -94,14 +106,7 @@ class ObjectKeys:
                 self._scan(cluster)
         missing = [key for key in dict.fromkeys(wanted) if key not in self.known]
         if missing:
-            first = next_id(self.conn, "objects")
-            append_rows(
-                self.conn,
-                "INSERT INTO objects (cluster, api_version, kind, namespace, name)",
-                "(?, ?, ?, ?, ?)",
-                missing,
-                first,
-            )
+            first = append_keyed(self.conn, "objects", _OBJECT_COLUMNS, missing)
             self.known.update((key, first + n) for n, key in enumerate(missing))
         return [self.known[key] for key in wanted]
 
@@ -128,16 +133,7 @@ def content_ids(
         )
     missing = [key for key in digests if key not in found]
     if missing:
-        first = next_id(conn, table)
-        names = ", ".join(("digest", *columns))
-        marks = ", ".join("?" * (len(columns) + 1))
-        append_rows(
-            conn,
-            f"INSERT INTO {table} ({names})",
-            f"({marks})",
-            [(key, *rows[key]) for key in missing],
-            first,
-        )
+        first = append_keyed(conn, table, ("digest", *columns), [(k, *rows[k]) for k in missing])
         found.update((key, first + n) for n, key in enumerate(missing))
     return found
 
@@ -308,8 +304,7 @@ def interned(conn: sqlite3.Connection, table: str, texts: Iterable[str]) -> dict
         found.update(conn.execute(f"SELECT text, id FROM {table} WHERE text IN ({marks})", chunk))
     missing = [t for t in wanted if t not in found]
     if missing:
-        first = next_id(conn, table)
-        append_rows(conn, f"INSERT INTO {table} (text)", "(?)", [(t,) for t in missing], first)
+        first = append_keyed(conn, table, ("text",), [(t,) for t in missing])
         found.update((t, first + n) for n, t in enumerate(missing))
     return found
 
