@@ -93,57 +93,29 @@ def finish_run(
         # `started` as begun is the run's time everywhere, history included
         seq, started = _begun(db, run.id)
         db.table("runs").update(run.id, _outcome(run, exit_code))
-        _write_rows(
-            db.conn,
-            run,
-            seq,
-            started,
-            resources=resources,
-            findings=findings,
-            errors=errors,
-            evaluations=evaluations,
-            attestations=attestations,
-            policies=policies,
-        )
-
-
-def _write_rows(
-    conn: sqlite3.Connection,
-    run: Run,
-    seq: int,
-    started: str,
-    *,
-    resources: Iterable[ResourceRecord],
-    findings: Iterable[Finding],
-    errors: Iterable[StageError],
-    evaluations: Iterable[Evaluation],
-    attestations: Iterable[Attestation],
-    policies: Iterable[PolicyInfo],
-) -> None:
-    """Every row of a run, in finish_run's transaction. A function of its own so that the
-    keys and histories it holds (a few hundred thousand objects for a large run) are freed
-    when it returns: the collection that follows the paused collector then walks what is
-    left, not them (0.1-0.17 s of recording 100,000 new findings)."""
-    with bulk.indexes_after_rows(conn) as empty:
-        objects = keys.ObjectKeys(conn, none_stored="objects" in empty)
-        findings_history = history.RunHistory(
-            conn,
-            seq,
-            started,
-            expected=len(findings) if isinstance(findings, Sized) else 0,
-            none_stored="fingerprints" in empty,
-        )
-        evaluations = list(evaluations)
-        described = _write_policies(conn, seq, list(policies), evaluations)
-        written = _Written()
-        for chunk in _chunks(findings):
-            _write_finding_chunk(conn, seq, chunk, objects, findings_history, described, written)
-        _write_resources(conn, seq, resources, objects)
-        _write_evaluations(conn, seq, evaluations, described, objects, written.messages)
-        _write_errors(conn, run.id, errors)
-        _write_attestations(conn, run.id, attestations)
-    if run.status == "complete":
-        findings_history.resolve([c.name for c in run.clusters])
+        conn = db.conn
+        with bulk.indexes_after_rows(conn) as empty:
+            objects = keys.ObjectKeys(conn, none_stored="objects" in empty)
+            findings_history = history.RunHistory(
+                conn,
+                seq,
+                started,
+                expected=len(findings) if isinstance(findings, Sized) else 0,
+                none_stored="fingerprints" in empty,
+            )
+            evaluations = list(evaluations)
+            described = _write_policies(conn, seq, list(policies), evaluations)
+            written = _Written()
+            for chunk in _chunks(findings):
+                _write_finding_chunk(
+                    conn, seq, chunk, objects, findings_history, described, written
+                )
+            _write_resources(conn, seq, resources, objects)
+            _write_evaluations(conn, seq, evaluations, described, objects, written.messages)
+            _write_errors(conn, run.id, errors)
+            _write_attestations(conn, run.id, attestations)
+        if run.status == "complete":
+            findings_history.resolve([c.name for c in run.clusters])
 
 
 def _begun(db: Database, run_id: str) -> tuple[int, str]:
