@@ -1,10 +1,15 @@
-"""The server's TLS context, reloaded in place when cert-manager rotates the certificate.
+"""The server's TLS context, reloaded when cert-manager rotates the certificate.
 
-cert-manager renews the Secret; the kubelet swaps the mounted files (a symlink flip). The
-context uvicorn serves with is kept, and `load_cert_chain` on it again makes every new
-handshake present the new certificate; connections already open keep theirs. A pair that does
-not load (a half-written rotation: the key of one, the certificate of the other) is logged and
-retried at the next change, the old pair staying in use.
+cert-manager renews the Secret; the kubelet swaps the mounted files (a symlink flip). A new
+pair is loaded into a new context, built as uvicorn builds its own, and every new handshake is
+handed to the newest one from the served context's SNI callback (which OpenSSL calls for every
+handshake, with a server name or without); connections already open keep theirs. A context in
+use is never changed: `load_cert_chain` on it again, as this module first did, sets the new
+certificate and then its key, and OpenSSL drops the old key that no longer matches the
+certificate, so a handshake in between failed (the running webhook's rotation test failed so
+once in CI, the client's handshake ending in EOF). A pair that does not load (a half-written
+rotation: the key of one, the certificate of the other) is logged and retried at the next
+change, the last good one staying in use.
 """
 
 from __future__ import annotations
@@ -34,22 +39,39 @@ def _stamp(*paths: str) -> tuple[tuple[int, int, int], ...]:
 
 
 class CertificateReloader:
-    """Watches a certificate/key pair and loads it into `context` when it changes."""
+    """Watches a certificate/key pair; when it changes, `make` builds a context from it (the
+    files as they are then), and the handshakes of `served` use that one from then on."""
 
-    def __init__(self, context: ssl.SSLContext, certfile: str, keyfile: str) -> None:
-        self.context = context
+    def __init__(
+        self,
+        served: ssl.SSLContext,
+        make: Callable[[], ssl.SSLContext],
+        certfile: str,
+        keyfile: str,
+    ) -> None:
+        self.current = served
+        self._make = make
         self.certfile, self.keyfile = certfile, keyfile
         self._stamp = _stamp(certfile, keyfile)
         self._stop = threading.Event()
         self.reloads = 0
+        served.sni_callback = self._use_current
+
+    def _use_current(
+        self, connection: ssl.SSLObject | ssl.SSLSocket, server_name: str | None, served: Any
+    ) -> None:
+        current = self.current  # one read: a reload in between hands over a whole pair
+        if current is not served:
+            connection.context = current
 
     def check(self) -> bool:
-        """Loads the pair when the files changed since last time; True when it did."""
+        """Builds a context from the pair when the files changed since last time; True when
+        it did (and new handshakes use it)."""
         stamp = _stamp(self.certfile, self.keyfile)
         if stamp == self._stamp:
             return False
         try:
-            self.context.load_cert_chain(self.certfile, self.keyfile)
+            self.current = self._make()
         except (OSError, ssl.SSLError) as exc:
             log.warning("admission: new TLS certificate not loaded (kept the old one): %s", exc)
             return False
@@ -74,10 +96,15 @@ class CertificateReloader:
 def reloading_context(config: Any, default: Callable[[], ssl.SSLContext]) -> ssl.SSLContext:
     """uvicorn's `ssl_context_factory`: its own context (TLS 1.2+), watched for rotation.
     Runs in every server worker, each watching the files for its own context."""
-    context = default()
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    CertificateReloader(context, config.ssl_certfile, config.ssl_keyfile).start()
-    return context
+
+    def make() -> ssl.SSLContext:
+        context = default()  # uvicorn's settings (ALPN, ciphers), the files read again
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        return context
+
+    served = make()
+    CertificateReloader(served, make, config.ssl_certfile, config.ssl_keyfile).start()
+    return served
 
 
 __all__ = ["CertificateReloader", "reloading_context"]
