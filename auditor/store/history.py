@@ -24,6 +24,7 @@ import json
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 from auditor.store.inserts import insert_rows
@@ -73,11 +74,12 @@ UPDATE fingerprints SET
     resolved_at = NULL, last_run = ?2, last_content = ?3
 WHERE id = ?4
 """
+# The run's time and key are bound once a statement (`insert_rows`' shared values).
 _NEW = (
-    "INSERT INTO fingerprints (id, fingerprint, cluster, first_seen, last_seen, runs_seen,"
-    " open_since, resolved_at, last_run, last_content)"
+    "INSERT INTO fingerprints (first_seen, last_seen, open_since, last_run, id, fingerprint,"
+    " cluster, last_content, runs_seen, resolved_at)"
 )
-_NEW_ROW = "(?, ?, ?, ?, ?, 1, ?, NULL, ?, ?)"
+_NEW_ROW = "(?1, ?1, ?1, ?2, ?, ?, ?, ?, 1, NULL)"
 # The partial index on open findings by cluster makes this touch only what is open there.
 _RESOLVED = """
 UPDATE fingerprints SET resolved_at = ?, open_since = NULL
@@ -94,10 +96,27 @@ def _sorted(stored: list[str | bytes]) -> list[str | bytes]:
         return sorted(stored, key=lambda s: (isinstance(s, bytes), s))
 
 
+def _bound(stored: str | bytes) -> str | bytearray:
+    """A stored fingerprint as bound to a statement: Python's sqlite3 binds a bytearray as the
+    blob it holds, as it is, but sends bytes through its adapter registry first (schema.py)."""
+    return bytearray(stored) if isinstance(stored, bytes) else stored
+
+
+_first = itemgetter(0)
+
 _STATE_COLUMNS = "fingerprint, id, runs_seen, first_seen, open_since, last_run, last_content"
 # Read a cluster's open findings at once unless they are this many times the run's findings:
 # one of them read over costs about a quarter of one looked up.
 _LOOK_OVER_FACTOR = 3
+
+
+def _as_given(stored: str | bytes) -> str:
+    """A stored fingerprint as findings give it: the hex of 16 stored bytes (the 32 lowercase
+    hex digits `stored_fingerprint` stores so), else the text; "" for what no finding's
+    fingerprint is stored as (other bytes, text it would store as bytes), left to the lookup."""
+    if isinstance(stored, bytes):
+        return stored.hex() if len(stored) == 16 else ""
+    return stored if stored_fingerprint(stored) == stored else ""
 
 
 class RunHistory:
@@ -144,8 +163,12 @@ class RunHistory:
                     part,
                 )
             )
-        # New keys in the fingerprints' order: the rows and their unique index grow in order.
-        missing = _sorted([s for s, p in unknown.items() if p not in self._states])
+        # New keys in the fingerprints' order, so that the rows and their unique index grow in
+        # the same order; not where that index is built after the rows (bulk.py), or nothing is
+        # stored: in the findings' order, the rows are appended as they come.
+        missing = [s for s, p in unknown.items() if p not in self._states]
+        if not self._none_stored:
+            missing = _sorted(missing)
         if missing:
             first = next_id(self.conn, "fingerprints")
             for n, stored in enumerate(missing):
@@ -170,14 +193,7 @@ class RunHistory:
         rows = self.conn.execute(
             f"SELECT {_STATE_COLUMNS} FROM fingerprints WHERE {where}", (cluster,)
         )
-        # by the fingerprint findings would give: its hex for 16 stored bytes; stored text that
-        # a finding's fingerprint would not be stored as is left to the lookup
-        self._found(
-            (given, row)
-            for row in rows
-            if stored_fingerprint(given := row[0].hex() if type(row[0]) is bytes else row[0])
-            == row[0]
-        )
+        self._found((given, row) for row in rows if (given := _as_given(row[0])))
 
     def _found(self, rows: Iterable[tuple[str, tuple[Any, ...]]]) -> None:
         """Keeps the history of stored fingerprints: (fingerprint as given, its row)."""
@@ -206,7 +222,7 @@ class RunHistory:
             state = by_key[key]
             if state.added:
                 # Its first sighting ever (most of a store's first run): the history it starts.
-                new.append((key, state.stored, cluster, started, started, started, seq, content))
+                new.append((key, _bound(state.stored), cluster, content))
                 state.added = False
                 state.runs_seen, state.first_seen, state.open_since = 1, started, started
                 state.last_run, state.last_content = seq, content
@@ -228,7 +244,8 @@ class RunHistory:
                 state.last_run, state.last_content = seq, content
             since = state.open_since
             out.append((state.runs_seen, None if since == state.first_seen else since))
-        insert_rows(self.conn, _NEW, _NEW_ROW, new)
+        new.sort(key=_first)  # by key, as `keys` took them: appended to the table in order
+        insert_rows(self.conn, _NEW, _NEW_ROW, new, (started, seq))
         for statement, rows in ((_SEEN_OPEN, still_open), (_SEEN_AGAIN, reopened)):
             self.conn.executemany(statement, rows)
         for part in chunks(as_before):

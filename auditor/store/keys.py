@@ -92,12 +92,14 @@ class ObjectKeys:
 
     def _scan(self, cluster: str) -> None:
         # One scan per cluster beats one lookup per object for a run that sees most of them.
+        # The cluster is not read back: each text value read costs as much as a row's step.
         self._scanned.add(cluster)
-        for row in self.conn.execute(
-            "SELECT id, cluster, api_version, kind, namespace, name FROM objects WHERE cluster = ?",
+        known = self.known
+        for key, api_version, kind, namespace, name in self.conn.execute(
+            "SELECT id, api_version, kind, namespace, name FROM objects WHERE cluster = ?",
             (cluster,),
         ):
-            self.known[(row[1], row[2], row[3], row[4], row[5])] = row[0]
+            known[(cluster, api_version, kind, namespace, name)] = key
 
     def many(self, wanted: Sequence[ObjectKey]) -> list[int]:
         """The keys of `wanted`, in order; new objects are added in one statement."""

@@ -223,8 +223,9 @@ def _write_finding_chunk(
     insert_rows(
         conn,
         "INSERT INTO run_findings (run, position, content, runs_seen, open_since)",
-        "(?, ?, ?, ?, ?)",
-        [(seq, start + n, c, *h) for n, (c, h) in enumerate(zip(contents, then, strict=True))],
+        "(?1, ?, ?, ?, ?)",
+        [(start + n, c, *h) for n, (c, h) in enumerate(zip(contents, then, strict=True))],
+        (seq,),
     )
     written.count += len(findings)
     for finding, object_id, content in zip(findings, object_ids, contents, strict=True):

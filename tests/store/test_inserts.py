@@ -79,3 +79,41 @@ def test_appended_rows_that_took_other_keys_are_an_error(conn: sqlite3.Connectio
         RuntimeError, match=r"INSERT INTO t \(name\): 2 rows took keys up to 43, not 41 on"
     ):
         append_rows(conn, "INSERT INTO t (name)", "(?)", [("a",), ("b",)], 41)
+
+
+def test_shared_values_are_bound_once_a_statement_and_go_into_every_row(
+    conn: sqlite3.Connection,
+) -> None:
+    statements: list[str] = []
+    conn.set_trace_callback(statements.append)
+    rows = [(n, f"object {n}") for n in range(2 * ROWS_PER_STATEMENT + 3)]
+    insert_rows(conn, "INSERT INTO t (seen, gone, id, name)", "(?1, ?2, ?, ?)", rows, (7, "x"))
+    assert stored(conn) == [(n, name, 7, "x") for n, name in rows]
+    inserts = [s for s in statements if s.startswith("INSERT")]
+    assert [s.count("),(") + 1 for s in inserts] == [ROWS_PER_STATEMENT] * 2 + [1] * 3
+
+
+def test_shared_values_count_against_the_connections_limit(conn: sqlite3.Connection) -> None:
+    conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 9)  # one shared, then four rows of two
+    statements: list[str] = []
+    conn.set_trace_callback(statements.append)
+    rows = [(n, f"object {n}") for n in range(5)]
+    insert_rows(conn, "INSERT INTO t (seen, id, name)", "(?1, ?, ?)", rows, (3,))
+    assert stored(conn) == [(n, name, 3, None) for n, name in rows]
+    assert [s.count("),(") + 1 for s in statements if s.startswith("INSERT")] == [4, 1]
+
+
+@pytest.mark.parametrize(
+    "row",
+    [
+        "(?, ?1, ?)",  # a shared value after a row's own: SQLite would number that `?` 1
+        "(?1, ?3, ?)",  # only two shared values given
+        "(?1, ?2)",  # no value of the row's own
+    ],
+)
+def test_a_row_that_would_misplace_shared_values_is_refused(
+    conn: sqlite3.Connection, row: str
+) -> None:
+    with pytest.raises(ValueError, match="shared values are"):
+        insert_rows(conn, "INSERT INTO t (seen, id, name)", row, [(1, "a")], (3, 4))
+    assert stored(conn) == []
