@@ -128,6 +128,13 @@ def fingerprint(
     (two messages of one policy); it is left out when empty, so such findings keep the
     identity they always had.
     """
+    return fingerprint_digest(category, check, ref, path, discriminator).hex()
+
+
+def fingerprint_digest(
+    category: str, check: str, ref: ResourceRef, path: str, discriminator: str = ""
+) -> bytes:
+    """The 16 bytes whose hex is `fingerprint`: what the store keeps of it."""
     try:
         # Exactly json.dumps of the identity's list of strings, without building an encoder or
         # the list: the store computes 100,000 of these for a large run.
@@ -139,7 +146,7 @@ def fingerprint(
         identity = [category, check, ref.cluster, ref.group, ref.kind, ref.namespace, ref.name]
         text = json.dumps([*identity, path, *([discriminator] if discriminator else [])])
         hashed = hashlib.sha256(text.encode())
-    return hashed.hexdigest()[:32]
+    return hashed.digest()[:16]
 
 
 @dataclass(frozen=True, slots=True)

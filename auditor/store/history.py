@@ -28,7 +28,7 @@ from operator import itemgetter
 from typing import Any
 
 from auditor.store.inserts import insert_rows
-from auditor.store.keys import chunks, next_id, stored_fingerprint
+from auditor.store.keys import chunks, next_id
 
 
 @dataclass(slots=True)
@@ -110,15 +110,6 @@ _STATE_COLUMNS = "fingerprint, id, runs_seen, first_seen, open_since, last_run, 
 _LOOK_OVER_FACTOR = 3
 
 
-def _as_given(stored: str | bytes) -> str:
-    """A stored fingerprint as findings give it: the hex of 16 stored bytes (the 32 lowercase
-    hex digits `stored_fingerprint` stores so), else the text; "" for what no finding's
-    fingerprint is stored as (other bytes, text it would store as bytes), left to the lookup."""
-    if isinstance(stored, bytes):
-        return stored.hex() if len(stored) == 16 else ""
-    return stored if stored_fingerprint(stored) == stored else ""
-
-
 class RunHistory:
     """The findings of one run being recorded: their keys, and their history as the run
     changes it. One per run and transaction (keys of an aborted transaction must not be
@@ -137,7 +128,7 @@ class RunHistory:
         `none_stored`: `fingerprints` was empty when the transaction began (a store's first run
         of findings): every fingerprint of the run is new, and none is looked up."""
         self.conn, self.seq, self.started = conn, seq, started
-        self._states: dict[str, _State] = {}  # by fingerprint as findings give it
+        self._states: dict[str | bytes, _State] = {}  # by fingerprint as stored
         self._by_key: dict[int, _State] = {}
         # keys this transaction took: no content stored before it refers to them
         self.added: set[int] = set()
@@ -145,20 +136,19 @@ class RunHistory:
         self._expected = expected
         self._looked_over: set[str] = set()  # clusters whose open findings were read at once
 
-    def keys(self, fingerprints: Sequence[str], clusters: Sequence[str] = ()) -> list[int]:
-        """The key of each fingerprint (of a finding about the cluster at the same place in
-        `clusters`, when given), looking up the ones this run has not met yet and taking new
-        keys, in fingerprint order, for those the store does not hold."""
+    def keys(self, fingerprints: Sequence[str | bytes], clusters: Sequence[str] = ()) -> list[int]:
+        """The key of each fingerprint as stored (`keys.stored_fingerprint`), of a finding
+        about the cluster at the same place in `clusters` when given, looking up the ones this
+        run has not met yet and taking new keys for those the store does not hold."""
         if not self._none_stored:
             for cluster in set(clusters) - self._looked_over:
                 self._look_over(cluster)
         states = self._states
-        unknown = {stored_fingerprint(p): p for p in fingerprints if p not in states}
-        for part in () if self._none_stored else chunks(list(unknown)):
+        unknown = [p for p in dict.fromkeys(fingerprints) if p not in states]
+        for part in () if self._none_stored else chunks(unknown):
             marks = ",".join("?" * len(part))
             self._found(
-                (unknown[row[0]], row)
-                for row in self.conn.execute(
+                self.conn.execute(
                     f"SELECT {_STATE_COLUMNS} FROM fingerprints WHERE fingerprint IN ({marks})",
                     part,
                 )
@@ -166,16 +156,16 @@ class RunHistory:
         # New keys in the fingerprints' order, so that the rows and their unique index grow in
         # the same order; not where that index is built after the rows (bulk.py), or nothing is
         # stored: in the findings' order, the rows are appended as they come.
-        missing = [s for s, p in unknown.items() if p not in self._states]
+        missing = [p for p in unknown if p not in states]
         if not self._none_stored:
             missing = _sorted(missing)
         if missing:
             first = next_id(self.conn, "fingerprints")
             for n, stored in enumerate(missing):
                 new = _State(first + n, stored, 0, None, None, None, None, True)
-                self._states[unknown[stored]] = self._by_key[first + n] = new
+                states[stored] = self._by_key[first + n] = new
             self.added.update(range(first, first + len(missing)))
-        return [self._states[p].key for p in fingerprints]
+        return [states[p].key for p in fingerprints]
 
     def _look_over(self, cluster: str) -> None:
         """Reads every open finding of `cluster` at once when the run is about as large as
@@ -193,13 +183,14 @@ class RunHistory:
         rows = self.conn.execute(
             f"SELECT {_STATE_COLUMNS} FROM fingerprints WHERE {where}", (cluster,)
         )
-        self._found((given, row) for row in rows if (given := _as_given(row[0])))
+        self._found(rows)
 
-    def _found(self, rows: Iterable[tuple[str, tuple[Any, ...]]]) -> None:
-        """Keeps the history of stored fingerprints: (fingerprint as given, its row)."""
-        for given, (stored, key, runs, first_seen, since, last_run, content) in rows:
+    def _found(self, rows: Iterable[tuple[Any, ...]]) -> None:
+        """Keeps the history of stored fingerprints (rows of _STATE_COLUMNS)."""
+        states, by_key = self._states, self._by_key
+        for stored, key, runs, first_seen, since, last_run, content in rows:
             found = _State(key, stored, runs or 0, first_seen, since, last_run, content, False)
-            self._states[given] = self._by_key[key] = found
+            states[stored] = by_key[key] = found
 
     def last_contents(self, keys: Sequence[int]) -> dict[int, int]:
         """The content each of these findings was last seen with, for those that have one."""

@@ -16,7 +16,7 @@ import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
-from auditor.model import Finding, PolicyInfo, ResourceRef
+from auditor.model import Finding, PolicyInfo, ResourceRef, fingerprint_digest
 from auditor.store import compact
 from auditor.store.inserts import append_rows
 from auditor.store.jsonencode import encoder
@@ -235,6 +235,15 @@ def stored_fingerprint(fingerprint: str) -> str | bytes:
         if raw.hex() == fingerprint:
             return raw
     return fingerprint
+
+
+def stored_fingerprint_of(finding: Finding) -> str | bytes:
+    """`stored_fingerprint(finding.fingerprint)`, without the hex made and read back."""
+    if finding.recorded_fingerprint:
+        return stored_fingerprint(finding.recorded_fingerprint)
+    return fingerprint_digest(
+        finding.category, finding.check, finding.ref, finding.path, finding.discriminator
+    )
 
 
 def _content_rows(

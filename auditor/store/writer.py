@@ -206,7 +206,7 @@ def _write_finding_chunk(
     object_keys = [keys.object_key(f.ref) for f in findings]
     object_ids = objects.many(object_keys)
     clusters = [k[0] for k in object_keys]
-    finding_ids = findings_history.keys([f.fingerprint for f in findings], clusters)
+    finding_ids = findings_history.keys([keys.stored_fingerprint_of(f) for f in findings], clusters)
     values = [
         keys.content_values(f, o, k, policies.get(f.check) if f.category == "policy" else None)
         for f, o, k in zip(findings, object_ids, object_keys, strict=True)

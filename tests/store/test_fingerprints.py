@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from auditor.model import ResourceRef, fingerprint
-from auditor.store.keys import stored_fingerprint
+from auditor.model import Finding, ResourceRef, fingerprint
+from auditor.store.keys import stored_fingerprint, stored_fingerprint_of
 
 
 def reference(category: str, check: str, ref: ResourceRef, path: str, discriminator: str) -> str:
@@ -45,6 +45,11 @@ def test_fingerprint_is_the_value_stored_fingerprints_were_made_with(
     for discriminator in ("", "deny", f"warn:{text}"):
         args = ("policy", f"auditor.{text}", ref, text, discriminator)
         assert fingerprint(*args) == reference(*args)
+        # what the store keeps of a finding's, made without the hex
+        finding = Finding(
+            "policy", f"auditor.{text}", "high", ref, text, "m", discriminator=discriminator
+        )
+        assert stored_fingerprint_of(finding) == bytes.fromhex(reference(*args))
 
 
 def test_a_fingerprint_of_values_that_are_not_text_is_still_the_reference_value() -> None:
@@ -72,6 +77,17 @@ def test_only_32_lowercase_hex_digits_are_stored_as_their_16_bytes(
 ) -> None:
     assert stored_fingerprint(given) == stored
     assert type(stored_fingerprint(given)) is type(stored)
+
+
+@pytest.mark.parametrize("recorded", ["0123456789abcdef" * 2, "0123456789ABCDEF" * 2, "Legacy:1"])
+def test_a_finding_read_back_is_stored_by_the_fingerprint_it_was_recorded_with(
+    recorded: str,
+) -> None:
+    ref = ResourceRef("prod", "v1", "Service", "ml", "web")
+    finding = Finding(
+        "drift", "drift.changed", "low", ref, "/spec", "m", recorded_fingerprint=recorded
+    )
+    assert stored_fingerprint_of(finding) == stored_fingerprint(recorded)
 
 
 def test_none_and_bytes_are_bound_as_they_are(tmp_path: Path) -> None:
