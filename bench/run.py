@@ -19,9 +19,10 @@ table between the `bench/run` markers in `bench/README.md`. What is compared wit
   points (one program, in process), and whether it recorded exactly what the interpreter did.
 - verify: `bench/provenance/run.py` (1 GiB model): `auditor verify model` (CLI) against
   model-signing's own CLI, and the library against hashlib on 2 threads.
-- store: recording a run of 100,000 findings (`Store.record_run`) into an empty store, and
-  the same run again (the nightly case), against `executemany` of the same rows into one plain
-  table; best of three (bench/store's `bench_write`).
+- store: recording a run of 100,000 findings (`Store.record_run`) into an empty store, the
+  same run again, and again with the store opened anew (the nightly case: a new process),
+  against `executemany` of the same rows into one plain table; best of three (bench/store's
+  `bench_write`).
 - admission: `bench/admission/run.py` when it exists (its JSON included as printed), else
   listed as not present.
 - start-up: `auditor --help` and `auditor drift` on 4 resources.
@@ -411,9 +412,10 @@ def bench_store(count: int, repeat: int) -> dict[str, Any]:
         "findings": count,
         "record_run_s": write["new_s"],
         "record_known_run_s": write["known_s"],
+        "record_reopened_run_s": write["reopened_s"],
         "executemany_s": write["floor_s"],
         "ratio_to_executemany": round(write["new_s"] / write["floor_s"], 2),
-        "samples_s": {"new": write["new_samples_s"], "known": write["known_samples_s"]},
+        "samples_s": {label: write[f"{label}_samples_s"] for label in ("new", "known", "reopened")},
         "problems": [],
         "load_average": [before, load()],
     }
@@ -549,10 +551,12 @@ def table(results: dict[str, Any]) -> str:
         )
     store = results.get("store")
     if store:
-        slowest = max(store["record_run_s"], store["record_known_run_s"])
+        seen_again = [store["record_known_run_s"], store.get("record_reopened_run_s", 0.0)]
+        slowest = max(store["record_run_s"], *seen_again)
         rows.append(
-            f"| store: record a run of {store['findings']:,} findings, new / seen again "
-            f"| {store['record_run_s']:.2f} s / {store['record_known_run_s']:.2f} s "
+            f"| store: record a run of {store['findings']:,} findings, new / seen again /"
+            " again in a store opened anew "
+            f"| {store['record_run_s']:.2f} s / {seen_again[0]:.2f} s / {seen_again[1]:.2f} s "
             f"| `executemany`, one table {store['executemany_s']:.2f} s "
             f"| {store['ratio_to_executemany']:.2f} "
             f"| < 2 s: {verdict(slowest, TARGETS['store_write_s'])} |"
