@@ -53,8 +53,9 @@ def insert_rows(
     every row must have one value for each (ValueError naming `head` otherwise, before
     anything is inserted: a row one value short would shift every later row's columns).
     `shared` are values every row takes, bound once a statement instead of once a row (a
-    run's key and time in each of 100,000 rows: a third of the time of inserting them):
-    `row` names them `?1`, `?2`, ... ahead of its own, `(?1, ?, ?1, ?)`.
+    run's key and its time three times over in each of 100,000 new fingerprint rows: 0.139 s
+    to insert them, against 0.103 s shared): `row` names them `?1`, `?2`, ... ahead of its
+    own, `(?1, ?, ?1, ?)`.
     """
     width = _row_width(row, len(shared))
     given = rows if isinstance(rows, list) else list(rows)
