@@ -12,7 +12,8 @@ import re
 import sqlite3
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
-from itertools import chain
+from itertools import chain, count
+from operator import itemgetter
 from typing import Any
 
 # Past a couple of hundred rows a statement the gain is gone, and the statement's text and
@@ -40,6 +41,37 @@ def _row_width(row: str, shared: int) -> int:
     return len(marks) - len(numbered)
 
 
+@lru_cache(maxsize=256)
+def _nulls_written(row: str, nulls: frozenset[int]) -> str:
+    """`row` with its plain `?`s at these places (0: its first plain `?`) written as NULL."""
+    places = count()
+
+    def place(mark: re.Match[str]) -> str:
+        if mark.group(1):  # a shared value: not one of the row's own
+            return mark.group(0)
+        return "NULL" if next(places) in nulls else "?"
+
+    return _PLACEHOLDER.sub(place, row)
+
+
+def _without_nulls(row: str, rows: list[Sequence[Any]]) -> tuple[str, list[Sequence[Any]]]:
+    """`row` and `rows` with every column that is None in all of them written into the
+    statement as NULL, instead of bound row by row: Python's sqlite3 sends each None through
+    its adapter registry (schema.py), and a run's new finding contents have five such columns
+    (writing the contents of 100,000 new findings: 0.28-0.30 s, against 0.35-0.36 s). Only
+    where the first row has a None is a column looked at."""
+    candidates = [n for n, value in enumerate(rows[0]) if value is None]
+    nulls = frozenset(
+        n for n in candidates if list(map(itemgetter(n), rows)).count(None) == len(rows)
+    )
+    kept = [n for n in range(len(rows[0])) if n not in nulls]
+    if not nulls or not kept:  # nothing to leave out, or nothing left to bind
+        return row, rows
+    # itemgetter of one place gives the value itself, not a row of one
+    take = itemgetter(*kept) if len(kept) > 1 else lambda r: (r[kept[0]],)
+    return _nulls_written(row, nulls), list(map(take, rows))
+
+
 def insert_rows(
     conn: sqlite3.Connection,
     head: str,
@@ -64,6 +96,8 @@ def insert_rows(
     bad = next((values for values in given if len(values) != width), None)
     if bad is not None:
         raise ValueError(f"{head}: a row of {len(bad)} values for {width} columns")
+    row, given = _without_nulls(row, given)
+    width = len(given[0])
     limit = conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) - len(shared)
     per = max(1, min(ROWS_PER_STATEMENT, limit // width))
     flat = list(chain.from_iterable(given))

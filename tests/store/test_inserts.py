@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterable, Sequence
 
 import pytest
 
@@ -53,7 +54,7 @@ def test_a_connection_that_binds_few_values_gets_fewer_rows_a_statement(
     conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 10)  # two rows of four
     statements: list[str] = []
     conn.set_trace_callback(statements.append)
-    rows = [(n, f"object {n}", n, None) for n in range(5)]
+    rows = [(n, f"object {n}", n, f"gone {n}") for n in range(5)]
     insert_rows(conn, "INSERT INTO t (id, name, seen, gone)", "(?, ?, ?, ?)", rows)
     assert stored(conn) == rows
     assert [s.count("),(") + 1 for s in statements if s.startswith("INSERT")] == [2, 2, 1]
@@ -117,3 +118,44 @@ def test_a_row_that_would_misplace_shared_values_is_refused(
     with pytest.raises(ValueError, match="shared values are"):
         insert_rows(conn, "INSERT INTO t (seen, id, name)", row, [(1, "a")], (3, 4))
     assert stored(conn) == []
+
+
+def test_a_column_none_in_every_row_is_written_as_null_and_the_rest_bound(
+    conn: sqlite3.Connection,
+) -> None:
+    class Recorded:
+        """The connection, with the text and values of each statement it is given."""
+
+        def __init__(self) -> None:
+            self.calls: list[tuple[str, list[Sequence[object]]]] = []
+
+        def getlimit(self, category: int) -> int:
+            return conn.getlimit(category)
+
+        def executemany(self, sql: str, values: Iterable[Sequence[object]]) -> None:
+            given = list(values)
+            self.calls.append((sql, given))
+            conn.executemany(sql, given)
+
+    recorded = Recorded()
+    # `seen` is None in some rows only: bound; `gone` in all: NULL in the statement
+    rows = [(n, f"object {n}", None if n % 2 else n, None) for n in range(ROWS_PER_STATEMENT + 2)]
+    insert_rows(recorded, "INSERT INTO t (id, name, seen, gone)", "(?, ?, ?, ?)", rows)  # type: ignore[arg-type]
+    assert stored(conn) == rows
+    assert [sql.count("(?, ?, ?, NULL)") for sql, _ in recorded.calls] == [ROWS_PER_STATEMENT, 1]
+    bound = [len(values) for _, given in recorded.calls for values in given]
+    assert bound == [3 * ROWS_PER_STATEMENT, 3, 3]
+
+
+def test_shared_values_stay_bound_beside_a_column_written_as_null(
+    conn: sqlite3.Connection,
+) -> None:
+    rows = [(n, None) for n in range(5)]
+    insert_rows(conn, "INSERT INTO t (seen, id, gone)", "(?1, ?, ?)", rows, (9,))
+    assert stored(conn) == [(n, None, 9, None) for n in range(5)]
+
+
+def test_rows_of_nothing_but_none_are_still_written(conn: sqlite3.Connection) -> None:
+    rows = [(None, None) for _ in range(3)]
+    insert_rows(conn, "INSERT INTO t (name, gone)", "(?, ?)", rows)
+    assert stored(conn) == [(n, None, None, None) for n in (1, 2, 3)]
