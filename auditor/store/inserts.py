@@ -36,7 +36,9 @@ def _row_width(row: str, shared: int) -> int:
     marks = _PLACEHOLDER.findall(row)
     numbered = [int(n) for n in marks if n]
     plain = marks.index("") if "" in marks else len(marks)
-    if any(not 1 <= n <= shared for n in numbered) or any(marks[plain:]) or plain == len(marks):
+    if plain == len(marks):
+        raise ValueError(f"{row}: a row takes at least one value of its own (a plain ?)")
+    if any(not 1 <= n <= shared for n in numbered) or any(marks[plain:]):
         raise ValueError(f"{row}: shared values are ?1 to ?{shared}, ahead of a row's own ?s")
     return len(marks) - len(numbered)
 

@@ -109,7 +109,6 @@ def test_shared_values_count_against_the_connections_limit(conn: sqlite3.Connect
     [
         "(?, ?1, ?)",  # a shared value after a row's own: SQLite would number that `?` 1
         "(?1, ?3, ?)",  # only two shared values given
-        "(?1, ?2)",  # no value of the row's own
     ],
 )
 def test_a_row_that_would_misplace_shared_values_is_refused(
@@ -117,6 +116,12 @@ def test_a_row_that_would_misplace_shared_values_is_refused(
 ) -> None:
     with pytest.raises(ValueError, match="shared values are"):
         insert_rows(conn, "INSERT INTO t (seen, id, name)", row, [(1, "a")], (3, 4))
+    assert stored(conn) == []
+
+
+def test_a_row_with_no_value_of_its_own_is_refused(conn: sqlite3.Connection) -> None:
+    with pytest.raises(ValueError, match="at least one value of its own"):
+        insert_rows(conn, "INSERT INTO t (seen, id)", "(?1, ?2)", [()], (3, 4))
     assert stored(conn) == []
 
 
